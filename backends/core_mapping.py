@@ -386,6 +386,12 @@ def _build_whole(net, layers, shapes):
     model.build_callback = keep_whole
     model.build(net, discretize=False)
 
+    if len(model.blocks) == 0:
+        raise NothingOnChipError(
+            f"net: expected some ensembles on chip, but all of {list(layers)} run off "
+            f"chip (net.config[ens].on_chip is False); Loihi needs at least one layer "
+            f"on chip"
+        )
     block_owner = {}
     for ens in net.all_ensembles:
         block = _block_of(model, ens)
@@ -517,6 +523,7 @@ class _Layerwise:
         self.layers = layers
         self.limits = limits
         self.cuts = {}  # (layer name, block shape) -> _Cut
+        self.last_excess = {}  # layer name -> excess of the last cut that did not fit
 
     def cut(self, layer, block_shape):
         key = (layer.name, tuple(block_shape))
@@ -537,6 +544,9 @@ class _Layerwise:
     def own_fitting(self, layer):
         """Candidates that fit by their own figures, fewest cores first.
 
+        If none fits, every candidate is cut once (an exhaustive search), and
+        ``last_excess`` holds what the finest one still exceeds.
+
         Among candidates with equal core counts, the one with the most headroom
         (lowest peak utilization over compartments, input axons, synapse bits)
         comes first, so that later changes to neighbours are less likely to
@@ -547,8 +557,11 @@ class _Layerwise:
             fitting = []
             for _, tile in group:
                 cut = self.cut(layer, tile)
-                if self.own_excess(cut) is None:
+                excess = self.own_excess(cut)
+                if excess is None:
                     fitting.append((self._peak_use(cut), tile, cut))
+                else:
+                    self.last_excess[layer.name] = excess
             fitting.sort(key=lambda f: f[0])
             for _, _, cut in fitting:
                 yield cut
@@ -656,7 +669,7 @@ def plan_cores(net, layers, shapes, given=None, limits=LOIHI_CORE_LIMITS):
         else:
             chosen[layer.name] = next(options[layer.name], None)
             if chosen[layer.name] is None:
-                raise _no_shape_fits(layer, limits, None)
+                raise _no_shape_fits(layer, limits, search.last_excess.get(layer.name))
 
     # 2. Output axons depend on how the targets are cut: move any layer that
     # overflows them to its next cheapest cut until all fit. Each round advances

@@ -1,0 +1,49 @@
+"""Every error snnkit raises on purpose.
+
+One root, :class:`SnnkitError`; each subclass also inherits the builtin that fits, so
+``except ValueError`` keeps working for callers who do not know snnkit. Messages name
+the argument, what was expected and what was received.
+"""
+
+
+class SnnkitError(Exception):
+    """Root of all snnkit errors."""
+
+
+class ValidationError(SnnkitError, ValueError):
+    """An argument has the wrong value, shape, dtype or name."""
+
+
+class UnknownNameError(SnnkitError, KeyError):
+    """A name (layer, backend, neuron type, metric) that does not exist.
+
+    ``KeyError`` quotes its message in ``str()``; this subclass does not, so the
+    message reads as written.
+    """
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class FrozenNetworkFileError(SnnkitError, ValueError):
+    """A file that is not a readable snnkit FrozenNetwork (truncated, corrupt, newer)."""
+
+
+class BackendUnavailable(SnnkitError, RuntimeError):
+    """The backend cannot run on this machine (missing SDK or hardware)."""
+
+
+class BackendCapabilityError(SnnkitError, ValueError):
+    """The backend cannot run this network or option (e.g. a presentation mode)."""
+
+
+class ConversionError(SnnkitError, ValueError):
+    """A Keras model that snnkit cannot turn into a native Nengo network."""
+
+
+class LoihiMappingError(SnnkitError, ValueError):
+    """A layer that does not fit Loihi's per-core limits, or nothing is on chip."""
+
+
+class CheckpointError(SnnkitError, ValueError):
+    """A checkpoint that does not belong to this model or cannot be read."""

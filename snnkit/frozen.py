@@ -1,0 +1,362 @@
+"""FrozenNetwork: a converted network with its trained weights, in one file.
+
+It describes; it does not run. Backends build it (``snnkit.build``) and run it.
+
+File format (version 1): a numpy ``.npz`` archive holding
+
+- ``__snnkit__``: UTF-8 JSON (as a ``uint8`` array) with ``format``,
+  ``format_version``, the Keras architecture (``model.to_json()``), neuron type,
+  per-layer scales, synapse, dt, off-chip layers, block shapes, metadata, and the
+  archive key of every weight array;
+- one array per weight (``w/<layer>/<index>``).
+
+It is read with ``np.load(allow_pickle=False)``; the Keras architecture may only
+contain layer classes from :data:`ALLOWED_LAYERS`, so reading a file never runs code
+(Keras' ``Lambda`` layers would). Writes are atomic: temporary file, then rename.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._io import atomic_write
+from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError
+from .neurons import NeuronSpec, neuron_spec
+
+FORMAT = "snnkit.FrozenNetwork"
+FORMAT_VERSION = 1
+_META_KEY = "__snnkit__"
+
+ALLOWED_LAYERS = frozenset({
+    "Functional", "InputLayer", "Dense", "Conv1D", "Conv2D",
+    "Flatten", "Reshape", "AveragePooling1D", "AveragePooling2D", "Activation",
+    "ReLU", "ZeroPadding1D", "ZeroPadding2D",
+})
+_ALLOWED_ACTIVATIONS = frozenset({"relu", "linear"})
+
+
+@dataclass(frozen=True)
+class FrozenNetwork:
+    """A trained network ready to run on any backend.
+
+    Attributes
+    ----------
+    model_json : Keras architecture, as ``tf.keras.Model.to_json()``.
+    weights : ``{layer name: (array, ...)}`` as ``layer.get_weights()``.
+    neuron : neuron type of every ReLU layer (``NeuronSpec``).
+    scale_firing_rates : ``{neuron layer: scale}``; inputs of a layer's neurons are
+        multiplied by the scale and outputs divided by it (missing layers: 1).
+    synapse : lowpass time constant on every neuron output, in seconds (None: none).
+    dt : simulation time step, in seconds.
+    off_chip : layers that run on the host rather than on Loihi.
+    block_shapes : ``{layer: per-core block shape}`` for on-chip layers (optional;
+        the Loihi backends plan any that are missing).
+    metadata : free JSON-compatible facts (training settings, accuracy, versions).
+    """
+
+    model_json: str
+    weights: dict
+    neuron: NeuronSpec
+    scale_firing_rates: dict = field(default_factory=dict)
+    synapse: float | None = None
+    dt: float = 0.001
+    off_chip: tuple = ()
+    block_shapes: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        info = _architecture(self.model_json)
+        object.__setattr__(self, "_info", info)
+        object.__setattr__(self, "neuron", neuron_spec(self.neuron))
+        _check_weights(self.weights, info)
+        object.__setattr__(
+            self, "scale_firing_rates",
+            _check_scales(self.scale_firing_rates, info["neuron_layers"]))
+        if self.synapse is not None:
+            _check_positive("synapse", self.synapse, "seconds")
+            object.__setattr__(self, "synapse", float(self.synapse))
+        _check_positive("dt", self.dt, "seconds")
+        object.__setattr__(self, "dt", float(self.dt))
+        object.__setattr__(self, "off_chip", tuple(
+            _check_layer_names("off_chip", self.off_chip, info["layer_names"])))
+        shapes = {}
+        for name, shape in dict(self.block_shapes).items():
+            _check_layer_names("block_shapes", [name], self.on_chip_layers)
+            shapes[name] = tuple(int(s) for s in shape)
+        object.__setattr__(self, "block_shapes", shapes)
+
+    # --- what the network is -------------------------------------------------
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return self._info["layer_names"]
+
+    @property
+    def neuron_layers(self) -> tuple[str, ...]:
+        """Layers that become neurons (their Keras activation is ReLU), in order."""
+        return self._info["neuron_layers"]
+
+    @property
+    def on_chip_layers(self) -> tuple[str, ...]:
+        """Neuron layers that run on Loihi."""
+        return tuple(n for n in self.neuron_layers if n not in self.off_chip)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, without the batch dimension (e.g. (28, 28, 1))."""
+        return self._info["input_shape"]
+
+    @property
+    def output_layer(self) -> str:
+        return self._info["output_layer"]
+
+    def layer_shape(self, name: str) -> tuple[int, ...]:
+        """Output shape of a layer, without the batch dimension."""
+        return self._info["output_shapes"][name]
+
+    def scale(self, layer: str) -> float:
+        return self.scale_firing_rates.get(layer, 1.0)
+
+    def amplitude(self, layer: str) -> float:
+        """Output per spike of a layer's neurons after scaling (amplitude / scale):
+        ``output / amplitude`` is the firing rate in Hz."""
+        return float(self.neuron.params.get("amplitude", 1.0)) / self.scale(layer)
+
+    def replace(self, **changes) -> "FrozenNetwork":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_keras(self):
+        """A new Keras model with this network's architecture and weights."""
+        import tensorflow as tf
+
+        model = tf.keras.models.model_from_json(self.model_json)
+        for layer in model.layers:
+            if layer.name in self.weights:
+                layer.set_weights([np.asarray(w) for w in self.weights[layer.name]])
+        return model
+
+    @classmethod
+    def from_keras(cls, model, neuron_type="relu", **kwargs) -> "FrozenNetwork":
+        """Freeze a Keras model's architecture and current weights.
+
+        ``off_chip`` defaults to :func:`snnkit.models.default_off_chip`.
+        """
+        from .models import default_off_chip
+
+        import tensorflow as tf
+
+        if isinstance(model, tf.keras.Sequential):
+            model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
+        kwargs.setdefault("off_chip", default_off_chip(model))
+        weights = {
+            layer.name: tuple(np.array(w) for w in layer.get_weights())
+            for layer in model.layers if layer.get_weights()
+        }
+        return cls(model_json=model.to_json(), weights=weights, neuron=neuron_type,
+                   **kwargs)
+
+    # --- file ----------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the network to ``path`` atomically; returns the path."""
+        path = Path(path)
+        arrays, keys = {}, {}
+        for layer, values in self.weights.items():
+            keys[layer] = []
+            for i, value in enumerate(values):
+                key = f"w/{layer}/{i}"
+                arrays[key] = np.asarray(value)
+                keys[layer].append(key)
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model_json": json.loads(self.model_json),
+            "weights": keys,
+            "neuron": self.neuron.to_dict(),
+            "scale_firing_rates": self.scale_firing_rates,
+            "synapse": self.synapse,
+            "dt": self.dt,
+            "off_chip": list(self.off_chip),
+            "block_shapes": {k: list(v) for k, v in self.block_shapes.items()},
+            "metadata": self.metadata,
+        }
+        arrays[_META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "FrozenNetwork":
+        """Read a file written by :meth:`save`. Never unpickles, never runs code."""
+        path = Path(path)
+        if not path.is_file():
+            raise FrozenNetworkFileError(f"{path}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if _META_KEY not in archive.files:
+                    raise FrozenNetworkFileError(
+                        f"{path}: not a snnkit FrozenNetwork file "
+                        f"(an .npz archive without the {_META_KEY!r} entry)")
+                meta = json.loads(archive[_META_KEY].tobytes().decode("utf-8"))
+                _check_format(path, meta)
+                weights = {layer: tuple(archive[key] for key in keys)
+                           for layer, keys in meta["weights"].items()}
+        except FrozenNetworkFileError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+                UnicodeDecodeError, TypeError) as e:
+            raise FrozenNetworkFileError(
+                f"{path}: not a readable snnkit FrozenNetwork file "
+                f"(truncated or corrupt: {type(e).__name__}: {e})") from e
+        try:
+            return cls(
+                model_json=json.dumps(meta["model_json"]),
+                weights=weights,
+                neuron=NeuronSpec.from_dict(meta["neuron"]),
+                scale_firing_rates=meta["scale_firing_rates"],
+                synapse=meta["synapse"],
+                dt=meta["dt"],
+                off_chip=tuple(meta["off_chip"]),
+                block_shapes=meta["block_shapes"],
+                metadata=meta.get("metadata", {}),
+            )
+        except (KeyError, TypeError) as e:
+            raise FrozenNetworkFileError(
+                f"{path}: FrozenNetwork file is missing or has a bad field: {e}") from e
+        except ValidationError as e:
+            raise FrozenNetworkFileError(f"{path}: invalid FrozenNetwork: {e}") from e
+
+    def summary(self) -> str:
+        """A few lines: layers, neuron type, scales, on/off chip."""
+        lines = [f"FrozenNetwork: neuron type {self.neuron.name}, synapse "
+                 f"{self.synapse} s, dt {self.dt} s"]
+        for name in self.layer_names:
+            if name in self.neuron_layers:
+                where = "off-chip" if name in self.off_chip else "on-chip"
+                lines.append(f"  {name:<12} {str(self.layer_shape(name)):<16} neurons "
+                             f"scale {self.scale(name):.4g}  {where}")
+            elif name in self.weights:
+                where = "off-chip" if name in self.off_chip else ""
+                lines.append(f"  {name:<12} {str(self.layer_shape(name)):<16} linear "
+                             f"{where}")
+        return "\n".join(lines)
+
+
+def _check_format(path, meta) -> None:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise FrozenNetworkFileError(f"{path}: not a snnkit FrozenNetwork file")
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise FrozenNetworkFileError(f"{path}: format_version missing or not an int")
+    if version > FORMAT_VERSION:
+        raise FrozenNetworkFileError(
+            f"{path}: format version {version} is newer than this snnkit reads "
+            f"(up to {FORMAT_VERSION}); upgrade snnkit")
+
+
+def _architecture(model_json: str) -> dict:
+    """Validate the Keras JSON against the allowlist and read layer facts from it
+    without building the model (no TensorFlow needed, no code run)."""
+    try:
+        config = json.loads(model_json)
+    except (TypeError, json.JSONDecodeError) as e:
+        raise ValidationError(f"model_json: expected Keras model JSON, got {e}") from e
+    if config.get("class_name") != "Functional":
+        raise ValidationError(
+            f"model_json: expected a functional Keras model (FrozenNetwork.from_keras "
+            f"converts Sequential ones), "
+            f"got class {config.get('class_name')!r}")
+    layers = config["config"]["layers"]
+    names, neuron_layers, output_shapes = [], [], {}
+    for layer in layers:
+        cls_name, cfg = layer["class_name"], layer["config"]
+        if cls_name not in ALLOWED_LAYERS:
+            raise ValidationError(
+                f"model_json: layer {cfg.get('name')!r} is a {cls_name}, which snnkit "
+                f"cannot run natively; supported layers: {', '.join(sorted(ALLOWED_LAYERS))}")
+        activation = cfg.get("activation")
+        if cls_name == "ReLU" or activation == "relu":
+            neuron_layers.append(cfg["name"])
+        elif activation is not None and activation not in _ALLOWED_ACTIVATIONS:
+            raise ValidationError(
+                f"model_json: layer {cfg['name']!r} has activation {activation!r}; "
+                f"supported: relu (becomes neurons) or linear")
+        names.append(cfg["name"])
+    output_shapes = _output_shapes(config)
+    outputs = config["config"].get("output_layers") or [[names[-1]]]
+    inputs = config["config"].get("input_layers") or [[names[0]]]
+    if len(outputs) != 1 or len(inputs) != 1:
+        raise ValidationError("model_json: expected a model with one input and one output, "
+                              f"got {len(inputs)} inputs and {len(outputs)} outputs")
+    return {
+        "layer_names": tuple(names),
+        "neuron_layers": tuple(neuron_layers),
+        "output_layer": outputs[0][0],
+        "input_shape": output_shapes[inputs[0][0]],
+        "output_shapes": output_shapes,
+    }
+
+
+def _output_shapes(config) -> dict:
+    """Layer output shapes, computed with Keras from the (already allowlisted) JSON."""
+    import tensorflow as tf
+
+    model = tf.keras.models.model_from_json(json.dumps(config))
+    return {layer.name: tuple(int(d) for d in _single(layer.output_shape)[1:])
+            for layer in model.layers}
+
+
+def _single(shape):
+    return shape[0] if isinstance(shape, list) else shape
+
+
+def _check_weights(weights, info) -> None:
+    if not isinstance(weights, dict):
+        raise ValidationError(f"weights: expected a dict of layer name -> arrays, "
+                              f"got {type(weights).__name__}")
+    _check_layer_names("weights", list(weights), info["layer_names"])
+    for layer, values in weights.items():
+        for value in values:
+            array = np.asarray(value)
+            if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+                raise ValidationError(
+                    f"weights: layer {layer!r} has non-finite or non-float weights "
+                    f"(dtype {array.dtype})")
+
+
+def _check_layer_names(argument, names, valid) -> list:
+    names = list(names)
+    for name in names:
+        if name not in valid:
+            raise UnknownNameError(
+                f"{argument}: unknown layer {name!r}; layers are: {', '.join(valid)}")
+    return names
+
+
+def _check_scales(scales, neuron_layers) -> dict:
+    if isinstance(scales, (int, float)) and not isinstance(scales, bool):
+        scales = {name: scales for name in neuron_layers}
+    if not isinstance(scales, dict):
+        raise ValidationError(
+            f"scale_firing_rates: expected a positive number or a dict of neuron layer "
+            f"-> positive number, got {type(scales).__name__}")
+    _check_layer_names("scale_firing_rates", scales, neuron_layers)
+    out = {}
+    for name, value in scales.items():
+        _check_positive(f"scale_firing_rates[{name!r}]", value, "")
+        out[name] = float(value)
+    return out
+
+
+def _check_positive(argument, value, unit) -> None:
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(
+        value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        unit = f" ({unit})" if unit else ""
+        raise ValidationError(f"{argument}: expected a finite number > 0{unit}, got {value!r}")

@@ -1,0 +1,102 @@
+"""Neuron types by name.
+
+| name           | nengo type                                   | runs on Loihi |
+|----------------|----------------------------------------------|---------------|
+| ``relu``       | ``nengo.RectifiedLinear`` (rates)            | no            |
+| ``spiking-relu`` | ``nengo.SpikingRectifiedLinear``           | no            |
+| ``lif``        | ``nengo.LIF``                                | no            |
+| ``loihi-relu`` | ``nengo_loihi.neurons.LoihiSpikingRectifiedLinear`` | yes    |
+| ``loihi-lif``  | ``nengo_loihi.neurons.LoihiLIF``             | yes           |
+
+A neuron type is stored in a FrozenNetwork as ``{"name": ..., "params": {...}}`` with
+its numeric parameters (e.g. LIF ``tau_rc`` in seconds), never as a pickled object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nengo
+import nengo_loihi.neurons
+
+from .exceptions import UnknownNameError, ValidationError
+
+_TYPES = {
+    "relu": nengo.RectifiedLinear,
+    "spiking-relu": nengo.SpikingRectifiedLinear,
+    "lif": nengo.LIF,
+    "loihi-relu": nengo_loihi.neurons.LoihiSpikingRectifiedLinear,
+    "loihi-lif": nengo_loihi.neurons.LoihiLIF,
+}
+LOIHI_NEURON_TYPES = ("loihi-relu", "loihi-lif")
+SPIKING_NEURON_TYPES = ("spiking-relu", "lif", "loihi-relu", "loihi-lif")
+_PARAMS = {
+    "relu": ("amplitude",),
+    "spiking-relu": ("amplitude",),
+    "lif": ("tau_rc", "tau_ref", "min_voltage", "amplitude"),
+    "loihi-relu": ("amplitude",),
+    "loihi-lif": ("tau_rc", "tau_ref", "min_voltage", "amplitude"),
+}
+MAX_LOIHI_RATE_HZ = 1000.0  # one spike per 1 ms step
+
+
+def known_neuron_types() -> tuple[str, ...]:
+    return tuple(_TYPES)
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """A neuron type by name plus its parameters (units as in nengo: seconds)."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.name not in _TYPES:
+            raise UnknownNameError(
+                f"neuron_type: unknown neuron type {self.name!r}; "
+                f"known types are: {', '.join(_TYPES)}"
+            )
+        unknown = set(self.params) - set(_PARAMS[self.name])
+        if unknown:
+            raise ValidationError(
+                f"neuron_type: {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                f"its parameters are: {', '.join(_PARAMS[self.name])}"
+            )
+
+    @property
+    def is_spiking(self) -> bool:
+        return self.name in SPIKING_NEURON_TYPES
+
+    @property
+    def runs_on_loihi(self) -> bool:
+        return self.name in LOIHI_NEURON_TYPES
+
+    def build(self) -> nengo.neurons.NeuronType:
+        """A fresh nengo neuron type object."""
+        return _TYPES[self.name](**self.params)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NeuronSpec":
+        return cls(str(data["name"]), {k: float(v) for k, v in data.get("params", {}).items()})
+
+
+def neuron_spec(value) -> NeuronSpec:
+    """Accept a name (``"loihi-relu"``), a :class:`NeuronSpec` or a nengo neuron type
+    object of one of the known classes."""
+    if isinstance(value, NeuronSpec):
+        return value
+    if isinstance(value, str):
+        return NeuronSpec(value)
+    if isinstance(value, nengo.neurons.NeuronType):
+        for name, cls in _TYPES.items():
+            if type(value) is cls:
+                params = {p: float(getattr(value, p)) for p in _PARAMS[name]}
+                return NeuronSpec(name, params)
+    raise UnknownNameError(
+        f"neuron_type: expected one of {', '.join(_TYPES)} (or a NeuronSpec), "
+        f"got {value!r}"
+    )

@@ -1,0 +1,167 @@
+"""What every backend returns: one :class:`Result` type for all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .exceptions import ValidationError
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outputs and activity of one run of a network on a batch of inputs.
+
+    Attributes
+    ----------
+    backend : name of the backend that ran.
+    outputs : ``(n_inputs, n_steps, n_outputs)`` output-layer values at every step.
+    layer_rates_hz : per neuron layer, the mean firing rate of its *active* neurons
+        (those that fired at least once), averaged over inputs: the seed notebook's
+        measure. Hz.
+    layer_max_rates_hz : per neuron layer, the highest single-neuron mean rate seen
+        on any input, Hz.
+    spikes_per_input : per neuron layer, spikes per input (for rate neuron types, the
+        equivalent count: rate × presentation time).
+    saturated_fraction : per neuron layer, fraction of neurons that fire on every step
+        (one spike per step is the Loihi ceiling), averaged over inputs.
+    synaptic_ops_per_input : per neuron layer, spikes × fan-out into the next neuron
+        layer, per input; ``"total"`` sums them.
+    n_steps, dt : steps per input and step length (s).
+    wall_time_s : wall-clock time of the run, build included, s.
+    presentation : ``"reset"`` or ``"sequential"``.
+    versions : package versions of the stack that ran.
+    """
+
+    backend: str
+    outputs: np.ndarray
+    layer_rates_hz: dict
+    layer_max_rates_hz: dict
+    spikes_per_input: dict
+    saturated_fraction: dict
+    synaptic_ops_per_input: dict
+    n_steps: int
+    dt: float
+    wall_time_s: float
+    presentation: str = "reset"
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.outputs.shape[0])
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Argmax of the output at the last step of each presentation."""
+        return np.argmax(self.outputs[:, -1], axis=-1)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.n_inputs / self.wall_time_s if self.wall_time_s > 0 else float("inf")
+
+    def accuracy(self, y) -> float:
+        """Fraction of inputs whose prediction equals the label ``y``."""
+        return float(np.mean(self.predictions == self._labels(y)))
+
+    def accuracy_by_step(self, y) -> np.ndarray:
+        """Accuracy if read out at each step: ``(n_steps,)`` (the latency curve)."""
+        labels = self._labels(y)
+        return np.mean(np.argmax(self.outputs, axis=-1) == labels[:, None], axis=0)
+
+    def time_to_decision(self) -> np.ndarray:
+        """Per input, the first step (1-based) from which the prediction no longer
+        changes until the end of the presentation."""
+        by_step = np.argmax(self.outputs, axis=-1)
+        changed = by_step != by_step[:, -1:]
+        last_change = np.where(changed.any(axis=1),
+                               changed.shape[1] - np.argmax(changed[:, ::-1], axis=1), 0)
+        return last_change + 1
+
+    def to_dict(self, y=None) -> dict:
+        """JSON-ready summary (no per-step outputs); accuracies if ``y`` is given."""
+        d = {
+            "backend": self.backend,
+            "n_inputs": self.n_inputs,
+            "n_steps": self.n_steps,
+            "dt_s": self.dt,
+            "presentation": self.presentation,
+            "wall_time_s": self.wall_time_s,
+            "images_per_s": self.images_per_s,
+            "layer_rates_hz": self.layer_rates_hz,
+            "layer_max_rates_hz": self.layer_max_rates_hz,
+            "spikes_per_input": self.spikes_per_input,
+            "saturated_fraction": self.saturated_fraction,
+            "synaptic_ops_per_input": self.synaptic_ops_per_input,
+            "mean_time_to_decision_steps": float(np.mean(self.time_to_decision())),
+            "versions": self.versions,
+        }
+        if y is not None:
+            d["accuracy"] = self.accuracy(y)
+            d["accuracy_by_step"] = self.accuracy_by_step(y).tolist()
+        return d
+
+    def _labels(self, y) -> np.ndarray:
+        labels = np.asarray(y).reshape(-1)
+        if labels.shape[0] != self.n_inputs:
+            raise ValidationError(
+                f"y: expected {self.n_inputs} labels (one per input), got {labels.shape[0]}")
+        return labels
+
+
+class LayerActivity:
+    """Running per-layer statistics over chunks of probe data, so a long evaluation
+    never holds every layer's full trace in memory (BASELINE.md: 10k images × 30
+    steps of probe data does not fit in 24 GB)."""
+
+    def __init__(self, amplitudes: dict, dt: float, fan_out: dict | None = None):
+        self.amplitudes = amplitudes
+        self.dt = dt
+        self.fan_out = fan_out or {}
+        self.n_inputs = 0
+        self._rate_sum = {name: 0.0 for name in amplitudes}
+        self._max_rate = {name: 0.0 for name in amplitudes}
+        self._saturated_sum = {name: 0.0 for name in amplitudes}
+        self._spike_sum = {name: None for name in amplitudes}
+
+    def add(self, name: str, data: np.ndarray) -> None:
+        """``data``: probe output ``(batch, n_steps, n_neurons)`` of layer ``name``."""
+        counts = data.sum(axis=1, dtype=np.float64) / self.amplitudes[name] * self.dt
+        n_steps = data.shape[1]
+        rates = counts / (n_steps * self.dt)
+        active = (data > 0).any(axis=1)
+        n_active = active.sum(axis=1)
+        # the notebook's measure: mean over active neurons (0 if none fired)
+        per_input = np.where(n_active > 0,
+                             (rates * active).sum(axis=1) / np.maximum(n_active, 1), 0.0)
+        self._rate_sum[name] += float(per_input.sum())
+        self._max_rate[name] = max(self._max_rate[name], float(rates.max(initial=0.0)))
+        ceiling = 1.0 / self.dt
+        self._saturated_sum[name] += float((rates >= ceiling * (1 - 1e-6)).mean(axis=1).sum())
+        total = counts.sum(axis=0)
+        self._spike_sum[name] = total if self._spike_sum[name] is None else self._spike_sum[name] + total
+
+    def finish_batch(self, batch_size: int) -> None:
+        self.n_inputs += batch_size
+
+    def summary(self) -> dict:
+        n = max(self.n_inputs, 1)
+        spikes = {k: float(v.sum() / n) if v is not None else 0.0
+                  for k, v in self._spike_sum.items()}
+        synops = {}
+        for name, fan in self.fan_out.items():
+            if self._spike_sum.get(name) is not None:
+                synops[name] = float(self._spike_sum[name] @ fan / n)
+        synops["total"] = float(sum(synops.values()))
+        return {
+            "layer_rates_hz": {k: v / n for k, v in self._rate_sum.items()},
+            "layer_max_rates_hz": dict(self._max_rate),
+            "spikes_per_input": spikes,
+            "saturated_fraction": {k: v / n for k, v in self._saturated_sum.items()},
+            "synaptic_ops_per_input": synops,
+        }
+
+
+def layer_amplitudes(network) -> dict:
+    """``{neuron layer: amplitude after scaling}`` for :class:`LayerActivity`."""
+    return {name: network.amplitude(name) for name in network.neuron_layers}
