@@ -362,7 +362,7 @@ def _block_of(model, ens):
     return block
 
 
-def _build_whole(net, layers, shapes):
+def _build_whole(net, layers, shapes, remove_passthrough):
     """Build ``net`` with nengo-loihi, every layer left on one (oversized) block.
 
     Returns the layers in order, with the unsplit `LoihiBlock` of each. The model is
@@ -384,7 +384,7 @@ def _build_whole(net, layers, shapes):
             )
 
     model.build_callback = keep_whole
-    model.build(net, discretize=False)
+    model.build(net, discretize=False, remove_passthrough=remove_passthrough)
 
     if len(model.blocks) == 0:
         raise NothingOnChipError(
@@ -610,7 +610,14 @@ def _no_shape_fits(layer, limits, last_excess):
     )
 
 
-def plan_cores(net, layers, shapes, given=None, limits=LOIHI_CORE_LIMITS):
+def plan_cores(
+    net,
+    layers,
+    shapes,
+    given=None,
+    limits=LOIHI_CORE_LIMITS,
+    remove_passthrough=True,
+):
     """Choose a block shape for every on-chip layer, with as few cores as possible.
 
     Parameters
@@ -629,6 +636,13 @@ def plan_cores(net, layers, shapes, given=None, limits=LOIHI_CORE_LIMITS):
         Block shapes the user wants for some layers; they are kept as given.
     limits : CoreLimits, optional
         Per-core limits; nengo-loihi's by default.
+    remove_passthrough : bool, optional
+        Passed to nengo-loihi's builder; must match the value given to
+        ``nengo_loihi.Simulator``, since it decides which connections reach the
+        chip. (nengo-loihi 1.1.0 cannot build a nengo-dl AveragePooling2D node right
+        after an on-chip layer either way: it can neither merge its convolution
+        through the node nor send a convolution from chip to host; the pooling has
+        to be folded into the next layer's weights before planning.)
 
     Returns
     -------
@@ -646,7 +660,7 @@ def plan_cores(net, layers, shapes, given=None, limits=LOIHI_CORE_LIMITS):
     """
     given = dict(given or {})
     _check_inputs(net, layers, shapes, given)
-    order = _build_whole(net, layers, shapes)
+    order = _build_whole(net, layers, shapes, remove_passthrough)
     search = _Layerwise(order, limits)
     given = {name: tuple(int(b) for b in bs) for name, bs in given.items()}
 
