@@ -536,6 +536,7 @@ class _Layerwise:
         figures = {
             "compartments": cut.compartments,
             "input_axons": cut.input_axons,
+            # output axons depend on the targets' cuts; plan_cores checks them later
             "output_axons": (0,),
             "synapse_bits": cut.synapse_bits,
         }
