@@ -247,7 +247,8 @@ class CorePlan:
                 (
                     lp.name,
                     "x".join(map(str, lp.layer_shape)),
-                    "x".join(map(str, lp.block_shape)) + (" (given)" if lp.given else ""),
+                    "x".join(map(str, lp.block_shape))
+                    + (" (given)" if lp.given else ""),
                     str(lp.n_cores),
                     *(
                         f"{lp.peak(r)} ({100 * util[r]:.1f}%)"

@@ -237,7 +237,8 @@ def test_seed_plan_beats_nengo_loihis_own_split(seed, seed_plan):
 
 def test_nengo_loihis_own_split_overflows_output_axons_where_the_plan_fits():
     net, layers, shapes = dense_fanout_net()
-    with pytest.raises(BuildError, match=r"Output axons \(6144\) exceeded max \(4096\)"):
+    overflow = r"Output axons \(6144\) exceeded max \(4096\)"
+    with pytest.raises(BuildError, match=overflow):
         _build(net)
     plan = plan_cores(net, layers, shapes)
     assert plan.block_shapes == {"wide": (512,), "fan": (100,)}
