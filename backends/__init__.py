@@ -13,7 +13,12 @@ from .registry import (
 )
 
 # Importing a backend module registers it.
-from . import nengo_dl_backend, loihi_emulator  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    loihi_emulator,
+    loihi_hardware,
+    nengo_backend,
+    nengo_dl_backend,
+)
 
 __all__ = [
     "PRESENTATIONS",

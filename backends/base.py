@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from snnkit.exceptions import BackendCapabilityError, ValidationError
+from snnkit.exceptions import BackendCapabilityError, BackendUnavailable, ValidationError
 from snnkit.frozen import FrozenNetwork
 from snnkit.results import Result
 
@@ -65,6 +65,10 @@ class Backend(abc.ABC):
                 f"presentation: backend {self.name!r} supports "
                 f"{', '.join(self.presentations)}, not {presentation!r}")
         self.check_network(network)
+        # Never run, and never quietly stand in for, a backend that cannot run here.
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise BackendUnavailable(f"backend {self.name!r} is unavailable: {reason}")
         start = time.perf_counter()
         outputs, summary = self._run(network, x, n_steps, presentation=presentation,
                                      progress=progress, **options)

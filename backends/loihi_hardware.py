@@ -1,0 +1,29 @@
+"""Backend ``"loihi"``: a Loihi board through nengo-loihi (``target="loihi"``).
+
+It needs Intel's nxsdk (``snnkit.backends._nxsdk``). Without it ``is_available()`` is
+False and ``run`` raises :class:`~snnkit.exceptions.BackendUnavailable` naming nxsdk
+and pointing to ``"loihi-emulator"``; it never falls back to the emulator on its own.
+
+The network is prepared exactly as for ``"loihi-emulator"`` (same checks, same core
+plan, same probes): only the nengo-loihi target differs. ``sequential`` is the
+hardware's natural mode; ``reset`` starts a fresh board run per input (slow: each run
+pays the board's setup time).
+"""
+
+from __future__ import annotations
+
+from . import _nxsdk
+from .loihi_emulator import LoihiEmulatorBackend
+from .registry import register_backend
+
+
+@register_backend
+class LoihiHardwareBackend(LoihiEmulatorBackend):
+    """Runs the network on a Loihi board; see the module docstring."""
+
+    name = "loihi"
+    target = "loihi"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return _nxsdk.nxsdk_missing_reason()
