@@ -6,11 +6,38 @@ the callbacks were given.
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
 from tqdm.auto import tqdm
+
+from ._io import atomic_write
+from .exceptions import ValidationError
 
 
 class Callback:
-    """Override the hooks you need; each receives the :class:`~snnkit.Trainer`."""
+    """Override the hooks you need; each receives the :class:`~snnkit.Trainer`.
+
+    ``order``: callbacks with a lower order run first at every hook (stable otherwise);
+    metric producers such as :class:`RateMonitor` use -1 so that checkpoints, early
+    stopping and loggers see their metrics in the same epoch.
+    """
+
+    order = 0
+
+    def metric_names(self, trainer) -> tuple:
+        """Metrics this callback adds to the epoch logs (so monitors can be checked
+        before training starts)."""
+        return ()
+
+    def state_dict(self) -> dict:
+        """JSON-ready state saved in checkpoints and restored on resume."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
     def on_fit_start(self, trainer) -> None:
         """Before the first epoch."""
@@ -36,7 +63,7 @@ class CallbackList:
     """Calls one hook on every callback, in order."""
 
     def __init__(self, callbacks):
-        self.callbacks = list(callbacks)
+        self.callbacks = sorted(callbacks, key=lambda c: c.order)
 
     def call(self, hook: str, *args) -> None:
         for callback in self.callbacks:
@@ -65,3 +92,149 @@ class ProgressBar(Callback):
             self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
             self._bar.close()
             self._bar = None
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has not improved by ``min_delta`` for
+    ``patience`` epochs."""
+
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 3, mode: str = "min",
+                 min_delta: float = 0.0):
+        from .checkpoint import _check_mode
+
+        _check_mode("EarlyStopping", mode)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValidationError(f"EarlyStopping.patience: expected an int >= 0, "
+                                  f"got {patience!r}")
+        self.monitor, self.patience, self.mode = monitor, patience, mode
+        self.min_delta = float(min_delta)
+        self.best_score = None
+        self.wait = 0
+        self.stopped_epoch = None
+
+    def on_fit_start(self, trainer):
+        from .checkpoint import check_monitor
+
+        check_monitor("EarlyStopping", self.monitor, trainer)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        from .checkpoint import _better
+
+        value = float(logs[self.monitor])
+        if _better(self.mode, value, self.best_score, self.min_delta):
+            self.best_score, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            trainer.should_stop = True
+
+    def state_dict(self):
+        return {"best_score": self.best_score, "wait": self.wait}
+
+    def load_state_dict(self, state):
+        self.best_score = state.get("best_score")
+        self.wait = int(state.get("wait", 0))
+
+
+class RateMonitor(Callback):
+    """After each epoch, per-layer firing statistics of the network being trained,
+    with its spiking neuron type, on a small fixed subset of inputs.
+
+    Adds ``rate_hz/<layer>`` (mean rate of active neurons, the notebook's measure),
+    ``max_rate_hz/<layer>`` and ``saturated/<layer>`` (fraction of neurons at one
+    spike per step, Loihi's ceiling) to the epoch logs. ``x``: the subset (default:
+    the first ``n_inputs`` training inputs).
+    """
+
+    order = -1
+
+    def __init__(self, x=None, *, n_inputs: int = 200, n_steps: int = 30):
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValidationError(f"RateMonitor.n_steps: expected an int >= 1, "
+                                  f"got {n_steps!r}")
+        if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
+            raise ValidationError(f"RateMonitor.n_inputs: expected an int >= 1, "
+                                  f"got {n_inputs!r}")
+        self.x, self.n_inputs, self.n_steps = x, n_inputs, n_steps
+        self.last: dict = {}
+
+    needs_layer_probes = True
+
+    def metric_names(self, trainer):
+        layers = trainer.network.neuron_layers
+        return tuple(f"{kind}/{name}" for kind in ("rate_hz", "max_rate_hz", "saturated")
+                     for name in layers)
+
+    def on_fit_start(self, trainer):
+        x = trainer.train_x[:self.n_inputs] if self.x is None else self.x
+        from snnkit.backends import check_inputs
+
+        self._subset = check_inputs(trainer.network, x)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        summary = trainer.measure_live_rates(self._subset, n_steps=self.n_steps)
+        self.last = summary
+        for name in trainer.network.neuron_layers:
+            logs[f"rate_hz/{name}"] = summary["layer_rates_hz"][name]
+            logs[f"max_rate_hz/{name}"] = summary["layer_max_rates_hz"][name]
+            logs[f"saturated/{name}"] = summary["saturated_fraction"][name]
+
+
+class CSVLogger(Callback):
+    """Writes the whole history as CSV after every epoch (atomically, so the file is
+    always complete, and a resumed fit rewrites it from the restored history).
+
+    ``path`` defaults to ``<trainer.default_root_dir>/metrics.csv``.
+    """
+
+    def __init__(self, path=None):
+        self.path = None if path is None else Path(path)
+
+    def on_fit_start(self, trainer):
+        if self.path is None:
+            self.path = Path(trainer.default_root_dir) / "metrics.csv"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        columns = ["epoch"]
+        for row in trainer.history:
+            columns += [k for k in row if k not in columns]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(trainer.history)
+        with atomic_write(self.path, "w") as f:
+            f.write(text.getvalue())
+
+
+class TensorBoardLogger(Callback):
+    """Epoch metrics as TensorBoard scalars (``tf.summary``), step = epoch number.
+
+    ``log_dir`` defaults to ``<trainer.default_root_dir>/tensorboard``.
+    """
+
+    def __init__(self, log_dir=None):
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        self._writer = None
+
+    def on_fit_start(self, trainer):
+        import tensorflow as tf
+
+        if self.log_dir is None:
+            self.log_dir = Path(trainer.default_root_dir) / "tensorboard"
+        self._writer = tf.summary.create_file_writer(str(self.log_dir))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        import tensorflow as tf
+
+        with self._writer.as_default(step=epoch):
+            for key, value in logs.items():
+                if key != "epoch" and np.isfinite(value):
+                    tf.summary.scalar(key, float(value))
+        self._writer.flush()
+
+    def on_fit_end(self, trainer):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -10,16 +10,20 @@ scales, other backend) starts from the trained weights.
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from .build import BuiltNetwork, build_network
-from .callbacks import Callback, CallbackList, ProgressBar
-from .exceptions import UnknownNameError, ValidationError
-from .frozen import FrozenNetwork
+from .callbacks import Callback, CallbackList, CSVLogger, ProgressBar
+from .checkpoint import ModelCheckpoint, load_checkpoint, save_checkpoint
+from .exceptions import CheckpointError, ConversionError, UnknownNameError, ValidationError
+from .frozen import ALLOWED_LAYERS, FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
+from .rate_reg import parse_rate_targets, rate_loss
 
 _OPTIMIZERS = {
     "rmsprop": tf.optimizers.RMSprop,
@@ -60,16 +64,29 @@ class Trainer:
         none, as nengo-dl trains on rates).
     dt : simulation step, s.
     off_chip : layers that run off-chip (default: :func:`snnkit.models.default_off_chip`).
+    rate_target_hz : firing-rate regularization (:mod:`snnkit.rate_reg`): a rate in
+        Hz, a ``(low, high)`` range in Hz, or ``{layer: rate or (low, high)}``;
+        None: no regularization. Each regularized layer's loss is logged as
+        ``rate_loss/<layer>``.
+    rate_weight : weight of each layer's rate loss relative to the task loss.
     callbacks : :class:`~snnkit.callbacks.Callback` objects.
-    seed : seeds Python, NumPy, TensorFlow and the simulator.
+    logger : None, True (a :class:`~snnkit.callbacks.CSVLogger` in
+        ``default_root_dir``), or logger callbacks (``CSVLogger``,
+        ``TensorBoardLogger``), one or a list.
+    seed : seeds Python, NumPy, TensorFlow and the simulator; with ``deterministic``
+        (default) TensorFlow's ops are made deterministic too, so two runs give
+        identical weights.
+    default_root_dir : where checkpoints and logs go unless a callback says otherwise.
     enable_progress_bar : show tqdm progress.
     """
 
     def __init__(self, *, max_epochs: int = 1, minibatch_size: int = 200,
                  optimizer="rmsprop", learning_rate: float = 0.001,
                  neuron_type="relu", scale_firing_rates=None, synapse: float | None = None,
-                 dt: float = 0.001, off_chip=None, callbacks=(), seed: int | None = 0,
-                 enable_progress_bar: bool = True):
+                 dt: float = 0.001, off_chip=None, rate_target_hz=None,
+                 rate_weight: float = 0.01, callbacks=(), logger=None,
+                 seed: int | None = 0, deterministic: bool = True,
+                 default_root_dir=None, enable_progress_bar: bool = True):
         if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
             raise ValidationError(f"max_epochs: expected an int >= 1, got {max_epochs!r}")
         if isinstance(minibatch_size, bool) or not isinstance(minibatch_size, int) \
@@ -79,10 +96,24 @@ class Trainer:
         if isinstance(optimizer, str) and optimizer not in _OPTIMIZERS:
             raise UnknownNameError(f"optimizer: unknown optimizer {optimizer!r}; "
                                    f"known: {', '.join(_OPTIMIZERS)}")
+        callbacks = list(callbacks)
         for callback in callbacks:
             if not isinstance(callback, Callback):
                 raise ValidationError(f"callbacks: expected snnkit Callback objects, "
                                       f"got {type(callback).__name__}")
+        if logger is True:
+            callbacks.append(CSVLogger())
+        elif logger not in (None, False):
+            loggers = list(logger) if isinstance(logger, (list, tuple)) else [logger]
+            for item in loggers:
+                if not isinstance(item, Callback):
+                    raise ValidationError(
+                        f"logger: expected None, True or snnkit logger callbacks "
+                        f"(CSVLogger, TensorBoardLogger), got {type(item).__name__}")
+            callbacks += loggers
+        if isinstance(rate_weight, bool) or not isinstance(rate_weight, (int, float)) \
+                or not rate_weight >= 0:
+            raise ValidationError(f"rate_weight: expected a number >= 0, got {rate_weight!r}")
         self.max_epochs = max_epochs
         self.minibatch_size = minibatch_size
         self.optimizer = optimizer
@@ -92,56 +123,230 @@ class Trainer:
         self.synapse = synapse
         self.dt = dt
         self.off_chip = off_chip
+        self.rate_target_hz = rate_target_hz
+        self.rate_weight = float(rate_weight)
         self.seed = seed
+        self.deterministic = deterministic
+        self.default_root_dir = Path(default_root_dir) if default_root_dir is not None \
+            else Path.cwd()
         self.enable_progress_bar = enable_progress_bar
-        self.callbacks = list(callbacks)
+        self.callbacks = callbacks
         if enable_progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             self.callbacks.append(ProgressBar())
         self.steps_per_epoch = 0
         self.history: list[dict] = []
         self.should_stop = False
+        self.current_epoch = -1
+        # set while fit() runs (callbacks use them)
+        self.network: FrozenNetwork | None = None
+        self.train_x = None
+        self.has_validation = False
+        self._rate_targets: dict = {}
+        self._sim = None
+        self._built = None
+        self._model = None
 
     # --- training -------------------------------------------------------------
-    def fit(self, model: tf.keras.Model, train_data, val_data=None) -> list[dict]:
-        """Train ``model`` in place; returns the per-epoch logs.
+    def fit(self, model: tf.keras.Model, train_data, val_data=None, *,
+            ckpt_path=None) -> list[dict]:
+        """Train ``model`` in place; returns the per-epoch logs (``self.history``).
 
         ``train_data`` / ``val_data``: ``(x, y)`` with images as ``load_mnist``
-        returns them and integer labels.
+        returns them and integer labels, or a ``tf.data.Dataset`` of such pairs
+        (batched or not; it is read into memory once). nengo-dl trains on whole
+        minibatches: the last ``len(x) % minibatch_size`` examples are left out.
+
+        ``ckpt_path``: resume from a checkpoint (``"last"``: the ``last.npz`` of the
+        :class:`~snnkit.checkpoint.ModelCheckpoint` callback, or of
+        ``<default_root_dir>/checkpoints``; if none exists yet, training starts
+        from scratch). Weights, optimizer state, history and callback states are
+        restored; training continues up to ``max_epochs`` in total.
         """
+        check_convertible(model)
         self._seed_everything()
         # nengo-dl trains on one step per example: a synapse would only attenuate it
         network = self.freeze(model, synapse=None)
-        x, y = _check_data("train_data", network, train_data)
-        val = _check_data("val_data", network, val_data) if val_data is not None else None
-        built = build_network(network, probe_layers=False)
-        self.steps_per_epoch = int(np.ceil(len(x) / self.minibatch_size))
-        callbacks = CallbackList(self.callbacks)
+        targets = parse_rate_targets(self.rate_target_hz, network.neuron_layers,
+                                     loihi=network.neuron.runs_on_loihi, dt=self.dt)
+        x, y = _check_data("train_data", network, _read_data("train_data", train_data))
+        val = None if val_data is None else _check_data(
+            "val_data", network, _read_data("val_data", val_data))
+        x, y = self._whole_minibatches("train_data", x, y)
+        if val is not None:
+            val = self._whole_minibatches("val_data", *val)
+
+        checkpoint = self._find_checkpoint(ckpt_path)
+        self.history = []
+        start_epoch = 0
+        if checkpoint is not None:
+            checkpoint.restore_weights(model)
+            network = self.freeze(model, synapse=None)
+            self.history = [dict(h) for h in checkpoint.history]
+            start_epoch = checkpoint.epoch
+            self._load_callback_states(checkpoint.callback_states)
+
+        self.network, self.train_x, self.has_validation = network, x, val is not None
+        self._rate_targets = targets
+        self.steps_per_epoch = len(x) // self.minibatch_size
         self.should_stop = False
+        callbacks = CallbackList(self.callbacks)
+        probe_layers = bool(targets) or any(
+            getattr(c, "needs_layer_probes", False) for c in self.callbacks)
+        built = build_network(network, probe_layers=probe_layers)
         import nengo_dl
 
         with nengo_dl.Simulator(built.net, minibatch_size=self.minibatch_size,
                                 dt=self.dt, seed=self.seed, progress_bar=False) as sim:
-            sim.compile(
-                optimizer=self._make_optimizer(),
-                loss={built.output_probe: tf.losses.SparseCategoricalCrossentropy(
-                    from_logits=True)},
-                metrics={built.output_probe: tf.metrics.sparse_categorical_accuracy},
-            )
-            callbacks.call("on_fit_start", self)
-            bridge = _KerasBridge(self, callbacks)
-            sim.fit(
-                {built.input_node: x[:, None, :]},
-                {built.output_probe: y[:, None, None]},
-                validation_data=None if val is None else (
-                    {built.input_node: val[0][:, None, :]},
-                    {built.output_probe: val[1][:, None, None]}),
-                epochs=self.max_epochs,
-                callbacks=[bridge],
-                verbose=0,
-            )
-            copy_weights_to_keras(sim, built, model)
-        callbacks.call("on_fit_end", self)
+            losses, weights = self._losses(built, targets)
+            sim.compile(optimizer=self._make_optimizer(), loss=losses, loss_weights=weights,
+                        metrics={built.output_probe: tf.metrics.sparse_categorical_accuracy})
+            if checkpoint is not None and checkpoint.optimizer:
+                _restore_optimizer(sim, checkpoint)
+            self._sim, self._built, self._model = sim, built, model
+            try:
+                callbacks.call("on_fit_start", self)
+                inputs, outputs = self._feeds(built, targets, x, y)
+                validation = None if val is None else self._feeds(built, targets, *val)
+                bridge = [_KerasBridge(self, callbacks)] if _wants_batches(self.callbacks) \
+                    else []
+                for epoch in range(start_epoch, self.max_epochs):
+                    self.current_epoch = epoch
+                    callbacks.call("on_epoch_start", self, epoch)
+                    keras_logs = sim.fit(inputs, outputs, validation_data=validation,
+                                         epochs=epoch + 1, initial_epoch=epoch,
+                                         callbacks=bridge, verbose=0).history
+                    copy_weights_to_keras(sim, built, model)
+                    logs = {"epoch": epoch}
+                    logs.update(self._normalize_logs(keras_logs, built, targets))
+                    self.history.append(logs)
+                    callbacks.call("on_epoch_end", self, epoch, logs)
+                    if self.should_stop:
+                        break
+                callbacks.call("on_fit_end", self)
+            finally:
+                self._sim = self._built = self._model = None
         return self.history
+
+    def metric_names(self) -> tuple:
+        """Names of the metrics this fit logs each epoch (valid while fitting)."""
+        names = ["loss", "accuracy"]
+        names += [f"rate_loss/{name}" for name in self._rate_targets]
+        if self.has_validation:
+            names += ["val_" + n for n in names]
+        for callback in self.callbacks:
+            names += list(callback.metric_names(self))
+        return tuple(names)
+
+    def save_checkpoint(self, path) -> Path:
+        """Write the model being fitted, its optimizer state, the history and the
+        callback states to ``path`` (atomically)."""
+        if self._model is None:
+            raise CheckpointError("save_checkpoint: only available while fit() runs")
+        optimizer = [v.numpy() for v in self._sim.keras_model.optimizer.variables()]
+        return save_checkpoint(path, self._model, epoch=self.current_epoch + 1,
+                               history=self.history, optimizer=optimizer,
+                               callback_states=self._callback_states())
+
+    def measure_live_rates(self, x, *, n_steps: int = 30) -> dict:
+        """Per-layer rate statistics (:class:`~snnkit.results.LayerActivity`
+        summary) of the network being fitted, with its neuron type running (spikes
+        for spiking types), on inputs ``x`` (``(N, input_size)`` float32)."""
+        from .results import LayerActivity, layer_amplitudes
+
+        sim, built = self._sim, self._built
+        if sim is None or not built.probes:
+            raise ValidationError("measure_live_rates: only available while fit() runs "
+                                  "with layer probes (a RateMonitor or rate targets)")
+        count, batch = len(x), self.minibatch_size
+        padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
+        activity = LayerActivity(layer_amplitudes(self.network), self.dt)
+        for start in range(0, len(padded), batch):
+            stop = min(start + batch, count)
+            if stop <= start:
+                break
+            chunk = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
+            data = sim.predict_on_batch({built.input_node: chunk})
+            for name, probe in built.probes.items():
+                activity.add(name, np.asarray(data[probe])[:stop - start])
+            activity.finish_batch(stop - start)
+        return activity.summary()
+
+    def _losses(self, built, targets):
+        losses = {built.output_probe: tf.losses.SparseCategoricalCrossentropy(
+            from_logits=True)}
+        weights = {built.output_probe: 1.0}
+        for name, target in targets.items():
+            probe = built.probes[name]
+            losses[probe] = rate_loss(target, built.amplitudes[name])
+            weights[probe] = self.rate_weight
+        return losses, weights
+
+    @staticmethod
+    def _feeds(built, targets, x, y):
+        inputs = {built.input_node: x[:, None, :]}
+        outputs = {built.output_probe: y[:, None, None]}
+        for name in targets:  # the rate losses ignore their targets: a placeholder
+            outputs[built.probes[name]] = np.zeros((len(x), 1, 1), np.float32)
+        return inputs, outputs
+
+    def _normalize_logs(self, keras_logs, built, targets) -> dict:
+        out = {}
+        names = {}
+        for name in targets:
+            names[self._sim.get_name(built.probes[name])] = f"rate_loss/{name}"
+        for key, values in keras_logs.items():
+            value = float(values[-1])
+            prefix = "val_" if key.startswith("val_") else ""
+            bare = key[len(prefix):]
+            if bare.endswith("sparse_categorical_accuracy"):
+                out[prefix + "accuracy"] = value
+            elif bare == "loss":
+                out[key] = value
+            else:
+                for probe_name, metric in names.items():
+                    if bare == f"{probe_name}_loss":
+                        out[prefix + metric] = value
+        return out
+
+    def _whole_minibatches(self, argument, x, y):
+        usable = len(x) // self.minibatch_size * self.minibatch_size
+        if usable == 0:
+            raise ValidationError(
+                f"{argument}: expected at least minibatch_size={self.minibatch_size} "
+                f"examples, got {len(x)}")
+        return x[:usable], y[:usable]
+
+    def _find_checkpoint(self, ckpt_path):
+        if ckpt_path is None:
+            return None
+        if ckpt_path == "last":
+            dirs = [c.resolve_dir(self) for c in self.callbacks
+                    if isinstance(c, ModelCheckpoint)]
+            path = (dirs[0] if dirs else self.default_root_dir / "checkpoints") / "last.npz"
+            if not path.is_file():
+                warnings.warn(f"ckpt_path='last': no checkpoint at {path} yet; "
+                              "training from scratch")
+                return None
+            return load_checkpoint(path)
+        if not isinstance(ckpt_path, (str, Path)):
+            raise ValidationError(f"ckpt_path: expected None, 'last' or a file path, "
+                                  f"got {type(ckpt_path).__name__}")
+        return load_checkpoint(ckpt_path)
+
+    def _callback_states(self) -> dict:
+        return {key: callback.state_dict() for key, callback in self._keyed_callbacks()}
+
+    def _load_callback_states(self, states: dict) -> None:
+        for key, callback in self._keyed_callbacks():
+            if key in states:
+                callback.load_state_dict(states[key])
+
+    def _keyed_callbacks(self):
+        seen = {}
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            seen[name] = seen.get(name, -1) + 1
+            yield f"{name}.{seen[name]}", callback
 
     def _make_optimizer(self):
         if isinstance(self.optimizer, str):
@@ -154,6 +359,10 @@ class Trainer:
         random.seed(self.seed)
         np.random.seed(self.seed)
         tf.random.set_seed(self.seed)
+        if self.deterministic:
+            # TF's CPU kernels (e.g. convolution gradients) are not bit-deterministic
+            # without this; it is process-wide and cannot be switched off again.
+            tf.config.experimental.enable_op_determinism()
 
     # --- inference ------------------------------------------------------------
     def freeze(self, model: tf.keras.Model, *, neuron_type=None, scale_firing_rates=None,
@@ -202,20 +411,27 @@ class Trainer:
 
     def calibrate(self, model_or_network, x, *, target_rate_hz: float = 200.0,
                   neuron_type="loihi-relu", n_steps: int = 30, tolerance: float = 0.1,
-                  max_iterations: int = 8) -> Calibration:
+                  max_iterations: int = 8, synapse="trainer") -> Calibration:
         """Per-layer ``scale_firing_rates`` that put every neuron layer's mean active
         rate within ``tolerance`` (fraction) of ``target_rate_hz``, measured with the
         neuron type that will run (not with ReLU rates, which miss the target on Loihi
         neurons: BASELINE.md).
 
         Starts from the notebook's rule (scale = target / ReLU rate) and rescales each
-        layer by target / measured rate until all are within tolerance.
+        layer by target / measured rate until all are within tolerance. Rates are
+        measured with ``synapse`` (default: the Trainer's), which should be the one
+        that will run at inference: it shapes every later layer's input.
         """
         spec = neuron_spec(neuron_type)
         _check_target_rate(target_rate_hz, spec)
         network = self._as_network(model_or_network)
+        if synapse != "trainer":
+            network = network.replace(synapse=synapse)
+        # the starting point: ReLU rates in one step, which only means anything
+        # without a synapse (a filter would show one step of its rise)
         relu_rates = self.measure_rates(
-            network.replace(neuron="relu", scale_firing_rates={}), x, n_steps=1)
+            network.replace(neuron="relu", scale_firing_rates={}, synapse=None), x,
+            n_steps=1)
         scales = {}
         for name, rate in relu_rates.items():
             if rate <= 0:
@@ -296,37 +512,91 @@ def _check_data(argument: str, network: FrozenNetwork, data):
 
 
 class _KerasBridge(tf.keras.callbacks.Callback):
-    """Forwards Keras' training events to snnkit callbacks, with metric names
-    normalized (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``)."""
+    """Forwards Keras' per-batch events to snnkit callbacks (only used when one of
+    them overrides ``on_batch_end``: Keras skips batch hooks otherwise)."""
 
     def __init__(self, trainer: Trainer, callbacks: CallbackList):
         super().__init__()
         self.trainer = trainer
         self.snn_callbacks = callbacks
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.snn_callbacks.call("on_epoch_start", self.trainer, epoch)
-
     def on_train_batch_end(self, batch, logs=None):
-        self.snn_callbacks.call("on_batch_end", self.trainer, batch, _normalize_logs(logs))
+        out = {}
+        for key, value in (logs or {}).items():
+            if key.endswith("sparse_categorical_accuracy"):
+                out["accuracy"] = float(value)
+            elif key == "loss":
+                out["loss"] = float(value)
+        self.snn_callbacks.call("on_batch_end", self.trainer, batch, out)
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = _normalize_logs(logs)
-        self.trainer.history.append(dict(logs, epoch=epoch))
-        self.snn_callbacks.call("on_epoch_end", self.trainer, epoch, logs)
-        if self.trainer.should_stop:
-            self.model.stop_training = True
+
+def _wants_batches(callbacks) -> bool:
+    return any(type(c).on_batch_end is not Callback.on_batch_end for c in callbacks)
 
 
-def _normalize_logs(logs) -> dict:
-    out = {}
-    for key, value in (logs or {}).items():
-        prefix = "val_" if key.startswith("val_") else ""
-        if key.endswith("sparse_categorical_accuracy"):
-            out[prefix + "accuracy"] = float(value)
-        elif key in ("loss", "val_loss"):
-            out[key] = float(value)
-    return out
+def _restore_optimizer(sim, checkpoint) -> None:
+    optimizer = sim.keras_model.optimizer
+    optimizer.build(sim.keras_model.trainable_variables)
+    variables = optimizer.variables()
+    shapes = [tuple(v.shape) for v in variables]
+    saved = [tuple(a.shape) for a in checkpoint.optimizer]
+    if shapes != saved:
+        raise CheckpointError(
+            f"ckpt_path: {checkpoint.path} holds optimizer state of shapes {saved}, but "
+            f"this Trainer's optimizer has {shapes} (a different optimizer or model)")
+    for variable, value in zip(variables, checkpoint.optimizer):
+        variable.assign(value)
+
+
+def _read_data(argument: str, data):
+    """``(x, y)`` arrays from a pair or a ``tf.data.Dataset`` of pairs."""
+    if not isinstance(data, tf.data.Dataset):
+        return data
+    xs, ys = [], []
+    for element in data.as_numpy_iterator():
+        if not isinstance(element, tuple) or len(element) != 2:
+            raise ValidationError(f"{argument}: expected a Dataset of (x, y) pairs, "
+                                  f"got elements of type {type(element).__name__}")
+        xs.append(np.asarray(element[0]))
+        ys.append(np.asarray(element[1]))
+    if not xs:
+        raise ValidationError(f"{argument}: expected at least one example, got none")
+    if ys[0].ndim == 0:  # unbatched: one example per element
+        return np.stack(xs), np.stack(ys)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+_ADVICE = {
+    "MaxPooling2D": "use AveragePooling2D",
+    "MaxPooling1D": "use AveragePooling1D",
+    "BatchNormalization": "fold it into the previous layer's weights before training, "
+                          "or remove it",
+    "Dropout": "remove it (nengo-dl trains without it)",
+    "Lambda": "rewrite it with supported layers",
+}
+
+
+def check_convertible(model) -> None:
+    """Raise :class:`ConversionError` naming the first layer nengo-dl cannot convert
+    natively (snnkit runs only native conversions) and what to use instead."""
+    if not isinstance(model, tf.keras.Model):
+        raise ValidationError(f"model: expected a tf.keras.Model, got {type(model).__name__}")
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls == "InputLayer":
+            continue
+        if cls not in ALLOWED_LAYERS:
+            advice = _ADVICE.get(cls, "replace it with a supported layer")
+            raise ConversionError(
+                f"model: layer {layer.name!r} is a {cls}, which nengo-dl cannot convert "
+                f"to a native Nengo network; {advice}. Supported layers: "
+                f"{', '.join(sorted(ALLOWED_LAYERS - {'Functional', 'InputLayer'}))}")
+        activation = getattr(layer, "activation", None)
+        act_name = getattr(activation, "__name__", None)
+        if activation is not None and act_name not in ("relu", "linear"):
+            raise ConversionError(
+                f"model: layer {layer.name!r} has activation {act_name!r}, which has no "
+                f"spiking equivalent here; use 'relu' (becomes neurons) or no activation")
 
 
 def copy_weights_to_keras(sim, built: BuiltNetwork, model: tf.keras.Model) -> None:
