@@ -81,7 +81,8 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
     def calibrate():
         cal = trainer.calibrate(model, x_train[:config.n_calibrate],
                                 target_rate_hz=config.target_rate_hz,
-                                neuron_type="loihi-relu", n_steps=config.n_steps)
+                                neuron_type="loihi-relu", synapse=config.synapse_s,
+                                n_steps=config.n_steps)
         return None, config.n_calibrate, cal.rates_hz, cal
 
     cal = stage(f"calibrate scales to {config.target_rate_hz:g} Hz (Loihi neurons)",

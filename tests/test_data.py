@@ -51,7 +51,7 @@ def test_hub_file_decodes_to_exact_pixels(tmp_path):
     split = (images, np.array([3]))
     path = tmp_path / "mnist.pkl.gz"
     with gzip.open(path, "wb") as f:
-        pickle.dump((split, split, split), f, protocol=2)
+        pickle.dump((split, split, split), f, protocol=4)
     (x_train, y_train), (x_test, y_test) = data._load_hub(path)
     assert x_train.shape == (2, 28, 28, 1) and x_train.dtype == np.uint8
     np.testing.assert_array_equal(x_train[0].reshape(-1)[:256], pixels[0])
