@@ -324,12 +324,14 @@ class FastLoihiEmulator:
         overflowed = False
         for s in starts:
             sl = slice(s, min(s + chunk, batch))
-            out, layer_spikes, ovf = self._run_chunk(x[sl], n_steps)
+            out, layer_spikes, ovf = self._run_chunk(x[sl], n_steps, counts_only)
             overflowed |= ovf
             outputs[sl] = out
             for name, spk in layer_spikes.items():
-                counts[name][sl] = spk.sum(axis=1, dtype=np.int32)
-                if not counts_only:
+                if counts_only:
+                    counts[name][sl] = spk
+                else:
+                    counts[name][sl] = spk.sum(axis=1, dtype=np.int32)
                     trains[name][sl] = spk
         if overflowed:
             warnings.warn("Overflow in chip input or current (wrapped as on Loihi)")
@@ -342,16 +344,14 @@ class FastLoihiEmulator:
             overflowed=overflowed,
         )
 
-    def _run_chunk(self, x, n_steps):
+    def _run_chunk(self, x, n_steps, counts_only):
+        """Outputs (batch, n_steps, d), {layer: trains or counts}, overflowed."""
         batch = x.shape[0]
         host_layers = {
             name: sig for name, (kind, sig, _) in self._layers.items() if kind == "host"
         }
-        sent, host_rec = self.host_pre.run(
-            n_steps,
-            batch,
-            batch_inputs={self._input_signal: x},
-            record=host_layers,
+        sent, host_spikes = self.host_pre.run(
+            n_steps, batch, batch_inputs={self._input_signal: x}, spikes=host_layers
         )
         chip_spikes, overflowed = self._run_chip(sent, n_steps, batch)
         receive = {
@@ -365,12 +365,18 @@ class FastLoihiEmulator:
         layer_spikes = {}
         for name, (kind, what, n) in self._layers.items():
             if kind == "host":
-                layer_spikes[name] = (host_rec[name] != 0).astype(np.uint8)
+                spk = host_spikes[name]
+                layer_spikes[name] = spk.sum(axis=1, dtype=np.int32) if counts_only else spk
                 continue
-            spk = np.zeros((batch, n_steps, n), dtype=np.uint8)
-            for bi, idxs in what:
-                spk[:, :, idxs] = chip_spikes[bi]
-            layer_spikes[name] = spk
+            if counts_only:
+                out = np.zeros((batch, n), dtype=np.int32)
+                for bi, idxs in what:
+                    out[:, idxs] = chip_spikes[bi].sum(axis=1, dtype=np.int32)
+            else:
+                out = np.zeros((batch, n_steps, n), dtype=np.uint8)
+                for bi, idxs in what:
+                    out[:, :, idxs] = chip_spikes[bi]
+            layer_spikes[name] = out
         return outputs, layer_spikes, overflowed
 
     def _recorded_blocks(self):

@@ -14,7 +14,12 @@ for step, for a batch of independent samples at once:
   largest possible column sum is below 2**24, else in float64 (below 2**53), so
   the result is exact whatever the summation order.
 * compartment dynamics: the integer decay, overflow and threshold arithmetic of
-  ``CompartmentState.update``, vectorized over (batch, compartments) in int64.
+  ``CompartmentState.update``, vectorized over (batch, compartments). State is
+  held in float64 holding integers (all below 2**25, so every sum is exact), which
+  makes the decay ``sign(x) * ((|x| * r) >> 12)`` a single exact
+  ``trunc(x * (r / 4096))``: ``r / 4096`` is a 12-bit binary fraction, so the
+  product needs at most 35 bits. Overflow wrapping is done in int64 when a
+  cheap range check says it is needed.
 
 Units: time in steps of ``dt``; currents, voltages and weights are the chip's
 integer units.
@@ -116,6 +121,66 @@ def _unique_rows_in_order(a):
     return a[np.sort(first)], rank[inverse.ravel()]
 
 
+def _grid(base):
+    """(Py, Px, sy, sx) with base[py * Px + px] == sy * py + sx * px, or None."""
+    P = len(base)
+    if P == 1:
+        return 1, 1, 0, 0
+    sx = int(base[1] - base[0])
+    px = 1
+    while px < P and base[px] == px * sx:
+        px += 1
+    if P % px:
+        return None
+    py = P // px
+    sy = int(base[px]) if py > 1 else 0
+    grid = (sy * np.arange(py)[:, None] + sx * np.arange(px)[None, :]).ravel()
+    return (py, px, sy, sx) if np.array_equal(grid, base) else None
+
+
+def _runs(offsets):
+    """Split ``offsets`` into runs of consecutive integers: [(k0, start, length)]."""
+    breaks = np.flatnonzero(np.diff(offsets) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(offsets)]])
+    return [(int(a), int(offsets[a]), int(b - a)) for a, b in zip(starts, ends)]
+
+
+class _StridedPatches:
+    """Gather ``spikes[:, G]`` for a convolutional G with strided block copies.
+
+    Valid convolutions read, at every output position, the same kernel offsets
+    translated on a 2-D grid: ``G[p, k] = G[0, k] + sy * py + sx * px``. The
+    kernel offsets form a few runs of consecutive sources (one per kernel row
+    and source block), each copied for all positions at once through a strided
+    view, which is much faster than a fancy-index gather.
+    """
+
+    def __init__(self, gather):
+        base = gather[:, 0] - gather[0, 0]
+        if not np.array_equal(gather - gather[0], np.broadcast_to(base[:, None], gather.shape)):
+            raise ValueError("not translation-invariant")
+        grid = _grid(base)
+        if grid is None:
+            raise ValueError("positions are not a 2-D grid")
+        self.py, self.px, self.sy, self.sx = grid
+        self.runs = _runs(gather[0])
+        self.K = gather.shape[1]
+
+    def __call__(self, spikes, out):
+        """Fill ``out`` (batch, Py, Px, K) from ``spikes`` (batch, n_src)."""
+        item = spikes.itemsize
+        sb = spikes.strides[0]
+        for k0, start, length in self.runs:
+            src = np.lib.stride_tricks.as_strided(
+                spikes[:, start:],
+                shape=(spikes.shape[0], self.py, self.px, length),
+                strides=(sb, self.sy * item, self.sx * item, item),
+                writeable=False,
+            )
+            out[..., k0 : k0 + length] = src
+
+
 class _Im2colGroup:
     """Target blocks that read the same source patches (G): one gemm per step."""
 
@@ -131,20 +196,41 @@ class _Im2colGroup:
         self.dtype = np.float32 if col_bound < _FLOAT32_EXACT else np.float64
         self.kernel = kernel.astype(self.dtype)
         self.offsets = np.cumsum([0] + [p[1].shape[1] for p in parts])
+        # a dense layer reads one contiguous run of sources: slice, don't gather
+        g = gather.ravel()
+        self.src_range = None
+        self.strided = None
+        if gather.shape[0] == 1 and np.array_equal(g, np.arange(g[0], g[0] + len(g))):
+            self.src_range = slice(int(g[0]), int(g[0]) + len(g))
+        else:
+            try:
+                self.strided = _StridedPatches(gather)
+            except ValueError:
+                self.strided = None  # irregular: fancy-index gather
 
-    def apply(self, spikes, q, block_slices):
+    def apply(self, spikes, q, comp_slices):
         batch = spikes.shape[0]
         P, K = self.gather.shape
-        patches = np.take(spikes, self.gather.ravel(), axis=1)
-        patches = patches.reshape(batch * P, K).astype(self.dtype, copy=False)
-        out = (patches @ self.kernel).reshape(batch, P, -1)
-        for (bi, kern, flat), c0, c1 in zip(
-            self.parts, self.offsets[:-1], self.offsets[1:]
-        ):
-            ob = out[:, :, c0:c1].reshape(batch, -1)
-            if flat is not None:
-                ob = np.take(ob, flat, axis=1)
-            q[:, block_slices[bi]] += ob
+        if self.src_range is not None:
+            patches = spikes[:, self.src_range]
+        elif self.strided is not None:
+            st = self.strided
+            patches = np.empty((batch, st.py, st.px, K), dtype=spikes.dtype)
+            st(spikes, patches)
+            patches = patches.reshape(batch * P, K)
+        else:
+            patches = np.take(spikes, self.gather.ravel(), axis=1)
+            patches = patches.reshape(batch * P, K)
+        out = (patches.astype(self.dtype, copy=False) @ self.kernel).reshape(
+            batch, P, -1
+        )
+        for (bi, _, flat), c0, c1 in zip(self.parts, self.offsets[:-1], self.offsets[1:]):
+            target = q[:, comp_slices[bi]]
+            if flat is None:
+                target.shape = (batch, P, c1 - c0)  # raises rather than copy
+                target[...] = out[:, :, c0:c1]
+            else:
+                target[...] = np.take(out[:, :, c0:c1].reshape(batch, -1), flat, axis=1)
 
 
 class ChipEngine:
@@ -202,11 +288,20 @@ class ChipEngine:
             # the emulator stores these in int32 arrays
             self.vmin[sl] = np.int32(c.vmin)
             self.vmax[sl] = np.int32(c.vmax)
-        # decay_int(x, d, offset): sign(x) * ((|x| * (4096 - offset - d)) >> 12)
-        self.r_u = 4096 - 1 - self.decay_u
-        self.r_v = 4096 - self.decay_v
+        # decay_int(x, d, offset) = sign(x) * ((|x| * (4096 - offset - d)) >> 12)
+        #                         = trunc(x * ((4096 - offset - d) / 4096))
+        self.c_u = (4096 - 1 - self.decay_u) / 4096.0
+        self.c_v = (4096 - self.decay_v) / 4096.0
         self.any_bias = bool(np.any(self.bias))
-        self.v_no_decay = bool(np.all(self.r_v == 4096))
+        self.v_no_decay = bool(np.all(self.c_v == 1.0))
+        # refract_delay <= 1: ref_count is back to 0 before every update
+        self.uses_refractory = bool(np.any(self.ref > 1))
+        self.f_bias = self.bias.astype(np.float64)
+        self.f_vth = self.vth.astype(np.float64)
+        self.f_vmin = self.vmin.astype(np.float64)
+        self.f_vmax = self.vmax.astype(np.float64)
+        self.f_ref = self.ref.astype(np.float64)
+        self.clip_low = bool(np.any(self.vmin > -(2**62)))
 
     def _weight_matrices(self):
         """Integer matrix (n_src, n_block) for each target block (None if no input)."""
@@ -260,9 +355,11 @@ class ChipEngine:
     def _init_kernels(self, matrices):
         groups = OrderedDict()
         self.sparse_parts = []
+        q_bound = 0
         for bi, m in enumerate(matrices):
             if m is None:
                 continue
+            q_bound = max(q_bound, int(abs(m).sum(axis=0).max()))
             fact = self._im2col(m)
             if fact is None:
                 bound = np.abs(m).sum(axis=0).max()
@@ -278,68 +375,75 @@ class ChipEngine:
             key = (gather.shape, gather.tobytes())
             groups.setdefault(key, (gather, []))[1].append((bi, kernel, flat))
         self.groups = [_Im2colGroup(g, parts) for g, parts in groups.values()]
+        # if no compartment can receive 2**Q_BITS, q never wraps: skip the check
+        self.q_may_wrap = q_bound >= 2**Q_BITS
 
     # --- run -------------------------------------------------------------------
     def synaptic_input(self, spikes):
-        """Integer input (batch, n_comp) caused by last step's ``spikes`` (float32)."""
+        """Integer input (batch, n_comp), float64, from last step's ``spikes``."""
         q = np.zeros((spikes.shape[0], self.n_comp), dtype=np.float64)
         for group in self.groups:
             group.apply(spikes, q, self.comp_slices)
         for bi, m in self.sparse_parts:
-            q[:, self.comp_slices[bi]] += (m.T @ spikes.T.astype(np.float64)).T
-        return q.astype(np.int64)
+            q[:, self.comp_slices[bi]] = (m.T @ spikes.T.astype(np.float64)).T
+        return q
 
     def new_state(self, batch):
         """Compartment state at rest: zeros (as ``CompartmentState.__init__``)."""
         shape = (batch, self.n_comp)
         return {
-            "current": np.zeros(shape, dtype=np.int64),
-            "voltage": np.zeros(shape, dtype=np.int64),
-            "ref_count": np.zeros(shape, dtype=np.int64),
+            "current": np.zeros(shape),
+            "voltage": np.zeros(shape),
+            "ref_count": np.zeros(shape),
         }
 
     def update(self, state, q):
-        """One ``CompartmentState.update``; returns the spiked mask (batch, n_comp)."""
-        overflow = _wrap_signed(q, Q_BITS)
+        """One ``CompartmentState.update`` (in place).
+
+        Returns the spiked mask (batch, n_comp) and whether anything wrapped.
+        """
+        overflow = self.q_may_wrap and _wrap_signed(q, Q_BITS)
         u = state["current"]
-        u = _decay(u, self.r_u) + q
+        u *= self.c_u
+        np.trunc(u, out=u)
+        u += q
         overflow |= _wrap_signed(u, U_BITS)
-        state["current"] = u
         if self.any_bias:
-            u2 = u + self.bias
+            u2 = u + self.f_bias
             overflow |= _wrap_signed(u2, U_BITS)
         else:
-            u2 = u  # wrapping u again is a no-op
+            u2 = u  # wrapping u again would be a no-op
         v = state["voltage"]
-        v = (v if self.v_no_decay else _decay(v, self.r_v)) + u2
-        np.clip(v, self.vmin, self.vmax, out=v)
-        ref_count = state["ref_count"]
-        v[ref_count > 0] = 0
-        spiked = v > self.vth
+        if not self.v_no_decay:
+            v *= self.c_v
+            np.trunc(v, out=v)
+        v += u2
+        if self.clip_low:
+            np.maximum(v, self.f_vmin, out=v)
+        np.minimum(v, self.f_vmax, out=v)
+        if self.uses_refractory:
+            ref_count = state["ref_count"]
+            v[ref_count > 0] = 0
+        spiked = v > self.f_vth
         v[spiked] = 0
-        state["voltage"] = v
-        np.copyto(ref_count, self.ref, where=spiked)
-        ref_count -= 1
-        np.maximum(ref_count, 0, out=ref_count)
-        return spiked, overflow
-
-
-def _decay(x, r):
-    """``sign(x) * ((|x| * r) >> 12)`` (nengo-loihi's ``decay_int``)."""
-    # for x < 0 this is ceil(x * r / 4096) = floor((x * r + 4095) / 4096)
-    prod = x * r
-    prod += (x >> 63) & 4095
-    prod >>= 12
-    return prod
+        if self.uses_refractory:
+            np.copyto(ref_count, self.f_ref, where=spiked)
+            ref_count -= 1
+            np.maximum(ref_count, 0, out=ref_count)
+        return spiked, bool(overflow)
 
 
 def _wrap_signed(x, bits):
-    """In-place two's complement wrap to ``bits`` + sign (``overflow_signed``)."""
+    """In-place two's complement wrap to ``bits`` + sign (``overflow_signed``).
+
+    ``x`` is float64 holding integers; returns whether anything wrapped.
+    """
     smask = 1 << bits
-    lo, hi = x.min(initial=0), x.max(initial=0)
-    if lo >= -smask and hi < smask:
-        return False  # nothing to wrap: skip the masking passes
-    z = x & smask
-    x &= smask - 1
-    x -= z
+    if x.size == 0 or (x.min() >= -smask and x.max() < smask):
+        return False  # nothing to wrap: skip the integer passes
+    xi = x.astype(np.int64)
+    z = xi & smask
+    xi &= smask - 1
+    xi -= z
+    x[...] = xi
     return True

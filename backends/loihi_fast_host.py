@@ -386,7 +386,9 @@ class BatchedHostModel:
             if isinstance(op, SimProcess) and isinstance(op.process, HostSendProcess)
         ]
 
-    def run(self, n_steps, batch, batch_inputs=None, receive=None, record=None):
+    def run(
+        self, n_steps, batch, batch_inputs=None, receive=None, record=None, spikes=None
+    ):
         """Run ``n_steps`` steps for ``batch`` samples.
 
         Parameters
@@ -402,12 +404,15 @@ class BatchedHostModel:
             Values delivered by chip->host receivers at step ``k`` (time ``t`` s).
         record : {key: Signal}
             Signals to record after every step (like a nengo probe).
+        spikes : {key: Signal}
+            Signals recorded as ``signal != 0`` (bool) after every step.
 
         Returns
         -------
         sent : {HostSendProcess: bool ndarray (batch, n_steps, d)}
             Nonzero entries of each host->chip sender's input, per step.
         recorded : {key: ndarray (batch, n_steps, ...)}
+            Entries of ``record`` (signal dtype) and ``spikes`` (bool).
         """
         self._arrays = self._alloc(batch, batch_inputs or {})
         self.receive = receive or {}
@@ -419,10 +424,17 @@ class BatchedHostModel:
                 )
         self._filters = {}
         record = record or {}
+        spikes = spikes or {}
         recorded = {
             key: np.zeros((batch, n_steps) + tuple(sig.shape), dtype=sig.dtype)
             for key, sig in record.items()
         }
+        recorded.update(
+            {
+                key: np.zeros((batch, n_steps) + tuple(sig.shape), dtype=bool)
+                for key, sig in spikes.items()
+            }
+        )
         for op in self.ops:
             if op not in self.varying:
                 self._run_op(op, 0, 0.0)
@@ -433,6 +445,8 @@ class BatchedHostModel:
                 self._run_op(op, k, t)
             for key, sig in record.items():
                 recorded[key][:, k - 1] = self._get(sig)[1]
+            for key, sig in spikes.items():
+                np.not_equal(self._get(sig)[1], 0, out=recorded[key][:, k - 1])
         sent = self.sent
         self._arrays, self.sent, self.receive = None, None, None
         return sent, recorded

@@ -53,7 +53,7 @@ def _conv_model(rng):
     x = tf.keras.layers.Dense(12, activation=tf.nn.relu, name="dense0")(x)
     out = tf.keras.layers.Dense(5, name="out")(x)
     # split conv0 over channels and conv1 over space: exercises block splitting
-    return tf.keras.Model(inp, out), {"conv0": (4, 4, 3), "conv1": (2, 2, 8)}
+    return tf.keras.Model(inp, out), {"conv0": (4, 4, 3), "conv1": (1, 2, 8)}
 
 
 def _pool_model(rng):
@@ -72,7 +72,7 @@ def _pool_model(rng):
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dense(10, activation=tf.nn.relu, name="dense0")(x)
     out = tf.keras.layers.Dense(3, name="out")(x)
-    return tf.keras.Model(inp, out), {}
+    return tf.keras.Model(inp, out), {"conv0": (3, 6, 5)}
 
 
 def _randomize(model, rng):
