@@ -15,6 +15,8 @@ every signal they write is written only by such operators.
 Time is counted in steps of ``dt`` seconds; step ``k`` (1-based) is at ``k * dt``.
 """
 
+import copy
+
 import nengo
 import numpy as np
 from nengo.builder.neurons import SimNeurons
@@ -386,7 +388,15 @@ class BatchedHostModel:
             if isinstance(op, SimProcess) and isinstance(op.process, HostSendProcess)
         ]
 
-    def run(
+    def run(self, n_steps, batch, **kwargs):
+        """Run ``n_steps`` steps for ``batch`` samples (thread-safe).
+
+        See :meth:`_run` for the keyword arguments and return values.
+        """
+        # per-run arrays live on a shallow copy, so threads can share the model
+        return copy.copy(self)._run(n_steps, batch, **kwargs)
+
+    def _run(
         self, n_steps, batch, batch_inputs=None, receive=None, record=None, spikes=None
     ):
         """Run ``n_steps`` steps for ``batch`` samples.
