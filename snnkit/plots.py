@@ -1,0 +1,181 @@
+"""PNG plots of a benchmark (matplotlib, Agg backend: no display needed).
+
+- ``accuracy_vs_steps.png``: the accuracy–latency curve of every backend;
+- ``rate_histograms.png``: per-layer histograms of per-neuron firing rates;
+- ``outputs_over_time.png``: output probabilities over time for a few inputs, one
+  column per backend (as the seed notebook plots them);
+- ``activation_profile.png``: standard vs Loihi neuron rate curves (the notebook's
+  ``plot_activation``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._io import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    # Agg: files only; never try to open a window (servers, CI, tests)
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def bench_plots(out_dir, network, cases, outputs, x, y, rates, *, n_plot: int = 3,
+                n_hist: int = 0) -> list[Path]:
+    """Every plot of a benchmark; returns the paths written."""
+    out = Path(out_dir)
+    paths = [plot_accuracy_vs_steps(out / "accuracy_vs_steps.png", cases, network.dt)]
+    if rates:
+        paths.append(plot_rate_histograms(out / "rate_histograms.png", rates, network,
+                                          n_hist))
+    if n_plot > 0:
+        paths.append(plot_outputs_over_time(out / "outputs_over_time.png", outputs, x, y,
+                                            n_plot))
+    paths.append(plot_activation_profiles(out / "activation_profile.png"))
+    return paths
+
+
+def plot_accuracy_vs_steps(path, cases, dt_s: float) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for case in cases:
+        acc = 100 * np.asarray(case["accuracy_by_step"])
+        steps = np.arange(1, len(acc) + 1)
+        ax.plot(steps, acc, marker="o", ms=3, lw=1.8,
+                label=f"{case['backend']} ({case['n_images']} images, "
+                      f"final {acc[-1]:.1f}%)")
+    if cases:
+        ax.set_xlim(1, len(cases[0]["accuracy_by_step"]))
+    ax.axhline(10, color="grey", ls=":", lw=1, label="chance (10 classes)")
+    ax.set_ylim(0, 101)
+    ax.set_xlabel(f"time steps read out after input onset (dt = {1000 * dt_s:g} ms)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs time steps (accuracy–latency curve)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, Path(path))
+
+
+def plot_rate_histograms(path, rates: dict, network, n_images: int) -> Path:
+    plt = _pyplot()
+    names = list(rates)
+    cols = min(len(names), 2)
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
+    ceiling = 1.0 / network.dt if network.neuron.runs_on_loihi else None
+    for ax, name in zip(axes.flat, names):
+        r = np.asarray(rates[name]).ravel()
+        silent = float(np.mean(r <= 0))
+        active = r[r > 0]
+        top = max(float(r.max(initial=0.0)), 1.0)
+        bins = np.linspace(0, top * 1.02, 41)
+        ax.hist(active, bins=bins, color="tab:blue", alpha=0.85,
+                label=f"active: {len(active)} of {len(r)}, mean {active.mean():.0f} Hz"
+                if len(active) else "no active neurons")
+        if ceiling is not None and top >= 0.5 * ceiling:
+            ax.axvline(ceiling, color="tab:red", ls="--", lw=1,
+                       label=f"Loihi ceiling {ceiling:.0f} Hz")
+        where = "off-chip" if name in network.off_chip else "on-chip"
+        ax.set_title(f"{name} ({where}): {100 * silent:.0f}% silent")
+        ax.set_xlabel("firing rate (Hz)")
+        ax.set_ylabel("neurons")
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Per-neuron firing rates, {network.neuron.name} neurons "
+                 f"(NengoDL, mean over {n_images} images)", y=1.0)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def _softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def plot_outputs_over_time(path, outputs: dict, x, y, n_plot: int) -> Path:
+    plt = _pyplot()
+    backends = list(outputs)
+    n_plot = min(n_plot, *(len(o) for o in outputs.values()))
+    cols = 1 + len(backends)
+    fig, axes = plt.subplots(n_plot, cols, figsize=(2.4 + 4.2 * len(backends),
+                                                       2.5 * n_plot), squeeze=False,
+                             gridspec_kw={"width_ratios": [0.6] + [1] * len(backends)})
+    colors = plt.get_cmap("tab10").colors
+    x = np.asarray(x)
+    for i in range(n_plot):
+        image = x[i].reshape(x[i].shape[0], -1) if x[i].ndim == 3 else x[i]
+        if image.ndim == 1:
+            side = int(np.sqrt(image.size))
+            image = image.reshape(side, -1)
+        axes[i, 0].imshow(image, cmap="gray")
+        axes[i, 0].set_title(f"input {i} (label {int(y[i])})", fontsize=9)
+        axes[i, 0].axis("off")
+        for j, backend in enumerate(backends):
+            ax = axes[i, j + 1]
+            probs = _softmax(np.asarray(outputs[backend][i], np.float64))
+            steps = np.arange(1, len(probs) + 1)
+            for k in range(probs.shape[1]):
+                ax.plot(steps, probs[:, k], color=colors[k % 10], lw=1.6 if k == int(
+                    y[i]) else 1.0, label=str(k))
+            pred = int(np.argmax(probs[-1]))
+            ax.set_title(f"{backend}: predicts {pred}", fontsize=9)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_ylabel("probability")
+            ax.grid(alpha=0.3)
+            if i == n_plot - 1:
+                ax.set_xlabel("time step")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, title="class", loc="center right", fontsize=8)
+    fig.suptitle("Output predictions over time (softmax of the output layer)")
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    return _save(fig, Path(path))
+
+
+def plot_activation_profiles(path) -> Path:
+    """Standard vs Loihi neurons at gain 1, bias 0 (the notebook's plot_activation):
+    Loihi's integer, one-spike-per-step neurons give a staircase that saturates at
+    1 / dt."""
+    import nengo
+    import nengo_loihi.neurons
+
+    plt = _pyplot()
+    pairs = (
+        (nengo.RectifiedLinear(), nengo_loihi.neurons.LoihiSpikingRectifiedLinear(),
+         (-100, 1000)),
+        (nengo.LIF(), nengo_loihi.neurons.LoihiLIF(), (-4, 40)),
+    )
+    fig, axes = plt.subplots(2, 1, figsize=(8, 6))
+    for ax, (standard, loihi, (lo, hi)) in zip(axes, pairs):
+        x = np.arange(lo, hi, 0.001 * (hi - lo) / 44)
+        for neurons, label, style in ((standard, "standard", "-"),
+                                      (loihi, "Loihi", "--")):
+            rates = neurons.rates(x=x, gain=np.array([1.0]), bias=np.array([0.0]))
+            ax.plot(x, np.asarray(rates).ravel(), style, lw=2,
+                    label=f"{label}: {type(neurons).__name__}")
+        ax.set_title(f"{type(standard).__name__} vs {type(loihi).__name__} "
+                     "(gain 1, bias 0)")
+        ax.set_xlabel("input signal")
+        ax.set_ylabel("firing rate (Hz)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Activation profiles: standard vs Loihi neurons")
+    fig.tight_layout()
+    return _save(fig, Path(path))
