@@ -18,6 +18,15 @@ from .results import Result
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # the Trainer imports TensorFlow: only when asked for
+    if name == "Trainer":
+        from .trainer import Trainer
+
+        return Trainer
+    raise AttributeError(f"module 'snnkit' has no attribute {name!r}")
+
 __all__ = [
     "BackendUnavailable",
     "FrozenNetwork",
@@ -25,6 +34,7 @@ __all__ = [
     "NeuronSpec",
     "Result",
     "SnnkitError",
+    "Trainer",
     "ValidationError",
     "known_neuron_types",
     "load_mnist",

@@ -68,7 +68,9 @@ class Trainer:
         Hz, a ``(low, high)`` range in Hz, or ``{layer: rate or (low, high)}``;
         None: no regularization. Each regularized layer's loss is logged as
         ``rate_loss/<layer>``.
-    rate_weight : weight of each layer's rate loss relative to the task loss.
+    rate_weight : weight of each layer's rate loss relative to the task loss. The
+        losses are relative (unitless), so 10 for a 100 Hz target pulls as hard as
+        NengoDL's example (1e-3 on the squared error in Hz).
     callbacks : :class:`~snnkit.callbacks.Callback` objects.
     logger : None, True (a :class:`~snnkit.callbacks.CSVLogger` in
         ``default_root_dir``), or logger callbacks (``CSVLogger``,
@@ -84,7 +86,7 @@ class Trainer:
                  optimizer="rmsprop", learning_rate: float = 0.001,
                  neuron_type="relu", scale_firing_rates=None, synapse: float | None = None,
                  dt: float = 0.001, off_chip=None, rate_target_hz=None,
-                 rate_weight: float = 0.01, callbacks=(), logger=None,
+                 rate_weight: float = 10.0, callbacks=(), logger=None,
                  seed: int | None = 0, deterministic: bool = True,
                  default_root_dir=None, enable_progress_bar: bool = True):
         if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
@@ -389,10 +391,13 @@ class Trainer:
         """Run on a backend (by name); returns the :class:`~snnkit.Result`.
 
         ``model_or_network``: a Keras model (frozen with the Trainer's options, or
-        ``freeze_options``) or a :class:`FrozenNetwork`.
+        ``freeze_options``) or a :class:`FrozenNetwork`. ``x`` may be a
+        ``tf.data.Dataset`` of ``(x, y)`` pairs (then ``y`` comes from it).
         """
         from snnkit.backends import get_backend
 
+        if isinstance(x, tf.data.Dataset):
+            x, y = _read_data("x", x)
         network = self._as_network(model_or_network, **freeze_options)
         result = get_backend(backend).run(network, x, n_steps=n_steps,
                                           presentation=presentation,
@@ -401,6 +406,15 @@ class Trainer:
             result.accuracy(y)  # validates the label count early, before callbacks
         CallbackList(self.callbacks).call("on_evaluate_end", self, result)
         return result
+
+    def predict(self, model_or_network, x, *, backend: str = "nengo-dl", n_steps: int = 30,
+                presentation: str = "reset", **freeze_options) -> np.ndarray:
+        """Network output at the last step of each input, ``(N, n_outputs)`` (argmax
+        for class predictions); same options as :meth:`evaluate`."""
+        if isinstance(x, tf.data.Dataset):
+            x = _read_inputs(x)
+        return self.evaluate(model_or_network, x, backend=backend, n_steps=n_steps,
+                             presentation=presentation, **freeze_options).outputs[:, -1]
 
     def measure_rates(self, model_or_network, x, *, n_steps: int = 30,
                       **freeze_options) -> dict:
@@ -564,6 +578,18 @@ def _read_data(argument: str, data):
     if ys[0].ndim == 0:  # unbatched: one example per element
         return np.stack(xs), np.stack(ys)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _read_inputs(dataset) -> np.ndarray:
+    """Inputs from a Dataset of ``x`` or of ``(x, y)`` pairs (batched or not)."""
+    xs = [np.asarray(e[0] if isinstance(e, tuple) else e)
+          for e in dataset.as_numpy_iterator()]
+    if not xs:
+        raise ValidationError("x: expected at least one input, got none")
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    batched = spec.shape.rank is not None and spec.shape.rank > 0 and spec.shape[0] is None
+    return np.concatenate(xs) if batched else np.stack(xs)
 
 
 _ADVICE = {

@@ -1,0 +1,72 @@
+"""Training recipes: tested sequences of Trainer calls for a goal.
+
+:func:`train_for_loihi` is the procedure ``benchmarks/bench_trainer_accuracy.py``
+measures (figures in its docstring): train with ReLU rates, calibrate per-layer scales
+with the Loihi neurons that will run, fine-tune with those neurons at those scales
+(nengo-dl trains them through nengo-extras' rate model, which has Loihi's
+one-spike-per-step ceiling and its rate quantization), calibrate again, freeze.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .frozen import FrozenNetwork
+from .trainer import Calibration, Trainer
+
+
+@dataclass(frozen=True)
+class LoihiTraining:
+    """What :func:`train_for_loihi` produced: the network to run, the calibrations
+    before and after fine-tuning, and the training histories."""
+
+    network: FrozenNetwork
+    calibration: Calibration
+    first_calibration: Calibration
+    relu_history: list
+    loihi_history: list
+
+
+def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: int = 2,
+                    target_rate_hz: float = 200.0, synapse: float = 0.005,
+                    n_steps: int = 30, calibration_inputs: int = 500,
+                    fine_tune_learning_rate: float = 1e-4, rate_target_hz=None,
+                    rate_weight: float = 10.0, neuron_type: str = "loihi-relu",
+                    seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
+                    val_data=None) -> LoihiTraining:
+    """Train ``model`` (in place) for Loihi neurons; returns the frozen network with
+    calibrated per-layer scales and ``synapse``.
+
+    ``rate_target_hz`` / ``rate_weight``: optional rate regularization during the
+    fine-tuning (see :class:`~snnkit.Trainer`). ``calibration_inputs``: how many
+    training images the scales are calibrated on.
+    """
+    x, y = train_data
+    relu = Trainer(max_epochs=relu_epochs, neuron_type="relu", seed=seed,
+                   callbacks=list(callbacks), enable_progress_bar=enable_progress_bar)
+    relu_history = relu.fit(model, train_data, val_data)
+    calib_x = x[:calibration_inputs]
+    first = relu.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
+                           neuron_type=neuron_type, n_steps=n_steps, synapse=synapse)
+    loihi_history = []
+    calibration = first
+    if loihi_epochs > 0:
+        tune = Trainer(max_epochs=loihi_epochs, neuron_type=neuron_type,
+                       scale_firing_rates=first.scales, synapse=synapse,
+                       learning_rate=fine_tune_learning_rate, seed=seed,
+                       rate_target_hz=rate_target_hz, rate_weight=rate_weight,
+                       callbacks=list(callbacks), enable_progress_bar=enable_progress_bar)
+        loihi_history = tune.fit(model, train_data, val_data)
+        calibration = tune.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
+                                     neuron_type=neuron_type, n_steps=n_steps,
+                                     synapse=synapse)
+    network = FrozenNetwork.from_keras(
+        model, neuron_type=neuron_type, scale_firing_rates=calibration.scales,
+        synapse=synapse,
+        metadata={"recipe": "train_for_loihi", "relu_epochs": relu_epochs,
+                  "loihi_epochs": loihi_epochs, "target_rate_hz": target_rate_hz,
+                  "calibrated_rates_hz": calibration.rates_hz,
+                  "calibration_converged": calibration.converged})
+    return LoihiTraining(network=network, calibration=calibration,
+                         first_calibration=first, relu_history=relu_history,
+                         loihi_history=loihi_history)
