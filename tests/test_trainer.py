@@ -235,3 +235,34 @@ def test_callbacks_see_hooks_in_order(mnist):
     trainer.evaluate(seed_convnet(0), x[:20], y[:20], n_steps=2)
     assert calls == ["fit_start", "start0", "end0:['accuracy', 'epoch']", "start1",
                      "end1:['accuracy', 'epoch']", "fit_end", "evaluate:20"]
+
+
+@pytest.mark.slow
+def test_calibrate_meets_its_target_on_a_trained_seed_network():
+    (x, y), _ = snnkit.load_mnist(n_train=3000, n_test=1)
+    model = seed_convnet(0)
+    trainer = Trainer(max_epochs=2, synapse=0.005, enable_progress_bar=False)
+    trainer.fit(model, (x, y))
+    calibration = trainer.calibrate(model, x[:200], target_rate_hz=200,
+                                    neuron_type="loihi-relu")
+    assert calibration.converged
+    network = trainer.freeze(model)
+    for name in network.on_chip_layers:
+        assert calibration.rates_hz[name] == pytest.approx(200, rel=0.1)
+    # the rates hold when measured again at these scales, with the inference synapse
+    rates = trainer.measure_rates(model, x[:200], neuron_type="loihi-relu",
+                                  scale_firing_rates=calibration.scales)
+    assert rates == pytest.approx(calibration.rates_hz)
+    assert calibration.history[0][1] != calibration.rates_hz  # it did iterate
+
+
+def test_calibrate_rejects_rates_loihi_cannot_fire(mnist):
+    x, _, _, _ = mnist
+    with pytest.raises(ValidationError, match=r"target_rate_hz: Loihi neurons fire at "
+                                              r"most once per 1 ms step \(1000 Hz\), "
+                                              r"got 1200 Hz"):
+        Trainer(enable_progress_bar=False).calibrate(seed_convnet(0), x[:10],
+                                                     target_rate_hz=1200)
+    with pytest.raises(ValidationError, match="target_rate_hz: expected a number > 0 Hz"):
+        Trainer(enable_progress_bar=False).calibrate(seed_convnet(0), x[:10],
+                                                     target_rate_hz=0)
