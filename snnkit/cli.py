@@ -336,7 +336,7 @@ def _inspect(args) -> int:
         report["core_plan"] = plan.to_dict() if plan is not None else None
         report["core_plan_note"] = note
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, default=_json_default))
         return 0
     print(f"{args.network}")
     print(network.summary())
@@ -355,6 +355,17 @@ def _inspect(args) -> int:
             print(f"note: {note}")
         print(plan_text if plan_text else "(none)")
     return 0
+
+
+def _json_default(value):
+    """numpy scalars and arrays (the core plan's figures) as plain JSON."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _core_plan(network):

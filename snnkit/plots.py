@@ -67,7 +67,9 @@ def plot_accuracy_vs_steps(path, cases, dt_s: float) -> Path:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Accuracy vs time steps (accuracy–latency curve)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # below the axes: inside, it hides the curves it explains
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+              frameon=False)
     return _save(fig, Path(path))
 
 

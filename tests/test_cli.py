@@ -1,0 +1,260 @@
+"""The ``snnkit`` command line: help, one-line errors with exit codes, convert/inspect,
+and ``bench`` writing its files and resuming finished cases."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from snnkit import FrozenNetwork
+from snnkit.cli import main
+
+SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "bench")
+
+
+def _tiny_keras(lambda_layer=False):
+    import tensorflow as tf
+
+    tf.random.set_seed(0)
+    inp = tf.keras.Input((28, 28, 1), name="input")
+    x = inp
+    if lambda_layer:
+        x = tf.keras.layers.Lambda(lambda t: t * 2, name="double")(x)
+    x = tf.keras.layers.Conv2D(2, 1, activation="relu", use_bias=False,
+                               name="to-spikes")(x)
+    x = tf.keras.layers.Conv2D(4, 3, strides=3, activation="relu", use_bias=False,
+                               name="conv0")(x)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    x = tf.keras.layers.Dense(16, activation="relu", name="dense0")(x)
+    out = tf.keras.layers.Dense(10, name="dense1")(x)
+    return tf.keras.Model(inp, out)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny untrained network (Loihi neurons, scaled so every layer spikes) as a
+    FrozenNetwork file and as a Keras .h5 file, plus a Keras file with a Lambda."""
+    root = tmp_path_factory.mktemp("cli")
+    model = _tiny_keras()
+    model.save(root / "tiny.h5")
+    _tiny_keras(lambda_layer=True).save(root / "lambda.h5")
+    network = FrozenNetwork.from_keras(
+        model, neuron_type="loihi-relu", synapse=0.005,
+        scale_firing_rates={"to-spikes": 0.5, "conv0": 20, "dense0": 20})
+    network.save(root / "tiny.snn.npz")
+    (root / "garbage.snn.npz").write_bytes(b"not an npz file at all")
+    return root
+
+
+def _run(capsys, argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected a one-line error, got:\n{err}"
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: snnkit {command}" in capsys.readouterr().out
+
+
+def test_unknown_subcommand_lists_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["benchmark"])
+    assert exit_.value.code == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "invalid choice: 'benchmark'" in line
+    for command in SUBCOMMANDS:
+        assert f"'{command}'" in line
+
+
+def test_bad_argument_value_names_the_argument(capsys, files):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", str(files / "tiny.snn.npz"), "--n-test", "many"])
+    assert exit_.value.code == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "argument --n-test: expected an int >= 1, got 'many'" in line
+
+
+def test_unknown_backend_lists_the_registered_ones(capsys, files):
+    code, _, err = _run(capsys, ["bench", files / "tiny.snn.npz",
+                                 "--backends", "nengo-dl,loihi-emulatr"])
+    assert code == 1
+    line = _one_line_error(err)
+    assert "unknown backend 'loihi-emulatr'" in line
+    assert "nengo-dl" in line and "loihi-emulator" in line
+
+
+def test_unavailable_backend_is_refused_before_running(capsys, files):
+    code, _, err = _run(capsys, ["bench", files / "tiny.snn.npz", "--backends", "loihi"])
+    assert code == 1
+    assert "'loihi' is unavailable here" in _one_line_error(err)
+
+
+def test_missing_and_corrupt_files(capsys, files):
+    code, _, err = _run(capsys, ["inspect", files / "missing.snn.npz"])
+    assert code == 1
+    assert "network: no such file" in _one_line_error(err)
+    code, _, err = _run(capsys, ["bench", files / "garbage.snn.npz"])
+    assert code == 1
+    assert "not a readable snnkit FrozenNetwork file" in _one_line_error(err)
+    code, _, err = _run(capsys, ["convert", files / "tiny.snn.npz", "--out",
+                                 files / "x.snn.npz"])
+    assert code == 1
+    assert "model: expected a .h5 or .keras file" in _one_line_error(err)
+
+
+def test_output_folder_that_cannot_be_written(capsys, files):
+    # a path under a regular file can never be created, even as root
+    code, _, err = _run(capsys, ["bench", files / "tiny.snn.npz", "--out",
+                                 files / "tiny.h5" / "bench"])
+    assert code == 1
+    assert "--out: expected a folder that can be written" in _one_line_error(err)
+
+
+def test_n_test_larger_than_the_data(capsys, files):
+    code, _, err = _run(capsys, ["bench", files / "tiny.snn.npz", "--n-test", "20000"])
+    assert code == 1
+    assert "--n-test: expected at most 10000" in _one_line_error(err)
+    assert "got 20000" in err
+
+
+def test_debug_shows_the_traceback(files):
+    with pytest.raises(Exception, match="no such file"):
+        main(["--debug", "inspect", str(files / "missing.snn.npz")])
+    with pytest.raises(Exception, match="no such file"):
+        main(["inspect", str(files / "missing.snn.npz"), "--debug"])
+
+
+def test_module_entry_point_exits_non_zero_with_one_line(files):
+    proc = subprocess.run([sys.executable, "-m", "snnkit", "inspect",
+                           str(files / "missing.snn.npz")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    line = _one_line_error(proc.stderr)
+    assert line.startswith("snnkit inspect: error: network: no such file")
+
+
+def test_convert_refuses_a_lambda_layer_without_loading_it(capsys, files):
+    code, _, err = _run(capsys, ["convert", files / "lambda.h5", "--out",
+                                 files / "lambda.snn.npz"])
+    assert code == 1
+    line = _one_line_error(err)
+    assert "layer 'double'" in line and "is a Lambda" in line
+    assert not (files / "lambda.snn.npz").exists()
+
+
+def test_convert_then_inspect(capsys, files):
+    out = files / "converted.snn.npz"
+    code, stdout, _ = _run(capsys, ["convert", files / "tiny.h5", "--out", out,
+                                    "--neuron-type", "loihi-relu", "--scale", "conv0=20",
+                                    "--synapse", "0.005"])
+    assert code == 0 and out.is_file()
+    network = FrozenNetwork.load(out)
+    assert network.neuron.name == "loihi-relu" and network.synapse == 0.005
+    assert network.scale_firing_rates == {"conv0": 20.0}
+    assert network.off_chip == ("to-spikes", "dense1")
+
+    code, stdout, _ = _run(capsys, ["inspect", out])
+    assert code == 0
+    assert "loihi-relu" in stdout and "on-chip" in stdout and "off-chip" in stdout
+    assert "Loihi core plan" in stdout and "synapse bits" in stdout
+    code, stdout, _ = _run(capsys, ["inspect", out, "--json"])
+    report = json.loads(stdout)
+    assert report["core_plan"]["n_cores"] >= 2  # conv0 and dense0, one core at least each
+    assert [layer["name"] for layer in report["core_plan"]["layers"]] == ["conv0", "dense0"]
+
+
+def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
+    import snnkit.bench
+
+    out = files / "bench"
+    argv = ["bench", files / "tiny.snn.npz", "--backends", "nengo-dl,loihi-emulator",
+            "--n-test", "12", "--max-images-slow", "3", "--n-steps", "10",
+            "--n-hist", "6", "--n-plot", "2", "--out", out, "--quiet"]
+
+    # an interrupted first run: the second backend fails after the first finished
+    real_run_case = snnkit.bench.run_case
+
+    def fail_on_emulator(network, backend, *args, **kwargs):
+        if backend == "loihi-emulator":
+            raise KeyboardInterrupt
+        return real_run_case(network, backend, *args, **kwargs)
+
+    monkeypatch.setattr(snnkit.bench, "run_case", fail_on_emulator)
+    code, _, err = _run(capsys, argv)
+    assert code == 130 and "interrupted" in err
+    assert (out / "cases" / "nengo-dl.json").is_file()
+    assert not (out / "cases" / "loihi-emulator.json").exists()
+    assert not list((out / "cases").glob(".*.tmp"))  # no half-written leftovers
+    first_case = (out / "cases" / "nengo-dl.json").read_bytes()
+
+    # re-run: the finished case is reused, the missing one runs
+    calls = []
+
+    def counting(network, backend, *args, **kwargs):
+        calls.append(backend)
+        return real_run_case(network, backend, *args, **kwargs)
+
+    monkeypatch.setattr(snnkit.bench, "run_case", counting)
+    code, stdout, _ = _run(capsys, argv)
+    assert code == 0
+    assert calls == ["loihi-emulator"]
+    assert (out / "cases" / "nengo-dl.json").read_bytes() == first_case
+    assert "(resumed)" in stdout and "ESTIMATE" in stdout
+
+    report = json.loads((out / "bench.json").read_text())
+    cases = {c["backend"]: c for c in report["cases"]}
+    assert cases["nengo-dl"]["n_images"] == 12 and cases["loihi-emulator"]["n_images"] == 3
+    for case in cases.values():
+        assert len(case["accuracy_by_step"]) == 10
+        assert 0 <= case["accuracy"] <= 1
+        assert case["images_per_s"] > 0 and case["wall_time_s"] > 0
+        energy = case["energy_estimate"]
+        assert energy["is_estimate"] is True
+        # on-chip neurons: conv0 9x9x4 + dense0 16, each updated at all 10 steps
+        assert energy["neuron_updates_per_inference"] == (9 * 9 * 4 + 16) * 10
+        assert energy["total_energy_uj"] == pytest.approx(
+            (energy["synaptic_ops_per_inference"] * 27.1
+             + energy["neuron_updates_per_inference"] * 81.0) * 1e-6)
+        assert set(case["layer_rates_hz"]) == {"to-spikes", "conv0", "dense0"}
+    # the emulator replays the nengo-dl network with Loihi's integer arithmetic
+    assert cases["loihi-emulator"]["agreement_with"] == "nengo-dl"
+    env = report["environment"]
+    assert env["versions"]["nengo-dl"] == "3.6.0" and env["cpu"] and env["date"]
+
+    with open(out / "bench.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["backend"] for r in rows] == ["nengo-dl", "loihi-emulator"]
+    assert rows[0]["version_tensorflow"] and rows[0]["cpu"]
+    with open(out / "accuracy_by_step.csv") as f:
+        assert len(list(csv.DictReader(f))) == 20
+    for name in ("accuracy_vs_steps", "rate_histograms", "outputs_over_time",
+                 "activation_profile"):
+        png = out / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with np.load(out / "neuron_rates.npz", allow_pickle=False) as f:
+        assert f["rates/conv0"].shape == (9 * 9 * 4,)
+
+    # other settings: the stored case does not match and is run again
+    calls.clear()
+    code, _, _ = _run(capsys, argv[:-3] + ["--no-plots", "--n-steps", "8", "--quiet"]
+                      + ["--out", out])
+    assert code == 0
+    assert calls == ["nengo-dl", "loihi-emulator"]
+    report = json.loads((out / "bench.json").read_text())
+    assert all(len(c["accuracy_by_step"]) == 8 for c in report["cases"])
