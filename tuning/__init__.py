@@ -1,0 +1,32 @@
+"""snnkit.tuning: keras-tuner searches over per-layer scales and rate targets, local or
+distributed.
+
+>>> from snnkit.tuning import ScaleSearch
+>>> search = ScaleSearch(network, x_val, y_val, objective="accuracy",
+...                      constraints={"synaptic_ops": 2e6}, max_trials=20,
+...                      directory="out/tune")
+>>> search.search().results_summary()
+>>> search.export_best("out/tune/best.snn.npz")
+
+Multi-process and multi-machine runs: see ``tuning/README.md``; the CLI entry points are
+:func:`run_search`, :func:`run_chief`, :func:`run_worker` (``python -m snnkit.tuning``).
+"""
+
+from .errors import ChiefUnreachableError, FailedTrialError, SearchConfigError
+from .objective import SearchObjective, metric_direction, reported_metrics
+from .rate_search import RateTargetSearch
+from .scale_search import ScaleSearch
+from .tuner import ORACLES, SnnSearch
+
+__all__ = [
+    "ORACLES",
+    "ChiefUnreachableError",
+    "FailedTrialError",
+    "RateTargetSearch",
+    "ScaleSearch",
+    "SearchConfigError",
+    "SearchObjective",
+    "SnnSearch",
+    "metric_direction",
+    "reported_metrics",
+]

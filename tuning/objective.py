@@ -1,0 +1,179 @@
+"""What a search optimizes: one reported metric, a weighted sum of them, and upper or
+lower bounds on others (e.g. maximize accuracy subject to <= N synaptic operations).
+
+Every trial reports the same flat, float-valued metrics (a gRPC-safe dict): see
+:func:`reported_metrics`. The search's keras-tuner objective is always the metric
+``"score"``, computed here from the others, so every oracle (random, Bayesian,
+Hyperband) optimizes the same number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import SearchConfigError
+
+SCORE = "score"
+
+# Direction of every metric a single-metric objective may name (per-layer ones by
+# prefix). Accuracy up; cost and latency down.
+_DIRECTIONS = {
+    "accuracy": "max",
+    "synaptic_ops": "min",
+    "time_to_decision_steps": "min",
+    "spikes": "min",
+    "min_rate_hz": "max",
+    "max_saturated_fraction": "min",
+    "wall_time_s": "min",
+}
+_LAYER_PREFIXES = {
+    "rate_hz/": "max",
+    "saturated_fraction/": "min",
+    "synaptic_ops/": "min",
+    "spikes/": "min",
+}
+
+
+def reported_metrics(neuron_layers) -> tuple[str, ...]:
+    """Names of the metrics every trial reports for a network with these neuron
+    layers (``"score"`` excluded)."""
+    names = list(_DIRECTIONS)
+    for prefix in _LAYER_PREFIXES:
+        names += [prefix + layer for layer in neuron_layers]
+    return tuple(names)
+
+
+def metric_direction(name: str) -> str:
+    if name in _DIRECTIONS:
+        return _DIRECTIONS[name]
+    for prefix, direction in _LAYER_PREFIXES.items():
+        if name.startswith(prefix):
+            return direction
+    return "max"
+
+
+@dataclass(frozen=True)
+class SearchObjective:
+    """The number a search maximizes or minimizes, with optional bounds.
+
+    Parameters
+    ----------
+    metric : a reported metric name (direction from the metric: ``accuracy`` is
+        maximized, ``synaptic_ops`` minimized, ...), or ``{metric: weight}``: the
+        weighted sum is maximized (give cost metrics a negative weight).
+    constraints : ``{metric: bound}`` (``metric <= bound``) or ``{metric: (">=",
+        bound)}`` / ``("<=", bound)``. A trial that breaks a bound is still recorded
+        with all its metrics, but its score is ``-penalty * (1 + relative
+        violation)`` (``+`` when minimizing): worse than any feasible value, and
+        worse the further out, so oracles steer back to the feasible region.
+    direction : override the direction of a single-metric objective.
+    penalty : larger than any feasible objective value's magnitude (default 1e3;
+        accuracy is in [0, 1]).
+    """
+
+    metric: object = "accuracy"
+    constraints: dict = field(default_factory=dict)
+    direction: str | None = None
+    penalty: float = 1e3
+
+    def __post_init__(self):
+        if isinstance(self.metric, dict):
+            if not self.metric:
+                raise SearchConfigError("objective: expected a metric name or a non-empty "
+                                        "{metric: weight} dict, got {}")
+            for name, weight in self.metric.items():
+                if not _is_number(weight):
+                    raise SearchConfigError(
+                        f"objective[{name!r}]: expected a number (weight), got {weight!r}")
+            object.__setattr__(self, "metric", {k: float(v) for k, v in self.metric.items()})
+        elif not isinstance(self.metric, str):
+            raise SearchConfigError(
+                f"objective: expected a metric name or {{metric: weight}}, "
+                f"got {type(self.metric).__name__}")
+        if self.direction is not None and self.direction not in ("min", "max"):
+            raise SearchConfigError(
+                f"direction: expected 'min', 'max' or None, got {self.direction!r}")
+        if not _is_number(self.penalty) or self.penalty <= 0:
+            raise SearchConfigError(f"penalty: expected a number > 0, got {self.penalty!r}")
+        constraints = {}
+        for name, bound in dict(self.constraints or {}).items():
+            op, value = ("<=", bound) if _is_number(bound) else (
+                tuple(bound) if isinstance(bound, (tuple, list)) and len(bound) == 2
+                else (None, None))
+            if op not in ("<=", ">=") or not _is_number(value):
+                raise SearchConfigError(
+                    f"constraints[{name!r}]: expected a number (upper bound) or "
+                    f"('<=' | '>=', number), got {bound!r}")
+            constraints[name] = (op, float(value))
+        object.__setattr__(self, "constraints", constraints)
+
+    @property
+    def goal(self) -> str:
+        """``"max"`` or ``"min"``: the direction of ``score``."""
+        if isinstance(self.metric, dict):
+            return "max"
+        return self.direction or metric_direction(self.metric)
+
+    def names(self) -> tuple[str, ...]:
+        """Every metric this objective reads."""
+        names = list(self.metric) if isinstance(self.metric, dict) else [self.metric]
+        return tuple(dict.fromkeys(names + list(self.constraints)))
+
+    def check(self, reported) -> None:
+        """Raise :class:`SearchConfigError` if it reads a metric that is not reported."""
+        reported = tuple(reported)
+        for name in self.names():
+            if name not in reported:
+                raise SearchConfigError(
+                    f"objective: metric {name!r} is not reported by this search; "
+                    f"reported metrics: {', '.join(reported)}")
+
+    def value(self, metrics: dict) -> float:
+        if isinstance(self.metric, dict):
+            return float(sum(w * metrics[name] for name, w in self.metric.items()))
+        return float(metrics[self.metric])
+
+    def violation(self, metrics: dict) -> float:
+        """Sum of relative bound violations (0 when feasible)."""
+        total = 0.0
+        for name, (op, bound) in self.constraints.items():
+            value = metrics[name]
+            excess = value - bound if op == "<=" else bound - value
+            if excess > 0:
+                total += excess / max(abs(bound), 1e-12)
+        return total
+
+    def score(self, metrics: dict) -> float:
+        value = self.value(metrics)
+        violation = self.violation(metrics)
+        if violation <= 0:
+            return value
+        # infeasible: worse than any feasible value (they lie within +-penalty), and
+        # worse the bigger the violation, so an oracle can steer back
+        sign = 1.0 if self.goal == "max" else -1.0
+        return -sign * self.penalty * (1.0 + min(violation, 1e6))
+
+    def describe(self) -> str:
+        if isinstance(self.metric, dict):
+            text = "maximize " + " + ".join(f"{w:g}*{n}" for n, w in self.metric.items())
+        else:
+            text = f"{'maximize' if self.goal == 'max' else 'minimize'} {self.metric}"
+        if self.constraints:
+            text += " subject to " + ", ".join(
+                f"{n} {op} {b:g}" for n, (op, b) in self.constraints.items())
+        return text
+
+
+def as_objective(objective, constraints=None, direction=None) -> SearchObjective:
+    if isinstance(objective, SearchObjective):
+        if constraints or direction:
+            raise SearchConfigError(
+                "constraints/direction: give them inside the SearchObjective, not both")
+        return objective
+    return SearchObjective(objective, constraints or {}, direction)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)

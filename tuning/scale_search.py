@@ -1,0 +1,228 @@
+"""ScaleSearch: post-training search of per-layer ``scale_firing_rates`` (log scale),
+optionally ``synapse`` and ``n_steps``. No retraining: each trial is the same weights
+with other scales, run on a backend over a validation subset."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras_tuner import HyperParameters
+
+from snnkit.exceptions import (
+    BackendCapabilityError,
+    BackendUnavailable,
+    SnnkitError,
+    UnknownNameError,
+)
+from snnkit.frozen import FrozenNetwork
+
+from .errors import SearchConfigError
+from .objective import reported_metrics
+from .tuner import SnnSearch, add_dimension, check_bounds, metrics_from_result
+
+SCALE_PREFIX = "scale/"
+SYNAPSE = "synapse_s"
+N_STEPS = "n_steps"
+
+
+class ScaleSearch(SnnSearch):
+    """Search per-layer scales of a trained network on a backend.
+
+    Parameters
+    ----------
+    network : a :class:`~snnkit.FrozenNetwork`, or a trained Keras model (frozen
+        here with ``neuron_type`` and ``synapse``).
+    x_val, y_val : validation images and labels (use data the network was not
+        trained on and that is not your final test set).
+    scales : ``{layer: (low, high)}`` (log-uniform), ``{layer: [values]}`` or
+        ``{layer: value}`` (fixed), for any neuron layer. Layers not given, among
+        ``layers``, are searched in ``scale_range`` around their current scale.
+    layers : neuron layers to search (default: the on-chip layers, plus those named
+        in ``scales``).
+    scale_range : ``(down, up)`` factors around the current (e.g. calibrated) scale:
+        ``(s / down, s * up)``; default (4, 4).
+    calibrate_to_hz : if given, first calibrate the scales to this rate with
+        :meth:`snnkit.Trainer.calibrate` (on ``x_val[:n_calibrate]``) and search
+        around them.
+    synapse : None (keep the network's), seconds, ``(low, high)`` or a list.
+    n_steps : steps per input: an int, ``(low, high)`` or a list.
+    backend : backend name (``"nengo-dl"``, ``"loihi-emulator"``, ...);
+        ``backend_options`` go to its constructor.
+    check_cores : plan Loihi cores for every trial even on a non-Loihi backend, so a
+        configuration that would not fit fails as it would on the chip.
+    neuron_type, n_val : used when ``network`` is a Keras model / to take the first
+        ``n_val`` validation inputs.
+
+    Hyperband's budget unit is a share of the validation set: a trial with budget
+    ``b`` runs on the first ``ceil(n_val * b / hyperband_max_budget)`` inputs.
+
+    Every trial reports :func:`~snnkit.tuning.reported_metrics`; see
+    :class:`~snnkit.tuning.tuner.SnnSearch` for the shared parameters.
+    """
+
+    default_project_name = "scale_search"
+
+    def __init__(self, network, x_val, y_val, *, scales=None, layers=None,
+                 scale_range=(4.0, 4.0), calibrate_to_hz: float | None = None,
+                 n_calibrate: int = 200, synapse=None, n_steps=30,
+                 backend: str = "nengo-dl", backend_options=None,
+                 check_cores: bool = False, neuron_type="loihi-relu",
+                 n_val: int | None = None, **search_options):
+        self.network = _as_network(network, neuron_type, synapse)
+        x_val, y_val = _check_validation(x_val, y_val, n_val)
+        self.x_val, self.y_val = x_val, y_val
+        self.backend_name = backend
+        self.backend = _get_backend(backend, backend_options or {}, self.network)
+        self.check_cores = bool(check_cores)
+        layers = _check_layers(self.network, scales, layers)
+        if calibrate_to_hz is not None:
+            self.network = _calibrate(self.network, x_val[:n_calibrate], calibrate_to_hz,
+                                      n_steps)
+        hp = HyperParameters()
+        down, up = _check_range(scale_range)
+        for layer in layers:
+            given = (scales or {}).get(layer)
+            if given is None:
+                start = self.network.scale(layer)
+                given = (start / down, start * up)
+            add_dimension(hp, SCALE_PREFIX + layer,
+                          check_bounds(f"scales[{layer!r}]", given))
+        self.layers = tuple(layers)
+        if synapse is not None:
+            add_dimension(hp, SYNAPSE, check_bounds("synapse", synapse))
+        add_dimension(hp, N_STEPS, check_bounds("n_steps", n_steps, integer=True),
+                      integer=True)
+        super().__init__(hyperparameters=hp,
+                         reported=reported_metrics(self.network.neuron_layers),
+                         **search_options)
+
+    def configure(self, values: dict) -> tuple[FrozenNetwork, int]:
+        """The network and ``n_steps`` of a configuration (hyperparameter values)."""
+        scales = dict(self.network.scale_firing_rates)
+        for layer in self.layers:
+            if SCALE_PREFIX + layer in values:
+                scales[layer] = float(values[SCALE_PREFIX + layer])
+        changes = {"scale_firing_rates": scales,
+                   "metadata": dict(self.network.metadata, tuning={
+                       k: v for k, v in values.items() if not k.startswith("tuner/")})}
+        if SYNAPSE in values:
+            changes["synapse"] = float(values[SYNAPSE])
+        n_steps = int(values.get(N_STEPS, 30))
+        return self.network.replace(**changes), n_steps
+
+    def evaluate_trial(self, trial) -> dict:
+        network, n_steps = self.configure(trial.hyperparameters.values)
+        n = max(1, math.ceil(len(self.x_val) * self.trial_budget(trial)))
+        if self.check_cores:
+            from snnkit.backends.loihi_emulator import plan_loihi_cores
+
+            plan_loihi_cores(network)
+        result = self.backend.run(network, self.x_val[:n], n_steps=n_steps)
+        metrics = metrics_from_result(result, self.y_val[:n], network)
+        metrics["n_val"] = n
+        return metrics
+
+    def best_network(self) -> FrozenNetwork:
+        """The best configuration's network (scales, synapse), with the search's
+        figures in ``metadata["tuning"]``."""
+        best = self.best_trial()
+        network, n_steps = self.configure(best["hyperparameters"])
+        tuning = dict(network.metadata.get("tuning", {}), n_steps=n_steps,
+                      trial_id=best["trial_id"], objective=self.objective.describe(),
+                      metrics=best["metrics"], backend=self.backend_name)
+        return network.replace(metadata=dict(network.metadata, tuning=tuning))
+
+
+def _as_network(network, neuron_type, synapse) -> FrozenNetwork:
+    if isinstance(network, FrozenNetwork):
+        return network
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover
+        tf = None
+    if tf is not None and isinstance(network, tf.keras.Model):
+        fixed = synapse if isinstance(synapse, (int, float)) else None
+        return FrozenNetwork.from_keras(network, neuron_type=neuron_type, synapse=fixed)
+    raise SearchConfigError(
+        f"network: expected a snnkit.FrozenNetwork or a trained tf.keras.Model, "
+        f"got {type(network).__name__}")
+
+
+def _check_validation(x_val, y_val, n_val):
+    x, y = np.asarray(x_val), np.asarray(y_val).reshape(-1)
+    if x.ndim == 0 or len(x) == 0:
+        raise SearchConfigError(f"x_val: expected at least one input, got shape {x.shape}")
+    if len(x) != len(y):
+        raise SearchConfigError(
+            f"y_val: expected {len(x)} labels (one per x_val input), got {len(y)}")
+    if n_val is not None:
+        if isinstance(n_val, bool) or not isinstance(n_val, int) or not 1 <= n_val <= len(x):
+            raise SearchConfigError(
+                f"n_val: expected an int from 1 to {len(x)} (len(x_val)), got {n_val!r}")
+        x, y = x[:n_val], y[:n_val]
+    return x, y
+
+
+def _get_backend(name, options, network):
+    from snnkit.backends import get_backend, registered_backends
+
+    try:
+        backend = get_backend(name, require_available=True, **options)
+    except UnknownNameError:
+        raise SearchConfigError(
+            f"backend: {name!r} not found; registered backends: "
+            f"{', '.join(registered_backends())}") from None
+    except BackendUnavailable as e:
+        raise SearchConfigError(f"backend: {e}") from None
+    except TypeError as e:
+        raise SearchConfigError(f"backend_options: {name!r} does not take them: {e}") from None
+    try:
+        backend.check_network(network)
+    except (BackendCapabilityError, SnnkitError) as e:
+        raise SearchConfigError(f"network: backend {name!r} cannot run it: {e}") from e
+    return backend
+
+
+def _check_layers(network, scales, layers):
+    valid = network.neuron_layers
+    if scales is not None and not isinstance(scales, dict):
+        raise SearchConfigError(
+            f"scales: expected a dict of neuron layer -> (low, high), list or value, "
+            f"got {type(scales).__name__}")
+    named = list(scales or {})
+    chosen = list(network.on_chip_layers) if layers is None else list(layers)
+    for name in named + chosen:
+        if name not in valid:
+            where = "scales" if name in named else "layers"
+            raise SearchConfigError(
+                f"{where}: unknown layer {name!r}; neuron layers are: {', '.join(valid)}")
+    ordered = [name for name in valid if name in set(chosen) | set(named)]
+    if not ordered:
+        raise SearchConfigError(
+            f"layers: nothing to search (no on-chip layer and no layer named); neuron "
+            f"layers are: {', '.join(valid)}")
+    return ordered
+
+
+def _check_range(scale_range):
+    if not (isinstance(scale_range, (tuple, list)) and len(scale_range) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 1 for v in scale_range)) or tuple(scale_range) == (1, 1):
+        raise SearchConfigError(
+            f"scale_range: expected (down, up) factors >= 1, not both 1, got "
+            f"{scale_range!r}")
+    return float(scale_range[0]), float(scale_range[1])
+
+
+def _calibrate(network, x, target_rate_hz, n_steps) -> FrozenNetwork:
+    from snnkit.trainer import Trainer
+
+    steps = n_steps if isinstance(n_steps, int) else 30
+    trainer = Trainer(enable_progress_bar=False, synapse=network.synapse, dt=network.dt)
+    cal = trainer.calibrate(network, x, target_rate_hz=target_rate_hz,
+                            neuron_type=network.neuron, n_steps=steps)
+    return network.replace(scale_firing_rates=cal.scales, metadata=dict(
+        network.metadata, calibration={"target_rate_hz": cal.target_rate_hz,
+                                       "rates_hz": cal.rates_hz,
+                                       "converged": cal.converged}))
