@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+import snnkit  # first: quiets TensorFlow's logging before it is imported
+
 
 def raw_fit(x, y, minibatch_size: int, seed: int) -> float:
     import nengo
@@ -59,8 +61,6 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import tensorflow as tf
-
-    import snnkit
 
     (x, y), _ = snnkit.load_mnist(n_train=args.n_train, n_test=1)
     # the Trainer makes TF ops deterministic when seeded (process-wide): same for both

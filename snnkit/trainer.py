@@ -439,8 +439,7 @@ class Trainer:
         spec = neuron_spec(neuron_type)
         _check_target_rate(target_rate_hz, spec)
         network = self._as_network(model_or_network)
-        if synapse != "trainer":
-            network = network.replace(synapse=synapse)
+        network = network.replace(synapse=self.synapse if synapse == "trainer" else synapse)
         # the starting point: ReLU rates in one step, which only means anything
         # without a synapse (a filter would show one step of its rise)
         relu_rates = self.measure_rates(
