@@ -208,6 +208,18 @@ class _Im2colGroup:
             except ValueError:
                 self.strided = None  # irregular: fancy-index gather
 
+    def _fused_target(self, comp_slices):
+        """(start, n_blocks, Cb) if the blocks sit back to back in compartment
+        order with equal widths and natural (position, channel) layout: then the
+        whole gemm output goes to the compartments in one transposed copy."""
+        widths = {c1 - c0 for c0, c1 in zip(self.offsets[:-1], self.offsets[1:])}
+        if len(widths) != 1 or any(flat is not None for _, _, flat in self.parts):
+            return None
+        sls = [comp_slices[bi] for bi, _, _ in self.parts]
+        if any(a.stop != b.start for a, b in zip(sls[:-1], sls[1:])):
+            return None
+        return sls[0].start, len(sls), widths.pop()
+
     def apply(self, spikes, q, comp_slices):
         batch = spikes.shape[0]
         P, K = self.gather.shape
@@ -224,6 +236,12 @@ class _Im2colGroup:
         out = (patches.astype(self.dtype, copy=False) @ self.kernel).reshape(
             batch, P, -1
         )
+        if self.fused is not None:
+            start, nb, cb = self.fused
+            target = q[:, start : start + nb * P * cb]
+            target.shape = (batch, nb, P, cb)  # raises rather than copy
+            target[...] = out.reshape(batch, P, nb, cb).transpose(0, 2, 1, 3)
+            return
         for (bi, _, flat), c0, c1 in zip(self.parts, self.offsets[:-1], self.offsets[1:]):
             target = q[:, comp_slices[bi]]
             if flat is None:
@@ -375,13 +393,19 @@ class ChipEngine:
             key = (gather.shape, gather.tobytes())
             groups.setdefault(key, (gather, []))[1].append((bi, kernel, flat))
         self.groups = [_Im2colGroup(g, parts) for g, parts in groups.values()]
+        for group in self.groups:
+            group.fused = group._fused_target(self.comp_slices)
         # if no compartment can receive 2**Q_BITS, q never wraps: skip the check
         self.q_may_wrap = q_bound >= 2**Q_BITS
+        self.q_dtype = np.float32 if q_bound < _FLOAT32_EXACT else np.float64
 
     # --- run -------------------------------------------------------------------
     def synaptic_input(self, spikes):
-        """Integer input (batch, n_comp), float64, from last step's ``spikes``."""
-        q = np.zeros((spikes.shape[0], self.n_comp), dtype=np.float64)
+        """Integer input (batch, n_comp) from last step's ``spikes``.
+
+        float32 when no compartment can receive 2**24 or more (exact), else float64.
+        """
+        q = np.zeros((spikes.shape[0], self.n_comp), dtype=self.q_dtype)
         for group in self.groups:
             group.apply(spikes, q, self.comp_slices)
         for bi, m in self.sparse_parts:
