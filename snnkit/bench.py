@@ -260,9 +260,11 @@ def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
 
 
 def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
-    """Per-neuron mean firing rate (Hz) over inputs ``x``: ``{layer: (n_neurons,)}``,
-    from NengoDL with the network's neuron type. The backends keep only per-layer
-    summaries, so the histograms need this extra pass."""
+    """Firing rate (Hz) of every neuron on every input: ``{layer: (n_inputs,
+    n_neurons)}``, from NengoDL with the network's neuron type. The backends keep only
+    per-layer summaries, so the histograms need this extra pass. Per input, not
+    averaged over inputs: a neuron that fires fast on some digits and not at all on
+    others is what Loihi's one-spike-per-step ceiling is about."""
     import nengo_dl
 
     from .backends import check_inputs
@@ -274,7 +276,7 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
         nengo_dl.configure_settings(stateful=False)
     batch = min(25, len(x))
     padded = np.concatenate([x, np.zeros((-len(x) % batch, x.shape[1]), x.dtype)])
-    sums = {name: 0.0 for name in built.probes}
+    parts = {name: [] for name in built.probes}
     with nengo_dl.Simulator(built.net, minibatch_size=batch, dt=network.dt,
                             progress_bar=False, seed=0) as sim:
         for start in range(0, len(x), batch):
@@ -283,9 +285,9 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
             data = sim.predict_on_batch({built.input_node: tiled})
             for name, probe in built.probes.items():
                 # output / amplitude is the rate in Hz (nengo includes 1/dt)
-                sums[name] = sums[name] + (np.asarray(data[probe])[:stop - start].mean(
-                    axis=1).sum(axis=0) / built.amplitudes[name])
-    return {name: np.asarray(total / len(x), np.float64) for name, total in sums.items()}
+                parts[name].append(np.asarray(data[probe])[:stop - start].mean(axis=1)
+                                   / built.amplitudes[name])
+    return {name: np.concatenate(p).astype(np.float32) for name, p in parts.items()}
 
 
 def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = BenchConfig(),
@@ -342,7 +344,7 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
     rates_path = out / "neuron_rates.npz"
     n_hist = min(config.n_hist, len(x))
     if n_hist > 0:
-        rates_key = json.dumps({"network_sha256": network_id, "n_images": n_hist,
+        rates_key = json.dumps({"format": 2, "network_sha256": network_id, "n_images": n_hist,
                                 "n_steps": config.n_steps, "data": data_id},
                                sort_keys=True)
         rates = _read_rates(rates_path, rates_key)

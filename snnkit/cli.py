@@ -296,9 +296,13 @@ def _calibrate(args) -> int:
     (x, _), _ = load_mnist(args.n_images, 0)
     synapse = network.synapse if args.synapse == "keep" else args.synapse
     trainer = Trainer(enable_progress_bar=not args.quiet, synapse=synapse)
+    # synapse passed explicitly: given a FrozenNetwork, Trainer.calibrate's default
+    # ("trainer") keeps the network's own synapse rather than the Trainer's, and the
+    # rates must be measured with the synapse that will run
     cal = trainer.calibrate(network, x, target_rate_hz=args.target_rate,
                             neuron_type=args.neuron_type, n_steps=args.n_steps,
-                            tolerance=args.tolerance, max_iterations=args.max_iterations)
+                            tolerance=args.tolerance, max_iterations=args.max_iterations,
+                            synapse=synapse)
     metadata = dict(network.metadata)
     metadata["calibration"] = {"target_rate_hz": cal.target_rate_hz,
                                "rates_hz": cal.rates_hz, "converged": cal.converged,

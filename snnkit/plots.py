@@ -81,27 +81,32 @@ def plot_rate_histograms(path, rates: dict, network, n_images: int) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
     ceiling = 1.0 / network.dt if network.neuron.runs_on_loihi else None
     for ax, name in zip(axes.flat, names):
-        r = np.asarray(rates[name]).ravel()
+        per_input = np.asarray(rates[name])
+        r = per_input.ravel()
         silent = float(np.mean(r <= 0))
+        never = float(np.mean((per_input <= 0).all(axis=0)))
         active = r[r > 0]
         top = max(float(r.max(initial=0.0)), 1.0)
         bins = np.linspace(0, top * 1.02, 41)
         ax.hist(active, bins=bins, color="tab:blue", alpha=0.85,
-                label=f"active: {len(active)} of {len(r)}, mean {active.mean():.0f} Hz"
+                label=f"active (neuron, image) pairs, mean {active.mean():.0f} Hz"
                 if len(active) else "no active neurons")
         if ceiling is not None and top >= 0.5 * ceiling:
             ax.axvline(ceiling, color="tab:red", ls="--", lw=1,
                        label=f"Loihi ceiling {ceiling:.0f} Hz")
         where = "off-chip" if name in network.off_chip else "on-chip"
-        ax.set_title(f"{name} ({where}): {100 * silent:.0f}% silent")
+        ax.set_title(f"{name} ({where}), {per_input.shape[1]} neurons: "
+                     f"{100 * silent:.0f}% silent per image, {100 * never:.0f}% never fire",
+                     fontsize=10)
         ax.set_xlabel("firing rate (Hz)")
-        ax.set_ylabel("neurons")
+        ax.set_ylabel("(neuron, image) pairs")
         ax.legend(fontsize=8, loc="upper right")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"Per-neuron firing rates, {network.neuron.name} neurons "
-                 f"(NengoDL, mean over {n_images} images)", y=1.0)
+    fig.suptitle(f"Firing rate of each neuron on each of {n_images} images, "
+                 f"{network.neuron.name} neurons (NengoDL); silent pairs not drawn",
+                 y=1.0)
     fig.tight_layout()
     return _save(fig, Path(path))
 

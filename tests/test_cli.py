@@ -248,7 +248,7 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with np.load(out / "neuron_rates.npz", allow_pickle=False) as f:
-        assert f["rates/conv0"].shape == (9 * 9 * 4,)
+        assert f["rates/conv0"].shape == (6, 9 * 9 * 4)
 
     # other settings: the stored case does not match and is run again
     calls.clear()
