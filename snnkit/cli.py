@@ -1,6 +1,7 @@
 """The ``snnkit`` command line (also ``python -m snnkit``).
 
-Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``bench``.
+Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``tune``
+(delegates to :mod:`snnkit.tuning`), ``bench``.
 Every failure ends with one line on stderr and a non-zero exit code (2 for bad
 arguments, 1 for anything else); ``--debug`` shows the traceback instead.
 """
@@ -387,6 +388,24 @@ def _core_plan(network):
     return plan.table(), note, plan
 
 
+def _tune(args) -> int:
+    """Delegates to snnkit.tuning's configuration runner (its owner documents the
+    JSON format in snnkit/tuning/config.py)."""
+    config = _input_file(args.config, "config", (".json",))
+    from .tuning.config import run_chief, run_search, run_worker
+
+    if args.chief:
+        run_chief(str(config), address=args.address or "0.0.0.0", port=args.port)
+    elif args.worker:
+        if not args.address:
+            raise _error("--address: a worker needs the chief's address, got none")
+        run_worker(str(config), address=args.address, port=args.port,
+                   worker_id=args.worker_id, chief_timeout_s=args.chief_timeout)
+    else:
+        run_search(str(config))
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import BenchConfig, check_backends, check_writable_dir, format_table
 
@@ -543,6 +562,30 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--no-plan", dest="plan", action="store_false",
                          help="skip the Loihi core plan (it builds the network)")
     inspect.set_defaults(func=_inspect)
+
+    tune = commands.add_parser(
+        "tune", parents=[common],
+        help="keras-tuner search over per-layer scales or rate targets (JSON config)",
+        description="Run a search described by a JSON configuration (search 'scale' "
+                    "or 'rate', network or model, data, options, export, summary; see "
+                    "snnkit.tuning.config), locally or as the chief or a worker of a "
+                    "distributed search.")
+    tune.add_argument("config", help="JSON configuration file")
+    role = tune.add_mutually_exclusive_group()
+    role.add_argument("--chief", action="store_true",
+                      help="serve the oracle on --address:--port until all workers end")
+    role.add_argument("--worker", action="store_true",
+                      help="run trials for the chief at --address:--port")
+    tune.add_argument("--address", default=None,
+                      help="chief: address to listen on (default 0.0.0.0); worker: the "
+                           "chief's address (required)")
+    tune.add_argument("--port", type=_int_at_least(1), default=8000,
+                      help="the chief's port (default 8000)")
+    tune.add_argument("--worker-id", default=None,
+                      help="unique worker name (default: the process id)")
+    tune.add_argument("--chief-timeout", type=_positive_float, default=120.0,
+                      help="worker: seconds to wait for the chief to answer (default 120)")
+    tune.set_defaults(func=_tune)
 
     bench = commands.add_parser(
         "bench", parents=[common],

@@ -14,7 +14,7 @@ import pytest
 from snnkit import FrozenNetwork
 from snnkit.cli import main
 
-SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "bench")
+SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "tune", "bench")
 
 
 def _tiny_keras(lambda_layer=False):
@@ -116,6 +116,17 @@ def test_missing_and_corrupt_files(capsys, files):
                                  files / "x.snn.npz"])
     assert code == 1
     assert "model: expected a .h5 or .keras file" in _one_line_error(err)
+
+
+def test_tune_config_errors_are_one_line(capsys, files):
+    code, _, err = _run(capsys, ["tune", files / "missing.json"])
+    assert code == 1
+    assert "config: no such file" in _one_line_error(err)
+    bad = files / "bad-search.json"
+    bad.write_text(json.dumps({"search": "everything"}))
+    code, _, err = _run(capsys, ["tune", bad])
+    assert code == 1
+    assert "expected one of scale, rate, got 'everything'" in _one_line_error(err)
 
 
 def test_output_folder_that_cannot_be_written(capsys, files):
