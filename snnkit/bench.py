@@ -309,6 +309,17 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
         raise ValidationError(
             f"x, y: expected the same number (> 0) of inputs and labels, got {len(x)} "
             f"and {len(y)}")
+    unknown_caps = sorted(set(config.max_images) - set(backends))
+    if unknown_caps:
+        raise ValidationError(
+            f"max_images: caps for backends that are not benchmarked: "
+            f"{', '.join(unknown_caps)}; benchmarked: {', '.join(backends)}")
+    from .backends import get_backend
+
+    for backend in backends:
+        # before any case runs: a network one backend cannot run (e.g. non-Loihi
+        # neurons on the emulator) must not fail the bench minutes in
+        get_backend(backend).check_network(network)
     out = check_writable_dir(out_dir)
     cases_dir = out / "cases"
     cases_dir.mkdir(exist_ok=True)

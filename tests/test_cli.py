@@ -105,6 +105,17 @@ def test_unavailable_backend_is_refused_before_running(capsys, files):
     assert "'loihi' is unavailable here" in _one_line_error(err)
 
 
+def test_network_a_backend_cannot_run_is_refused_before_running(capsys, files):
+    relu = FrozenNetwork.load(files / "tiny.snn.npz").replace(neuron="relu")
+    relu.save(files / "relu.snn.npz")
+    code, _, err = _run(capsys, ["bench", files / "relu.snn.npz", "--out",
+                                 files / "bench-relu"])
+    assert code == 1
+    line = _one_line_error(err)
+    assert "'relu', which Loihi cannot run" in line
+    assert not (files / "bench-relu" / "cases").exists()
+
+
 def test_missing_and_corrupt_files(capsys, files):
     code, _, err = _run(capsys, ["inspect", files / "missing.snn.npz"])
     assert code == 1
