@@ -89,7 +89,8 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in (
+                "loss", "accuracy", "val_loss", "val_accuracy")})
             self._bar.close()
             self._bar = None
 

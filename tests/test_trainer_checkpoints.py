@@ -38,6 +38,7 @@ def _trainer(tmp_path, epochs, *extra, **kwargs):
                    **kwargs)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path, data):
     train, val = data
     straight = seed_convnet(0)
