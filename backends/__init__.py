@@ -15,6 +15,7 @@ from .registry import (
 # Importing a backend module registers it.
 from . import (  # noqa: E402,F401
     loihi_emulator,
+    loihi_emulator_fast,
     loihi_hardware,
     nengo_backend,
     nengo_dl_backend,

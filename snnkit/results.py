@@ -125,11 +125,19 @@ class LayerActivity:
         self._spike_sum = {name: None for name in amplitudes}
 
     def add(self, name: str, data: np.ndarray) -> None:
-        """``data``: probe output ``(batch, n_steps, n_neurons)`` of layer ``name``."""
+        """``data``: probe output ``(batch, n_steps, n_neurons)`` of layer ``name``
+        (amplitude-scaled spikes or rates)."""
         counts = data.sum(axis=1, dtype=np.float64) / self.amplitudes[name] * self.dt
-        n_steps = data.shape[1]
+        self.add_counts(name, counts, data.shape[1], active=(data > 0).any(axis=1))
+
+    def add_counts(self, name: str, counts: np.ndarray, n_steps: int,
+                   active: np.ndarray | None = None) -> None:
+        """``counts``: spikes per neuron ``(batch, n_neurons)`` over ``n_steps`` steps
+        (for rate neurons, rate × presentation time); ``active`` defaults to
+        ``counts > 0``."""
+        counts = np.asarray(counts, dtype=np.float64)
+        active = counts > 0 if active is None else active
         rates = counts / (n_steps * self.dt)
-        active = (data > 0).any(axis=1)
         n_active = active.sum(axis=1)
         # the notebook's measure: mean over active neurons (0 if none fired)
         per_input = np.where(n_active > 0,
