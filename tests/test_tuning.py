@@ -312,3 +312,43 @@ def test_scale_search_on_the_seed_network(trained_seed_loihi, mnist_small, tmp_p
             assert start / 2 <= t["hyperparameters"][f"scale/{layer}"] <= start * 2
             assert t["metrics"][f"rate_hz/{layer}"] > 0
     assert s.best_network().scale("to-spikes") == trained_seed_loihi.scale("to-spikes")
+
+
+# --- configuration files ---------------------------------------------------------------
+@pytest.mark.parametrize("config, message", [
+    ({"search": "grid"}, "config['search']: expected one of scale, rate, got 'grid'"),
+    ({"search": "scale", "netwrok": "x"}, "config: unknown key(s) netwrok; known:"),
+    ({"search": "scale", "data": {"n_val": 0}}, "config['data']['n_val']: expected an "
+                                                "int >= 1, got 0"),
+    ({"search": "scale", "data": {"n_train": 59990, "n_val": 20}},
+     "n_train + n_val must be <= 60000"),
+    ({"search": "scale"}, "config['network']: a scale search needs the path"),
+])
+def test_bad_configuration_file(config, message, tmp_path):
+    from snnkit.tuning.config import build_search
+
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(SearchConfigError) as info:
+        build_search(path)
+    assert message in str(info.value)
+
+
+def test_configuration_ranges_and_unknown_options(tiny, tmp_path):
+    from snnkit.tuning.config import build_search
+
+    network = tiny.save(tmp_path / "tiny.snn.npz")
+    config = {"search": "scale", "network": str(network),
+              "data": {"n_train": 1, "n_val": 10, "val_from": "test"},
+              "options": {"scales": {"a": {"low": 50, "high": 300}, "b": [100, 200]},
+                          "constraints": {"accuracy": [">=", 0.5]}, "backend": "nengo",
+                          "directory": str(tmp_path)}}
+    s = build_search(config)
+    space = {hp.name: hp.get_config() for hp in s.oracle.get_space().space}
+    assert (space["scale/a"]["min_value"], space["scale/a"]["max_value"]) == (50, 300)
+    assert space["scale/a"]["sampling"] == "log"
+    assert space["scale/b"]["values"] == [100.0, 200.0]
+    assert s.objective.constraints == {"accuracy": (">=", 0.5)}
+    config["options"]["scale_ranges"] = [2, 2]
+    with pytest.raises(SearchConfigError, match="config\\['options'\\]: .*scale_ranges"):
+        build_search(config)

@@ -1,0 +1,117 @@
+"""A distributed ScaleSearch: one chief and two workers as separate processes on
+127.0.0.1 (keras-tuner's gRPC oracle), through ``python -m snnkit.tuning``. Each
+worker has its own directory, as on separate machines. Every process has a bounded
+time to end by itself, and is killed otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_tuning_helpers import tiny_network
+
+TIMEOUT_S = 240
+SPACE = {"a": [100.0, 200.0], "b": [100.0, 200.0]}  # four configurations
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def config(network_path, directory, summary=None) -> dict:
+    return {
+        "search": "scale",
+        "network": str(network_path),
+        "data": {"n_train": 1, "n_val": 20, "val_from": "test"},
+        "options": {"scales": SPACE, "backend": "nengo", "n_steps": 10,
+                    "objective": "synaptic_ops", "oracle": "random", "max_trials": 4,
+                    "seed": 0, "directory": str(directory), "project_name": "dist"},
+        **({"summary": str(summary), "export": str(directory / "best.snn.npz")}
+           if summary else {}),
+    }
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
+    (x_train, y_train), _ = mnist_small
+    network_path = tiny_network(x_train, y_train).save(tmp_path / "tiny.snn.npz")
+    port = free_port()
+    configs = {}
+    for role in ("chief", "worker1", "worker2"):
+        directory = tmp_path / role
+        directory.mkdir()
+        summary = directory / "summary.json" if role == "chief" else None
+        configs[role] = tmp_path / f"{role}.json"
+        configs[role].write_text(json.dumps(config(network_path, directory, summary)))
+
+    env = dict(os.environ)
+    for key in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        env.pop(key, None)
+    base = [sys.executable, "-m", "snnkit.tuning"]
+    where = ["--address", "127.0.0.1", "--port", str(port)]
+    commands = {
+        "chief": base + [str(configs["chief"]), "--chief"] + where,
+        "worker1": base + [str(configs["worker1"]), "--worker", "--worker-id", "1",
+                           "--chief-timeout", "120"] + where,
+        "worker2": base + [str(configs["worker2"]), "--worker", "--worker-id", "2",
+                           "--chief-timeout", "120"] + where,
+    }
+    logs = {role: open(tmp_path / f"{role}.log", "w") for role in commands}
+    processes = {role: subprocess.Popen(cmd, env=env, stdout=logs[role],
+                                        stderr=subprocess.STDOUT)
+                 for role, cmd in commands.items()}
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        for role, process in processes.items():
+            remaining = max(1.0, deadline - time.monotonic())
+            try:
+                process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{role} did not end within {TIMEOUT_S} s; log:\n"
+                            + (tmp_path / f"{role}.log").read_text()[-3000:])
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        for log in logs.values():
+            log.close()
+    for role, process in processes.items():
+        assert process.returncode == 0, (role, (tmp_path / f"{role}.log").read_text()[-3000:])
+
+    summary = json.loads((tmp_path / "chief" / "summary.json").read_text())
+    trials = summary["trials"]
+    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2", "3"]
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    configurations = {(t["hyperparameters"]["scale/a"], t["hyperparameters"]["scale/b"])
+                      for t in trials}
+    assert configurations == {(a, b) for a in SPACE["a"] for b in SPACE["b"]}
+    # recorded exactly once: one observation of each metric per trial, in the chief's
+    # own trial files
+    for t in trials:
+        record = json.loads((tmp_path / "chief" / "dist" / f"trial_{t['trial_id']}" /
+                             "trial.json").read_text())
+        observations = record["metrics"]["metrics"]["score"]["observations"]
+        assert len(observations) == 1
+    # the workers ran them (the chief only serves the oracle)
+    ran = [p.name for role in ("worker1", "worker2")
+           for p in (tmp_path / role / "dist").glob("worker*.json")]
+    assert sorted(ran) == ["worker1.json", "worker2.json"]
+
+    # the best configuration is the one the same search finds in one process
+    from snnkit.tuning.config import run_search
+
+    local = run_search(config(network_path, tmp_path / "local"), print_summary=False)
+    assert local.best_trial()["hyperparameters"] == summary["best"]["hyperparameters"]
+    assert summary["best"]["metrics"]["synaptic_ops"] == min(
+        t["metrics"]["synaptic_ops"] for t in trials)
+    assert Path(tmp_path / "chief" / "best.snn.npz").is_file()
