@@ -36,13 +36,13 @@ def _save(fig, path: Path) -> Path:
 
 
 def bench_plots(out_dir, network, cases, outputs, x, y, rates, *, n_plot: int = 3,
-                n_hist: int = 0) -> list[Path]:
+                n_hist: int = 0, n_steps: int | None = None) -> list[Path]:
     """Every plot of a benchmark; returns the paths written."""
     out = Path(out_dir)
     paths = [plot_accuracy_vs_steps(out / "accuracy_vs_steps.png", cases, network.dt)]
     if rates:
         paths.append(plot_rate_histograms(out / "rate_histograms.png", rates, network,
-                                          n_hist))
+                                          n_hist, n_steps))
     if n_plot > 0:
         paths.append(plot_outputs_over_time(out / "outputs_over_time.png", outputs, x, y,
                                             n_plot))
@@ -73,7 +73,8 @@ def plot_accuracy_vs_steps(path, cases, dt_s: float) -> Path:
     return _save(fig, Path(path))
 
 
-def plot_rate_histograms(path, rates: dict, network, n_images: int) -> Path:
+def plot_rate_histograms(path, rates: dict, network, n_images: int,
+                         n_steps: int | None = None) -> Path:
     plt = _pyplot()
     names = list(rates)
     cols = min(len(names), 2)
@@ -88,6 +89,13 @@ def plot_rate_histograms(path, rates: dict, network, n_images: int) -> Path:
         active = r[r > 0]
         top = max(float(r.max(initial=0.0)), 1.0)
         bins = np.linspace(0, top * 1.02, 41)
+        if network.neuron.is_spiking and n_steps:
+            # spike counts make rates multiples of 1 / (n_steps * dt): bins on that
+            # grid, or bars alternate with empty bins
+            res = 1.0 / (n_steps * network.dt)
+            k_max = int(np.ceil(top / res))
+            group = max(1, int(np.ceil(k_max / 50)))
+            bins = (np.arange(0, k_max + group + 1, group) + 0.5) * res
         ax.hist(active, bins=bins, color="tab:blue", alpha=0.85,
                 label=f"active (neuron, image) pairs, mean {active.mean():.0f} Hz"
                 if len(active) else "no active neurons")
@@ -149,8 +157,13 @@ def plot_outputs_over_time(path, outputs: dict, x, y, n_plot: int) -> Path:
             ax.grid(alpha=0.3)
             if i == n_plot - 1:
                 ax.set_xlabel("time step")
-    handles, labels = axes[0, 1].get_legend_handles_labels()
-    fig.legend(handles, labels, title="class", loc="center right", fontsize=8)
+    from matplotlib.lines import Line2D
+
+    # own handles: the first panel's would show its true class thicker than the rest
+    n_classes = np.asarray(next(iter(outputs.values()))).shape[-1]
+    handles = [Line2D([], [], color=colors[k % 10], lw=1.6) for k in range(n_classes)]
+    fig.legend(handles, [str(k) for k in range(n_classes)],
+               title="class\n(true one\nthicker)", loc="center right", fontsize=8)
     fig.suptitle("Output predictions over time (softmax of the output layer)")
     fig.tight_layout(rect=(0, 0, 0.93, 1))
     return _save(fig, Path(path))
