@@ -8,6 +8,10 @@ training set; per-layer scales calibrated so every layer's mean active rate is w
 ``--loihi-epochs`` of fine-tuning with Loihi neurons at those scales (learning rate
 1e-4); calibration again; evaluation. Target: >= 98.5%.
 
+Measured (2 shared cores, seed 0, defaults): 98.84% on 10,000 images at 30 steps
+(96.0% at step 15, 98.69% at step 20); calibrated rates 256/250/236/226 Hz, no neuron at
+the one-spike-per-step ceiling; training 7.8 min, evaluation 5.7 min.
+
     .venv/bin/python benchmarks/bench_trainer_accuracy.py [--relu-epochs 6] ...
 """
 
@@ -21,8 +25,8 @@ import time
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--relu-epochs", type=int, default=6)
-    parser.add_argument("--loihi-epochs", type=int, default=2)
-    parser.add_argument("--target-rate", type=float, default=200.0)
+    parser.add_argument("--loihi-epochs", type=int, default=4)
+    parser.add_argument("--target-rate", type=float, default=250.0)
     parser.add_argument("--synapse", type=float, default=0.005)
     parser.add_argument("--n-steps", type=int, default=30)
     parser.add_argument("--n-test", type=int, default=10_000)

@@ -267,3 +267,24 @@ def test_calibrate_rejects_rates_loihi_cannot_fire(mnist):
     with pytest.raises(ValidationError, match="target_rate_hz: expected a number > 0 Hz"):
         Trainer(enable_progress_bar=False).calibrate(seed_convnet(0), x[:10],
                                                      target_rate_hz=0)
+
+
+@pytest.mark.slow
+def test_train_for_loihi_returns_a_calibrated_loihi_network(mnist):
+    from snnkit.recipes import train_for_loihi
+
+    x, y, xt, yt = mnist
+    model = seed_convnet(0)
+    trained = train_for_loihi(model, (x, y), relu_epochs=2, loihi_epochs=1,
+                              target_rate_hz=150, n_steps=20, calibration_inputs=50)
+    network = trained.network
+    assert network.neuron.name == "loihi-relu" and network.synapse == 0.005
+    assert network.scale_firing_rates == trained.calibration.scales
+    assert len(trained.relu_history) == 2 and len(trained.loihi_history) == 1
+    # fine-tuning moved the weights, so the scales were calibrated again
+    assert trained.calibration.scales != trained.first_calibration.scales
+    if trained.calibration.converged:
+        for name in network.on_chip_layers:
+            assert trained.calibration.rates_hz[name] == pytest.approx(150, rel=0.1)
+    result = Trainer(enable_progress_bar=False).evaluate(network, xt, yt, n_steps=30)
+    assert result.accuracy(yt) > 0.7
