@@ -19,7 +19,8 @@ from snnkit.frozen import FrozenNetwork
 from snnkit.results import Result
 
 PRESENTATIONS = ("reset", "sequential")
-_VERSIONED = ("snnkit", "nengo", "nengo-dl", "nengo-loihi", "tensorflow", "numpy")
+_VERSIONED = ("snnkit", "nengo", "nengo-dl", "nengo-loihi", "nengo-extras", "tensorflow",
+              "numpy", "nxsdk")
 
 
 class Backend(abc.ABC):

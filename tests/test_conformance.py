@@ -139,6 +139,8 @@ LIMITS = {
         "nengo-loihi 1.1.0 cannot build nengo-dl's average pooling next to an on-chip "
         "layer ('Mergeable transforms must be Dense' / 'Conv2D transforms not "
         "supported for off-chip to on-chip connections'); snnkit refuses it up front"),
+    ("loihi-emulator-fast", "pool-on-chip"): (
+        BackendCapabilityError, _POOL_REFUSED, "replays nengo-loihi's build"),
     ("loihi", "pool-on-chip"): (
         BackendCapabilityError, _POOL_REFUSED, "same nengo-loihi builder as the emulator"),
 }
@@ -425,36 +427,28 @@ def test_given_block_shapes_are_honored(networks):
 N_AGREE = 20
 
 
-@pytest.fixture(scope="module")
-def trained_seed():
-    """The seed convnet trained briefly (1 epoch, 2,000 MNIST images, ReLU rates),
-    per-layer scales calibrated to 200 Hz with Loihi neurons; 20 test images."""
-    from snnkit.trainer import Trainer
-
-    (x_train, y_train), (x_test, y_test) = snnkit.load_mnist(2000, 100 + N_AGREE)
-    model = seed_convnet()
-    trainer = Trainer(max_epochs=1, minibatch_size=20, neuron_type="relu",
-                      enable_progress_bar=False)
-    trainer.fit(model, (x_train, y_train))
-    network = trainer.freeze(model, synapse=0.005)
-    calibration = trainer.calibrate(network, x_test[:100], target_rate_hz=200.0,
-                                    neuron_type="loihi-relu", max_iterations=4)
-    network = network.replace(neuron="loihi-relu",
-                              scale_firing_rates=calibration.scales)
-    return network, x_test[100:], y_test[100:]
-
-
 @pytest.mark.slow
-def test_emulator_agrees_with_nengo_dl_on_trained_seed(trained_seed):
+def test_emulator_agrees_with_nengo_dl_on_trained_seed(trained_seed_loihi, mnist_small):
+    """The trained seed network (conftest: ReLU-trained on 2,000 images, scales
+    calibrated with Loihi neurons) on 20 test images, 30 steps, each from rest."""
     if "loihi-emulator" not in available_backends():
         pytest.skip(f"loihi-emulator: {get_backend('loihi-emulator').unavailable_reason()}")
-    network, x, y = trained_seed
+    network = trained_seed_loihi
+    _, (x_test, y_test) = mnist_small
+    x, y = x_test[:N_AGREE], y_test[:N_AGREE]
     dl = get_backend("nengo-dl").run(network, x, n_steps=30)
     emu = get_backend("loihi-emulator").run(network, x, n_steps=30)
     assert dl.accuracy(y) >= 0.7, "the trained network is too weak for a fair test"
     agree = dl.predictions == emu.predictions
     assert agree.mean() >= 0.95, (
         f"predictions agree on {agree.sum()}/{len(x)}; disagreeing inputs "
-        f"{np.flatnonzero(~agree).tolist()}")
+        f"{np.flatnonzero(~agree).tolist()}; accuracy nengo-dl {dl.accuracy(y)}, "
+        f"emulator {emu.accuracy(y)}; rates nengo-dl {dl.layer_rates_hz}, "
+        f"emulator {emu.layer_rates_hz}")
     for layer, rate in dl.layer_rates_hz.items():
-        assert emu.layer_rates_hz[layer] == pytest.approx(rate, rel=0.1), layer
+        assert emu.layer_rates_hz[layer] == pytest.approx(rate, rel=0.1), (
+            f"{layer}: nengo-dl {dl.layer_rates_hz}, emulator {emu.layer_rates_hz}")
+    if "loihi-emulator-fast" in available_backends():
+        # a bit-exact replay of the emulator: same outputs, not just predictions
+        fast = get_backend("loihi-emulator-fast").run(network, x, n_steps=30)
+        np.testing.assert_allclose(fast.outputs, emu.outputs, rtol=1e-6, atol=1e-6)
