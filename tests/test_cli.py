@@ -280,3 +280,35 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
     assert calls == ["nengo-dl", "loihi-emulator"]
     report = json.loads((out / "bench.json").read_text())
     assert all(len(c["accuracy_by_step"]) == 8 for c in report["cases"])
+
+
+def test_train_then_calibrate_a_keras_file(capsys, files):
+    trained = files / "trained.snn.npz"
+    code, stdout, _ = _run(capsys, ["train", "--model", files / "tiny.h5", "--n-train",
+                                    "200", "--epochs", "1", "--minibatch-size", "100",
+                                    "--rate-target", "100:300", "--out", trained,
+                                    "--quiet"])
+    assert code == 0, stdout
+    network = FrozenNetwork.load(trained)
+    assert network.neuron.name == "relu"
+    assert network.metadata["rate_target_hz"] == [100.0, 300.0]
+    assert network.metadata["n_train"] == 200
+
+    calibrated = files / "calibrated.snn.npz"
+    code, stdout, _ = _run(capsys, ["calibrate", trained, "--out", calibrated,
+                                    "--n-images", "10", "--n-steps", "10",
+                                    "--max-iterations", "1", "--synapse", "0.005",
+                                    "--quiet"])
+    assert code == 0
+    assert "conv0" in stdout and "scale" in stdout
+    network = FrozenNetwork.load(calibrated)
+    assert network.neuron.name == "loihi-relu" and network.synapse == 0.005
+    assert set(network.scale_firing_rates) == {"to-spikes", "conv0", "dense0"}
+    assert network.metadata["calibration"]["target_rate_hz"] == 200.0
+
+
+def test_train_refuses_a_lambda_model_before_training(capsys, files):
+    code, _, err = _run(capsys, ["train", "--model", files / "lambda.h5", "--out",
+                                 files / "never.snn.npz"])
+    assert code == 1
+    assert "--model: layer 'double'" in _one_line_error(err)
