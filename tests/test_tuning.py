@@ -99,6 +99,19 @@ def test_hyperband_budget_is_a_share_of_the_validation_set(tiny, val, tmp_path):
     assert min(sizes) == N_VAL // 3 and len(s.trials()) == 5
 
 
+def test_keras_model_is_frozen_and_searched_around_its_calibration(tiny, val, tmp_path):
+    s = ScaleSearch(tiny.to_keras(), *val, neuron_type="loihi-relu", synapse=0.002,
+                    layers=["a", "b"], calibrate_to_hz=150.0, n_calibrate=20,
+                    scale_range=(2.0, 2.0), backend="nengo", n_steps=20, oracle="random",
+                    max_trials=1, directory=tmp_path).search()
+    calibrated = s.network.scale_firing_rates
+    assert set(calibrated) == {"a", "b"} and s.network.metadata["calibration"]
+    values = s.trials()[0]["hyperparameters"]
+    for layer in ("a", "b"):
+        assert calibrated[layer] / 2 <= values[f"scale/{layer}"] <= calibrated[layer] * 2
+    assert s.best_network().neuron.name == "loihi-relu"
+
+
 # --- objectives ----------------------------------------------------------------------
 def test_constrained_objective_prefers_feasible_trials(tiny, val, tmp_path):
     probe = search(tiny, val, tmp_path / "probe", max_trials=4).search()

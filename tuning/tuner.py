@@ -174,7 +174,7 @@ class SnnSearch(BaseTuner):
         failed)."""
         oracle = self._local_oracle("trials")
         records = []
-        for trial_id in sorted(oracle.trials):
+        for trial_id in sorted(oracle.trials, key=int):
             trial = oracle.trials[trial_id]
             metrics = {name: trial.metrics.get_last_value(name)
                        for name in trial.metrics.metrics}
