@@ -101,12 +101,12 @@ class SnnSearch(BaseTuner):
         common.update(extra)
         try:
             if oracle == "random":
-                kt_oracle = RandomSearchOracle(max_trials=max_trials, **common)
+                kt_oracle = _RandomSearchOracle(max_trials=max_trials, **common)
             elif oracle == "bayesian":
-                kt_oracle = BayesianOptimizationOracle(max_trials=max_trials, **common)
+                kt_oracle = _BayesianOptimizationOracle(max_trials=max_trials, **common)
             else:
                 common.setdefault("factor", 3)
-                kt_oracle = HyperbandOracle(max_epochs=hyperband_max_budget, **common)
+                kt_oracle = _HyperbandOracle(max_epochs=hyperband_max_budget, **common)
                 # the base Oracle stops at max_trials: the same cap for every oracle
                 kt_oracle.max_trials = max_trials
         except (TypeError, ValueError) as e:
@@ -274,6 +274,37 @@ class SnnSearch(BaseTuner):
                 f"{what}: a distributed worker does not hold the search's records; "
                 "ask the chief (its directory has every trial)")
         return self.oracle
+
+
+class _AtomicSaves:
+    """keras-tuner writes ``oracle.json`` and each ``trial.json`` in place: a process
+    killed mid-write would leave a truncated file that breaks resuming. Same files,
+    same JSON, written through a temporary file and a rename."""
+
+    def save(self):
+        _write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        _write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
+                    trial.get_state())
+
+
+class _RandomSearchOracle(_AtomicSaves, RandomSearchOracle):
+    pass
+
+
+class _BayesianOptimizationOracle(_AtomicSaves, BayesianOptimizationOracle):
+    pass
+
+
+class _HyperbandOracle(_AtomicSaves, HyperbandOracle):
+    pass
+
+
+def _write_json(path, state) -> None:
+    text = json.dumps(state)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def metrics_from_result(result, y, network) -> dict:
