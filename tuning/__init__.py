@@ -9,9 +9,13 @@ distributed.
 >>> search.export_best("out/tune/best.snn.npz")
 
 Multi-process and multi-machine runs: see ``tuning/README.md``; the CLI entry points are
-:func:`run_search`, :func:`run_chief`, :func:`run_worker` (``python -m snnkit.tuning``).
+:func:`run_search`, :func:`run_chief`, :func:`run_worker` (each takes a configuration
+dict or JSON path, see :mod:`snnkit.tuning.config`; ``python -m snnkit.tuning`` wraps
+them).
 """
 
+from .config import build_search, load_config, run_chief, run_search, run_worker
+from .distributed import role_env
 from .errors import ChiefUnreachableError, FailedTrialError, SearchConfigError
 from .objective import SearchObjective, metric_direction, reported_metrics
 from .rate_search import RateTargetSearch
@@ -27,6 +31,12 @@ __all__ = [
     "SearchConfigError",
     "SearchObjective",
     "SnnSearch",
+    "build_search",
+    "load_config",
     "metric_direction",
     "reported_metrics",
+    "role_env",
+    "run_chief",
+    "run_search",
+    "run_worker",
 ]
