@@ -3,9 +3,10 @@ set on the seed network, same settings (ReLU rates, minibatch 200, RMSprop 1e-3,
 sparse cross-entropy + accuracy, no progress bar), measured in one run.
 
 Each side is timed end to end (conversion, simulator build, compile, one epoch, and
-for the Trainer its checks and writing the weights back into Keras). The two alternate
-``--repeats`` times and the fastest of each is compared, so a neighbour's burst of CPU
-use does not decide the ratio. Target: ratio <= 1.05.
+for the Trainer its checks and writing the weights back into Keras), after one untimed
+warm-up of each on 2,000 images. The two alternate ``--repeats`` times (which goes
+first alternates too) and the fastest of each is compared, so a neighbour's burst of
+CPU use does not decide the ratio. Target: ratio <= 1.05.
 
     .venv/bin/python benchmarks/bench_trainer_overhead.py [--repeats 2] [--n-train 60000]
 """
@@ -65,10 +66,15 @@ def main(argv=None) -> dict:
     (x, y), _ = snnkit.load_mnist(n_train=args.n_train, n_test=1)
     # the Trainer makes TF ops deterministic when seeded (process-wide): same for both
     tf.config.experimental.enable_op_determinism()
+    # warm-up (not timed): TensorFlow's first graph builds and kernel loads would
+    # otherwise be charged to whichever side runs first
+    raw_fit(x[:2000], y[:2000], args.minibatch_size, seed=0)
+    trainer_fit(x[:2000], y[:2000], args.minibatch_size, seed=0)
     raw, trainer = [], []
     for i in range(args.repeats):
-        raw.append(raw_fit(x, y, args.minibatch_size, seed=i))
-        trainer.append(trainer_fit(x, y, args.minibatch_size, seed=i))
+        # alternate which side goes first, so drift in machine load hits both
+        for side in ((raw, raw_fit), (trainer, trainer_fit))[::1 if i % 2 == 0 else -1]:
+            side[0].append(side[1](x, y, args.minibatch_size, seed=i))
         print(f"repeat {i + 1}: raw nengo_dl.Simulator.fit {raw[-1]:.1f} s, "
               f"Trainer.fit {trainer[-1]:.1f} s", flush=True)
     ratio = min(trainer) / min(raw)

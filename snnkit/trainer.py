@@ -20,10 +20,13 @@ import tensorflow as tf
 from .build import BuiltNetwork, build_network
 from .callbacks import Callback, CallbackList, CSVLogger, ProgressBar
 from .checkpoint import ModelCheckpoint, load_checkpoint, save_checkpoint
-from .exceptions import CheckpointError, ConversionError, UnknownNameError, ValidationError
-from .frozen import ALLOWED_LAYERS, FrozenNetwork
+from .exceptions import CheckpointError, UnknownNameError, ValidationError
+from .fit_inputs import check_convertible, check_data, read_data, read_inputs
+from .frozen import FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
 from .rate_reg import parse_rate_targets, rate_loss
+
+__all__ = ["Calibration", "Trainer", "check_convertible", "copy_weights_to_keras"]
 
 _OPTIMIZERS = {
     "rmsprop": tf.optimizers.RMSprop,
@@ -170,9 +173,9 @@ class Trainer:
         network = self.freeze(model, synapse=None)
         targets = parse_rate_targets(self.rate_target_hz, network.neuron_layers,
                                      loihi=network.neuron.runs_on_loihi, dt=self.dt)
-        x, y = _check_data("train_data", network, _read_data("train_data", train_data))
-        val = None if val_data is None else _check_data(
-            "val_data", network, _read_data("val_data", val_data))
+        x, y = check_data("train_data", network, read_data("train_data", train_data))
+        val = None if val_data is None else check_data(
+            "val_data", network, read_data("val_data", val_data))
         x, y = self._whole_minibatches("train_data", x, y)
         if val is not None:
             val = self._whole_minibatches("val_data", *val)
@@ -397,7 +400,7 @@ class Trainer:
         from snnkit.backends import get_backend
 
         if isinstance(x, tf.data.Dataset):
-            x, y = _read_data("x", x)
+            x, y = read_data("x", x)
         network = self._as_network(model_or_network, **freeze_options)
         result = get_backend(backend).run(network, x, n_steps=n_steps,
                                           presentation=presentation,
@@ -412,7 +415,7 @@ class Trainer:
         """Network output at the last step of each input, ``(N, n_outputs)`` (argmax
         for class predictions); same options as :meth:`evaluate`."""
         if isinstance(x, tf.data.Dataset):
-            x = _read_inputs(x)
+            x = read_inputs(x)
         return self.evaluate(model_or_network, x, backend=backend, n_steps=n_steps,
                              presentation=presentation, **freeze_options).outputs[:, -1]
 
@@ -500,30 +503,6 @@ def _check_target_rate(rate, spec) -> None:
             f"({MAX_LOIHI_RATE_HZ:.0f} Hz), got {rate} Hz")
 
 
-def _check_data(argument: str, network: FrozenNetwork, data):
-    from snnkit.backends import check_inputs
-
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValidationError(f"{argument}: expected a pair (x, y), got {type(data).__name__}")
-    x, y = data
-    if len(x) == 0:
-        raise ValidationError(f"{argument}: expected at least one example, got none")
-    x = check_inputs(network, x)
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValidationError(
-            f"{argument}: expected one integer label per image ({len(x)}), "
-            f"got labels of shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValidationError(f"{argument}: expected integer labels, got dtype {y.dtype}")
-    n_classes = network.layer_shape(network.output_layer)[-1]
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ValidationError(
-            f"{argument}: labels must be in 0..{n_classes - 1} (the model has "
-            f"{n_classes} outputs), got {int(y.min())}..{int(y.max())}")
-    return x, y.astype(np.int32)
-
-
 class _KerasBridge(tf.keras.callbacks.Callback):
     """Forwards Keras' per-batch events to snnkit callbacks (only used when one of
     them overrides ``on_batch_end``: Keras skips batch hooks otherwise)."""
@@ -559,69 +538,6 @@ def _restore_optimizer(sim, checkpoint) -> None:
             f"this Trainer's optimizer has {shapes} (a different optimizer or model)")
     for variable, value in zip(variables, checkpoint.optimizer):
         variable.assign(value)
-
-
-def _read_data(argument: str, data):
-    """``(x, y)`` arrays from a pair or a ``tf.data.Dataset`` of pairs."""
-    if not isinstance(data, tf.data.Dataset):
-        return data
-    xs, ys = [], []
-    for element in data.as_numpy_iterator():
-        if not isinstance(element, tuple) or len(element) != 2:
-            raise ValidationError(f"{argument}: expected a Dataset of (x, y) pairs, "
-                                  f"got elements of type {type(element).__name__}")
-        xs.append(np.asarray(element[0]))
-        ys.append(np.asarray(element[1]))
-    if not xs:
-        raise ValidationError(f"{argument}: expected at least one example, got none")
-    if ys[0].ndim == 0:  # unbatched: one example per element
-        return np.stack(xs), np.stack(ys)
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def _read_inputs(dataset) -> np.ndarray:
-    """Inputs from a Dataset of ``x`` or of ``(x, y)`` pairs (batched or not)."""
-    xs = [np.asarray(e[0] if isinstance(e, tuple) else e)
-          for e in dataset.as_numpy_iterator()]
-    if not xs:
-        raise ValidationError("x: expected at least one input, got none")
-    spec = dataset.element_spec
-    spec = spec[0] if isinstance(spec, tuple) else spec
-    batched = spec.shape.rank is not None and spec.shape.rank > 0 and spec.shape[0] is None
-    return np.concatenate(xs) if batched else np.stack(xs)
-
-
-_ADVICE = {
-    "MaxPooling2D": "use AveragePooling2D",
-    "MaxPooling1D": "use AveragePooling1D",
-    "BatchNormalization": "fold it into the previous layer's weights before training, "
-                          "or remove it",
-    "Dropout": "remove it (nengo-dl trains without it)",
-    "Lambda": "rewrite it with supported layers",
-}
-
-
-def check_convertible(model) -> None:
-    """Raise :class:`ConversionError` naming the first layer nengo-dl cannot convert
-    natively (snnkit runs only native conversions) and what to use instead."""
-    if not isinstance(model, tf.keras.Model):
-        raise ValidationError(f"model: expected a tf.keras.Model, got {type(model).__name__}")
-    for layer in model.layers:
-        cls = type(layer).__name__
-        if cls == "InputLayer":
-            continue
-        if cls not in ALLOWED_LAYERS:
-            advice = _ADVICE.get(cls, "replace it with a supported layer")
-            raise ConversionError(
-                f"model: layer {layer.name!r} is a {cls}, which nengo-dl cannot convert "
-                f"to a native Nengo network; {advice}. Supported layers: "
-                f"{', '.join(sorted(ALLOWED_LAYERS - {'Functional', 'InputLayer'}))}")
-        activation = getattr(layer, "activation", None)
-        act_name = getattr(activation, "__name__", None)
-        if activation is not None and act_name not in ("relu", "linear"):
-            raise ConversionError(
-                f"model: layer {layer.name!r} has activation {act_name!r}, which has no "
-                f"spiking equivalent here; use 'relu' (becomes neurons) or no activation")
 
 
 def copy_weights_to_keras(sim, built: BuiltNetwork, model: tf.keras.Model) -> None:

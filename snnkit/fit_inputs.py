@@ -1,0 +1,106 @@
+"""What Trainer.fit accepts: training data (arrays or ``tf.data.Dataset``) and Keras
+models that nengo-dl converts natively. Every check names the argument, what was
+expected and what was received."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .exceptions import ConversionError, ValidationError
+from .frozen import ALLOWED_LAYERS, FrozenNetwork
+
+
+def check_data(argument: str, network: FrozenNetwork, data):
+    """``(x, y)`` as float32 ``(N, input_size)`` and int32 labels in the model's range."""
+    from snnkit.backends import check_inputs
+
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValidationError(f"{argument}: expected a pair (x, y), got {type(data).__name__}")
+    x, y = data
+    if len(x) == 0:
+        raise ValidationError(f"{argument}: expected at least one example, got none")
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer) and x.ndim > 0 and len(x) > 0:
+        # integers are finite: check the shape and dtype on one image (same messages)
+        # and skip the full finiteness scan, a few % of a 60k-image epoch
+        check_inputs(network, x[:1])
+        x = x.reshape(len(x), -1).astype(np.float32)
+    else:
+        x = check_inputs(network, x)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValidationError(
+            f"{argument}: expected one integer label per image ({len(x)}), "
+            f"got labels of shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValidationError(f"{argument}: expected integer labels, got dtype {y.dtype}")
+    n_classes = network.layer_shape(network.output_layer)[-1]
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValidationError(
+            f"{argument}: labels must be in 0..{n_classes - 1} (the model has "
+            f"{n_classes} outputs), got {int(y.min())}..{int(y.max())}")
+    return x, y.astype(np.int32)
+
+
+def read_data(argument: str, data):
+    """``(x, y)`` arrays from a pair or a ``tf.data.Dataset`` of pairs."""
+    if not isinstance(data, tf.data.Dataset):
+        return data
+    xs, ys = [], []
+    for element in data.as_numpy_iterator():
+        if not isinstance(element, tuple) or len(element) != 2:
+            raise ValidationError(f"{argument}: expected a Dataset of (x, y) pairs, "
+                                  f"got elements of type {type(element).__name__}")
+        xs.append(np.asarray(element[0]))
+        ys.append(np.asarray(element[1]))
+    if not xs:
+        raise ValidationError(f"{argument}: expected at least one example, got none")
+    if ys[0].ndim == 0:  # unbatched: one example per element
+        return np.stack(xs), np.stack(ys)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def read_inputs(dataset) -> np.ndarray:
+    """Inputs from a Dataset of ``x`` or of ``(x, y)`` pairs (batched or not)."""
+    xs = [np.asarray(e[0] if isinstance(e, tuple) else e)
+          for e in dataset.as_numpy_iterator()]
+    if not xs:
+        raise ValidationError("x: expected at least one input, got none")
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    batched = spec.shape.rank is not None and spec.shape.rank > 0 and spec.shape[0] is None
+    return np.concatenate(xs) if batched else np.stack(xs)
+
+
+_ADVICE = {
+    "MaxPooling2D": "use AveragePooling2D",
+    "MaxPooling1D": "use AveragePooling1D",
+    "BatchNormalization": "fold it into the previous layer's weights before training, "
+                          "or remove it",
+    "Dropout": "remove it (nengo-dl trains without it)",
+    "Lambda": "rewrite it with supported layers",
+}
+
+
+def check_convertible(model) -> None:
+    """Raise :class:`ConversionError` naming the first layer nengo-dl cannot convert
+    natively (snnkit runs only native conversions) and what to use instead."""
+    if not isinstance(model, tf.keras.Model):
+        raise ValidationError(f"model: expected a tf.keras.Model, got {type(model).__name__}")
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls == "InputLayer":
+            continue
+        if cls not in ALLOWED_LAYERS:
+            advice = _ADVICE.get(cls, "replace it with a supported layer")
+            raise ConversionError(
+                f"model: layer {layer.name!r} is a {cls}, which nengo-dl cannot convert "
+                f"to a native Nengo network; {advice}. Supported layers: "
+                f"{', '.join(sorted(ALLOWED_LAYERS - {'Functional', 'InputLayer'}))}")
+        activation = getattr(layer, "activation", None)
+        act_name = getattr(activation, "__name__", None)
+        if activation is not None and act_name not in ("relu", "linear"):
+            raise ConversionError(
+                f"model: layer {layer.name!r} has activation {act_name!r}, which has no "
+                f"spiking equivalent here; use 'relu' (becomes neurons) or no activation")
