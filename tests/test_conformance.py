@@ -424,31 +424,35 @@ def test_given_block_shapes_are_honored(networks):
 
 # --- loihi-emulator vs nengo-dl on a trained seed network -----------------------------
 
-N_AGREE = 20
+N_EXACT = 8  # nengo-loihi's emulator: about 1 s per image
+N_AGREE = 200  # 95% of 200 leaves room for 10 disagreements, not 1 of 20
 
 
 @pytest.mark.slow
 def test_emulator_agrees_with_nengo_dl_on_trained_seed(trained_seed_loihi, mnist_small):
     """The trained seed network (conftest: ReLU-trained on 2,000 images, scales
-    calibrated with Loihi neurons) on 20 test images, 30 steps, each from rest."""
-    if "loihi-emulator" not in available_backends():
-        pytest.skip(f"loihi-emulator: {get_backend('loihi-emulator').unavailable_reason()}")
+    calibrated with Loihi neurons), 30 steps, each input from rest.
+
+    nengo-loihi's emulator runs the first 8 images; ``loihi-emulator-fast``, checked
+    here to give the same outputs bit for bit on those, stands in for it on all 200,
+    so the agreement figure rests on enough images to mean something."""
+    for name in ("loihi-emulator", "loihi-emulator-fast"):
+        if name not in available_backends():
+            pytest.skip(f"{name}: {get_backend(name).unavailable_reason()}")
     network = trained_seed_loihi
     _, (x_test, y_test) = mnist_small
     x, y = x_test[:N_AGREE], y_test[:N_AGREE]
+    emu = get_backend("loihi-emulator").run(network, x[:N_EXACT], n_steps=30)
+    fast = get_backend("loihi-emulator-fast").run(network, x, n_steps=30)
+    np.testing.assert_array_equal(fast.outputs[:N_EXACT], emu.outputs)
     dl = get_backend("nengo-dl").run(network, x, n_steps=30)
-    emu = get_backend("loihi-emulator").run(network, x, n_steps=30)
     assert dl.accuracy(y) >= 0.7, "the trained network is too weak for a fair test"
-    agree = dl.predictions == emu.predictions
+    agree = dl.predictions == fast.predictions
     assert agree.mean() >= 0.95, (
         f"predictions agree on {agree.sum()}/{len(x)}; disagreeing inputs "
         f"{np.flatnonzero(~agree).tolist()}; accuracy nengo-dl {dl.accuracy(y)}, "
-        f"emulator {emu.accuracy(y)}; rates nengo-dl {dl.layer_rates_hz}, "
-        f"emulator {emu.layer_rates_hz}")
+        f"emulator {fast.accuracy(y)}; rates nengo-dl {dl.layer_rates_hz}, "
+        f"emulator {fast.layer_rates_hz}")
     for layer, rate in dl.layer_rates_hz.items():
-        assert emu.layer_rates_hz[layer] == pytest.approx(rate, rel=0.1), (
-            f"{layer}: nengo-dl {dl.layer_rates_hz}, emulator {emu.layer_rates_hz}")
-    if "loihi-emulator-fast" in available_backends():
-        # a bit-exact replay of the emulator: same outputs, not just predictions
-        fast = get_backend("loihi-emulator-fast").run(network, x, n_steps=30)
-        np.testing.assert_allclose(fast.outputs, emu.outputs, rtol=1e-6, atol=1e-6)
+        assert fast.layer_rates_hz[layer] == pytest.approx(rate, rel=0.1), (
+            f"{layer}: nengo-dl {dl.layer_rates_hz}, emulator {fast.layer_rates_hz}")

@@ -12,16 +12,16 @@ def test_registered_and_available():
     assert "loihi-emulator-fast" in available_backends()
 
 
-@pytest.mark.slow
-def test_equals_emulator_backend_on_trained_seed(trained_seed_loihi, mnist_small):
-    _, (x_test, y_test) = mnist_small
-    x = x_test[:4]
+def test_equals_emulator_backend_result(trained_seed_loihi, mnist_small):
+    """Outputs bit for bit (test_conformance checks more images); the statistics
+    computed from spike counts equal those computed from the emulator's probes."""
+    _, (x_test, _) = mnist_small
+    x = x_test[:2]
     reference = get_backend("loihi-emulator").run(trained_seed_loihi, x, n_steps=30)
     fast = get_backend("loihi-emulator-fast").run(trained_seed_loihi, x, n_steps=30)
     np.testing.assert_array_equal(fast.outputs, reference.outputs)
-    np.testing.assert_array_equal(fast.predictions, reference.predictions)
     for field in ("layer_rates_hz", "spikes_per_input", "synaptic_ops_per_input",
-                  "saturated_fraction"):
+                  "saturated_fraction", "layer_max_rates_hz"):
         assert getattr(fast, field) == pytest.approx(getattr(reference, field), rel=1e-12), field
 
 
