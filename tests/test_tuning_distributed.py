@@ -40,6 +40,11 @@ def config(network_path, directory, summary=None) -> dict:
     }
 
 
+def logs_text(tmp_path) -> str:
+    return "\n".join(f"--- {role}\n" + (tmp_path / f"{role}.log").read_text()[-2000:]
+                     for role in ("chief", "worker1", "worker2"))
+
+
 @pytest.mark.slow
 def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     (x_train, y_train), _ = mnist_small
@@ -90,8 +95,8 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
 
     summary = json.loads((tmp_path / "chief" / "summary.json").read_text())
     trials = summary["trials"]
-    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2", "3"]
-    assert all(t["status"] == "COMPLETED" for t in trials)
+    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2", "3"], logs_text(tmp_path)
+    assert all(t["status"] == "COMPLETED" for t in trials), [t["reason"] for t in trials]
     configurations = {(t["hyperparameters"]["scale/a"], t["hyperparameters"]["scale/b"])
                       for t in trials}
     assert configurations == {(a, b) for a in SPACE["a"] for b in SPACE["b"]}
@@ -102,10 +107,11 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
                              "trial.json").read_text())
         observations = record["metrics"]["metrics"]["score"]["observations"]
         assert len(observations) == 1
-    # the workers ran them (the chief only serves the oracle)
+    # workers ran them (the chief only serves the oracle); with trials this short one
+    # worker may take all four before the other has started
     ran = [p.name for role in ("worker1", "worker2")
            for p in (tmp_path / role / "dist").glob("worker*.json")]
-    assert sorted(ran) == ["worker1.json", "worker2.json"]
+    assert ran and set(ran) <= {"worker1.json", "worker2.json"}, logs_text(tmp_path)
 
     # the best configuration is the one the same search finds in one process
     from snnkit.tuning.config import run_search
