@@ -22,6 +22,11 @@ import json
 import time
 
 
+def _rate_target(text: str):
+    values = [float(v) for v in text.split(",")]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--relu-epochs", type=int, default=6)
@@ -30,8 +35,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--synapse", type=float, default=0.005)
     parser.add_argument("--n-steps", type=int, default=30)
     parser.add_argument("--n-test", type=int, default=10_000)
-    parser.add_argument("--rate-target", type=float, default=None,
-                        help="rate regularization target (Hz) during fine-tuning")
+    parser.add_argument("--rate-target", type=_rate_target, default=None,
+                        help="rate regularization during fine-tuning: Hz, or low,high")
+    parser.add_argument("--rate-weight", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="write the FrozenNetwork here")
     args = parser.parse_args(argv)
@@ -47,7 +53,7 @@ def main(argv=None) -> dict:
         seed_convnet(args.seed), (x, y), relu_epochs=args.relu_epochs,
         loihi_epochs=args.loihi_epochs, target_rate_hz=args.target_rate,
         synapse=args.synapse, n_steps=args.n_steps, rate_target_hz=args.rate_target,
-        seed=args.seed)
+        rate_weight=args.rate_weight, seed=args.seed)
     train_s = time.perf_counter() - start
     if args.save:
         trained.network.save(args.save)
