@@ -166,6 +166,12 @@ class SnnSearch(BaseTuner):
             kt_config.DEBUG = debug
         return self
 
+    def save(self):
+        """keras-tuner's save (oracle state, then this tuner's file), both atomic."""
+        if not self._is_worker():
+            self.oracle.save()
+        _write_json(self._get_tuner_fname(), self.get_state())
+
     # --- results ---------------------------------------------------------------
     def trials(self) -> list[dict]:
         """Every recorded trial, in the order they started: ``trial_id``,
