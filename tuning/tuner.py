@@ -200,7 +200,11 @@ class SnnSearch(BaseTuner):
         done = [t for t in self.trials() if t["status"] == "COMPLETED"
                 and (not require_feasible or t["metrics"].get("feasible", 1.0) > 0)]
         if not done:
-            statuses = ", ".join(f"{t['trial_id']}: {t['status']}" for t in self.trials())
+            statuses = ", ".join(
+                f"{t['trial_id']}: {t['status']}" + (
+                    " but breaks the constraints"
+                    if t["status"] == "COMPLETED" and t["metrics"].get("feasible") == 0
+                    else "") for t in self.trials())
             raise SnnkitError(
                 "best_trial: no completed trial"
                 + (" meets the constraints" if require_feasible else "")
