@@ -359,7 +359,8 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
     rates_path = out / "neuron_rates.npz"
     n_hist = min(config.n_hist, len(x))
     if n_hist > 0:
-        rates_key = json.dumps({"format": 2, "network_sha256": network_id, "n_images": n_hist,
+        rates_key = json.dumps({"format": 2, "network_sha256": network_id,
+                                "n_images": n_hist,
                                 "n_steps": config.n_steps, "data": data_id},
                                sort_keys=True)
         rates = _read_rates(rates_path, rates_key)
@@ -449,9 +450,7 @@ CSV_FIELDS = (
 
 
 def _write_csv(path: Path, cases, env) -> Path:
-    layers = sorted({name for c in cases for name in c["layer_rates_hz"]},
-                    key=lambda n: list(cases[0]["layer_rates_hz"]).index(n)
-                    if n in cases[0]["layer_rates_hz"] else 0)
+    layers = list(dict.fromkeys(name for c in cases for name in c["layer_rates_hz"]))
     env_fields = {"date": env["date"], "cpu": env["cpu"], "python": env["python"]}
     env_fields.update({f"version_{k}": v for k, v in env["versions"].items()})
     header = list(CSV_FIELDS) + [f"rate_hz_{n}" for n in layers] + list(env_fields)
@@ -480,7 +479,8 @@ def _write_steps_csv(path: Path, cases, dt_s: float) -> Path:
     writer.writerow(["backend", "step", "time_ms", "accuracy", "n_images"])
     for c in cases:
         for i, acc in enumerate(c["accuracy_by_step"]):
-            writer.writerow([c["backend"], i + 1, round((i + 1) * dt_s * 1000, 6), acc, c["n_images"]])
+            writer.writerow([c["backend"], i + 1, round((i + 1) * dt_s * 1000, 6), acc,
+                             c["n_images"]])
     with atomic_write(path, "w") as f:
         f.write(buffer.getvalue())
     return path
@@ -514,7 +514,8 @@ def format_table(report: dict) -> str:
                  "images (capped backends run the first N)")
     lines.append("agree: predictions equal to the first backend's on the same images; "
                  "decide@: first step from which accuracy stays within 1 point of its "
-                 "final value (or within one image); TTD: mean per-image time to decision (steps)")
+                 "final value (or within one image); TTD: mean per-image time to "
+                 "decision (steps)")
     lines.append(f"* energy per inference is an ESTIMATE: {ENERGY_SOURCE}; on-chip "
                  "neurons updated every step")
     return "\n".join(lines)

@@ -81,7 +81,8 @@ def _rate_target(text):
         return _positive_float(text)
     lo, hi = _positive_float(low), _positive_float(high)
     if lo > hi:
-        raise argparse.ArgumentTypeError(f"expected LOW:HIGH with LOW <= HIGH, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected LOW:HIGH with LOW <= HIGH, got {text!r}")
     return (lo, hi)
 
 
