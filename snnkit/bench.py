@@ -488,14 +488,14 @@ def _write_steps_csv(path: Path, cases, dt_s: float) -> Path:
 
 def format_table(report: dict) -> str:
     """The cases as a printable table."""
-    header = (f"{'backend':<16} {'images':>6} {'accuracy':>9} {'ref@same':>8} {'agree':>6} "
+    header = (f"{'backend':<20} {'images':>6} {'accuracy':>9} {'ref@same':>8} {'agree':>6} "
               f"{'decide@':>7} {'TTD':>5} {'synops/inf':>11} {'energy µJ*':>10} "
               f"{'wall s':>7} {'img/s':>7}")
     lines = [header, "-" * len(header)]
     for c in report["cases"]:
         e = c["energy_estimate"]
         lines.append(
-            f"{c['backend']:<16} {c['n_images']:>6} {100 * c['accuracy']:8.2f}% "
+            f"{c['backend']:<20} {c['n_images']:>6} {100 * c['accuracy']:8.2f}% "
             f"{100 * c['reference_accuracy_same_images']:7.2f}% "
             f"{100 * c['agreement']:5.1f}% {c['decision_step_within_1pct']:>7} "
             f"{c['time_to_decision_steps_mean']:5.1f} "
@@ -504,10 +504,10 @@ def format_table(report: dict) -> str:
             + ("  (resumed)" if c.get("resumed") else ""))
     layers = report["network"]["neuron_layers"]
     lines.append("")
-    lines.append("mean rate of active neurons, Hz: " + f"{'backend':<16} " + " ".join(
+    lines.append("mean rate of active neurons, Hz: " + f"{'backend':<20} " + " ".join(
         f"{n:>10}" for n in layers))
     for c in report["cases"]:
-        lines.append(" " * 33 + f"{c['backend']:<16} " + " ".join(
+        lines.append(" " * 33 + f"{c['backend']:<20} " + " ".join(
             f"{c['layer_rates_hz'].get(n, float('nan')):10.1f}" for n in layers))
     lines.append("")
     lines.append(f"ref@same: {report['cases'][0]['backend']}'s accuracy on the same "
