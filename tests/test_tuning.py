@@ -79,6 +79,7 @@ def test_scale_search_reports_every_metric_and_exports_best(tiny, val, tmp_path,
     assert summary["counts"] == {"COMPLETED": 3} and len(summary["trials"]) == 3
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_bayesian_search_also_tunes_synapse_and_n_steps(tiny, val, tmp_path):
     s = search(tiny, val, tmp_path, oracle="bayesian", max_trials=4,
                synapse=(0.001, 0.01), n_steps=[10, 20],
