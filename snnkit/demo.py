@@ -1,9 +1,17 @@
-"""The main job (``make demo``, ``snnkit demo``): the seed notebook's workflow, scripted.
+"""The main job (``make demo``, ``snnkit demo``): the seed notebook's workflow, scripted,
+then the best procedure we found (:func:`snnkit.recipes.train_for_loihi`), shortened.
 
-Train the seed convnet on MNIST with ReLU rates, measure per-layer rates, calibrate
-per-layer scales to a target rate with the Loihi neurons that will run, evaluate
-Loihi-neuron spiking accuracy on NengoDL and on nengo-loihi's emulator, save the
-FrozenNetwork, and print one table.
+1. Train the seed convnet on MNIST with ReLU rates; measure per-layer rates.
+2. Calibrate per-layer scales to a target rate with the Loihi neurons that will run
+   and the synapse that will run; Loihi-neuron spiking accuracy on NengoDL.
+3. Fine-tune with Loihi neurons at those scales, calibrate again; accuracy on NengoDL,
+   on nengo-loihi's emulator (first 50 test images: it runs about 1 image/s) and on
+   ``loihi-emulator-fast`` (bit-exact with that emulator) over the full test set.
+4. Save the FrozenNetwork and print one table: stage, accuracy, rates, wall time.
+
+``loihi_epochs=0`` stops after step 2, as the notebook does. The full recipe
+(``--full-recipe``: 6 ReLU + 4 Loihi epochs at 250 Hz) reached 98.84% on the 10,000
+test images; it takes about 15 minutes here.
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ class DemoConfig:
     """Settings of the demo; defaults are the seed notebook's."""
 
     epochs: int = 2
+    loihi_epochs: int = 1
+    fine_tune_learning_rate: float = 1e-4
     n_train: int | None = None
     n_test: int = 1000
     n_emulator: int = 50
+    n_fast: int = 10_000
     n_calibrate: int = 200
     target_rate_hz: float = 200.0
     n_steps: int = 30
@@ -51,7 +62,9 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (x_train, y_train), (x_test, y_test) = load_mnist(config.n_train, config.n_test)
+    (x_train, y_train), (x_all, y_all) = load_mnist(
+        config.n_train, max(config.n_test, config.n_emulator, config.n_fast))
+    x_test, y_test = x_all[:config.n_test], y_all[:config.n_test]
     stages = []
 
     def stage(name, fn):
@@ -78,34 +91,60 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
     stage("ReLU rates, NengoDL, 10 steps", relu_eval)
 
-    def calibrate():
-        cal = trainer.calibrate(model, x_train[:config.n_calibrate],
-                                target_rate_hz=config.target_rate_hz,
-                                neuron_type="loihi-relu", synapse=config.synapse_s,
-                                n_steps=config.n_steps)
-        return None, config.n_calibrate, cal.rates_hz, cal
+    def calibrate(trainer_now, label):
+        def run():
+            cal = trainer_now.calibrate(model, x_train[:config.n_calibrate],
+                                        target_rate_hz=config.target_rate_hz,
+                                        neuron_type="loihi-relu", synapse=config.synapse_s,
+                                        n_steps=config.n_steps)
+            return None, config.n_calibrate, cal.rates_hz, cal
 
-    cal = stage(f"calibrate scales to {config.target_rate_hz:g} Hz (Loihi neurons)",
-                calibrate)
-    network = trainer.freeze(model, neuron_type="loihi-relu",
-                             scale_firing_rates=cal.scales, synapse=config.synapse_s,
-                             metadata={"procedure": "seed demo", "calibration": {
-                                 "target_rate_hz": cal.target_rate_hz,
-                                 "rates_hz": cal.rates_hz, "converged": cal.converged}})
+        return stage(f"{label}calibrate scales to {config.target_rate_hz:g} Hz "
+                     "(Loihi neurons)", run)
 
-    def loihi_nengo_dl():
-        result = trainer.evaluate(network, x_test, y_test, n_steps=config.n_steps)
-        return result.accuracy(y_test), len(x_test), result.layer_rates_hz, result
+    def freeze(cal, procedure):
+        return trainer.freeze(model, neuron_type="loihi-relu",
+                              scale_firing_rates=cal.scales, synapse=config.synapse_s,
+                              metadata={"procedure": procedure, "calibration": {
+                                  "target_rate_hz": cal.target_rate_hz,
+                                  "rates_hz": cal.rates_hz,
+                                  "converged": cal.converged}})
 
-    stage(f"Loihi neurons, NengoDL, {config.n_steps} steps", loihi_nengo_dl)
+    def evaluate(network, label, x, y, backend="nengo-dl"):
+        def run():
+            result = trainer.evaluate(network, x, y, backend=backend,
+                                      n_steps=config.n_steps)
+            return result.accuracy(y), len(x), result.layer_rates_hz, result
 
-    def emulator():
-        x, y = x_test[:config.n_emulator], y_test[:config.n_emulator]
-        result = trainer.evaluate(network, x, y, backend="loihi-emulator",
-                                  n_steps=config.n_steps)
-        return result.accuracy(y), len(x), result.layer_rates_hz, result
+        return stage(f"{label}{backend}, {config.n_steps} steps", run)
 
-    stage(f"nengo-loihi emulator, {config.n_steps} steps", emulator)
+    cal = calibrate(trainer, "")
+    network = freeze(cal, "seed demo: ReLU training, calibrated scales")
+    evaluate(network, "Loihi neurons, ", x_test, y_test)
+
+    if config.loihi_epochs > 0:
+        tuner = Trainer(max_epochs=config.loihi_epochs, neuron_type="loihi-relu",
+                        scale_firing_rates=cal.scales, synapse=config.synapse_s,
+                        learning_rate=config.fine_tune_learning_rate, seed=config.seed,
+                        enable_progress_bar=config.progress)
+
+        def fine_tune():
+            history = tuner.fit(model, (x_train, y_train))
+            return history[-1]["accuracy"], len(x_train), {}, None
+
+        stage(f"fine-tune {config.loihi_epochs} epoch(s), Loihi neurons (train acc)",
+              fine_tune)
+        cal = calibrate(tuner, "fine-tuned: ")
+        network = freeze(cal, f"seed demo: ReLU training, {config.loihi_epochs} Loihi "
+                              "epoch(s) at calibrated scales, recalibrated")
+        evaluate(network, "fine-tuned: Loihi neurons, ", x_test, y_test)
+
+    label = "fine-tuned: " if config.loihi_epochs > 0 else ""
+    evaluate(network, label, x_all[:config.n_emulator], y_all[:config.n_emulator],
+             backend="loihi-emulator")
+    if config.n_fast > 0:
+        evaluate(network, label, x_all[:config.n_fast], y_all[:config.n_fast],
+                 backend="loihi-emulator-fast")
 
     path = network.save(out / "seed.snn.npz")
     report = {"config": config.__dict__, "frozen_network": str(path),
@@ -119,12 +158,12 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
 
 def format_table(stages, layers) -> str:
-    header = f"{'stage':<52} {'accuracy':>9} {'images':>7}  " + "  ".join(
+    header = f"{'stage':<60} {'accuracy':>9} {'images':>7}  " + "  ".join(
         f"{name:>9}" for name in layers) + f"  {'wall s':>7}"
     lines = [header, "-" * len(header)]
     for s in stages:
         acc = f"{100 * s.accuracy:8.2f}%" if s.accuracy is not None else f"{'':>9}"
         rates = "  ".join(f"{s.rates_hz[n]:7.1f}Hz" if n in s.rates_hz else f"{'':>9}"
                           for n in layers)
-        lines.append(f"{s.name:<52} {acc} {s.n_images:>7}  {rates}  {s.wall_time_s:7.1f}")
+        lines.append(f"{s.name:<60} {acc} {s.n_images:>7}  {rates}  {s.wall_time_s:7.1f}")
     return "\n".join(lines)
