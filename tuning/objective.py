@@ -27,6 +27,7 @@ _DIRECTIONS = {
     "max_saturated_fraction": "min",
     "wall_time_s": "min",
 }
+_UNIT_INTERVAL = {"accuracy", "max_saturated_fraction", "feasible"}
 _LAYER_PREFIXES = {
     "rate_hz/": "max",
     "saturated_fraction/": "min",
@@ -68,14 +69,17 @@ class SearchObjective:
         violation)`` (``+`` when minimizing): worse than any feasible value, and
         worse the further out, so oracles steer back to the feasible region.
     direction : override the direction of a single-metric objective.
-    penalty : larger than any feasible objective value's magnitude (default 1e3;
-        accuracy is in [0, 1]).
+    penalty : a bound on the magnitude of every feasible objective value. Default:
+        10 when the objective reads only metrics within [0, 1] (accuracy, saturated
+        fractions), else 1e12 (e.g. synaptic operations, whose scale is not known
+        in advance). A smaller penalty keeps Bayesian optimization informative:
+        normalize a cost (``{"synaptic_ops": -1 / reference}``) and set it.
     """
 
     metric: object = "accuracy"
     constraints: dict = field(default_factory=dict)
     direction: str | None = None
-    penalty: float = 1e3
+    penalty: float | None = None
 
     def __post_init__(self):
         if isinstance(self.metric, dict):
@@ -94,6 +98,13 @@ class SearchObjective:
         if self.direction is not None and self.direction not in ("min", "max"):
             raise SearchConfigError(
                 f"direction: expected 'min', 'max' or None, got {self.direction!r}")
+        if self.penalty is None:
+            unit = all(n in _UNIT_INTERVAL or n.startswith("saturated_fraction/")
+                       for n in (self.metric if isinstance(self.metric, dict)
+                                 else [self.metric]))
+            weights = self.metric.values() if isinstance(self.metric, dict) else [1.0]
+            bounded = unit and sum(abs(w) for w in weights) <= 1.0
+            object.__setattr__(self, "penalty", 10.0 if bounded else 1e12)
         if not _is_number(self.penalty) or self.penalty <= 0:
             raise SearchConfigError(f"penalty: expected a number > 0, got {self.penalty!r}")
         constraints = {}

@@ -252,7 +252,7 @@ class SnnSearch(BaseTuner):
         records = self.trials()
         sign = 1 if self.objective.goal == "max" else -1
         done = sorted((t for t in records if t["status"] == "COMPLETED"),
-                      key=lambda t: -sign * t["score"])
+                      key=lambda t: (-t["metrics"].get("feasible", 1.0), -sign * t["score"]))
         failed = [t for t in records if t["status"] != "COMPLETED"]
         lines = [f"Search in {self.project_dir}: {self.objective.describe()}",
                  f"oracle {self.oracle_name}; {len(done)} completed, "
