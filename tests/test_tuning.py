@@ -143,6 +143,10 @@ def test_objective_scores():
     assert cheap.score({"accuracy": 0.95, "synaptic_ops": 1e6}) < cheap.score(
         {"accuracy": 0.89, "synaptic_ops": 1.0})
     assert SearchObjective("accuracy", {"synaptic_ops": 5}).penalty == 10
+    with pytest.raises(SearchConfigError, match="penalty: an objective value of 20 "
+                                                "reaches the penalty \\(5\\)"):
+        SearchObjective("synaptic_ops", {"accuracy": (">=", 0.9)}, penalty=5).score(
+            {"accuracy": 0.95, "synaptic_ops": 20.0})
     assert SearchObjective({"synaptic_ops": -1e-6}, {"accuracy": (">=", 0.9)},
                            penalty=5).score({"accuracy": 0.45, "synaptic_ops": 1}) == 5 * -1.5
     assert "minimize synaptic_ops subject to accuracy >= 0.9" == cheap.describe()

@@ -158,6 +158,12 @@ class SearchObjective:
     def score(self, metrics: dict) -> float:
         value = self.value(metrics)
         violation = self.violation(metrics)
+        if self.constraints and abs(value) >= self.penalty:
+            raise SearchConfigError(
+                f"penalty: an objective value of {value:g} reaches the penalty "
+                f"({self.penalty:g}) that must rank trials breaking the constraints "
+                "below every feasible one; give a larger penalty or normalize the "
+                "objective")
         if violation <= 0:
             return value
         # infeasible: worse than any feasible value (they lie within +-penalty), and
