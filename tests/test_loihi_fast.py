@@ -263,30 +263,24 @@ def _build_case(builder, neuron_type, seed=0):
     return net, conv.inputs[model.input], conv.outputs[model.output], layers, model
 
 
-def _load_benchmark_module():
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_loihi_fast.py"
-    spec = importlib.util.spec_from_file_location("bench_loihi_fast", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
-def test_exact_seed_convnet_20_mnist_images_30_steps():
-    """The benchmark's seed-like convnet (block shapes (16,16,4), (8,8,16), (50,))."""
-    bench = _load_benchmark_module()
-    x_test, _ = bench.load_mnist_test()
-    model = bench.seed_model()
-    net, inp, probe, layers = bench.convert(
-        model, bench.per_layer_scales(model, x_test[:100])
-    )
-    x = x_test[:20]
-    fast = FastLoihiEmulator(net, inp, probe, layers).run(x, 30)
-    ref_out, ref_spikes = reference_run(net, inp, probe, x, 30, layers)
-    for name in layers:
+def test_exact_trained_seed_convnet_20_mnist_images_30_steps(trained_seed_loihi, mnist_small):
+    """The trained seed network (conftest), built as the Loihi backends build it (block
+    shapes planned automatically): every on-chip compartment's spike train and the
+    output probe equal nengo-loihi's emulator, run one image at a time from rest."""
+    from snnkit.backends.loihi_emulator import loihi_block_shapes
+    from snnkit.build import build_network
+
+    _, (x_test, _) = mnist_small
+    network = trained_seed_loihi
+    built = build_network(network, probe_layers=False, loihi=True,
+                          block_shapes=loihi_block_shapes(network))
+    x = x_test[:20].reshape(20, -1).astype(np.float64)
+    fast = FastLoihiEmulator(built.net, built.input_node, built.output_probe,
+                             built.neurons).run(x, 30)
+    ref_out, ref_spikes = reference_run(built.net, built.input_node, built.output_probe,
+                                        x, 30, built.neurons)
+    for name in network.neuron_layers:
         assert ref_spikes[name].sum() > 0
         np.testing.assert_array_equal(fast.spikes[name], ref_spikes[name], err_msg=name)
     np.testing.assert_array_equal(fast.outputs, ref_out)
