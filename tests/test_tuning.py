@@ -20,7 +20,7 @@ from snnkit.tuning import (
     SearchObjective,
     reported_metrics,
 )
-from test_tuning_helpers import tiny_network
+from tiny_networks import tiny_network
 
 N_VAL = 30
 GOOD = {"a": (60.0, 400.0), "b": (60.0, 400.0)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_tuning_helpers import tiny_network
+from tiny_networks import tiny_network
 
 TIMEOUT_S = 240
 SPACE = {"a": [100.0, 200.0], "b": [100.0, 200.0]}  # four configurations
