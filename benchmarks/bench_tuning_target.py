@@ -10,12 +10,17 @@ network trained as the demo trains it, checked on the full 10,000-image test set
    ``constrained`` (default): fewest synaptic operations (relative to the calibrated
    network's) subject to validation accuracy >= the calibrated network's; ``tradeoff``: maximize
    ``accuracy - lambda * synaptic_ops / synaptic_ops(calibrated)``.
-3. Evaluate calibrated and best on the full test set at 30 steps (NengoDL, Loihi
+3. Evaluate calibrated and best on the full test set at 30 steps (``--backend``,
+   default ``loihi-emulator-fast``: Loihi-exact; ``nengo-dl`` for NengoDL with Loihi
    neurons); print accuracy, synaptic operations and the reduction, and the accuracy
    of the same weights as a plain (non-spiking) Keras network: the ceiling that
    spiking inference approaches. The calibrated figures are cached in ``--out``.
 
-Run: ``.venv/bin/python benchmarks/bench_tuning_target.py`` (about 30-40 min on 2 cores).
+``--network out/demo/seed.snn.npz`` starts from the network ``make demo`` saved (the
+demo now also fine-tunes one epoch with Loihi neurons) instead of step 1.
+
+Run: ``.venv/bin/python benchmarks/bench_tuning_target.py`` (about 10 min on 2 cores
+with the fast emulator; 30-40 min with ``--backend nengo-dl``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ def main(argv=None) -> int:
     parser.add_argument("--oracle", default="bayesian")
     parser.add_argument("--search-synapse", action="store_true")
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--network", default=None,
+                        help="a calibrated FrozenNetwork to start from (e.g. the demo's "
+                             "out/demo/seed.snn.npz) instead of training one")
+    parser.add_argument("--backend", default="loihi-emulator-fast",
+                        help="backend for the trials and the test set "
+                             "(default loihi-emulator-fast, Loihi-exact)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the search in --out instead of starting over")
     args = parser.parse_args(argv)
@@ -57,7 +68,10 @@ def main(argv=None) -> int:
     cached = out / "calibrated.snn.npz"
     times = {}
     start = time.perf_counter()
-    if cached.exists() and not args.retrain:
+    if args.network is not None:
+        calibrated = FrozenNetwork.load(args.network)
+        print(f"calibrated network from {args.network}")
+    elif cached.exists() and not args.retrain:
         calibrated = FrozenNetwork.load(cached)
         print(f"calibrated network from {cached}")
     else:
@@ -82,7 +96,7 @@ def main(argv=None) -> int:
     times["train+calibrate_s"] = time.perf_counter() - start
 
     x_val, y_val = x_train[-args.n_val:], y_train[-args.n_val:]
-    backend = get_backend("nengo-dl")
+    backend = get_backend(args.backend)
     start = time.perf_counter()
     cal_val = backend.run(calibrated, x_val, n_steps=args.n_steps)
     synops_ref = cal_val.synaptic_ops_per_input["total"]
@@ -105,7 +119,7 @@ def main(argv=None) -> int:
         calibrated, x_val, y_val, layers=list(calibrated.neuron_layers),
         scale_range=(2.0, 4.0),
         synapse=(0.001, 0.01) if args.search_synapse else None,
-        n_steps=args.n_steps, backend="nengo-dl",
+        n_steps=args.n_steps, backend=args.backend,
         objective=objective, constraints=constraints,
         oracle=args.oracle, max_trials=args.trials, seed=0,
         oracle_options={"num_initial_points": 8} if args.oracle == "bayesian" else None,
@@ -123,8 +137,8 @@ def main(argv=None) -> int:
     keras_pred = calibrated.to_keras().predict(np.asarray(x_test, np.float32),
                                                batch_size=500, verbose=0)
     acc_relu = float(np.mean(keras_pred.argmax(-1) == y_test))
-    cal_cache = out / f"calibrated_test_{len(x_test)}_{args.n_steps}.json"
-    if cal_cache.exists() and not args.retrain:
+    cal_cache = out / f"calibrated_test_{len(x_test)}_{args.n_steps}_{args.backend}.json"
+    if cal_cache.exists() and not args.retrain and args.network is None:
         cached_cal = json.loads(cal_cache.read_text())
         acc_cal, ops_cal = cached_cal["accuracy"], cached_cal["synaptic_ops_per_input"]
         cal_rates = cached_cal["rates_hz"]
@@ -144,6 +158,7 @@ def main(argv=None) -> int:
     ops_best = best_test.synaptic_ops_per_input["total"]
     report = {
         "n_test": len(x_test), "n_steps": args.n_steps, "trials": args.trials,
+        "backend": args.backend, "network": args.network or str(cached),
         "calibrated": {"accuracy": acc_cal, "synaptic_ops_per_input": ops_cal,
                        "scales": calibrated.scale_firing_rates,
                        "synapse_s": calibrated.synapse,
@@ -162,7 +177,7 @@ def main(argv=None) -> int:
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
     print()
-    print(f"full test set ({len(x_test)} images, {args.n_steps} steps, NengoDL, "
+    print(f"full test set ({len(x_test)} images, {args.n_steps} steps, {args.backend}, "
           "Loihi neurons)")
     print(f"  same weights, non-spiking Keras (ceiling): accuracy {100 * acc_relu:.2f}%")
     print(f"  calibrated (200 Hz): accuracy {100 * acc_cal:.2f}%  synaptic ops/input "
