@@ -403,7 +403,8 @@ def _tune(args) -> int:
     from .tuning.config import run_chief, run_search, run_worker
 
     if args.chief:
-        run_chief(str(config), address=args.address or "0.0.0.0", port=args.port)
+        run_chief(str(config), address=args.address or "0.0.0.0", port=args.port,
+                  expected_workers=args.workers)
     elif args.worker:
         if not args.address:
             raise _error("--address: a worker needs the chief's address, got none")
@@ -600,6 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "chief's address (required)")
     tune.add_argument("--port", type=_int_at_least(1), default=8000,
                       help="the chief's port (default 8000)")
+    tune.add_argument("--workers", type=_int_at_least(1), default=None,
+                      help="chief: wait until this many workers have checked in "
+                           "before ending (a late worker then ends cleanly); default: "
+                           "end when the last trial is done")
     tune.add_argument("--worker-id", default=None,
                       help="unique worker name (default: the process id)")
     tune.add_argument("--chief-timeout", type=_positive_float, default=120.0,

@@ -121,3 +121,46 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     assert summary["best"]["metrics"]["synaptic_ops"] == min(
         t["metrics"]["synaptic_ops"] for t in trials)
     assert Path(tmp_path / "chief" / "best.snn.npz").is_file()
+
+
+@pytest.mark.slow
+def test_a_worker_that_starts_after_the_last_trial_ends_cleanly(mnist_small, tmp_path):
+    """The chief waits for the workers it was told to expect (--workers 2): a second
+    worker that starts only after the first finished every trial is told the search is
+    over and exits 0, instead of finding no chief."""
+    (x_train, y_train), _ = mnist_small
+    network_path = tiny_network(x_train, y_train).save(tmp_path / "tiny.snn.npz")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP",
+                        "KERASTUNER_ORACLE_PORT")}
+    base = [sys.executable, "-m", "snnkit.tuning"]
+    where = ["--address", "127.0.0.1", "--port", str(port)]
+
+    def start(role, *extra):
+        directory = tmp_path / role
+        directory.mkdir()
+        path = tmp_path / f"{role}.json"
+        path.write_text(json.dumps(config(network_path, directory)))
+        log = open(tmp_path / f"{role}.log", "w")
+        return subprocess.Popen(base + [str(path), *extra] + where, env=env, stdout=log,
+                                stderr=subprocess.STDOUT), log
+
+    started = [start("chief", "--chief", "--workers", "2")]
+    try:
+        started.append(start("worker1", "--worker", "--worker-id", "1"))
+        assert started[1][0].wait(timeout=TIMEOUT_S) == 0, logs_text(tmp_path)
+        assert started[0][0].poll() is None, "the chief ended before the second worker came"
+        started.append(start("worker2", "--worker", "--worker-id", "2"))
+        assert started[2][0].wait(timeout=TIMEOUT_S) == 0, logs_text(tmp_path)
+        assert started[0][0].wait(timeout=60) == 0, logs_text(tmp_path)
+        # a worker saves its tuner state (worker<id>.json) after the trials it ran
+        assert (tmp_path / "worker1" / "dist" / "worker1.json").is_file()
+        assert not (tmp_path / "worker2" / "dist" / "worker2.json").exists(), \
+            "the late worker ran a trial although none was left"
+    finally:
+        for process, log in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+            log.close()

@@ -128,9 +128,15 @@ def run_search(config, *, print_summary: bool = True):
     return search
 
 
-def run_chief(config, *, address: str = "0.0.0.0", port: int = 8000, **kwargs):
+def run_chief(config, *, address: str = "0.0.0.0", port: int = 8000,
+              expected_workers: int | None = None, **kwargs):
     """Run ``config`` as the chief: serve the oracle on ``address:port`` until every
-    worker has finished, then summarize and export like :func:`run_search`."""
+    worker has finished (and, with ``expected_workers``, until that many workers have
+    checked in), then summarize and export like :func:`run_search`."""
+    if expected_workers is not None:
+        config = dict(load_config(config))
+        config["options"] = dict(config.get("options", {}),
+                                 expected_workers=expected_workers)
     with _environment(role_env("chief", address, port)):
         return run_search(config, **kwargs)
 

@@ -92,16 +92,43 @@ def wait_for_chief(timeout_s: float) -> None:
         channel.close()
 
 
-def serve_oracle(oracle, poll_s: float = 0.2) -> None:
+def _servicer(oracle):
+    """keras-tuner's servicer, also remembering which workers were told the search is
+    over (so the chief can wait for late ones)."""
+    from keras_tuner.src.distribute import oracle_chief
+    from keras_tuner.src.engine import trial as trial_module
+
+    class Servicer(oracle_chief.OracleServicer):
+        def __init__(self, oracle):
+            super().__init__(oracle)
+            self.stopped_workers = set()
+
+        def CreateTrial(self, request, context):  # noqa: N802 (gRPC's name)
+            response = super().CreateTrial(request, context)
+            if trial_module.Trial.from_proto(response.trial).status == \
+                    trial_module.TrialStatus.STOPPED:
+                self.stopped_workers.add(request.tuner_id)
+            return response
+
+    return Servicer(oracle)
+
+
+def serve_oracle(oracle, poll_s: float = 0.2, expected_workers: int | None = None,
+                 late_worker_timeout_s: float = 120.0) -> None:
     """Serve ``oracle`` to the workers until the search is over: every trial handed
-    out, every worker told to stop, no trial still running."""
+    out, every worker told to stop, no trial still running.
+
+    With ``expected_workers``, the chief keeps answering after that until so many
+    distinct workers have been told the search is over (at most
+    ``late_worker_timeout_s`` seconds more): a worker that starts after the others
+    finished every trial then ends cleanly instead of finding no chief."""
     import grpc
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
 
     ip, port = chief_address()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
+    servicer = _servicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(f"{ip}:{port}")
@@ -114,8 +141,15 @@ def serve_oracle(oracle, poll_s: float = 0.2) -> None:
             f"chief: cannot listen on {ip}:{port} (address in use or not on this "
             f"machine){': ' + str(error) if error else ''}")
     server.start()
+    over_since = None
     try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+        while True:
+            if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
+                over_since = over_since or time.monotonic()
+                if (expected_workers is None
+                        or len(servicer.stopped_workers) >= expected_workers
+                        or time.monotonic() - over_since > late_worker_timeout_s):
+                    break
             time.sleep(poll_s)
     finally:
         server.stop(grace=2).wait(5)

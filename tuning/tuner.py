@@ -57,6 +57,9 @@ class SnnSearch(BaseTuner):
         (default: never; a failed trial is a result, not an accident).
     chief_timeout_s : in a distributed worker, how long to wait for the chief oracle
         to answer before raising :class:`ChiefUnreachableError`.
+    expected_workers : in the chief, how many workers to wait for: after the last
+        trial it keeps answering (up to 120 s) until that many have been told the
+        search is over, so a late worker ends cleanly (default: stop at once).
     oracle_options : more keras-tuner oracle arguments (e.g. ``num_initial_points``
         for Bayesian optimization, ``factor`` for Hyperband).
     verbose : keras-tuner's per-trial display (0: quiet).
@@ -69,7 +72,8 @@ class SnnSearch(BaseTuner):
                  max_trials: int = 20, hyperband_max_budget: int = 9, seed: int = 0,
                  directory=None, project_name: str | None = None, overwrite: bool = False,
                  max_consecutive_failed_trials: int | None = None,
-                 chief_timeout_s: float = 120.0, oracle_options=None, verbose: int = 0):
+                 chief_timeout_s: float = 120.0, expected_workers: int | None = None,
+                 oracle_options=None, verbose: int = 0):
         self.objective = as_objective(objective, constraints)
         self.objective.check(reported)
         self.reported = tuple(reported)
@@ -78,6 +82,9 @@ class SnnSearch(BaseTuner):
             raise SearchConfigError(
                 f"oracle: expected one of {', '.join(ORACLES)}, got {oracle!r}")
         _check_int("hyperband_max_budget", hyperband_max_budget, 1)
+        if expected_workers is not None:
+            _check_int("expected_workers", expected_workers, 1)
+        self.expected_workers = expected_workers
         if max_consecutive_failed_trials is None:
             max_consecutive_failed_trials = 10 ** 9
         _check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, 1)
@@ -153,7 +160,7 @@ class SnnSearch(BaseTuner):
         if distributed.is_chief():
             self.oracle.verbose = kwargs["verbose"]
             self.save()
-            distributed.serve_oracle(self.oracle)
+            distributed.serve_oracle(self.oracle, expected_workers=self.expected_workers)
             return self
         from keras_tuner.src import config as kt_config
 
