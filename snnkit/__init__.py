@@ -15,17 +15,10 @@ from .exceptions import (
 from .frozen import FrozenNetwork
 from .neurons import NeuronSpec, known_neuron_types
 from .results import Result
+from .trainer import Trainer
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name):
-    # the Trainer imports TensorFlow: only when asked for
-    if name == "Trainer":
-        from .trainer import Trainer
-
-        return Trainer
-    raise AttributeError(f"module 'snnkit' has no attribute {name!r}")
 
 __all__ = [
     "BackendUnavailable",
