@@ -180,7 +180,9 @@ def main(argv=None) -> int:
     print(f"full test set ({len(x_test)} images, {args.n_steps} steps, {args.backend}, "
           "Loihi neurons)")
     print(f"  same weights, non-spiking Keras (ceiling): accuracy {100 * acc_relu:.2f}%")
-    print(f"  calibrated (200 Hz): accuracy {100 * acc_cal:.2f}%  synaptic ops/input "
+    target_hz = (calibrated.metadata.get("calibration", {}).get("target_rate_hz")
+                 or calibrated.metadata.get("target_rate_hz", "?"))
+    print(f"  calibrated ({target_hz} Hz): accuracy {100 * acc_cal:.2f}%  synaptic ops/input "
           f"{ops_cal:,.0f}")
     print(f"  best of {args.trials} trials:  accuracy {100 * acc_best:.2f}%  synaptic "
           f"ops/input {ops_best:,.0f}  synapse {best.synapse}")
