@@ -233,11 +233,10 @@ def _demo(args) -> int:
     _check_count("--n-test", args.n_test, MNIST_TEST, "the MNIST test set's size")
     _check_count("--n-emulator", args.n_emulator, MNIST_TEST, "the MNIST test set's size")
     _check_count("--n-fast", args.n_fast, MNIST_TEST, "the MNIST test set's size")
-    if args.full_recipe:  # snnkit.recipes.train_for_loihi's defaults: 98.84% measured
-        epochs, loihi_epochs, target = 6, 4, 250.0
-    else:
-        epochs, loihi_epochs, target = args.epochs, args.loihi_epochs, args.target_rate
-    run_demo(DemoConfig(epochs=epochs, loihi_epochs=loihi_epochs, target_rate_hz=target,
+    more, loihi = (0, 0) if args.seed_only else (args.extra_relu_epochs, args.loihi_epochs)
+    run_demo(DemoConfig(epochs=args.epochs, extra_relu_epochs=more, loihi_epochs=loihi,
+                        target_rate_hz=args.target_rate,
+                        fine_tune_rate_hz=args.fine_tune_rate,
                         n_test=args.n_test, n_emulator=args.n_emulator,
                         n_fast=args.n_fast, out_dir=args.out, progress=not args.quiet))
     return 0
@@ -461,16 +460,20 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common],
         help="the seed workflow on MNIST: train, calibrate, evaluate, freeze")
     demo.add_argument("--epochs", type=_int_at_least(1), default=2,
-                      help="ReLU training epochs (default 2)")
-    demo.add_argument("--loihi-epochs", type=_int_at_least(0), default=1,
-                      help="fine-tuning epochs with Loihi neurons at the calibrated "
-                           "scales (default 1; 0 stops where the notebook stops)")
-    demo.add_argument("--target-rate", type=float, default=200.0,
-                      help="calibration target, mean rate of active neurons in Hz "
-                           "(default 200)")
-    demo.add_argument("--full-recipe", action="store_true",
-                      help="the best procedure found: 6 ReLU + 4 Loihi epochs at 250 Hz "
-                           "(about 15 minutes; overrides the three options above)")
+                      help="ReLU training epochs of the seed's procedure (default 2)")
+    demo.add_argument("--target-rate", type=_positive_float, default=200.0,
+                      help="the seed's calibration target, mean rate of active neurons "
+                           "in Hz (default 200)")
+    demo.add_argument("--extra-relu-epochs", type=_int_at_least(0), default=4,
+                      help="best procedure: more ReLU epochs (default 4)")
+    demo.add_argument("--loihi-epochs", type=_int_at_least(0), default=4,
+                      help="best procedure: fine-tuning epochs with Loihi neurons at "
+                           "calibrated scales (default 4)")
+    demo.add_argument("--fine-tune-rate", type=_positive_float, default=250.0,
+                      help="best procedure: calibration target in Hz (default 250)")
+    demo.add_argument("--seed-only", action="store_true",
+                      help="stop where the seed notebook stops (no best-procedure "
+                           "stages)")
     demo.add_argument("--n-test", type=_int_at_least(1), default=1000,
                       help="test images for NengoDL evaluation (default 1000)")
     demo.add_argument("--n-emulator", type=_int_at_least(1), default=50,
