@@ -9,15 +9,13 @@ fingerprint (layer names, classes and weight shapes); ``w/<layer>/<i>`` hold wei
 
 from __future__ import annotations
 
-import json
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import read_npz_with_header, write_npz_with_header
 from .callbacks import Callback
 from .exceptions import CheckpointError, UnknownNameError, ValidationError
 
@@ -92,9 +90,7 @@ def save_checkpoint(path, model, *, epoch: int, history: list, optimizer=(),
         "callbacks": _json_ready(callback_states or {}),
         "fingerprint": fingerprint(model),
     }
-    arrays[_META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-    with atomic_write(path) as f:
-        np.savez(f, **arrays)
+    write_npz_with_header(path, _META_KEY, meta, arrays)
     return path
 
 
@@ -103,26 +99,26 @@ def load_checkpoint(path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if _META_KEY not in archive.files:
-                raise CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
-            meta = json.loads(archive[_META_KEY].tobytes().decode("utf-8"))
-            if meta.get("format") != FORMAT or not isinstance(meta.get("format_version"), int):
-                raise CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
-            if meta["format_version"] > FORMAT_VERSION:
-                raise CheckpointError(
-                    f"ckpt_path: {path} has format version {meta['format_version']}, "
-                    f"newer than this snnkit reads ({FORMAT_VERSION})")
-            weights = {layer: [archive[k] for k in ks] for layer, ks in meta["weights"].items()}
-            optimizer = [archive[f"opt/{i}"] for i in range(meta["n_optimizer"])]
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-            UnicodeDecodeError, TypeError) as e:
-        raise CheckpointError(
+    def error(kind, cause):
+        if kind == "no-header":
+            return CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
+        return CheckpointError(
             f"ckpt_path: {path} is not a readable snnkit checkpoint "
-            f"(truncated or corrupt: {type(e).__name__}: {e})") from e
+            f"(truncated or corrupt: {type(cause).__name__}: {cause})")
+
+    meta, arrays = read_npz_with_header(path, _META_KEY, error)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+            or not isinstance(meta.get("format_version"), int):
+        raise CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
+    if meta["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"ckpt_path: {path} has format version {meta['format_version']}, "
+            f"newer than this snnkit reads ({FORMAT_VERSION})")
+    try:
+        weights = {layer: [arrays[k] for k in ks] for layer, ks in meta["weights"].items()}
+        optimizer = [arrays[f"opt/{i}"] for i in range(meta["n_optimizer"])]
+    except (KeyError, TypeError, AttributeError) as e:
+        raise error("unreadable", e) from e
     return Checkpoint(path=path, epoch=int(meta["epoch"]), weights=weights,
                       optimizer=optimizer, history=list(meta["history"]),
                       callback_states=dict(meta["callbacks"]),

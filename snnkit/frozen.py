@@ -20,13 +20,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import read_npz_with_header, write_npz_with_header
 from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError
 from .neurons import NeuronSpec, neuron_spec
 
@@ -186,9 +185,7 @@ class FrozenNetwork:
             "block_shapes": {k: list(v) for k, v in self.block_shapes.items()},
             "metadata": self.metadata,
         }
-        arrays[_META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-        with atomic_write(path) as f:
-            np.savez(f, **arrays)
+        write_npz_with_header(path, _META_KEY, meta, arrays)
         return path
 
     @classmethod
@@ -197,23 +194,23 @@ class FrozenNetwork:
         path = Path(path)
         if not path.is_file():
             raise FrozenNetworkFileError(f"{path}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                if _META_KEY not in archive.files:
-                    raise FrozenNetworkFileError(
-                        f"{path}: not a snnkit FrozenNetwork file "
-                        f"(an .npz archive without the {_META_KEY!r} entry)")
-                meta = json.loads(archive[_META_KEY].tobytes().decode("utf-8"))
-                _check_format(path, meta)
-                weights = {layer: tuple(archive[key] for key in keys)
-                           for layer, keys in meta["weights"].items()}
-        except FrozenNetworkFileError:
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-                UnicodeDecodeError, TypeError) as e:
-            raise FrozenNetworkFileError(
+        def error(kind, cause):
+            if kind == "no-header":
+                return FrozenNetworkFileError(
+                    f"{path}: not a snnkit FrozenNetwork file "
+                    f"(an .npz archive without the {_META_KEY!r} entry)")
+            return FrozenNetworkFileError(
                 f"{path}: not a readable snnkit FrozenNetwork file "
-                f"(truncated or corrupt: {type(e).__name__}: {e})") from e
+                f"(truncated or corrupt: {type(cause).__name__}: {cause})")
+
+        meta, arrays = read_npz_with_header(path, _META_KEY, error)
+        _check_format(path, meta)
+        try:
+            weights = {layer: tuple(arrays[key] for key in keys)
+                       for layer, keys in meta["weights"].items()}
+        except (KeyError, TypeError, AttributeError) as e:
+            raise FrozenNetworkFileError(
+                f"{path}: FrozenNetwork file is missing or has a bad field: {e}") from e
         try:
             return cls(
                 model_json=json.dumps(meta["model_json"]),
