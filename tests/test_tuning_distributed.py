@@ -40,9 +40,25 @@ def config(network_path, directory, summary=None) -> dict:
     }
 
 
+def stop_with_stacks(processes) -> None:
+    """SIGABRT every process still running (faulthandler prints its threads' stacks to
+    its log), then wait for them to go."""
+    import signal
+
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGABRT)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def logs_text(tmp_path) -> str:
-    return "\n".join(f"--- {role}\n" + (tmp_path / f"{role}.log").read_text()[-2000:]
-                     for role in ("chief", "worker1", "worker2"))
+    return "\n".join(f"--- {role}\n" + (tmp_path / f"{role}.log").read_text()[-4000:]
+                     for role in ("chief", "worker1", "worker2")
+                     if (tmp_path / f"{role}.log").exists())
 
 
 @pytest.mark.slow
@@ -61,6 +77,9 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     env = dict(os.environ)
     for key in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
         env.pop(key, None)
+    # a process that hangs is stopped with SIGABRT: its log then shows every thread's
+    # stack (faulthandler), so a failure says where it hung
+    env["PYTHONFAULTHANDLER"] = "1"
     base = [sys.executable, "-m", "snnkit.tuning"]
     where = ["--address", "127.0.0.1", "--port", str(port)]
     commands = {

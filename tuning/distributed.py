@@ -113,15 +113,29 @@ def _servicer(oracle):
     return Servicer(oracle)
 
 
+def bound_client_wait(timeout_s: float) -> None:
+    """Make every call of this worker to the chief give up after ``timeout_s``
+    seconds instead of keras-tuner's one hour (``oracle_client.TIMEOUT``, read at each
+    call): a worker whose chief has gone then ends with an error instead of hanging.
+    The chief's answers take milliseconds; the wait only matters when it is gone."""
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = float(timeout_s)
+
+
 def serve_oracle(oracle, poll_s: float = 0.2, expected_workers: int | None = None,
-                 late_worker_timeout_s: float = 120.0) -> None:
+                 late_worker_timeout_s: float = 120.0, linger_s: float = 5.0) -> None:
     """Serve ``oracle`` to the workers until the search is over: every trial handed
     out, every worker told to stop, no trial still running.
 
     With ``expected_workers``, the chief keeps answering after that until so many
     distinct workers have been told the search is over (at most
     ``late_worker_timeout_s`` seconds more): a worker that starts after the others
-    finished every trial then ends cleanly instead of finding no chief."""
+    finished every trial then ends cleanly instead of finding no chief.
+
+    The server then answers for ``linger_s`` more seconds before it stops: a worker
+    that was just told to stop still makes a call or two on its way out, and
+    keras-tuner's client waits for an answer for hours (``wait_for_ready``)."""
     import grpc
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
@@ -151,6 +165,7 @@ def serve_oracle(oracle, poll_s: float = 0.2, expected_workers: int | None = Non
                         or time.monotonic() - over_since > late_worker_timeout_s):
                     break
             time.sleep(poll_s)
+        time.sleep(linger_s)
     finally:
         server.stop(grace=2).wait(5)
 

@@ -120,6 +120,7 @@ class SnnSearch(BaseTuner):
             raise SearchConfigError(f"oracle_options: {e}") from e
         if distributed.is_worker():
             distributed.wait_for_chief(chief_timeout_s)
+            distributed.bound_client_wait(max(chief_timeout_s, 300.0))
             # the chief owns the project: a worker sharing its directory must never
             # delete it
             overwrite = False
