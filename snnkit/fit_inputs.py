@@ -74,21 +74,20 @@ def read_inputs(dataset) -> np.ndarray:
 
 
 _ADVICE = {
-    "MaxPooling2D": "use AveragePooling2D",
-    "MaxPooling1D": "use AveragePooling1D",
-    "BatchNormalization": "fold it into the previous layer's weights before training, "
-                          "or remove it",
-    "Dropout": "remove it (nengo-dl trains without it)",
     "Lambda": "rewrite it with supported layers",
 }
 
 
-def check_convertible(model) -> None:
-    """Raise :class:`ConversionError` naming the first layer nengo-dl cannot convert
-    natively (snnkit runs only native conversions) and what to use instead."""
+def check_convertible(model, *, for_training: bool = True):
+    """The :class:`~snnkit.fold.FoldedModel` of ``model`` (what snnkit runs), or a
+    :class:`ConversionError` naming the first layer snnkit cannot run and what to use
+    instead (:mod:`snnkit.fold` lists what is folded, merged or refused)."""
+    from .fold import fold_model
+
     if not isinstance(model, tf.keras.Model):
         raise ValidationError(f"model: expected a tf.keras.Model, got {type(model).__name__}")
-    for layer in model.layers:
+    folded = fold_model(model, for_training=for_training)
+    for layer in folded.model.layers:
         cls = type(layer).__name__
         if cls == "InputLayer":
             continue
@@ -96,11 +95,12 @@ def check_convertible(model) -> None:
             advice = _ADVICE.get(cls, "replace it with a supported layer")
             raise ConversionError(
                 f"model: layer {layer.name!r} is a {cls}, which nengo-dl cannot convert "
-                f"to a native Nengo network; {advice}. Supported layers: "
-                f"{', '.join(sorted(ALLOWED_LAYERS - {'Functional', 'InputLayer'}))}")
+                f"to a native Nengo network; {advice}. Supported layers: see the "
+                "README's table of supported layers")
         activation = getattr(layer, "activation", None)
         act_name = getattr(activation, "__name__", None)
         if activation is not None and act_name not in ("relu", "linear"):
             raise ConversionError(
                 f"model: layer {layer.name!r} has activation {act_name!r}, which has no "
                 f"spiking equivalent here; use 'relu' (becomes neurons) or no activation")
+    return folded

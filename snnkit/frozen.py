@@ -35,7 +35,8 @@ _META_KEY = "__snnkit__"
 
 ALLOWED_LAYERS = frozenset({
     "Functional", "InputLayer", "Dense", "Conv1D", "Conv2D",
-    "Flatten", "Reshape", "AveragePooling1D", "AveragePooling2D", "Activation",
+    "Flatten", "Reshape", "AveragePooling1D", "AveragePooling2D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "Activation",
     "ReLU", "ZeroPadding1D", "ZeroPadding2D",
 })
 _ALLOWED_ACTIVATIONS = frozenset({"relu", "linear"})
@@ -142,15 +143,27 @@ class FrozenNetwork:
         return model
 
     @classmethod
-    def from_keras(cls, model, neuron_type="relu", **kwargs) -> "FrozenNetwork":
+    def from_keras(cls, model, neuron_type="relu", *, fold: bool = True,
+                   **kwargs) -> "FrozenNetwork":
         """Freeze a Keras model's architecture and current weights.
 
-        ``off_chip`` defaults to :func:`snnkit.models.default_off_chip`.
+        ``fold``: first rewrite the model into runnable layers with
+        :func:`snnkit.fold.fold_model` (batch normalization folded, dropout removed,
+        pooling folded into the next weighted layer, ...); what it changed is listed
+        in ``metadata["folded"]``. ``off_chip`` defaults to
+        :func:`snnkit.models.default_off_chip` of the folded model.
         """
+        from .fit_inputs import check_convertible
         from .models import default_off_chip
 
         import tensorflow as tf
 
+        if fold:
+            folded = check_convertible(model, for_training=False)
+            model = folded.model
+            if folded.changed:
+                kwargs["metadata"] = dict(kwargs.get("metadata") or {},
+                                          folded=list(folded.changes))
         if isinstance(model, tf.keras.Sequential):
             model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
         kwargs.setdefault("off_chip", default_off_chip(model))

@@ -22,6 +22,7 @@ from .callbacks import Callback, CallbackList, CSVLogger, ProgressBar
 from .checkpoint import ModelCheckpoint, load_checkpoint, save_checkpoint
 from .exceptions import CheckpointError, UnknownNameError, ValidationError
 from .fit_inputs import check_convertible, check_data, read_data, read_inputs
+from .fold import write_back
 from .frozen import FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
 from .rate_reg import parse_rate_targets, rate_loss
@@ -167,10 +168,10 @@ class Trainer:
         from scratch). Weights, optimizer state, history and callback states are
         restored; training continues up to ``max_epochs`` in total.
         """
-        check_convertible(model)
+        folded = check_convertible(model)
         self._seed_everything()
         # nengo-dl trains on one step per example: a synapse would only attenuate it
-        network = self.freeze(model, synapse=None)
+        network = self.freeze(folded.model, synapse=None, fold=False)
         targets = parse_rate_targets(self.rate_target_hz, network.neuron_layers,
                                      loihi=network.neuron.runs_on_loihi, dt=self.dt)
         x, y = check_data("train_data", network, read_data("train_data", train_data))
@@ -185,7 +186,8 @@ class Trainer:
         start_epoch = 0
         if checkpoint is not None:
             checkpoint.restore_weights(model)
-            network = self.freeze(model, synapse=None)
+            folded = check_convertible(model)
+            network = self.freeze(folded.model, synapse=None, fold=False)
             self.history = [dict(h) for h in checkpoint.history]
             start_epoch = checkpoint.epoch
             self._load_callback_states(checkpoint.callback_states)
@@ -220,7 +222,8 @@ class Trainer:
                     keras_logs = sim.fit(inputs, outputs, validation_data=validation,
                                          epochs=epoch + 1, initial_epoch=epoch,
                                          callbacks=bridge, verbose=0).history
-                    copy_weights_to_keras(sim, built, model)
+                    copy_weights_to_keras(sim, built, folded.model)
+                    write_back(folded, model)
                     logs = {"epoch": epoch}
                     logs.update(self._normalize_logs(keras_logs, built, targets))
                     self.history.append(logs)
@@ -371,9 +374,10 @@ class Trainer:
 
     # --- inference ------------------------------------------------------------
     def freeze(self, model: tf.keras.Model, *, neuron_type=None, scale_firing_rates=None,
-               synapse="trainer", block_shapes=None, metadata=None) -> FrozenNetwork:
+               synapse="trainer", block_shapes=None, metadata=None,
+               fold: bool = True) -> FrozenNetwork:
         """A :class:`FrozenNetwork` of ``model``'s current weights; options default
-        to the Trainer's."""
+        to the Trainer's. ``fold``: see :meth:`FrozenNetwork.from_keras`."""
         kwargs = {}
         if self.off_chip is not None:
             kwargs["off_chip"] = tuple(self.off_chip)
@@ -386,6 +390,7 @@ class Trainer:
             dt=self.dt,
             block_shapes=block_shapes or {},
             metadata=metadata or {},
+            fold=fold,
             **kwargs,
         )
 

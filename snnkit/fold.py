@@ -1,0 +1,526 @@
+"""Rewrite a user's Keras model into the plain layers every backend runs.
+
+Users bring Keras models with batch normalization, dropout, separate activation layers,
+pooling, separable convolutions and a softmax output. Spiking backends (and Loihi in
+particular) run weighted layers with ReLU neurons, so :func:`fold_model` turns the
+model into an *equivalent* one (same outputs at inference, up to float rounding; the
+softmax output keeps its argmax):
+
+=======================================  ==============================================
+layer                                    what happens
+=======================================  ==============================================
+``Dropout``, ``SpatialDropout1D/2D``,    removed (identity at inference)
+``GaussianNoise``, ``GaussianDropout``,
+``AlphaDropout``, ``Activation("linear")``
+``BatchNormalization`` right after a     folded into that layer's kernel and bias
+linear ``Conv1D/2D``/``Dense``/          (inference statistics)
+``DepthwiseConv2D``/``SeparableConv2D``
+``Activation("relu")``, ``ReLU()``       merged into the linear weighted layer before
+                                         it (that layer becomes neurons); elsewhere
+                                         kept as a neuron layer of its own
+``AveragePooling1D/2D`` (pool size =     folded into the next ``Dense`` (through a
+strides, ``valid``)                      ``Flatten``) or ``Conv`` (one larger, strided
+                                         kernel; ``valid`` padding, or ``same`` with
+                                         stride 1, an odd kernel and a map the pool
+                                         divides); otherwise kept (off-chip only)
+``GlobalAveragePooling1D/2D``            folded into the next ``Dense``
+``DepthwiseConv2D``, ``SeparableConv2D`` become one ``Conv2D`` with the same function
+softmax output                           replaced by its logits (argmax unchanged)
+=======================================  ==============================================
+
+Refused with a :class:`~snnkit.exceptions.ConversionError` naming the layer and what
+to use instead: ``MaxPooling*`` (use average pooling), ``ReLU(max_value=...)``,
+``LeakyReLU``, other activations (sigmoid, tanh ...), ``BatchNormalization`` that
+does not directly follow a linear weighted layer, ``Add``/``Concatenate`` and nested
+models.
+
+``for_training=True`` folds only what can be written back into the user's model after
+training (:func:`write_back`): dropout, batch normalization, activation layers and the
+softmax output. Pooling stays (NengoDL trains it), and separable/depthwise
+convolutions are refused (NengoDL cannot train them: train in Keras, then freeze).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exceptions import ConversionError
+
+IDENTITY_LAYERS = frozenset({
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout",
+})
+WEIGHTED_LAYERS = frozenset({"Dense", "Conv1D", "Conv2D", "DepthwiseConv2D",
+                             "SeparableConv2D"})
+POOLING_LAYERS = frozenset({"AveragePooling1D", "AveragePooling2D"})
+GLOBAL_POOLING_LAYERS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D"})
+_REFUSED = {
+    "MaxPooling1D": "spiking neurons cannot take a maximum; use AveragePooling1D",
+    "MaxPooling2D": "spiking neurons cannot take a maximum; use AveragePooling2D",
+    "GlobalMaxPooling1D": "use GlobalAveragePooling1D",
+    "GlobalMaxPooling2D": "use GlobalAveragePooling2D",
+    "LeakyReLU": "spiking ReLU neurons have no negative slope; use ReLU()",
+    "PReLU": "spiking ReLU neurons have no negative slope; use ReLU()",
+    "ELU": "use ReLU()",
+    "Add": "residual sums are not supported yet: NengoDL makes them a passthrough "
+           "node that nengo-loihi cannot map between on-chip layers",
+    "Concatenate": "concatenation is not supported yet: NengoDL makes it a "
+                   "passthrough node that nengo-loihi cannot map between on-chip layers",
+    "Lambda": "rewrite it with supported layers (a Lambda runs arbitrary code)",
+}
+
+
+@dataclass(frozen=True)
+class FoldedModel:
+    """The runnable model and what was changed to get it.
+
+    ``merged`` maps every user layer that no longer exists to the layer that absorbed
+    it (``None`` for removed identity layers); ``changes`` says in words what was done.
+    """
+
+    model: object  # tf.keras.Model
+    changes: tuple
+    merged: dict
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass
+class _Node:
+    layer: object
+    inputs: list  # names of producing nodes (identity layers skipped)
+
+
+def fold_model(model, *, for_training: bool = False) -> FoldedModel:
+    """Return an equivalent model made of runnable layers (see the module doc).
+
+    A model that needs no change is returned as it is (``model`` is the same object).
+    """
+    import tensorflow as tf
+
+    if isinstance(model, tf.keras.Sequential):
+        model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
+    nodes, order, output_name = _graph(model)
+    consumers = {name: [] for name in order}
+    for name in order:
+        for src in nodes[name].inputs:
+            consumers[src].append(name)
+    changes, merged = [], {}
+    for layer in model.layers:
+        if layer.name not in nodes:
+            merged[layer.name] = None
+            changes.append(f"{layer.name}: {type(layer).__name__} removed "
+                           "(identity at inference)")
+
+    def single_consumer(name):
+        return consumers[name][0] if len(consumers[name]) == 1 else None
+
+    tensors = {}
+    pending_weights = []  # (new layer name, arrays)
+    done = set()
+    for name in order:
+        if name in done:
+            continue
+        node = nodes[name]
+        layer = node.layer
+        cls = type(layer).__name__
+        if cls == "InputLayer":
+            shape = layer.get_config()["batch_input_shape"][1:]
+            tensors[name] = tf.keras.Input(shape=shape, name=name)
+            continue
+        _refuse(layer, cls)
+        source = tensors[node.inputs[0]]
+
+        # pooling folded into the weighted layer after it
+        if cls in POOLING_LAYERS | GLOBAL_POOLING_LAYERS and not for_training:
+            plan = _pool_plan(name, nodes, single_consumer)
+            if plan is not None:
+                target_name, via_flatten = plan
+                target = nodes[target_name].layer
+                kernel_bias = _weights_of(target)
+                in_shape = tuple(int(d) for d in layer.input_shape[1:])
+                folded_kernel, config = _fold_pool(layer, target, kernel_bias[0], in_shape)
+                if via_flatten or len(in_shape) > 1 and type(target).__name__ == "Dense":
+                    source = tf.keras.layers.Flatten(name=f"{name}.flatten")(source)
+                done.add(target_name)
+                for skipped in [name] + ([via_flatten] if via_flatten else []):
+                    merged[skipped] = target_name
+                    done.add(skipped)
+                changes.append(f"{name}: {cls} folded into {target_name!r}")
+                # the target's own chain (BN, activation) continues from here
+                tensors[target_name], chain_end = _emit_weighted(
+                    target_name, nodes, single_consumer, source, config,
+                    [folded_kernel] + kernel_bias[1:], merged, changes, done,
+                    pending_weights, output_name)
+                tensors[chain_end] = tensors[target_name]
+                continue
+
+        if cls in WEIGHTED_LAYERS:
+            if for_training and cls in ("DepthwiseConv2D", "SeparableConv2D"):
+                raise ConversionError(
+                    f"model: layer {name!r} is a {cls}, which NengoDL cannot train; "
+                    "train the model in Keras, then freeze it (snnkit folds it into "
+                    "one Conv2D), or use Conv2D")
+            config, weights = _as_plain(layer, cls)
+            tensors[name], chain_end = _emit_weighted(
+                name, nodes, single_consumer, source, config, weights, merged, changes,
+                done, pending_weights, output_name)
+            tensors[chain_end] = tensors[name]
+            continue
+
+        if cls == "BatchNormalization":
+            producer = nodes[node.inputs[0]].layer
+            raise ConversionError(
+                f"model: BatchNormalization {name!r} follows {producer.name!r} "
+                f"({type(producer).__name__}{_act_note(producer)}); snnkit folds batch "
+                "normalization only into a Conv/Dense layer without activation directly "
+                "before it (and whose output goes nowhere else): write "
+                "Conv2D(activation=None) -> BatchNormalization -> ReLU")
+
+        if cls in ("Activation", "ReLU"):
+            kind = _activation_kind(layer)
+            if kind == "identity" or (kind == "softmax" and name == output_name):
+                tensors[name] = source
+                merged[name] = None
+                changes.append(f"{name}: {cls}({kind}) removed"
+                               + (" (logits kept: argmax unchanged)" if kind == "softmax"
+                                  else ""))
+                continue
+            if kind != "relu":
+                raise ConversionError(_activation_message(name, kind))
+            # a ReLU not merged into a weighted layer: a neuron layer of its own
+            tensors[name] = tf.keras.layers.Activation("relu", name=name)(source)
+            if cls == "ReLU":
+                changes.append(f"{name}: ReLU layer written as Activation('relu')")
+            continue
+
+        # any other layer (Flatten, Reshape, pooling kept, padding): cloned
+        clone = type(layer).from_config(layer.get_config())
+        tensors[name] = clone(source)
+        if layer.get_weights():
+            pending_weights.append((name, layer.get_weights()))
+
+    if not changes:
+        return FoldedModel(model=model, changes=(), merged={})
+    inputs = [tensors[n] for n in order if type(nodes[n].layer).__name__ == "InputLayer"]
+    new = tf.keras.Model(inputs, tensors[output_name], name=model.name)
+    for layer_name, arrays in pending_weights:
+        new.get_layer(layer_name).set_weights(arrays)
+    return FoldedModel(model=new, changes=tuple(changes), merged=merged)
+
+
+def write_back(trained: FoldedModel, original) -> None:
+    """Write the weights of ``trained.model`` (folded with ``for_training=True`` and
+    then trained) into ``original``, so that ``original`` computes the same function:
+    absorbed batch normalizations become identities, their shift moves into the
+    weighted layer's bias (or the normalization's own offset if that layer has none).
+    """
+    if not trained.changed:
+        return
+    absorbed_bn = {}
+    for user_name, target in trained.merged.items():
+        if target is None:
+            continue
+        layer = original.get_layer(user_name)
+        if type(layer).__name__ == "BatchNormalization":
+            absorbed_bn[target] = layer
+    for layer in original.layers:
+        if not layer.get_weights() or type(layer).__name__ == "BatchNormalization":
+            continue
+        values = trained.model.get_layer(layer.name).get_weights()
+        bn = absorbed_bn.get(layer.name)
+        use_bias = getattr(layer, "use_bias", False)
+        if bn is None:
+            layer.set_weights(values if use_bias or len(values) == 1 else values[:1])
+            continue
+        kernel, bias = values[0], values[1]
+        layer.set_weights([kernel, bias] if use_bias else [kernel])
+        _set_bn_identity(bn, None if use_bias else bias)
+
+
+# --- graph -------------------------------------------------------------------------
+
+def _graph(model):
+    """``(nodes, topological order, output name)``; identity layers skipped."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConversionError(
+            f"model: expected one input and one output, got {len(model.inputs)} inputs "
+            f"and {len(model.outputs)} outputs")
+    alias = {}
+    nodes, order = {}, []
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if len(layer._inbound_nodes) > 1:
+            raise ConversionError(f"model: layer {layer.name!r} is used more than once "
+                                  "(shared layers are not supported)")
+        if cls in ("Functional", "Sequential", "Model"):
+            raise ConversionError(
+                f"model: layer {layer.name!r} is a nested model; flatten it into one "
+                "functional model")
+        if cls == "InputLayer":
+            sources = []
+        else:
+            inbound = layer._inbound_nodes[0].inbound_layers
+            inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
+            sources = [alias.get(src.name, src.name) for src in inbound]
+        if cls in IDENTITY_LAYERS:
+            alias[layer.name] = sources[0]
+            continue
+        if cls not in ("Add", "Concatenate") and len(sources) > 1:
+            raise ConversionError(f"model: layer {layer.name!r} has {len(sources)} inputs; "
+                                  "expected one")
+        nodes[layer.name] = _Node(layer, sources)
+        order.append(layer.name)
+    output = model.outputs[0]._keras_history.layer.name
+    return nodes, order, alias.get(output, output)
+
+
+def _refuse(layer, cls) -> None:
+    if cls in _REFUSED:
+        raise ConversionError(f"model: layer {layer.name!r} is a {cls}; {_REFUSED[cls]}")
+    if cls == "ReLU":
+        cfg = layer.get_config()
+        if cfg.get("max_value") is not None:
+            raise ConversionError(
+                f"model: layer {layer.name!r} is ReLU(max_value={cfg['max_value']}); "
+                "spiking ReLU neurons have no ceiling below the hardware's rate limit: "
+                "use ReLU() and let calibration bound the rates")
+        if float(cfg.get("negative_slope") or 0) != 0 or float(cfg.get("threshold") or 0) != 0:
+            raise ConversionError(
+                f"model: layer {layer.name!r} is ReLU(negative_slope="
+                f"{cfg.get('negative_slope')}, threshold={cfg.get('threshold')}); "
+                "spiking ReLU neurons need both 0: use ReLU()")
+
+
+def _activation_kind(layer) -> str:
+    if type(layer).__name__ == "ReLU":
+        return "relu"
+    return _act_name(layer.get_config().get("activation"))
+
+
+def _act_name(activation) -> str:
+    name = activation if isinstance(activation, str) else getattr(activation, "__name__",
+                                                                  str(activation))
+    return "identity" if name in ("linear", None, "None") else name
+
+
+def _act_note(layer) -> str:
+    act = layer.get_config().get("activation")
+    return f", activation {_act_name(act)}" if act is not None else ""
+
+
+def _activation_message(name, kind) -> str:
+    return (f"model: layer {name!r} has activation {kind!r}, which has no spiking "
+            "equivalent; use 'relu' (becomes neurons) or no activation"
+            + ("; softmax is accepted only on the output layer" if kind == "softmax"
+               else ""))
+
+
+# --- weighted layers ----------------------------------------------------------------
+
+def _weights_of(layer) -> list:
+    return [np.asarray(w) for w in layer.get_weights()]
+
+
+def _as_plain(layer, cls):
+    """``(config, weights)`` of an equivalent Conv/Dense layer."""
+    config = dict(layer.get_config())
+    weights = _weights_of(layer)
+    if cls not in ("DepthwiseConv2D", "SeparableConv2D"):
+        return config, weights
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise ConversionError(f"model: layer {layer.name!r}: only channels_last "
+                              "data is supported")
+    depthwise = weights[0]  # (kh, kw, cin, multiplier)
+    kh, kw, cin, mult = depthwise.shape
+    full = np.zeros((kh, kw, cin, cin * mult), depthwise.dtype)
+    for c in range(cin):
+        full[:, :, c, c * mult:(c + 1) * mult] = depthwise[:, :, c, :]
+    if cls == "SeparableConv2D":
+        pointwise = weights[1][0, 0]  # (cin * mult, filters)
+        full = np.tensordot(full, pointwise, axes=([3], [0]))
+        bias = weights[2:]
+    else:
+        bias = weights[1:]
+    plain = {k: config[k] for k in ("name", "trainable", "dtype", "kernel_size", "strides",
+                                    "padding", "data_format", "dilation_rate",
+                                    "activation", "use_bias") if k in config}
+    plain["filters"] = int(full.shape[-1])
+    plain["class_name"] = "Conv2D"
+    return plain, [full] + bias
+
+
+def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged,
+                   changes, done, pending_weights, output_name):
+    """Create the plain layer for ``name`` with the batch normalization and ReLU that
+    directly follow it folded in. Returns ``(output tensor, last absorbed name)``."""
+    import tensorflow as tf
+
+    config = dict(config)
+    cls = config.pop("class_name", None) or type(nodes[name].layer).__name__
+    cls = "Conv2D" if cls in ("DepthwiseConv2D", "SeparableConv2D") else cls
+    kernel, bias = weights[0], (weights[1] if len(weights) > 1 else None)
+    chain_end = name
+    activation = _act_name(config.get("activation"))
+    nxt = single_consumer(name)
+    if activation == "identity" and nxt and type(nodes[nxt].layer).__name__ == \
+            "BatchNormalization":
+        kernel, bias = _fold_bn(nodes[nxt].layer, kernel, bias)
+        merged[nxt] = name
+        done.add(nxt)
+        changes.append(f"{nxt}: BatchNormalization folded into {name!r}")
+        chain_end = nxt
+        nxt = single_consumer(nxt)
+    if activation == "identity" and nxt and type(nodes[nxt].layer).__name__ in (
+            "Activation", "ReLU"):
+        _refuse(nodes[nxt].layer, type(nodes[nxt].layer).__name__)
+        kind = _activation_kind(nodes[nxt].layer)
+        if kind == "relu" or kind == "identity" or (kind == "softmax"
+                                                     and nxt == output_name):
+            activation = "relu" if kind == "relu" else "identity"
+            merged[nxt] = name
+            done.add(nxt)
+            changes.append(f"{nxt}: {type(nodes[nxt].layer).__name__}({kind}) merged "
+                           f"into {name!r}")
+            chain_end = nxt
+    if activation == "softmax" and chain_end == output_name or (
+            activation == "softmax" and name == output_name):
+        activation = "identity"
+        changes.append(f"{name}: softmax output replaced by its logits "
+                       "(argmax unchanged)")
+    elif activation not in ("relu", "identity"):
+        raise ConversionError(_activation_message(name, activation))
+    config["activation"] = "relu" if activation == "relu" else "linear"
+    config["use_bias"] = bias is not None
+    config["name"] = name
+    for key in ("depthwise_initializer", "pointwise_initializer", "depth_multiplier",
+                "depthwise_regularizer", "pointwise_regularizer",
+                "depthwise_constraint", "pointwise_constraint"):
+        config.pop(key, None)
+    layer = getattr(tf.keras.layers, cls).from_config(config)
+    out = layer(source)
+    pending_weights.append((name, [kernel] + ([bias] if bias is not None else [])))
+    return out, chain_end
+
+
+def _fold_bn(bn, kernel, bias):
+    cfg = bn.get_config()
+    axis = cfg["axis"]
+    axis = axis[0] if isinstance(axis, (list, tuple)) else axis
+    if axis not in (-1, len(bn.input_shape) - 1):
+        raise ConversionError(
+            f"model: BatchNormalization {bn.name!r} normalizes axis {axis}; snnkit "
+            "folds only the channel (last) axis")
+    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in bn.weights],
+                      _weights_of(bn)))
+    n = kernel.shape[-1]
+    gamma = params.get("gamma", np.ones(n, np.float32))
+    beta = params.get("beta", np.zeros(n, np.float32))
+    mean, var = params["moving_mean"], params["moving_variance"]
+    scale = (gamma / np.sqrt(var + cfg["epsilon"])).astype(np.float64)
+    bias = np.zeros(n) if bias is None else bias.astype(np.float64)
+    new_kernel = (kernel.astype(np.float64) * scale).astype(kernel.dtype)
+    new_bias = ((bias - mean) * scale + beta).astype(kernel.dtype)
+    return new_kernel, new_bias
+
+
+def _set_bn_identity(bn, offset) -> None:
+    cfg = bn.get_config()
+    values = []
+    for w in bn.weights:
+        key = w.name.split("/")[-1].split(":")[0]
+        n = int(w.shape[0])
+        if key == "gamma":
+            values.append(np.ones(n, np.float32))
+        elif key == "beta":
+            values.append(np.zeros(n, np.float32) if offset is None else offset)
+        elif key == "moving_mean":
+            values.append(np.zeros(n, np.float32))
+        else:  # moving_variance: var + epsilon == 1
+            values.append(np.full(n, 1.0 - cfg["epsilon"], np.float32))
+    if offset is not None and not cfg.get("center", True):
+        raise ConversionError(
+            f"model: cannot write the trained bias back: neither the layer before "
+            f"{bn.name!r} has a bias nor {bn.name!r} has center=True")
+    bn.set_weights(values)
+
+
+# --- pooling -------------------------------------------------------------------------
+
+def _pool_plan(name, nodes, single_consumer):
+    """``(weighted layer, flatten layer or None)`` the pooling ``name`` folds into,
+    or None if it cannot be folded."""
+    layer = nodes[name].layer
+    cls = type(layer).__name__
+    nxt = single_consumer(name)
+    if nxt is None:
+        return None
+    via = None
+    if type(nodes[nxt].layer).__name__ == "Flatten":
+        via, nxt = nxt, single_consumer(nxt)
+        if nxt is None:
+            return None
+    target_cls = type(nodes[nxt].layer).__name__
+    if cls in POOLING_LAYERS:
+        cfg = layer.get_config()
+        if tuple(cfg["pool_size"]) != tuple(cfg["strides"]) or cfg["padding"] != "valid" \
+                or cfg.get("data_format", "channels_last") != "channels_last":
+            return None
+    if target_cls == "Dense":
+        if len(nodes[nxt].layer.input_shape) != 2:
+            return None
+        return nxt, via
+    if via is None and cls in POOLING_LAYERS and target_cls in ("Conv1D", "Conv2D"):
+        if _conv_fold_ok(layer, nodes[nxt].layer):
+            return nxt, None
+    return None
+
+
+def _conv_fold_ok(pool, conv) -> bool:
+    cfg = conv.get_config()
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        return False
+    if any(d != 1 for d in cfg["dilation_rate"]) or cfg.get("groups", 1) != 1:
+        return False
+    if cfg["padding"] == "valid":
+        return True
+    if cfg["padding"] != "same":
+        return False
+    # 'same': exact when the pool divides the map, the conv has stride 1 and odd
+    # kernels (then the pooled map's padding is whole pooling cells of zeros)
+    in_shape = pool.input_shape[1:-1]
+    k = pool.get_config()["pool_size"]
+    return all(s % p == 0 for s, p in zip(in_shape, k)) and \
+        all(st == 1 for st in cfg["strides"]) and all(ks % 2 == 1 for ks in cfg["kernel_size"])
+
+
+def _fold_pool(pool, target, kernel, in_shape):
+    """``(kernel, config)`` of ``target`` acting directly on the pooling's input."""
+    cls = type(pool).__name__
+    config = dict(target.get_config())
+    spatial, channels = in_shape[:-1], in_shape[-1]
+    if cls in GLOBAL_POOLING_LAYERS:
+        k = tuple(spatial)
+        pooled = (1,) * len(spatial)
+    else:
+        k = tuple(pool.get_config()["pool_size"])
+        pooled = tuple(s // p for s, p in zip(spatial, k))
+    area = float(np.prod(k))
+    if type(target).__name__ == "Dense":
+        units = kernel.shape[-1]
+        w = kernel.reshape(pooled + (channels, units))
+        for axis, p in enumerate(k):
+            w = np.repeat(w, p, axis=axis)
+        full = np.zeros(tuple(spatial) + (channels, units), kernel.dtype)
+        full[tuple(slice(0, n) for n in w.shape[:-2])] = w
+        return (full / area).reshape(-1, units).astype(kernel.dtype), config
+    w = kernel
+    for axis, p in enumerate(k):
+        w = np.repeat(w, p, axis=axis)
+    config["kernel_size"] = tuple(int(n) for n in w.shape[:-2])
+    config["strides"] = tuple(int(s * p) for s, p in zip(config["strides"], k))
+    return (w / area).astype(kernel.dtype), config

@@ -1,0 +1,243 @@
+"""The supported-layer table (README, snnkit/fold.py), row by row: every folded model
+computes what the user's Keras model computes at inference; refused layers give one
+error naming the layer and the alternative."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from snnkit import FrozenNetwork
+from snnkit.exceptions import ConversionError
+from snnkit.fold import fold_model, write_back
+
+L = tf.keras.layers
+
+
+def _model(body, shape=(12, 12, 2), seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    inp = L.Input(shape, name="input")
+    out = body(inp)
+    model = tf.keras.Model(inp, out)
+    # non-trivial batch-norm statistics and weights
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            rng = np.random.default_rng(len(layer.name))
+            layer.set_weights([rng.uniform(0.5, 2, w.shape).astype(np.float32)
+                               if "variance" in w.name or "gamma" in w.name
+                               else rng.normal(0, 0.5, w.shape).astype(np.float32)
+                               for w in layer.weights])
+        elif layer.weights:
+            rng = np.random.default_rng(len(layer.name) + 7)
+            layer.set_weights([w + rng.normal(0, 0.1, w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+    return model
+
+
+def _x(shape, n=6):
+    return np.random.default_rng(1).uniform(0, 1, (n,) + shape).astype(np.float32)
+
+
+def _check_same(model, shape=(12, 12, 2), *, softmax_output=False, n_layers=None):
+    folded = fold_model(model)
+    x = _x(shape)
+    want = model(x, training=False).numpy()
+    got = folded.model(x, training=False).numpy()
+    if softmax_output:
+        np.testing.assert_array_equal(np.argmax(got, -1), np.argmax(want, -1))
+        got = tf.nn.softmax(got).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    if n_layers is not None:
+        assert len(folded.model.layers) == n_layers, [l.name for l in folded.model.layers]
+    return folded
+
+
+# --- rows that convert ---------------------------------------------------------------
+
+def test_conv_dense_with_bias_unchanged():
+    model = _model(lambda x: L.Dense(5, name="out")(L.Flatten(name="f")(
+        L.Conv2D(4, 3, activation="relu", name="c")(x))))
+    folded = fold_model(model)
+    assert folded.model is model and not folded.changed
+
+
+def test_batchnorm_after_conv_and_dense_is_folded():
+    def body(x):
+        x = L.Conv2D(4, 3, use_bias=False, name="c")(x)
+        x = L.BatchNormalization(name="bn0")(x)
+        x = L.ReLU(name="r0")(x)
+        x = L.Flatten(name="f")(x)
+        x = L.Dense(8, name="d")(x)
+        x = L.BatchNormalization(name="bn1")(x)
+        x = L.Activation("relu", name="r1")(x)
+        return L.Dense(3, name="out")(x)
+
+    folded = _check_same(_model(body), n_layers=5)
+    assert folded.merged == {"bn0": "c", "r0": "c", "bn1": "d", "r1": "d"}
+    assert folded.model.get_layer("c").get_config()["activation"] == "relu"
+    assert folded.model.get_layer("c").use_bias
+
+
+def test_dropout_family_and_linear_activation_removed():
+    def body(x):
+        x = L.Conv2D(4, 3, activation="relu", name="c")(x)
+        x = L.SpatialDropout2D(0.3, name="sd")(x)
+        x = L.GaussianNoise(0.5, name="gn")(x)
+        x = L.Flatten(name="f")(x)
+        x = L.Dropout(0.5, name="do")(x)
+        x = L.Dense(3, name="out")(x)
+        return L.Activation("linear", name="lin")(x)
+
+    folded = _check_same(_model(body), n_layers=4)
+    assert folded.merged["sd"] is None and folded.merged["do"] is None
+
+
+def test_softmax_output_keeps_argmax():
+    body = lambda x: L.Dense(4, activation="softmax", name="out")(L.Flatten(name="f")(
+        L.Conv2D(3, 3, activation="relu", name="c")(x)))
+    _check_same(_model(body), softmax_output=True)
+    body = lambda x: L.Activation("softmax", name="sm")(L.Dense(4, name="out")(
+        L.Flatten(name="f")(x)))
+    _check_same(_model(body), softmax_output=True)
+
+
+@pytest.mark.parametrize("pool", ["avg", "gap"])
+def test_pooling_folded_into_next_dense(pool):
+    def body(x):
+        x = L.Conv2D(4, 3, activation="relu", name="c")(x)  # 10x10x4
+        if pool == "avg":
+            x = L.Flatten(name="f")(L.AveragePooling2D(3, name="p")(x))  # 3x3, remainder
+        else:
+            x = L.GlobalAveragePooling2D(name="p")(x)
+        return L.Dense(3, name="out")(x)
+
+    folded = _check_same(_model(body))
+    assert "p" not in [l.name for l in folded.model.layers]
+
+
+@pytest.mark.parametrize("padding,strides", [("valid", 1), ("valid", 2), ("same", 1)])
+def test_pooling_folded_into_next_conv(padding, strides):
+    def body(x):
+        x = L.Conv2D(4, 3, padding="same", activation="relu", name="c0")(x)  # 12x12
+        x = L.AveragePooling2D(2, name="p")(x)  # 6x6
+        x = L.Conv2D(5, 3, strides=strides, padding=padding, activation="relu",
+                     name="c1")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    folded = _check_same(_model(body))
+    c1 = folded.model.get_layer("c1")
+    assert c1.kernel_size == (6, 6) and c1.strides == (2 * strides, 2 * strides)
+
+
+def test_pooling_that_cannot_fold_is_kept():
+    # 'same' conv with stride 2 after pooling: padding would not line up
+    def body(x):
+        x = L.Conv2D(4, 3, padding="same", activation="relu", name="c0")(x)
+        x = L.AveragePooling2D(2, name="p")(x)
+        x = L.Conv2D(5, 3, strides=2, padding="same", activation="relu", name="c1")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    folded = _check_same(_model(body))
+    assert "p" in [l.name for l in folded.model.layers]
+
+
+@pytest.mark.parametrize("cls", ["DepthwiseConv2D", "SeparableConv2D"])
+def test_depthwise_and_separable_become_conv2d(cls):
+    def body(x):
+        if cls == "DepthwiseConv2D":
+            x = L.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x)
+        else:
+            x = L.SeparableConv2D(5, 3, depth_multiplier=2, name="dw")(x)
+        x = L.BatchNormalization(name="bn")(x)
+        x = L.ReLU(name="r")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    folded = _check_same(_model(body))
+    assert type(folded.model.get_layer("dw")).__name__ == "Conv2D"
+    with pytest.raises(ConversionError, match=f"'dw' is a {cls}, which NengoDL cannot train"):
+        fold_model(_model(body), for_training=True)
+
+
+def test_conv1d_with_pooling_and_batchnorm():
+    def body(x):
+        x = L.Conv1D(4, 3, name="c0")(x)
+        x = L.BatchNormalization(name="bn")(x)
+        x = L.Activation("relu", name="r")(x)
+        x = L.AveragePooling1D(2, name="p")(x)
+        x = L.Conv1D(4, 3, activation="relu", name="c1")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    _check_same(_model(body, shape=(20, 2)), shape=(20, 2))
+
+
+def test_sequential_models_fold_too():
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([
+        L.Input((8, 8, 1)), L.Conv2D(4, 3, name="c"), L.BatchNormalization(name="bn"),
+        L.ReLU(name="r"), L.Dropout(0.2, name="do"), L.Flatten(name="f"),
+        L.Dense(3, name="out")])
+    _check_same(model, shape=(8, 8, 1), n_layers=4)
+
+
+def test_write_back_after_training_fold():
+    def body(x):
+        x = L.Conv2D(4, 3, use_bias=False, name="c")(x)
+        x = L.BatchNormalization(name="bn")(x)
+        x = L.ReLU(name="r")(x)
+        x = L.Dropout(0.5, name="do")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    model = _model(body)
+    folded = fold_model(model, for_training=True)
+    # "train": change the folded model's weights, then write them back
+    for layer in folded.model.layers:
+        if layer.weights:
+            layer.set_weights([w * 1.5 + 0.1 for w in layer.get_weights()])
+    write_back(folded, model)
+    x = _x((12, 12, 2))
+    np.testing.assert_allclose(model(x, training=False).numpy(),
+                               folded.model(x, training=False).numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_freeze_records_what_was_folded():
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(L.ReLU(name="r")(
+        L.BatchNormalization(name="bn")(L.Conv2D(4, 3, name="c")(x)))))
+    network = FrozenNetwork.from_keras(_model(body))
+    assert network.neuron_layers == ("c",)
+    assert any("bn: BatchNormalization folded into 'c'" in c
+               for c in network.metadata["folded"])
+
+
+# --- rows that are refused ------------------------------------------------------------
+
+@pytest.mark.parametrize("layer,match", [
+    (lambda: L.MaxPooling2D(2, name="bad"), "'bad' is a MaxPooling2D; .*use AveragePooling2D"),
+    (lambda: L.ReLU(max_value=6.0, name="bad"), r"'bad' is ReLU\(max_value=6.0\).*use ReLU\(\)"),
+    (lambda: L.LeakyReLU(name="bad"), "'bad' is a LeakyReLU; .*use ReLU"),
+    (lambda: L.Activation("tanh", name="bad"), "'bad' has activation 'tanh'"),
+])
+def test_refused_layers_name_layer_and_alternative(layer, match):
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(layer()(
+        L.Conv2D(4, 3, activation="relu", name="c")(x))))
+    with pytest.raises(ConversionError, match=match):
+        fold_model(_model(body))
+
+
+def test_batchnorm_without_preceding_linear_layer_is_refused():
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
+        L.BatchNormalization(name="bn")(x)))
+    with pytest.raises(ConversionError, match="BatchNormalization 'bn' follows 'input'"):
+        fold_model(_model(body))
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
+        L.BatchNormalization(name="bn")(L.Conv2D(4, 3, activation="relu", name="c")(x))))
+    with pytest.raises(ConversionError, match="'bn' follows 'c' .*activation relu"):
+        fold_model(_model(body))
+
+
+def test_residual_add_is_refused_with_reason():
+    def body(x):
+        a = L.Conv2D(2, 3, padding="same", activation="relu", name="a")(x)
+        s = L.Add(name="sum")([a, x])
+        return L.Dense(3, name="out")(L.Flatten(name="f")(s))
+    with pytest.raises(ConversionError, match="'sum' is a Add; residual sums"):
+        fold_model(_model(body))
