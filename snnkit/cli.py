@@ -310,20 +310,23 @@ def _calibrate(args) -> int:
     cal = trainer.calibrate(network, x, target_rate_hz=args.target_rate,
                             neuron_type=args.neuron_type, n_steps=args.n_steps,
                             tolerance=args.tolerance, max_iterations=args.max_iterations,
-                            synapse=synapse)
+                            synapse=synapse, statistic=args.statistic)
     metadata = dict(network.metadata)
     metadata["calibration"] = {"target_rate_hz": cal.target_rate_hz,
-                               "rates_hz": cal.rates_hz, "converged": cal.converged,
+                               "statistic": cal.statistic, "rates_hz": cal.rates_hz,
+                               "plateau_fraction": cal.plateau_fraction,
+                               "converged": cal.converged,
                                "iterations": len(cal.history), "n_images": len(x),
                                "n_steps": args.n_steps}
     calibrated = network.replace(neuron=cal.neuron_type, scale_firing_rates=cal.scales,
                                  synapse=synapse, metadata=metadata)
     state = "converged" if cal.converged else "NOT converged (best found is saved)"
     print(f"calibration {state} after {len(cal.history)} iteration(s), "
-          f"target {cal.target_rate_hz:g} Hz, {cal.neuron_type} neurons:")
+          f"target {cal.statistic} {cal.target_rate_hz:g} Hz, {cal.neuron_type} neurons:")
     for name in calibrated.neuron_layers:
         print(f"  {name:<12} scale {cal.scales[name]:10.4g}  rate "
-              f"{cal.rates_hz.get(name, float('nan')):7.1f} Hz")
+              f"{cal.rates_hz.get(name, float('nan')):7.1f} Hz  on the 500 Hz plateau "
+              f"{cal.plateau_fraction.get(name, 0.0):6.1%}")
     print(f"FrozenNetwork saved to {calibrated.save(out)}")
     return 0 if cal.converged or not args.strict else 1
 
@@ -569,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="accepted relative rate error (default 0.1)")
     calibrate.add_argument("--max-iterations", type=_int_at_least(1), default=8,
                            help="default 8")
+    calibrate.add_argument("--statistic", default="mean",
+                           help="rate statistic brought to the target: 'mean' (active "
+                                "neurons' mean rate, default) or a percentile like p99")
     calibrate.add_argument("--strict", action="store_true",
                            help="exit 1 if the calibration does not converge")
     calibrate.add_argument("--quiet", action="store_true", help="no progress output")

@@ -47,3 +47,7 @@ class LoihiMappingError(SnnkitError, ValueError):
 
 class CheckpointError(SnnkitError, ValueError):
     """A checkpoint that does not belong to this model or cannot be read."""
+
+
+class CalibrationError(SnnkitError, RuntimeError):
+    """Calibration did not bring every layer within tolerance (with ``strict=True``)."""

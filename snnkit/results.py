@@ -32,6 +32,13 @@ class Result:
     wall_time_s : wall-clock time of the run, build included, s.
     presentation : ``"reset"`` or ``"sequential"``.
     versions : package versions of the stack that ran.
+    plateau_fraction : per neuron layer, the fraction of active neurons (over all
+        inputs) firing at half the ceiling rate or more (>= 500 Hz at dt = 1 ms). A
+        Loihi ReLU fires at 1/(n dt): every input between 500 and 1000 Hz gives
+        500 Hz, so these neurons lose up to half their signal.
+    rate_histograms : per neuron layer, counts of active (input, neuron) pairs by
+        rate, one bin per Hz from 0 up to the ceiling rate (``1 / dt``); see
+        :meth:`rate_percentile_hz`.
     """
 
     backend: str
@@ -46,6 +53,8 @@ class Result:
     wall_time_s: float
     presentation: str = "reset"
     versions: dict = field(default_factory=dict)
+    plateau_fraction: dict = field(default_factory=dict)
+    rate_histograms: dict = field(default_factory=dict)
 
     @property
     def n_inputs(self) -> int:
@@ -59,6 +68,20 @@ class Result:
     @property
     def images_per_s(self) -> float:
         return self.n_inputs / self.wall_time_s if self.wall_time_s > 0 else float("inf")
+
+    def rate_percentile_hz(self, layer: str, q: float) -> float:
+        """The ``q``-th percentile (0-100) of the rates of ``layer``'s active
+        neurons, Hz, to 1 Hz resolution (0 if the layer never fired)."""
+        if layer not in self.rate_histograms:
+            raise ValidationError(f"layer: no rate histogram for {layer!r}; layers are: "
+                                  f"{', '.join(self.rate_histograms)}")
+        if not 0 <= q <= 100:
+            raise ValidationError(f"q: expected a percentile in 0..100, got {q!r}")
+        counts = np.asarray(self.rate_histograms[layer], dtype=np.float64)
+        total = counts.sum()
+        if total == 0:
+            return 0.0
+        return float(np.searchsorted(np.cumsum(counts), q / 100 * total))
 
     def accuracy(self, y) -> float:
         """Fraction of inputs whose prediction equals the label ``y``."""
@@ -93,6 +116,7 @@ class Result:
             "spikes_per_input": self.spikes_per_input,
             "saturated_fraction": self.saturated_fraction,
             "synaptic_ops_per_input": self.synaptic_ops_per_input,
+            "plateau_fraction": self.plateau_fraction,
             "mean_time_to_decision_steps": float(np.mean(self.time_to_decision())),
             "versions": self.versions,
         }
@@ -123,6 +147,9 @@ class LayerActivity:
         self._max_rate = {name: 0.0 for name in amplitudes}
         self._saturated_sum = {name: 0.0 for name in amplitudes}
         self._spike_sum = {name: None for name in amplitudes}
+        self._n_bins = int(round(1.0 / dt)) + 1  # one per Hz, ceiling included
+        self._histogram = {name: np.zeros(self._n_bins, np.int64) for name in amplitudes}
+        self._plateau = {name: 0 for name in amplitudes}
 
     def add(self, name: str, data: np.ndarray) -> None:
         """``data``: probe output ``(batch, n_steps, n_neurons)`` of layer ``name``
@@ -146,6 +173,11 @@ class LayerActivity:
         self._max_rate[name] = max(self._max_rate[name], float(rates.max(initial=0.0)))
         ceiling = 1.0 / self.dt
         self._saturated_sum[name] += float((rates >= ceiling * (1 - 1e-6)).mean(axis=1).sum())
+        active_rates = rates[active]
+        self._histogram[name] += np.bincount(
+            np.clip(np.floor(active_rates + 1e-6).astype(np.int64), 0, self._n_bins - 1),
+            minlength=self._n_bins)
+        self._plateau[name] += int((active_rates >= 0.5 * ceiling * (1 - 1e-6)).sum())
         total = counts.sum(axis=0)
         self._spike_sum[name] = total if self._spike_sum[name] is None else self._spike_sum[name] + total
 
@@ -167,6 +199,9 @@ class LayerActivity:
             "spikes_per_input": spikes,
             "saturated_fraction": {k: v / n for k, v in self._saturated_sum.items()},
             "synaptic_ops_per_input": synops,
+            "plateau_fraction": {k: self._plateau[k] / max(int(h.sum()), 1)
+                                 for k, h in self._histogram.items()},
+            "rate_histograms": {k: h.copy() for k, h in self._histogram.items()},
         }
 
 

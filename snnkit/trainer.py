@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from .build import BuiltNetwork, build_network
+from .calibration import Calibration
 from .callbacks import Callback, CallbackList, CSVLogger, ProgressBar
 from .checkpoint import ModelCheckpoint, load_checkpoint, save_checkpoint
 from .exceptions import CheckpointError, UnknownNameError, ValidationError
@@ -34,22 +35,6 @@ _OPTIMIZERS = {
     "adam": tf.optimizers.Adam,
     "sgd": tf.optimizers.SGD,
 }
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Per-layer scales found by :meth:`Trainer.calibrate` and the rates they give.
-
-    ``rates_hz`` are mean active-neuron rates measured with ``neuron_type`` at those
-    scales; ``history`` lists ``(scales, rates_hz)`` of every iteration.
-    """
-
-    scales: dict
-    rates_hz: dict
-    target_rate_hz: float
-    neuron_type: str
-    converged: bool
-    history: tuple
 
 
 class Trainer:
@@ -433,17 +418,21 @@ class Trainer:
 
     def calibrate(self, model_or_network, x, *, target_rate_hz: float = 200.0,
                   neuron_type="loihi-relu", n_steps: int = 30, tolerance: float = 0.1,
-                  max_iterations: int = 8, synapse="trainer") -> Calibration:
-        """Per-layer ``scale_firing_rates`` that put every neuron layer's mean active
-        rate within ``tolerance`` (fraction) of ``target_rate_hz``, measured with the
-        neuron type that will run (not with ReLU rates, which miss the target on Loihi
-        neurons: BASELINE.md).
+                  max_iterations: int = 8, synapse="trainer", statistic: str = "mean",
+                  strict: bool = False) -> Calibration:
+        """Per-layer ``scale_firing_rates`` that put every neuron layer's rate
+        ``statistic`` (``"mean"`` active rate, or a percentile such as ``"p99"``)
+        within ``tolerance`` (fraction) of ``target_rate_hz``, measured on inputs
+        ``x`` with the neuron type that will run (see :mod:`snnkit.calibration`).
 
-        Starts from the notebook's rule (scale = target / ReLU rate) and rescales each
-        layer by target / measured rate until all are within tolerance. Rates are
+        Starts from the notebook's rule (scale = target / ReLU rate). Rates are
         measured with ``synapse`` (default: the Trainer's), which should be the one
-        that will run at inference: it shapes every later layer's input.
+        that will run at inference: it shapes every later layer's input. When it does
+        not converge it warns (:class:`~snnkit.calibration.CalibrationWarning`), or
+        raises :class:`~snnkit.exceptions.CalibrationError` if ``strict``.
         """
+        from .calibration import calibrate
+
         spec = neuron_spec(neuron_type)
         _check_target_rate(target_rate_hz, spec)
         network = self._as_network(model_or_network)
@@ -460,25 +449,11 @@ class Trainer:
                     f"calibrate: layer {name!r} is silent on these inputs (rate 0 Hz "
                     "with ReLU rates); it cannot be scaled to a target rate")
             scales[name] = target_rate_hz / rate
-        history = []
-        converged = False
-        rates = {}
-        for _ in range(max_iterations):
-            candidate = network.replace(neuron=spec, scale_firing_rates=scales)
-            rates = self.measure_rates(candidate, x, n_steps=n_steps)
-            history.append((dict(scales), dict(rates)))
-            errors = {n: abs(r / target_rate_hz - 1) for n, r in rates.items()}
-            if all(errors[n] <= tolerance for n in network.neuron_layers):
-                converged = True
-                break
-            for name, rate in rates.items():
-                # rates respond sub-linearly near the one-spike-per-step ceiling:
-                # bound each step so the search cannot jump past the plateau
-                factor = target_rate_hz / rate if rate > 0 else 4.0
-                scales[name] *= float(np.clip(factor, 0.25, 4.0))
-        return Calibration(scales=dict(history[-1][0]), rates_hz=rates,
-                           target_rate_hz=float(target_rate_hz), neuron_type=spec.name,
-                           converged=converged, history=tuple(history))
+        return calibrate(
+            network.replace(neuron=spec),
+            lambda candidate: self.evaluate(candidate, x, n_steps=n_steps),
+            scales, target_rate_hz=float(target_rate_hz), tolerance=tolerance,
+            max_iterations=max_iterations, statistic=statistic, strict=strict)
 
     def _as_network(self, model_or_network, **freeze_options) -> FrozenNetwork:
         if isinstance(model_or_network, FrozenNetwork):
