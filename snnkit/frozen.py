@@ -144,26 +144,42 @@ class FrozenNetwork:
 
     @classmethod
     def from_keras(cls, model, neuron_type="relu", *, fold: bool = True,
-                   **kwargs) -> "FrozenNetwork":
+                   spike_encoder="auto", **kwargs) -> "FrozenNetwork":
         """Freeze a Keras model's architecture and current weights.
 
         ``fold``: first rewrite the model into runnable layers with
         :func:`snnkit.fold.fold_model` (batch normalization folded, dropout removed,
         pooling folded into the next weighted layer, ...); what it changed is listed
-        in ``metadata["folded"]``. ``off_chip`` defaults to
-        :func:`snnkit.models.default_off_chip` of the folded model.
+        in ``metadata["folded"]``. ``spike_encoder``: add an identity ReLU layer
+        ``"to-spikes"`` after the input (:func:`snnkit.fold.add_spike_encoder`);
+        ``"auto"`` adds it when the model has a single neuron layer, which would
+        otherwise run off-chip and leave the chip empty. ``off_chip`` defaults to
+        :func:`snnkit.models.default_off_chip` of the resulting model.
         """
         from .fit_inputs import check_convertible
-        from .models import default_off_chip
+        from .fold import ENCODER_NAME, add_spike_encoder
+        from .models import neuron_layers, default_off_chip
 
         import tensorflow as tf
 
+        if spike_encoder not in ("auto", True, False):
+            raise ValidationError(f"spike_encoder: expected 'auto', True or False, "
+                                  f"got {spike_encoder!r}")
         if fold:
             folded = check_convertible(model, for_training=False)
             model = folded.model
-            if folded.changed:
-                kwargs["metadata"] = dict(kwargs.get("metadata") or {},
-                                          folded=list(folded.changes))
+            changes = list(folded.changes)
+            n_neuron_layers = len(neuron_layers(model))
+            if n_neuron_layers == 0:
+                raise ValidationError(
+                    "model: no layer has ReLU neurons, so there is nothing to spike; "
+                    "give a hidden layer activation='relu'")
+            if spike_encoder is True or (spike_encoder == "auto" and n_neuron_layers == 1):
+                model = add_spike_encoder(model)
+                changes.append(f"{ENCODER_NAME}: identity spike encoder added after the "
+                               "input (runs off-chip)")
+            if changes:
+                kwargs["metadata"] = dict(kwargs.get("metadata") or {}, folded=changes)
         if isinstance(model, tf.keras.Sequential):
             model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
         kwargs.setdefault("off_chip", default_off_chip(model))

@@ -202,7 +202,7 @@ def test_write_back_after_training_fold():
 def test_freeze_records_what_was_folded():
     body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(L.ReLU(name="r")(
         L.BatchNormalization(name="bn")(L.Conv2D(4, 3, name="c")(x)))))
-    network = FrozenNetwork.from_keras(_model(body))
+    network = FrozenNetwork.from_keras(_model(body), spike_encoder=False)
     assert network.neuron_layers == ("c",)
     assert any("bn: BatchNormalization folded into 'c'" in c
                for c in network.metadata["folded"])
@@ -241,3 +241,25 @@ def test_residual_add_is_refused_with_reason():
         return L.Dense(3, name="out")(L.Flatten(name="f")(s))
     with pytest.raises(ConversionError, match="'sum' is a Add; residual sums"):
         fold_model(_model(body))
+
+
+@pytest.mark.parametrize("shape", [(6, 6, 2), (10,)])
+def test_single_neuron_layer_gets_an_identity_spike_encoder(shape):
+    def body(x):
+        x = L.Flatten(name="f")(x) if len(shape) > 1 else x
+        return L.Dense(3, name="out")(L.Dense(8, activation="relu", name="h")(x))
+
+    model = _model(body, shape=shape)
+    network = FrozenNetwork.from_keras(model, neuron_type="relu")
+    assert network.neuron_layers == ("to-spikes", "h")
+    assert network.on_chip_layers == ("h",)
+    x = _x(shape)  # inputs >= 0: the encoder is an identity
+    np.testing.assert_allclose(network.to_keras()(x).numpy(), model(x).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert FrozenNetwork.from_keras(model, spike_encoder=False).on_chip_layers == ()
+
+
+def test_model_without_neurons_is_refused():
+    model = _model(lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(x)))
+    with pytest.raises(ValueError, match="model: no layer has ReLU neurons"):
+        FrozenNetwork.from_keras(model)
