@@ -5,7 +5,7 @@ Train with :class:`Trainer`, freeze to a :class:`FrozenNetwork`, run it on any b
 """
 
 from . import _quiet  # noqa: F401  (first: quiets TensorFlow before it is imported)
-from .data import load_mnist
+from .data import load_digits, load_mnist
 from .exceptions import (
     BackendUnavailable,
     FrozenNetworkFileError,
@@ -30,5 +30,6 @@ __all__ = [
     "Trainer",
     "ValidationError",
     "known_neuron_types",
+    "load_digits",
     "load_mnist",
 ]

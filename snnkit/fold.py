@@ -166,6 +166,8 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
                     "train the model in Keras, then freeze it (snnkit folds it into "
                     "one Conv2D), or use Conv2D")
             config, weights = _as_plain(layer, cls)
+            if cls in ("DepthwiseConv2D", "SeparableConv2D"):
+                changes.append(f"{name}: {cls} written as one Conv2D")
             tensors[name], chain_end = _emit_weighted(
                 name, nodes, single_consumer, source, config, weights, merged, changes,
                 done, pending_weights, output_name)

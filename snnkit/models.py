@@ -60,3 +60,91 @@ def _has_relu(layer) -> bool:
         return True
     activation = getattr(layer, "activation", None)
     return activation is not None and getattr(activation, "__name__", "") == "relu"
+
+
+# --- a table of ordinary Keras architectures (bench_conversion, tests) --------------
+
+def _stack(name, input_shape, n_classes, seed, build):
+    tf.keras.utils.set_random_seed(seed)
+    inp = tf.keras.Input(shape=input_shape, name="input")
+    return tf.keras.Model(inp, build(inp, tf.keras.layers, n_classes), name=name)
+
+
+def _mlp1(x, L, n):
+    return L.Dense(n, name="out")(L.Dense(128, activation="relu", name="h0")(
+        L.Flatten(name="flatten")(x)))
+
+
+def _mlp3_dropout(x, L, n):
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dropout(0.2, name="drop0")(L.Dense(256, activation="relu", name="h0")(x))
+    x = L.Dropout(0.2, name="drop1")(L.Dense(128, activation="relu", name="h1")(x))
+    x = L.Dense(64, activation="relu", name="h2")(x)
+    return L.Dense(n, activation="softmax", name="out")(x)
+
+
+def _conv_narrow(x, L, n):
+    x = L.Conv2D(8, 3, activation="relu", name="conv0")(x)
+    x = L.Conv2D(16, 3, strides=2, activation="relu", name="conv1")(x)
+    return L.Dense(n, name="out")(L.Flatten(name="flatten")(x))
+
+
+def _conv_wide(x, L, n):
+    x = L.Conv2D(32, 3, activation="relu", name="conv0")(x)
+    x = L.Conv2D(64, 3, strides=2, activation="relu", name="conv1")(x)
+    x = L.Dense(128, activation="relu", name="dense0")(L.Flatten(name="flatten")(x))
+    return L.Dense(n, name="out")(x)
+
+
+def _conv_batchnorm(x, L, n):
+    x = L.ReLU(name="relu0")(L.BatchNormalization(name="bn0")(
+        L.Conv2D(16, 3, use_bias=False, name="conv0")(x)))
+    x = L.ReLU(name="relu1")(L.BatchNormalization(name="bn1")(
+        L.Conv2D(32, 3, strides=2, use_bias=False, name="conv1")(x)))
+    return L.Dense(n, name="out")(L.Flatten(name="flatten")(x))
+
+
+def _conv_avgpool(x, L, n):
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="conv0")(x)
+    x = L.AveragePooling2D(2, name="pool0")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(x)
+    x = L.AveragePooling2D(2, name="pool1")(x)
+    return L.Dense(n, name="out")(L.Flatten(name="flatten")(x))
+
+
+def _conv_gap_dropout(x, L, n):
+    x = L.Conv2D(16, 3, activation="relu", name="conv0")(x)
+    x = L.SpatialDropout2D(0.1, name="drop0")(x)
+    x = L.Conv2D(32, 3, activation="relu", name="conv1")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return L.Dense(n, name="out")(x)
+
+
+def _conv_separable(x, L, n):
+    x = L.Conv2D(16, 3, activation="relu", name="conv0")(x)
+    x = L.SeparableConv2D(32, 3, strides=2, activation="relu", name="sep1")(x)
+    return L.Dense(n, name="out")(L.Flatten(name="flatten")(x))
+
+
+ARCHITECTURES = {
+    "mlp-1": (_mlp1, "Dense 128 → 10"),
+    "mlp-3-dropout": (_mlp3_dropout, "Dense 256/128/64 with Dropout, softmax output"),
+    "conv-narrow": (_conv_narrow, "Conv 8 → Conv 16 s2, biases"),
+    "conv-wide": (_conv_wide, "Conv 32 → Conv 64 s2 → Dense 128, biases"),
+    "conv-batchnorm": (_conv_batchnorm, "Conv → BatchNorm → ReLU, twice"),
+    "conv-avgpool": (_conv_avgpool, "Conv same → AvgPool 2, twice"),
+    "conv-gap-dropout": (_conv_gap_dropout, "Conv → SpatialDropout → Conv → GlobalAvgPool"),
+    "conv-separable": (_conv_separable, "Conv → SeparableConv s2"),
+}
+
+
+def architecture(name: str, input_shape, n_classes: int = 10,
+                 seed: int = 0) -> tf.keras.Model:
+    """A fresh Keras model from :data:`ARCHITECTURES` for images of ``input_shape``
+    (e.g. ``(28, 28, 1)`` or ``(8, 8, 1)``), seeded."""
+    if name not in ARCHITECTURES:
+        from .exceptions import UnknownNameError
+
+        raise UnknownNameError(f"architecture: unknown name {name!r}; known: "
+                               f"{', '.join(ARCHITECTURES)}")
+    return _stack(name, tuple(input_shape), n_classes, seed, ARCHITECTURES[name][0])

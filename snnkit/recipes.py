@@ -41,21 +41,26 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                     fine_tune_learning_rate: float = 1e-4, rate_target_hz=None,
                     rate_weight: float = 10.0, neuron_type: str = "loihi-relu",
                     seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
-                    val_data=None) -> LoihiTraining:
+                    val_data=None, statistic: str = "mean",
+                    minibatch_size: int = 200) -> LoihiTraining:
     """Train ``model`` (in place) for Loihi neurons; returns the frozen network with
     calibrated per-layer scales and ``synapse``.
 
-    ``rate_target_hz`` / ``rate_weight``: optional rate regularization during the
-    fine-tuning (see :class:`~snnkit.Trainer`). ``calibration_inputs``: how many
-    training images the scales are calibrated on.
+    ``relu_epochs=0`` starts from the model as it is (e.g. trained in Keras: the
+    conversion of a user's model). ``rate_target_hz`` / ``rate_weight``: optional
+    rate regularization during the fine-tuning (see :class:`~snnkit.Trainer`).
+    ``calibration_inputs``: how many training images the scales are calibrated on;
+    ``statistic``: the calibrated rate statistic (:mod:`snnkit.calibration`).
     """
     x, y = train_data
-    relu = Trainer(max_epochs=relu_epochs, neuron_type="relu", seed=seed,
-                   callbacks=list(callbacks), enable_progress_bar=enable_progress_bar)
-    relu_history = relu.fit(model, train_data, val_data)
+    relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
+                   callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
+                   minibatch_size=minibatch_size)
+    relu_history = relu.fit(model, train_data, val_data) if relu_epochs > 0 else []
     calib_x = x[:calibration_inputs]
     first = relu.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
-                           neuron_type=neuron_type, n_steps=n_steps, synapse=synapse)
+                           neuron_type=neuron_type, n_steps=n_steps, synapse=synapse,
+                           statistic=statistic)
     loihi_history = []
     calibration = first
     if loihi_epochs > 0:
@@ -63,11 +68,12 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                        scale_firing_rates=first.scales, synapse=synapse,
                        learning_rate=fine_tune_learning_rate, seed=seed,
                        rate_target_hz=rate_target_hz, rate_weight=rate_weight,
-                       callbacks=list(callbacks), enable_progress_bar=enable_progress_bar)
+                       callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
+                       minibatch_size=minibatch_size)
         loihi_history = tune.fit(model, train_data, val_data)
         calibration = tune.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
                                      neuron_type=neuron_type, n_steps=n_steps,
-                                     synapse=synapse)
+                                     synapse=synapse, statistic=statistic)
     network = FrozenNetwork.from_keras(
         model, neuron_type=neuron_type, scale_firing_rates=calibration.scales,
         synapse=synapse,

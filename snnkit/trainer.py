@@ -156,7 +156,8 @@ class Trainer:
         folded = check_convertible(model)
         self._seed_everything()
         # nengo-dl trains on one step per example: a synapse would only attenuate it
-        network = self.freeze(folded.model, synapse=None, fold=False)
+        network = self.freeze(folded.model, synapse=None, fold=False,
+                              scale_firing_rates=self._training_scales(folded.model))
         targets = parse_rate_targets(self.rate_target_hz, network.neuron_layers,
                                      loihi=network.neuron.runs_on_loihi, dt=self.dt)
         x, y = check_data("train_data", network, read_data("train_data", train_data))
@@ -172,7 +173,8 @@ class Trainer:
         if checkpoint is not None:
             checkpoint.restore_weights(model)
             folded = check_convertible(model)
-            network = self.freeze(folded.model, synapse=None, fold=False)
+            network = self.freeze(folded.model, synapse=None, fold=False,
+                                  scale_firing_rates=self._training_scales(folded.model))
             self.history = [dict(h) for h in checkpoint.history]
             start_epoch = checkpoint.epoch
             self._load_callback_states(checkpoint.callback_states)
@@ -219,6 +221,18 @@ class Trainer:
             finally:
                 self._sim = self._built = self._model = None
         return self.history
+
+    def _training_scales(self, model):
+        """The Trainer's scales for training ``model``: the spike encoder that
+        freezing adds to single-neuron-layer models (:mod:`snnkit.fold`) is not part
+        of the model being trained, so its scale is left out."""
+        from .fold import ENCODER_NAME
+
+        scales = self.scale_firing_rates
+        if isinstance(scales, dict) and ENCODER_NAME in scales and \
+                ENCODER_NAME not in [layer.name for layer in model.layers]:
+            scales = {k: v for k, v in scales.items() if k != ENCODER_NAME}
+        return scales if scales is not None else {}
 
     def metric_names(self) -> tuple:
         """Names of the metrics this fit logs each epoch (valid while fitting)."""

@@ -141,13 +141,15 @@ def test_pooling_that_cannot_fold_is_kept():
 
 
 @pytest.mark.parametrize("cls", ["DepthwiseConv2D", "SeparableConv2D"])
-def test_depthwise_and_separable_become_conv2d(cls):
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_depthwise_and_separable_become_conv2d(cls, batchnorm):
     def body(x):
         if cls == "DepthwiseConv2D":
             x = L.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x)
         else:
             x = L.SeparableConv2D(5, 3, depth_multiplier=2, name="dw")(x)
-        x = L.BatchNormalization(name="bn")(x)
+        if batchnorm:
+            x = L.BatchNormalization(name="bn")(x)
         x = L.ReLU(name="r")(x)
         return L.Dense(3, name="out")(L.Flatten(name="f")(x))
 

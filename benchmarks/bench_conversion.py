@@ -1,0 +1,201 @@
+"""Your model, not ours: ordinary Keras networks on two datasets, ReLU accuracy next to
+Loihi-exact accuracy after snnkit's conversion, one table.
+
+For every architecture in :data:`snnkit.models.ARCHITECTURES` (dense-only MLPs,
+narrow and wide convnets with biases, batch normalization, average pooling, global
+average pooling with dropout, a separable convolution) and the seed convnet, on MNIST
+and on scikit-learn's digits (8×8):
+
+1. train the model in plain Keras as a user would (Adam, cross-entropy on logits);
+   **ReLU accuracy** = Keras' own accuracy on the held-out test images;
+2. convert it with snnkit's best procedure (``recipes.train_for_loihi`` with
+   ``relu_epochs=0``: freeze, which folds batch norm/dropout/pooling; calibrate to the
+   target rate with Loihi neurons; fine-tune with Loihi neurons in NengoDL; calibrate
+   again);
+3. **Loihi-exact accuracy** = the ``loihi-emulator-fast`` backend (bit-exact with
+   nengo-loihi's emulator) on the same held-out test images, read out at the last of
+   ``--steps`` steps; also shown: the calibrated network before fine-tuning.
+
+Inputs: MNIST images as pixel/255 (the first ``--mnist-train`` training images, the
+first ``--mnist-test`` test images); digits as grey level/16, a seeded stratified 70/30
+split (``snnkit.load_digits``). Writes ``conversion.json``/``.csv`` and a PNG.
+
+    .venv/bin/python benchmarks/bench_conversion.py [--datasets mnist,digits]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def keras_train(model, data, epochs, batch_size, seed):
+    import tensorflow as tf
+
+    (x, y), (x_test, y_test) = data
+    tf.keras.utils.set_random_seed(seed)
+    model.compile(tf.keras.optimizers.Adam(1e-3),
+                  tf.keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=model.layers[-1].get_config().get("activation")
+                      != "softmax"),
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    return float(model.evaluate(x_test, y_test, verbose=0)[1])
+
+
+def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, target_hz,
+                statistic, synapse, n_calibrate, seed, minibatch):
+    from snnkit.backends import get_backend
+    from snnkit.recipes import train_for_loihi
+
+    (x, y), (x_test, y_test) = data
+    model = model_factory()
+    start = time.perf_counter()
+    relu = keras_train(model, data, epochs, 64, seed)
+    trained = train_for_loihi(model, (x, y), relu_epochs=0, loihi_epochs=loihi_epochs,
+                              target_rate_hz=target_hz, synapse=synapse, n_steps=steps,
+                              calibration_inputs=n_calibrate, statistic=statistic,
+                              seed=seed, minibatch_size=minibatch)
+    fast = get_backend("loihi-emulator-fast")
+    first = trained.network.replace(scale_firing_rates=trained.first_calibration.scales)
+    before = fast.run(first, x_test, n_steps=steps)
+    after = fast.run(trained.network, x_test, n_steps=steps)
+    return {
+        "architecture": name,
+        "relu_accuracy": relu,
+        "loihi_calibrated_accuracy": before.accuracy(y_test),
+        "loihi_accuracy": after.accuracy(y_test),
+        "gap_points": 100 * (relu - after.accuracy(y_test)),
+        "accuracy_by_step": after.accuracy_by_step(y_test).tolist(),
+        "rates_hz": trained.calibration.mean_rates_hz,
+        "plateau_fraction": trained.calibration.plateau_fraction,
+        "converged": trained.calibration.converged,
+        "folded": trained.network.metadata.get("folded", []),
+        "on_chip_layers": list(trained.network.on_chip_layers),
+        "n_test": int(len(y_test)),
+        "wall_time_s": time.perf_counter() - start,
+    }
+
+
+def datasets(names, n_train, n_test):
+    import snnkit
+
+    out = {}
+    if "mnist" in names:
+        (x, y), (xt, yt) = snnkit.load_mnist(n_train, n_test)
+        out["mnist"] = (((x / 255).astype(np.float32), y),
+                        ((xt / 255).astype(np.float32), yt))
+    if "digits" in names:
+        out["digits"] = snnkit.load_digits()
+    return out
+
+
+SETTINGS = {  # per dataset: Keras epochs, Loihi fine-tuning epochs, minibatch
+    "mnist": {"epochs": 3, "loihi_epochs": 2, "minibatch": 100},
+    "digits": {"epochs": 40, "loihi_epochs": 20, "minibatch": 50},
+}
+
+
+def main(argv=None) -> int:
+    from snnkit.models import ARCHITECTURES, architecture, seed_convnet
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="mnist,digits")
+    parser.add_argument("--architectures", default=",".join(ARCHITECTURES) + ",seed")
+    parser.add_argument("--mnist-train", type=int, default=20000)
+    parser.add_argument("--mnist-test", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--target-hz", type=float, default=200.0)
+    parser.add_argument("--statistic", default="p99")
+    parser.add_argument("--synapse", type=float, default=0.005)
+    parser.add_argument("--n-calibrate", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("out/bench_conversion"))
+    args = parser.parse_args(argv)
+    names = args.datasets.split(",")
+    archs = args.architectures.split(",")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for dataset, data in datasets(names, args.mnist_train, args.mnist_test).items():
+        shape = data[0][0].shape[1:]
+        for arch in archs:
+            if arch == "seed":
+                if shape != (28, 28, 1):
+                    continue
+                factory = lambda: seed_convnet(seed=args.seed)  # noqa: E731
+            else:
+                factory = lambda a=arch: architecture(a, shape, 10, args.seed)  # noqa: E731
+            row = convert_row(arch, factory, data, steps=args.steps,
+                              target_hz=args.target_hz, statistic=args.statistic,
+                              synapse=args.synapse, n_calibrate=args.n_calibrate,
+                              seed=args.seed, **SETTINGS[dataset])
+            row["dataset"] = dataset
+            rows.append(row)
+            print(f"{dataset:<7} {arch:<17} ReLU {row['relu_accuracy']:.2%}  "
+                  f"Loihi calibrated {row['loihi_calibrated_accuracy']:.2%}  "
+                  f"fine-tuned {row['loihi_accuracy']:.2%}  gap {row['gap_points']:+.2f} "
+                  f"pt  ({row['wall_time_s']:.0f} s)", flush=True)
+    report(rows, args)
+    return 0 if all(r["gap_points"] <= 1.0 for r in rows) else 1
+
+
+def report(rows, args) -> None:
+    from snnkit._io import atomic_write
+
+    header = ("dataset", "architecture", "relu_accuracy", "loihi_calibrated_accuracy",
+              "loihi_accuracy", "gap_points", "n_test")
+    lines = [f"{'dataset':<8}{'architecture':<18}{'ReLU':>8}{'Loihi cal.':>12}"
+             f"{'Loihi tuned':>13}{'gap (pt)':>10}{'within 1 pt':>13}"]
+    for r in rows:
+        lines.append(f"{r['dataset']:<8}{r['architecture']:<18}{r['relu_accuracy']:>8.2%}"
+                     f"{r['loihi_calibrated_accuracy']:>12.2%}{r['loihi_accuracy']:>13.2%}"
+                     f"{r['gap_points']:>+10.2f}{'yes' if r['gap_points'] <= 1 else 'NO':>13}")
+    print("\n".join(lines))
+    print(f"Loihi-exact: loihi-emulator-fast, {args.steps} steps, synapse {args.synapse} s, "
+          f"calibrated {args.statistic} {args.target_hz:g} Hz; test images: "
+          + ", ".join(sorted({f"{r['dataset']} {r['n_test']}" for r in rows})))
+    with atomic_write(args.out / "conversion.json", "w") as f:
+        json.dump({"settings": vars(args) | {"out": str(args.out)}, "rows": rows}, f,
+                  indent=1, default=float)
+    with atomic_write(args.out / "conversion.csv", "w") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in rows:
+            writer.writerow([r[k] for k in header])
+    plot(rows, args.out / "conversion.png")
+
+
+def plot(rows, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['dataset']}\n{r['architecture']}" for r in rows]
+    pos = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(8, 0.8 * len(rows)), 4.5))
+    ax.bar(pos - 0.27, [100 * r["relu_accuracy"] for r in rows], 0.27, label="ReLU (Keras)")
+    ax.bar(pos, [100 * r["loihi_calibrated_accuracy"] for r in rows], 0.27,
+           label="Loihi-exact, calibrated")
+    ax.bar(pos + 0.27, [100 * r["loihi_accuracy"] for r in rows], 0.27,
+           label="Loihi-exact, fine-tuned")
+    low = min(min(100 * r["loihi_calibrated_accuracy"] for r in rows), 85)
+    ax.set_ylim(low - 2, 100.5)
+    ax.set_xticks(pos, labels, rotation=60, fontsize=7)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
