@@ -43,6 +43,8 @@ IF_NEURONS = ("spiking-relu", "loihi-relu")
 LIF_NEURONS = ("lif", "loihi-lif")
 NEURONS_SUFFIX = ".neurons"  # node name of a layer's neurons: "<layer>.neurons"
 SYNAPSE_SUFFIX = ".synapse"  # node name of a layer's output lowpass: "<layer>.synapse"
+_HANDLED = ("InputLayer", "Conv2D", "Dense", "Flatten", "AveragePooling2D",
+            "ZeroPadding2D", "ReLU", "Activation")
 
 
 def to_nir(network):
@@ -58,8 +60,15 @@ def to_nir(network):
             f"{', '.join(network.neuron_layers)} use {network.neuron.name!r}; freeze the "
             f"network with one of {', '.join(IF_NEURONS + LIF_NEURONS)}")
     config = json.loads(network.model_json)
+    layers = _chain(config["config"]["layers"])
+    for layer in layers:
+        if layer["class_name"] not in _HANDLED:
+            raise NIRError(
+                f"model: layer {layer['config']['name']!r} is a {layer['class_name']}, "
+                f"which NIR export does not handle; supported: {', '.join(_HANDLED[1:])} "
+                "(ZeroPadding2D before a Conv2D)")
     builder = _GraphBuilder(network, nir)
-    for layer in _chain(config["config"]["layers"]):
+    for layer in layers:
         builder.add(layer["class_name"], layer["config"])
     return builder.finish(config["config"].get("name"))
 
@@ -136,16 +145,11 @@ class _GraphBuilder:
         if cfg.get("data_format", "channels_last") not in ("channels_last", None):
             raise NIRError(f"model: layer {name!r} uses data_format "
                            f"{cfg['data_format']!r}; NIR export reads channels_last")
-        handler = {"InputLayer": self._input, "Conv2D": self._conv, "Dense": self._dense,
-                   "Flatten": self._flatten, "AveragePooling2D": self._pool,
-                   "ZeroPadding2D": self._zero_padding, "ReLU": self._relu,
-                   "Activation": self._activation}.get(cls)
-        if handler is None:
-            raise NIRError(
-                f"model: layer {name!r} is a {cls}, which NIR export does not handle; "
-                f"supported: Conv2D, Dense, Flatten, AveragePooling2D, ZeroPadding2D "
-                f"(before a Conv2D), ReLU, Activation")
-        handler(name, cfg)
+        handlers = {"InputLayer": self._input, "Conv2D": self._conv, "Dense": self._dense,
+                    "Flatten": self._flatten, "AveragePooling2D": self._pool,
+                    "ZeroPadding2D": self._zero_padding, "ReLU": self._relu,
+                    "Activation": self._activation}
+        handlers[cls](name, cfg)
 
     # --- layers ------------------------------------------------------------------
     def _input(self, name, cfg):

@@ -30,7 +30,7 @@ import numpy as np
 
 from .exceptions import NIRError, ValidationError
 from .nir_export import FORMAT, FORMAT_VERSION, IF_NEURONS, LIF_NEURONS, METADATA_KEY
-from .nir_layers import GraphWalk, check_chain, keras_model
+from .nir_layers import GraphWalk, check_chain
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _build(graph, chain, where, meta, neuron_type, dt):
     if meta is not None:
         _check_metadata_matches(walk, meta)
     spec = _neuron_spec(walk, where, meta, neuron_type)
-    model = keras_model(walk, (meta or {}).get("model_name") or "nir_graph")
+    model = _keras_model(walk, (meta or {}).get("model_name") or "nir_graph")
     kwargs = {}
     if meta is not None:
         kwargs = {"off_chip": tuple(meta["off_chip"]), "block_shapes": meta["block_shapes"]}
@@ -175,6 +175,49 @@ def _neuron_spec(walk, where, meta, neuron_type):
         params.update({k: v for k, v in stored.params.items()
                        if family == "LIF" or k == "amplitude"})
     return NeuronSpec(name, params)
+
+
+def _keras_model(walk, model_name):
+    """The Keras functional model of a finished :class:`GraphWalk`, weights set."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = x = tf.keras.Input(shape=walk.keras_input_shape, name=walk.input_name)
+    weights = {}
+    for spec in walk.specs:
+        kind, name = spec["kind"], spec["name"]
+        activation = "relu" if spec.get("relu") else None
+        if kind == "conv":
+            if spec["pad_name"] is not None:
+                pad = spec["padding"]
+                x = layers.ZeroPadding2D(((pad[0], pad[0]), (pad[1], pad[1])),
+                                         name=spec["pad_name"])(x)
+            kernel = spec["weight"].transpose(2, 3, 1, 0)
+            x = layers.Conv2D(kernel.shape[3], kernel.shape[:2], strides=spec["stride"],
+                              padding="same" if spec["padding"] == "same" else "valid",
+                              dilation_rate=spec["dilation"], activation=activation,
+                              use_bias=spec["bias"] is not None, name=name)(x)
+        elif kind == "dense":
+            w = spec["weight"]
+            if spec["flatten_chw"] is not None:
+                c, h, wd = spec["flatten_chw"]
+                kernel = w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, -1)
+            else:
+                kernel = w.T
+            x = layers.Dense(kernel.shape[1], activation=activation,
+                             use_bias=spec["bias"] is not None, name=name)(x)
+        elif kind == "flatten":
+            x = layers.Flatten(name=name)(x)
+        elif kind == "pool":
+            x = layers.AveragePooling2D(spec["size"], spec["stride"], name=name)(x)
+        else:
+            x = layers.ReLU(name=name)(x)
+        if kind in ("conv", "dense"):
+            weights[name] = [kernel] + ([spec["bias"]] if spec["bias"] is not None else [])
+    model = tf.keras.Model(inp, x, name=re.sub(r"[^A-Za-z0-9_.\-]", "_", model_name))
+    for name, values in weights.items():
+        model.get_layer(name).set_weights([np.asarray(v, np.float32) for v in values])
+    return model
 
 
 def _snnkit_metadata(graph, where):

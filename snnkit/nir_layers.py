@@ -1,6 +1,6 @@
-"""The graph side of NIR import: check a NIR graph is a feed-forward chain, walk it
+"""The graph side of NIR import: check a NIR graph is a feed-forward chain and walk it
 node by node (shapes, neuron parameters, gains folded into weights) into Keras layer
-specifications, and build the Keras model. Used by :mod:`snnkit.nir_import`."""
+specifications. Used by :mod:`snnkit.nir_import`."""
 
 from __future__ import annotations
 
@@ -366,45 +366,3 @@ class GraphWalk:
                            f"({t2:g} s) differ; snnkit uses one synapse time constant")
         return found[0][1]
 
-
-def keras_model(walk, model_name):
-    """The Keras functional model of a finished :class:`GraphWalk`, weights set."""
-    import tensorflow as tf
-
-    layers = tf.keras.layers
-    inp = x = tf.keras.Input(shape=walk.keras_input_shape, name=walk.input_name)
-    weights = {}
-    for spec in walk.specs:
-        kind, name = spec["kind"], spec["name"]
-        activation = "relu" if spec.get("relu") else None
-        if kind == "conv":
-            if spec["pad_name"] is not None:
-                pad = spec["padding"]
-                x = layers.ZeroPadding2D(((pad[0], pad[0]), (pad[1], pad[1])),
-                                         name=spec["pad_name"])(x)
-            kernel = spec["weight"].transpose(2, 3, 1, 0)
-            x = layers.Conv2D(kernel.shape[3], kernel.shape[:2], strides=spec["stride"],
-                              padding="same" if spec["padding"] == "same" else "valid",
-                              dilation_rate=spec["dilation"], activation=activation,
-                              use_bias=spec["bias"] is not None, name=name)(x)
-        elif kind == "dense":
-            w = spec["weight"]
-            if spec["flatten_chw"] is not None:
-                c, h, wd = spec["flatten_chw"]
-                kernel = w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, -1)
-            else:
-                kernel = w.T
-            x = layers.Dense(kernel.shape[1], activation=activation,
-                             use_bias=spec["bias"] is not None, name=name)(x)
-        elif kind == "flatten":
-            x = layers.Flatten(name=name)(x)
-        elif kind == "pool":
-            x = layers.AveragePooling2D(spec["size"], spec["stride"], name=name)(x)
-        else:
-            x = layers.ReLU(name=name)(x)
-        if kind in ("conv", "dense"):
-            weights[name] = [kernel] + ([spec["bias"]] if spec["bias"] is not None else [])
-    model = tf.keras.Model(inp, x, name=re.sub(r"[^A-Za-z0-9_.\-]", "_", model_name))
-    for name, values in weights.items():
-        model.get_layer(name).set_weights([np.asarray(v, np.float32) for v in values])
-    return model
