@@ -169,7 +169,12 @@ class GraphWalk:
     def run(self, chain):
         for name in chain:
             node = self.graph.nodes[name]
-            getattr(self, "_" + type(node).__name__.lower())(name, node)
+            try:
+                getattr(self, "_" + type(node).__name__.lower())(name, node)
+            except NIRError:
+                raise
+            except (ValueError, TypeError, IndexError, AttributeError, KeyError) as e:
+                raise self._error(name, f"malformed ({type(e).__name__}: {e})") from e
 
     def _input(self, name, node):
         self.shape = _ints(node.input_type["input"], 1)

@@ -318,6 +318,11 @@ def test_bad_files_are_refused(tmp_path, rng):
     with pytest.raises(NIRError, match=r"written by NIR 9\.1\.0, newer than the nir"):
         from_nir(newer)
 
+    malformed = _dense_graph(rng)
+    malformed.nodes["b"].weight = np.array([["x"] * 8] * 6)
+    with pytest.raises(NIRError, match="node 'b' \\(Affine\\): malformed"):
+        from_nir(malformed)
+
     delay = tmp_path / "delay.nir"
     nir.write(delay, _dense_graph(rng, b_if=nir.Delay(delay=np.ones(6))))
     with pytest.raises(NIRError, match="delay.nir: node 'b_if' is a Delay"):
@@ -355,6 +360,34 @@ def test_what_nir_cannot_express_is_refused_naming_the_layer():
     with pytest.raises(NIRError, match="layer 'c1d' is a Conv1D"):
         _keras_network(layers.Conv1D(2, 3, activation="relu", name="c1d"),
                        neuron_type="loihi-relu").to_nir()
+    inp = tf.keras.Input((4, 4, 1), name="input")
+    x = layers.Conv2D(2, 3, activation="relu", name="conv")(inp)
+    flat_out = tf.keras.Model(inp, layers.Flatten(name="flat")(x))
+    with pytest.raises(NIRError, match="the output reads a Flatten without a Dense"):
+        FrozenNetwork.from_keras(flat_out, neuron_type="loihi-relu").to_nir()
+
+
+@pytest.mark.parametrize("neuron", [
+    {"name": "spiking-relu", "params": {"amplitude": 0.5}},
+    {"name": "lif", "params": {"tau_rc": 0.05, "tau_ref": 0.003, "min_voltage": -1.0}},
+    {"name": "loihi-lif", "params": {"tau_rc": 0.03, "tau_ref": 0.002}},
+])
+def test_round_trip_keeps_what_nir_cannot_say(neuron):
+    from snnkit.neurons import NeuronSpec
+
+    network = _layout_network(pad_layer=True).replace(
+        neuron=NeuronSpec.from_dict(neuron), block_shapes={"c1": (2, 2, 3)},
+        metadata={"note": "kept"})
+    graph = network.to_nir()
+    kinds = {type(graph.nodes[f"{n}.neurons" if n != "act" else n]).__name__
+             for n in network.neuron_layers}
+    assert kinds == ({"IF"} if "relu" in neuron["name"] else {"LIF"})
+    back = FrozenNetwork.from_nir(graph)
+    assert back.neuron == network.neuron and back.block_shapes == network.block_shapes
+    assert back.metadata == {"note": "kept"}
+    for layer, values in network.weights.items():
+        for ours, theirs in zip(back.weights[layer], values):
+            assert np.array_equal(ours, theirs), layer
 
 
 # --- command line ---------------------------------------------------------------------
