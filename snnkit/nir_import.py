@@ -111,8 +111,9 @@ def _build(graph, chain, where, meta, neuron_type, dt):
     kwargs = {}
     if meta is not None:
         kwargs = {"off_chip": tuple(meta["off_chip"]), "block_shapes": meta["block_shapes"]}
+    # the model is already made of runnable layers: nothing to fold, no encoder added
     network = FrozenNetwork.from_keras(
-        model, neuron_type=spec, scale_firing_rates=scales, synapse=walk.synapse(),
+        model, neuron_type=spec, fold=False, spike_encoder=False, scale_firing_rates=scales, synapse=walk.synapse(),
         dt=dt if dt is not None else (meta["dt"] if meta else 0.001),
         metadata=meta["metadata"] if meta else {"source": "NIR", "nir_source": where},
         **kwargs)
