@@ -98,25 +98,26 @@ class _StaleMetadata(Exception):
 def _build(graph, chain, where, meta, neuron_type, dt):
     from .frozen import FrozenNetwork
 
-    amplitude = float(meta["neuron"].get("params", {}).get("amplitude", 1.0)) if meta else 1.0
-    scales = dict(meta["scale_firing_rates"]) if meta else {}
-    walk = GraphWalk(graph, where, amplitude=amplitude, scales=scales if meta else None,
-                     standalone=set(meta["standalone_neurons"]) if meta else set(),
-                     no_bias=set(meta["no_bias"]) if meta else set())
+    if meta is None:
+        walk = GraphWalk(graph, where)
+        kwargs = {"dt": 0.001 if dt is None else dt,
+                  "metadata": {"source": "NIR", "nir_source": where}}
+    else:
+        walk = GraphWalk(graph, where,
+                         amplitude=float(meta["neuron"].get("params", {}).get("amplitude", 1.0)),
+                         scales=dict(meta["scale_firing_rates"]),
+                         standalone=meta["standalone_neurons"], no_bias=meta["no_bias"])
+        kwargs = {"dt": meta["dt"] if dt is None else dt, "metadata": meta["metadata"],
+                  "off_chip": tuple(meta["off_chip"]), "block_shapes": meta["block_shapes"],
+                  "scale_firing_rates": meta["scale_firing_rates"]}
     walk.run(chain)
     if meta is not None:
         _check_metadata_matches(walk, meta)
     spec = _neuron_spec(walk, where, meta, neuron_type)
     model = _keras_model(walk, (meta or {}).get("model_name") or "nir_graph")
-    kwargs = {}
-    if meta is not None:
-        kwargs = {"off_chip": tuple(meta["off_chip"]), "block_shapes": meta["block_shapes"]}
     # the model is already made of runnable layers: nothing to fold, no encoder added
-    network = FrozenNetwork.from_keras(
-        model, neuron_type=spec, fold=False, spike_encoder=False, scale_firing_rates=scales, synapse=walk.synapse(),
-        dt=dt if dt is not None else (meta["dt"] if meta else 0.001),
-        metadata=meta["metadata"] if meta else {"source": "NIR", "nir_source": where},
-        **kwargs)
+    network = FrozenNetwork.from_keras(model, neuron_type=spec, fold=False,
+                                       spike_encoder=False, synapse=walk.synapse(), **kwargs)
     logger.info("from_nir %s: %d neuron layers, %s, synapse %s", where,
                 len(network.neuron_layers), spec.name, network.synapse)
     return network
