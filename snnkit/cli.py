@@ -1,7 +1,7 @@
 """The ``snnkit`` command line (also ``python -m snnkit``).
 
 Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``tune``
-(delegates to :mod:`snnkit.tuning`), ``bench``.
+(delegates to :mod:`snnkit.tuning`), ``bench``, ``export``.
 Every failure ends with one line on stderr and a non-zero exit code (2 for bad
 arguments, 1 for anything else); ``--debug`` shows the traceback instead.
 """
@@ -281,16 +281,44 @@ def _convert(args) -> int:
     out = _output_file(args.out)
     from .frozen import FrozenNetwork
 
+    if args.from_nir is not None:
+        return _convert_from_nir(args, out)
+    if args.model is None:
+        raise _error("model: expected a Keras model file (or --from-nir FILE), got none")
     model = load_keras_model(args.model, "model")
     kwargs = {}
     if args.off_chip is not None:
         kwargs["off_chip"] = args.off_chip
     network = FrozenNetwork.from_keras(
-        model, neuron_type=args.neuron_type, scale_firing_rates=args.scale or {},
-        synapse=args.synapse, dt=args.dt,
+        model, neuron_type=args.neuron_type or "relu", scale_firing_rates=args.scale or {},
+        synapse=args.synapse, dt=args.dt or 0.001,
         metadata={"procedure": "snnkit convert", "source": str(args.model)}, **kwargs)
     print(network.summary())
     print(f"FrozenNetwork saved to {network.save(out)}")
+    return 0
+
+
+def _convert_from_nir(args, out) -> int:
+    from .nir_import import from_nir
+
+    for flag, value in (("model", args.model), ("--scale", args.scale),
+                        ("--synapse", args.synapse), ("--off-chip", args.off_chip)):
+        if value is not None:
+            raise _error(f"{flag}: not used with --from-nir (the NIR graph sets it), "
+                         f"got {value!r}")
+    network = from_nir(_input_file(args.from_nir, "--from-nir"),
+                       neuron_type=args.neuron_type, dt=args.dt)
+    print(network.summary())
+    print(f"FrozenNetwork saved to {network.save(out)}")
+    return 0
+
+
+def _export(args) -> int:
+    network = _load_network(args.network)
+    out = _output_file(args.out, "out")
+    from .nir_export import write_nir
+
+    print(f"NIR graph written to {write_nir(network, out)}")
     return 0
 
 
@@ -532,17 +560,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Freeze a saved Keras model into a FrozenNetwork. The file is "
                     "checked against snnkit's layer allowlist before Keras reads it, "
                     "so a Lambda or custom layer is refused and no stored code runs.")
-    convert.add_argument("model", help="Keras model file (.h5 or .keras)")
+    convert.add_argument("model", nargs="?", default=None,
+                         help="Keras model file (.h5 or .keras); omitted with --from-nir")
+    convert.add_argument("--from-nir", metavar="FILE", default=None,
+                         help="read a NIR graph file (.nir) instead of a Keras model")
     convert.add_argument("--out", required=True, help="FrozenNetwork file to write")
-    convert.add_argument("--neuron-type", default="relu", choices=neuron_types,
-                         help="neuron type of the ReLU layers (default relu)")
+    convert.add_argument("--neuron-type", default=None, choices=neuron_types,
+                         help="neuron type of the ReLU layers (default relu; with "
+                              "--from-nir: the graph's)")
     convert.add_argument("--scale", type=_scale, default=None,
                          help="scale_firing_rates: a number or LAYER=SCALE,...")
     convert.add_argument("--synapse", type=_synapse, default=None,
                          help="lowpass synapse on neuron outputs, s, or 'none' "
                               "(default none)")
-    convert.add_argument("--dt", type=_positive_float, default=0.001,
-                         help="simulation step, s (default 0.001)")
+    convert.add_argument("--dt", type=_positive_float, default=None,
+                         help="simulation step, s (default 0.001; with --from-nir: the "
+                              "graph's snnkit metadata, else 0.001)")
     convert.add_argument("--off-chip", type=_names, default=None,
                          help="comma-separated layers that run on the host (default: "
                               "the first neuron layer and layers without neurons)")
@@ -653,6 +686,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "out/bench)")
     bench.add_argument("--quiet", action="store_true", help="no progress output")
     bench.set_defaults(func=_bench)
+    export = commands.add_parser(
+        "export", parents=[common],
+        help="write a FrozenNetwork as a NIR graph (for Lava/Loihi 2 and other NIR "
+             "readers)",
+        description="Write a FrozenNetwork in another format, atomically. nir: the "
+                    "Neuromorphic Intermediate Representation (HDF5), read by Lava, "
+                    "snnTorch, Norse, sinabs, Rockpool, Spyx, SpiNNaker2; see the "
+                    "README's 'Leaving and entering snnkit'.")
+    export.add_argument("network", help="FrozenNetwork file")
+    export.add_argument("--format", required=True, choices=("nir",),
+                        help="output format")
+    export.add_argument("out", help="file to write (e.g. net.nir)")
+    export.set_defaults(func=_export)
     return parser
 
 

@@ -51,3 +51,7 @@ class CheckpointError(SnnkitError, ValueError):
 
 class CalibrationError(SnnkitError, RuntimeError):
     """Calibration did not bring every layer within tolerance (with ``strict=True``)."""
+
+
+class NIRError(SnnkitError, ValueError):
+    """A network NIR cannot express, or a NIR graph or file snnkit cannot read."""

@@ -190,6 +190,22 @@ class FrozenNetwork:
         return cls(model_json=model.to_json(), weights=weights, neuron=neuron_type,
                    **kwargs)
 
+    # --- NIR -----------------------------------------------------------------
+    def to_nir(self):
+        """This network as a ``nir.NIRGraph`` (mapping: :mod:`snnkit.nir_export`)."""
+        from .nir_export import to_nir
+
+        return to_nir(self)
+
+    @classmethod
+    def from_nir(cls, graph_or_path, **kwargs) -> "FrozenNetwork":
+        """A network from a ``nir.NIRGraph`` or a NIR file; keyword arguments as
+        :func:`snnkit.nir_import.from_nir` (``neuron_type``, ``dt``,
+        ``use_snnkit_metadata``)."""
+        from .nir_import import from_nir
+
+        return from_nir(graph_or_path, **kwargs)
+
     # --- file ----------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the network to ``path`` atomically; returns the path."""

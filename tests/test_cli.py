@@ -14,7 +14,8 @@ import pytest
 from snnkit import FrozenNetwork
 from snnkit.cli import main
 
-SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "tune", "bench")
+SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "tune", "bench",
+               "export")
 
 
 def _tiny_keras(lambda_layer=False):
