@@ -576,10 +576,9 @@ def _trained_bias(sim, built, obj, conns, layer, network):
         return np.asarray(sim.data[bias_conns[0]].weights)[:, 0]
     relay = bias_conns[0].pre_obj  # conv: constant node -> relay -> broadcast
     feed = [c for c in built.net.all_connections if c.post_obj is relay]
-    bias = np.asarray(sim.data[feed[0]].weights)[:, 0]
-    if isinstance(obj, nengo.ensemble.Neurons):
-        bias = bias / network.scale(layer.name)
-    return bias
+    # unscaled: nengo multiplies the relay's input to the neurons by their gain
+    # (the layer's scale), unlike an ensemble's own bias, which nengo-dl pre-scales
+    return np.asarray(sim.data[feed[0]].weights)[:, 0]
 
 
 def _is_bias_source(obj) -> bool:

@@ -288,3 +288,29 @@ def test_train_for_loihi_returns_a_calibrated_loihi_network(mnist):
             assert trained.calibration.rates_hz[name] == pytest.approx(150, rel=0.1)
     result = Trainer(enable_progress_bar=False).evaluate(network, xt, yt, n_steps=30)
     assert result.accuracy(yt) > 0.7
+
+
+@pytest.mark.parametrize("neuron_type", ["relu", "loihi-relu"])
+def test_fit_writes_back_biases_and_batchnorm_of_a_users_model(mnist, neuron_type):
+    # conv biases, dense biases and a batch norm (folded for training, written back
+    # as an identity): a fit that cannot move the weights must leave the model's
+    # function as it was, at any scale
+    x, y, _, _ = mnist
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = L.Input((28, 28, 1))
+    h = L.Conv2D(4, 3, strides=2, activation="relu", name="c0")(inp)
+    h = L.Conv2D(6, 3, strides=2, name="c1")(h)
+    h = L.ReLU(name="r1")(L.BatchNormalization(name="bn")(h))
+    h = L.Dense(16, activation="relu", name="d0")(L.Dropout(0.3)(L.Flatten()(h)))
+    model = tf.keras.Model(inp, L.Dense(10, name="out")(h))
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([w + 0.05 for w in layer.get_weights()])
+    before = model(x[:20].astype(np.float32)).numpy()
+    Trainer(max_epochs=1, minibatch_size=100, neuron_type=neuron_type,
+            optimizer=tf.optimizers.SGD(1e-12), scale_firing_rates=7.0,
+            enable_progress_bar=False).fit(model, (x[:200], y[:200]))
+    after = model(x[:20].astype(np.float32)).numpy()
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
+    assert np.allclose(model.get_layer("bn").moving_mean.numpy(), 0)
