@@ -65,8 +65,7 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, targe
                               calibration_inputs=n_calibrate, statistic=statistic,
                               seed=seed, minibatch_size=minibatch)
     fast = get_backend("loihi-emulator-fast")
-    first = trained.network.replace(scale_firing_rates=trained.first_calibration.scales)
-    before = fast.run(first, x_test, n_steps=steps)
+    before = fast.run(trained.calibrated_network, x_test, n_steps=steps)
     after = fast.run(trained.network, x_test, n_steps=steps)
     return {
         "architecture": name,

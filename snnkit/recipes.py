@@ -26,13 +26,15 @@ from .trainer import Calibration, Trainer
 @dataclass(frozen=True)
 class LoihiTraining:
     """What :func:`train_for_loihi` produced: the network to run, the calibrations
-    before and after fine-tuning, and the training histories."""
+    before and after fine-tuning, the training histories, and the calibrated network
+    before fine-tuning (``calibrated_network``)."""
 
     network: FrozenNetwork
     calibration: Calibration
     first_calibration: Calibration
     relu_history: list
     loihi_history: list
+    calibrated_network: FrozenNetwork | None = None
 
 
 def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: int = 4,
@@ -63,6 +65,8 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                            statistic=statistic)
     loihi_history = []
     calibration = first
+    calibrated = FrozenNetwork.from_keras(model, neuron_type=neuron_type,
+                                          scale_firing_rates=first.scales, synapse=synapse)
     if loihi_epochs > 0:
         tune = Trainer(max_epochs=loihi_epochs, neuron_type=neuron_type,
                        scale_firing_rates=first.scales, synapse=synapse,
@@ -83,4 +87,4 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                   "calibration_converged": calibration.converged})
     return LoihiTraining(network=network, calibration=calibration,
                          first_calibration=first, relu_history=relu_history,
-                         loihi_history=loihi_history)
+                         loihi_history=loihi_history, calibrated_network=calibrated)
