@@ -132,17 +132,10 @@ CASES = {
 
 # (backend, case) -> (error, message, why): a case that backend cannot run; the test
 # expects that clear error.
-_POOL_REFUSED = "pooling layer 'pool' is next to on-chip layer"
+# Average pooling between on-chip layers used to be refused here (nengo-loihi 1.1.0
+# cannot build nengo-dl's pooling node next to an on-chip layer); freezing now folds it
+# into the next convolution (snnkit.fold), so every backend runs the case.
 LIMITS = {
-    ("loihi-emulator", "pool-on-chip"): (
-        BackendCapabilityError, _POOL_REFUSED,
-        "nengo-loihi 1.1.0 cannot build nengo-dl's average pooling next to an on-chip "
-        "layer ('Mergeable transforms must be Dense' / 'Conv2D transforms not "
-        "supported for off-chip to on-chip connections'); snnkit refuses it up front"),
-    ("loihi-emulator-fast", "pool-on-chip"): (
-        BackendCapabilityError, _POOL_REFUSED, "replays nengo-loihi's build"),
-    ("loihi", "pool-on-chip"): (
-        BackendCapabilityError, _POOL_REFUSED, "same nengo-loihi builder as the emulator"),
 }
 
 

@@ -265,3 +265,20 @@ def test_model_without_neurons_is_refused():
     model = _model(lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(x)))
     with pytest.raises(ValueError, match="model: no layer has ReLU neurons"):
         FrozenNetwork.from_keras(model)
+
+
+def test_pooling_that_cannot_fold_between_on_chip_layers_is_refused_before_running():
+    from snnkit.backends import get_backend
+    from snnkit.exceptions import BackendCapabilityError
+
+    def body(x):
+        x = L.Conv2D(2, 1, activation="relu", use_bias=False, name="to-spikes")(x)
+        x = L.Conv2D(4, 3, padding="same", activation="relu", name="c0")(x)
+        x = L.AveragePooling2D(2, name="p")(x)
+        x = L.Conv2D(5, 3, strides=2, padding="same", activation="relu", name="c1")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    network = FrozenNetwork.from_keras(_model(body), neuron_type="loihi-relu")
+    assert network.on_chip_layers == ("c0", "c1")
+    with pytest.raises(BackendCapabilityError, match="pooling layer 'p' is next to on-chip"):
+        get_backend("loihi-emulator-fast").run(network, _x((12, 12, 2)), n_steps=2)
