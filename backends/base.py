@@ -17,6 +17,7 @@ import numpy as np
 from snnkit.exceptions import BackendCapabilityError, BackendUnavailable, ValidationError
 from snnkit.frozen import FrozenNetwork
 from snnkit.results import Result
+from snnkit.validation import check_int
 
 PRESENTATIONS = ("reset", "sequential")
 _VERSIONED = ("snnkit", "nengo", "nengo-dl", "nengo-loihi", "nengo-extras", "tensorflow",
@@ -95,31 +96,34 @@ class Backend(abc.ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def check_inputs(network: FrozenNetwork, x) -> np.ndarray:
-    """Validate inputs against the network; return float32 ``(N, input_size)``."""
+def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
+    """Validate inputs against the network; return float32 ``(N, input_size)``.
+    Errors name ``argument``."""
     shape = tuple(network.input_shape)
     size = int(np.prod(shape))
     x = np.asarray(x)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValidationError(f"x: expected numeric images, got dtype {x.dtype}")
+        raise ValidationError(f"{argument}: expected numeric images, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ValidationError(
+            f"{argument}: expected real-valued images, got dtype {x.dtype}")
     if x.ndim == 0 or x.shape[0] == 0:
-        raise ValidationError(f"x: expected at least one input of shape {shape}, "
+        raise ValidationError(f"{argument}: expected at least one input of shape {shape}, "
                               f"got shape {x.shape}")
     if x.shape[1:] != shape and x.shape[1:] != (size,):
         raise ValidationError(
-            f"x: expected shape (N, {', '.join(map(str, shape))}) or (N, {size}), "
+            f"{argument}: expected shape (N, {', '.join(map(str, shape))}) or (N, {size}), "
             f"got {x.shape}")
+    finite_already = not np.issubdtype(x.dtype, np.inexact)  # ints and bools
     x = x.reshape(x.shape[0], size).astype(np.float32)
-    if not np.all(np.isfinite(x)):
+    if not finite_already and not np.all(np.isfinite(x)):
         bad = int(np.argmax(~np.isfinite(x).all(axis=1)))
-        raise ValidationError(f"x: inputs must be finite; input {bad} has NaN or inf")
+        raise ValidationError(f"{argument}: inputs must be finite; input {bad} has NaN or inf")
     return x
 
 
 def check_n_steps(n_steps) -> int:
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValidationError(f"n_steps: expected an int >= 1, got {n_steps!r}")
-    return int(n_steps)
+    return check_int("n_steps", n_steps, low=1)
 
 
 def package_versions() -> dict:

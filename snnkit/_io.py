@@ -19,14 +19,22 @@ UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
               UnicodeDecodeError, TypeError)
 
 
+TEMP_SUFFIX = ".tmp"
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success, fsync and rename it over
     ``path``. On any exception the temporary file is removed and ``path`` is untouched.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp``: a process killed mid-write
+    leaves it behind, and :func:`remove_stale_temp_files` can tell it from the file of
+    a writer that is still alive.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                                    suffix=TEMP_SUFFIX, dir=directory)
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open()
         # would have, so the user's umask decides, not our temporary-file trick.
@@ -70,3 +78,48 @@ def read_npz_with_header(path, header_key: str,
     except UNREADABLE as e:
         raise error("unreadable", e) from e
     return header, arrays
+
+
+def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:
+    """Delete the temporary files :func:`atomic_write` left in ``directory`` when its
+    process was killed (the writer's pid is no longer alive; files without a pid, from
+    older versions, count as stale). ``names``: only those of these target file names;
+    ``recursive``: also in sub-folders. Returns the paths removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    pattern = "**/.*" + TEMP_SUFFIX if recursive else ".*" + TEMP_SUFFIX
+    removed = []
+    for candidate in directory.glob(pattern):
+        target, pid = _temp_file_owner(candidate.name)
+        if names is not None and target not in names:
+            continue
+        if pid is not None and _process_alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _temp_file_owner(name: str):
+    """``(target file name, writer pid or None)`` of ``.<target>.<pid>.<random>.tmp``
+    (or the older ``.<target>.<random>.tmp``)."""
+    stem = name[1:-len(TEMP_SUFFIX)]
+    head, _, _random = stem.rpartition(".")
+    target, _, pid = head.rpartition(".")
+    if target and pid.isdigit():
+        return target, int(pid)
+    return head, None
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

@@ -20,14 +20,7 @@ def check_data(argument: str, network: FrozenNetwork, data):
     x, y = data
     if len(x) == 0:
         raise ValidationError(f"{argument}: expected at least one example, got none")
-    x = np.asarray(x)
-    if np.issubdtype(x.dtype, np.integer) and x.ndim > 0 and len(x) > 0:
-        # integers are finite: check the shape and dtype on one image (same messages)
-        # and skip the full finiteness scan, a few % of a 60k-image epoch
-        check_inputs(network, x[:1])
-        x = x.reshape(len(x), -1).astype(np.float32)
-    else:
-        x = check_inputs(network, x)
+    x = check_inputs(network, x, argument)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(x):
         raise ValidationError(

@@ -343,7 +343,16 @@ def test_scale_search_on_the_seed_network(trained_seed_loihi, mnist_small, tmp_p
     ({"search": "grid"}, "config['search']: expected one of scale, rate, got 'grid'"),
     ({"search": "scale", "netwrok": "x"}, "config: unknown key(s) netwrok; known:"),
     ({"search": "scale", "data": {"n_val": 0}}, "config['data']['n_val']: expected an "
-                                                "int >= 1, got 0"),
+                                                "int from 1 to 60000"),
+    ({"search": "scale", "data": {"n_val": 70000}},
+     "config['data']['n_val']: expected an int from 1 to 60000 (MNIST training images, "
+     "val_from 'train'), got 70000"),
+    ({"search": "scale", "data": {"n_val": 20000, "val_from": "test"}},
+     "config['data']['n_val']: expected an int from 1 to 10000 (MNIST test images, "
+     "val_from 'test'), got 20000"),
+    ({"search": "scale", "data": {"n_train": 70000, "n_val": 10, "val_from": "test"}},
+     "config['data']['n_train']: expected an int from 1 to 60000 (MNIST training "
+     "images), got 70000"),
     ({"search": "scale", "data": {"n_train": 59990, "n_val": 20}},
      "n_train + n_val must be <= 60000"),
     ({"search": "scale"}, "config['network']: a scale search needs the path"),

@@ -16,7 +16,13 @@ them).
 
 from .config import build_search, load_config, run_chief, run_search, run_worker
 from .distributed import role_env
-from .errors import ChiefUnreachableError, FailedTrialError, SearchConfigError
+from .errors import (
+    ChiefUnreachableError,
+    FailedTrialError,
+    SearchConfigError,
+    SearchLockedError,
+    SearchStateError,
+)
 from .objective import SearchObjective, metric_direction, reported_metrics
 from .rate_search import RateTargetSearch
 from .scale_search import ScaleSearch
@@ -29,6 +35,8 @@ __all__ = [
     "RateTargetSearch",
     "ScaleSearch",
     "SearchConfigError",
+    "SearchLockedError",
+    "SearchStateError",
     "SearchObjective",
     "SnnSearch",
     "build_search",

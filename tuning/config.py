@@ -33,6 +33,8 @@ import json
 import os
 from pathlib import Path
 
+from snnkit.validation import check_int
+
 from .distributed import role_env
 from .errors import SearchConfigError
 
@@ -168,6 +170,7 @@ def _environment(values: dict):
 
 def _load_data(config):
     import snnkit
+    from snnkit.data import N_TEST, N_TRAIN
 
     data = config.get("data", {})
     n_train, n_val = data.get("n_train"), data.get("n_val", 500)
@@ -175,11 +178,13 @@ def _load_data(config):
     if val_from not in ("train", "test"):
         raise SearchConfigError(
             f"config['data']['val_from']: expected 'train' or 'test', got {val_from!r}")
-    for key, value in (("n_train", n_train), ("n_val", n_val)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise SearchConfigError(
-                f"config['data'][{key!r}]: expected an int >= 1, got {value!r}")
+    val_limit = N_TEST if val_from == "test" else N_TRAIN
+    check_int("config['data']['n_val']", n_val, low=1, high=val_limit,
+              what=f"MNIST {'test' if val_from == 'test' else 'training'} images, "
+                   f"val_from {val_from!r}", error=SearchConfigError)
+    if n_train is not None:
+        check_int("config['data']['n_train']", n_train, low=1, high=N_TRAIN,
+                  what="MNIST training images", error=SearchConfigError)
     if val_from == "test":
         (x_train, y_train), (x_test, y_test) = snnkit.load_mnist(n_train, n_val)
         return (x_train, y_train), (x_test, y_test)

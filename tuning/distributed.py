@@ -6,6 +6,11 @@ A process's role comes from three environment variables (keras-tuner's):
 ``"worker1"``), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` (where the
 chief listens / where workers find it). :func:`role_env` builds them.
 
+keras-tuner 1.4 has no public API for its distributed mode beyond these variables:
+the chief's gRPC server, its servicer and the client's timeout live in
+``keras_tuner.src.distribute`` and ``keras_tuner.src.protos``. This module is the one
+place that reaches into them, each use commented with what it needs and why.
+
 Two things here differ from ``keras_tuner.src.distribute.oracle_chief.start_server``,
 with the same servicer and protocol: the chief stops polling within a fraction of a
 second once every worker is done (keras-tuner sleeps 20 s between checks) and shuts
@@ -18,6 +23,8 @@ from __future__ import annotations
 import os
 import time
 from concurrent import futures
+
+from snnkit.validation import check_int
 
 from .errors import ChiefUnreachableError, SearchConfigError
 
@@ -95,8 +102,9 @@ def wait_for_chief(timeout_s: float) -> None:
 def _servicer(oracle):
     """keras-tuner's servicer, also remembering which workers were told the search is
     over (so the chief can wait for late ones)."""
+    from keras_tuner.engine.trial import Trial, TrialStatus
+    # internal: keras-tuner exports no servicer; this one speaks its workers' protocol
     from keras_tuner.src.distribute import oracle_chief
-    from keras_tuner.src.engine import trial as trial_module
 
     class Servicer(oracle_chief.OracleServicer):
         def __init__(self, oracle):
@@ -105,8 +113,7 @@ def _servicer(oracle):
 
         def CreateTrial(self, request, context):  # noqa: N802 (gRPC's name)
             response = super().CreateTrial(request, context)
-            if trial_module.Trial.from_proto(response.trial).status == \
-                    trial_module.TrialStatus.STOPPED:
+            if Trial.from_proto(response.trial).status == TrialStatus.STOPPED:
                 self.stopped_workers.add(request.tuner_id)
             return response
 
@@ -118,6 +125,8 @@ def bound_client_wait(timeout_s: float) -> None:
     seconds instead of keras-tuner's one hour (``oracle_client.TIMEOUT``, read at each
     call): a worker whose chief has gone then ends with an error instead of hanging.
     The chief's answers take milliseconds; the wait only matters when it is gone."""
+    # internal: the timeout is a module constant of keras-tuner's gRPC client (no
+    # argument or public setting reaches it), read at every call
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = float(timeout_s)
@@ -137,6 +146,8 @@ def serve_oracle(oracle, poll_s: float = 0.2, expected_workers: int | None = Non
     that was just told to stop still makes a call or two on its way out, and
     keras-tuner's client waits for an answer for hours (``wait_for_ready``)."""
     import grpc
+    # internal: keras-tuner's gRPC service definition and its chief's exit test have
+    # no public home; start_server (which uses them) cannot stop early or shut down
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
 
@@ -171,5 +182,4 @@ def serve_oracle(oracle, poll_s: float = 0.2, expected_workers: int | None = Non
 
 
 def _check_port(port) -> None:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise SearchConfigError(f"port: expected an int from 1 to 65535, got {port!r}")
+    check_int("port", port, low=1, high=65535, error=SearchConfigError)

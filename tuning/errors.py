@@ -8,7 +8,8 @@ from keras_tuner.errors import FailedTrialError, FatalValueError
 
 from snnkit.exceptions import SnnkitError, ValidationError
 
-__all__ = ["ChiefUnreachableError", "FailedTrialError", "SearchConfigError"]
+__all__ = ["ChiefUnreachableError", "FailedTrialError", "SearchConfigError",
+           "SearchLockedError", "SearchStateError"]
 
 
 class SearchConfigError(ValidationError, FatalValueError):
@@ -17,3 +18,11 @@ class SearchConfigError(ValidationError, FatalValueError):
 
 class ChiefUnreachableError(SnnkitError, ConnectionError):
     """A worker could not reach the chief oracle at the address it was given."""
+
+
+class SearchLockedError(SnnkitError, RuntimeError):
+    """Another search is running in the same project directory."""
+
+
+class SearchStateError(SnnkitError, ValueError):
+    """A search directory whose saved state cannot be read."""

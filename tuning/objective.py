@@ -9,8 +9,12 @@ Hyperband) optimizes the same number.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+import numpy as np
+from keras_tuner.errors import FailedTrialError
+
+from snnkit.validation import is_number
 
 from .errors import SearchConfigError
 
@@ -87,7 +91,7 @@ class SearchObjective:
                 raise SearchConfigError("objective: expected a metric name or a non-empty "
                                         "{metric: weight} dict, got {}")
             for name, weight in self.metric.items():
-                if not _is_number(weight):
+                if not is_number(weight):
                     raise SearchConfigError(
                         f"objective[{name!r}]: expected a number (weight), got {weight!r}")
             object.__setattr__(self, "metric", {k: float(v) for k, v in self.metric.items()})
@@ -105,14 +109,14 @@ class SearchObjective:
             weights = self.metric.values() if isinstance(self.metric, dict) else [1.0]
             bounded = unit and sum(abs(w) for w in weights) <= 1.0
             object.__setattr__(self, "penalty", 10.0 if bounded else 1e12)
-        if not _is_number(self.penalty) or self.penalty <= 0:
+        if not is_number(self.penalty) or self.penalty <= 0:
             raise SearchConfigError(f"penalty: expected a number > 0, got {self.penalty!r}")
         constraints = {}
         for name, bound in dict(self.constraints or {}).items():
-            op, value = ("<=", bound) if _is_number(bound) else (
+            op, value = ("<=", bound) if is_number(bound) else (
                 tuple(bound) if isinstance(bound, (tuple, list)) and len(bound) == 2
                 else (None, None))
-            if op not in ("<=", ">=") or not _is_number(value):
+            if op not in ("<=", ">=") or not is_number(value):
                 raise SearchConfigError(
                     f"constraints[{name!r}]: expected a number (upper bound) or "
                     f"('<=' | '>=', number), got {bound!r}")
@@ -128,17 +132,20 @@ class SearchObjective:
 
     def names(self) -> tuple[str, ...]:
         """Every metric this objective reads."""
-        names = list(self.metric) if isinstance(self.metric, dict) else [self.metric]
-        return tuple(dict.fromkeys(names + list(self.constraints)))
+        return tuple(dict.fromkeys(self._objective_names() + tuple(self.constraints)))
 
     def check(self, reported) -> None:
         """Raise :class:`SearchConfigError` if it reads a metric that is not reported."""
         reported = tuple(reported)
         for name in self.names():
             if name not in reported:
+                where = "objective" if name in self._objective_names() else "constraints"
                 raise SearchConfigError(
-                    f"objective: metric {name!r} is not reported by this search; "
+                    f"{where}: metric {name!r} is not reported by this search; "
                     f"reported metrics: {', '.join(reported)}")
+
+    def _objective_names(self) -> tuple[str, ...]:
+        return tuple(self.metric) if isinstance(self.metric, dict) else (self.metric,)
 
     def value(self, metrics: dict) -> float:
         if isinstance(self.metric, dict):
@@ -191,6 +198,30 @@ def as_objective(objective, constraints=None, direction=None) -> SearchObjective
     return SearchObjective(objective, constraints or {}, direction)
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        math.isfinite(value)
+def metrics_from_result(result, y, network) -> dict:
+    """The flat metrics every trial reports, from one backend :class:`Result`;
+    raises ``FailedTrialError`` if a neuron layer never fired."""
+    rates = result.layer_rates_hz
+    silent = [name for name in network.neuron_layers if rates.get(name, 0.0) <= 0.0]
+    if silent:
+        raise FailedTrialError(
+            f"layer(s) {', '.join(map(repr, silent))} silent: no neuron fired on any of "
+            f"the {result.n_inputs} validation inputs in {result.n_steps} steps "
+            f"(scales {network.scale_firing_rates})")
+    watched = network.on_chip_layers or network.neuron_layers
+    synops = result.synaptic_ops_per_input
+    metrics = {
+        "accuracy": result.accuracy(y),
+        "synaptic_ops": synops.get("total", 0.0),
+        "time_to_decision_steps": float(np.mean(result.time_to_decision())),
+        "spikes": float(sum(result.spikes_per_input.values())),
+        "min_rate_hz": min(rates[name] for name in watched),
+        "max_saturated_fraction": max(result.saturated_fraction[name] for name in watched),
+        "wall_time_s": result.wall_time_s,
+    }
+    for name in network.neuron_layers:
+        metrics[f"rate_hz/{name}"] = rates[name]
+        metrics[f"saturated_fraction/{name}"] = result.saturated_fraction[name]
+        metrics[f"synaptic_ops/{name}"] = synops.get(name, 0.0)
+        metrics[f"spikes/{name}"] = result.spikes_per_input[name]
+    return metrics

@@ -13,9 +13,10 @@ from snnkit.exceptions import SnnkitError, ValidationError
 from snnkit.frozen import FrozenNetwork
 
 from .errors import SearchConfigError
-from .objective import reported_metrics
+from .objective import metrics_from_result, reported_metrics
+from .space import add_dimension, check_bounds
 from .scale_search import _check_validation, _get_backend
-from .tuner import SnnSearch, add_dimension, check_bounds, metrics_from_result
+from .tuner import SnnSearch
 
 RATE_PREFIX = "rate_hz/"
 RATE_WEIGHT = "rate_weight"
@@ -79,7 +80,6 @@ class RateTargetSearch(SnnSearch):
                 f"model: expected a Keras model or a function returning one, "
                 f"got {type(model).__name__}")
         self.train_data = train_data
-        self.x_val, self.y_val = _check_validation(x_val, y_val, n_val)
         options = dict(trainer_options or {})
         clash = [k for k in options if k in _SET_BY_SEARCH]
         if clash:
@@ -101,6 +101,7 @@ class RateTargetSearch(SnnSearch):
                                                  synapse=synapse)
         except SnnkitError as e:
             raise SearchConfigError(f"model/neuron_type/synapse: {e}") from e
+        self.x_val, self.y_val = _check_validation(x_val, y_val, n_val, self.template)
         self.neuron_type, self.synapse, self.n_steps = neuron_type, synapse, n_steps
         check_bounds("n_steps", n_steps, integer=True)
         self.backend_name = backend

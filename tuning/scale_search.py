@@ -14,12 +14,15 @@ from snnkit.exceptions import (
     BackendUnavailable,
     SnnkitError,
     UnknownNameError,
+    ValidationError,
 )
 from snnkit.frozen import FrozenNetwork
+from snnkit.validation import check_int, is_number
 
 from .errors import SearchConfigError
-from .objective import reported_metrics
-from .tuner import SnnSearch, add_dimension, check_bounds, metrics_from_result
+from .objective import metrics_from_result, reported_metrics
+from .space import add_dimension, check_bounds
+from .tuner import SnnSearch
 
 SCALE_PREFIX = "scale/"
 SYNAPSE = "synapse_s"
@@ -70,7 +73,7 @@ class ScaleSearch(SnnSearch):
                  check_cores: bool = False, neuron_type="loihi-relu",
                  n_val: int | None = None, **search_options):
         self.network = _as_network(network, neuron_type, synapse)
-        x_val, y_val = _check_validation(x_val, y_val, n_val)
+        x_val, y_val = _check_validation(x_val, y_val, n_val, self.network)
         self.x_val, self.y_val = x_val, y_val
         self.backend_name = backend
         self.backend = _get_backend(backend, backend_options or {}, self.network)
@@ -149,17 +152,30 @@ def _as_network(network, neuron_type, synapse) -> FrozenNetwork:
         f"got {type(network).__name__}")
 
 
-def _check_validation(x_val, y_val, n_val):
-    x, y = np.asarray(x_val), np.asarray(y_val).reshape(-1)
-    if x.ndim == 0 or len(x) == 0:
-        raise SearchConfigError(f"x_val: expected at least one input, got shape {x.shape}")
+def _check_validation(x_val, y_val, n_val, network):
+    """``(x, y)``: the first ``n_val`` validation inputs as float32 ``(N, size)`` (what
+    every backend runs) and their labels, checked against ``network`` so that a bad
+    set fails here, not as a failed trial."""
+    from snnkit.backends import check_inputs
+
+    try:
+        x = check_inputs(network, x_val, "x_val")
+    except ValidationError as e:
+        raise SearchConfigError(str(e)) from None
+    y = np.asarray(y_val).reshape(-1)
     if len(x) != len(y):
         raise SearchConfigError(
             f"y_val: expected {len(x)} labels (one per x_val input), got {len(y)}")
+    n_classes = network.layer_shape(network.output_layer)[-1]
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise SearchConfigError(
+            f"y_val: expected integer labels in 0..{n_classes - 1} (the network has "
+            f"{n_classes} outputs), got dtype {y.dtype}"
+            + (f", values {y.min()}..{y.max()}" if np.issubdtype(y.dtype, np.number)
+               else ""))
     if n_val is not None:
-        if isinstance(n_val, bool) or not isinstance(n_val, int) or not 1 <= n_val <= len(x):
-            raise SearchConfigError(
-                f"n_val: expected an int from 1 to {len(x)} (len(x_val)), got {n_val!r}")
+        check_int("n_val", n_val, low=1, high=len(x), what="len(x_val)",
+                  error=SearchConfigError)
         x, y = x[:n_val], y[:n_val]
     return x, y
 
@@ -207,8 +223,7 @@ def _check_layers(network, scales, layers):
 
 def _check_range(scale_range):
     if not (isinstance(scale_range, (tuple, list)) and len(scale_range) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            and v >= 1 for v in scale_range)) or tuple(scale_range) == (1, 1):
+            is_number(v) and v >= 1 for v in scale_range)) or tuple(scale_range) == (1, 1):
         raise SearchConfigError(
             f"scale_range: expected (down, up) factors >= 1, not both 1, got "
             f"{scale_range!r}")

@@ -1,0 +1,86 @@
+"""Number and path checks shared by the whole package: each raises an error that names
+the argument, what was expected and what was received.
+
+Every check takes ``error``, the exception class to raise (default
+:class:`~snnkit.exceptions.ValidationError`; the tuning package passes its
+``SearchConfigError``). Imports nothing heavy: any module may use it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from pathlib import Path
+
+from .exceptions import ValidationError
+
+
+def is_number(value) -> bool:
+    """A real, finite number (int, float or a NumPy scalar of either); not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def is_int(value) -> bool:
+    """An int or NumPy integer; not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(argument: str, value, *, low: int | None = None, high: int | None = None,
+              what: str = "", error=ValidationError) -> int:
+    """``value`` as an int in ``[low, high]`` (either bound optional); ``what`` says
+    where a bound comes from (e.g. ``"len(x_val)"``)."""
+    note = f" ({what})" if what else ""
+    if low is not None and high is not None:
+        expected = f"an int from {low} to {high}{note}"
+    elif low is not None:
+        expected = f"an int >= {low}{note}"
+    elif high is not None:
+        expected = f"an int <= {high}{note}"
+    else:
+        expected = "an int"
+    if not is_int(value) or (low is not None and value < low) or \
+            (high is not None and value > high):
+        raise error(f"{argument}: expected {expected}, got {value!r}")
+    return int(value)
+
+
+def check_positive(argument: str, value, unit: str = "", *, error=ValidationError) -> float:
+    """``value`` as a finite float > 0; ``unit`` (e.g. ``"seconds"``) is named in the
+    message."""
+    if not is_number(value) or not value > 0:
+        unit = f" ({unit})" if unit else ""
+        raise error(f"{argument}: expected a finite number > 0{unit}, got {value!r}")
+    return float(value)
+
+
+def check_at_least(argument: str, value, low: float, unit: str = "", *,
+                   error=ValidationError) -> float:
+    """``value`` as a finite float >= ``low``."""
+    if not is_number(value) or not value >= low:
+        unit = f" ({unit})" if unit else ""
+        raise error(f"{argument}: expected a finite number >= {low:g}{unit}, got {value!r}")
+    return float(value)
+
+
+def check_finite(argument: str, value, *, error=ValidationError) -> float:
+    """``value`` as a finite float."""
+    if not is_number(value):
+        raise error(f"{argument}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def check_output_file(argument: str, path, *, error=ValidationError) -> Path:
+    """A path a file can be written to: not a folder, in a folder that exists."""
+    try:
+        path = Path(os.fspath(path))
+    except TypeError:
+        raise error(f"{argument}: expected a file path, got {type(path).__name__}") from None
+    if path.is_dir():
+        raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise error(f"{argument}: cannot write {str(path)!r}: its folder "
+                    f"{str(folder)!r} does not exist")
+    return path

@@ -1,0 +1,57 @@
+"""Search dimensions: how a user gives one (a fixed value, ``(low, high)`` bounds or a
+list of choices), checked, and added to keras-tuner's ``HyperParameters``."""
+
+from __future__ import annotations
+
+from keras_tuner import HyperParameters
+
+from snnkit.validation import is_int, is_number
+
+from .errors import SearchConfigError
+
+
+def check_bounds(argument: str, value, *, integer: bool = False):
+    """A search dimension: a number (fixed), ``(low, high)`` with ``0 < low < high``
+    (searched, log scale), or a list of values (one is chosen)."""
+    kind = "int" if integer else "number"
+    if isinstance(value, list):
+        if not value or not all(_positive(v, integer) for v in value):
+            raise SearchConfigError(
+                f"{argument}: expected a non-empty list of {kind}s > 0, got {value!r}")
+        return ("choice", [int(v) if integer else float(v) for v in value])
+    if isinstance(value, tuple):
+        if len(value) != 2 or not all(_positive(v, integer) for v in value):
+            raise SearchConfigError(
+                f"{argument}: expected (low, high) {kind}s with 0 < low < high, "
+                f"got {value!r}")
+        low, high = value
+        if not low < high:
+            raise SearchConfigError(
+                f"{argument}: bounds reversed or empty: expected low < high, got "
+                f"(low={low!r}, high={high!r})")
+        return ("range", (int(low), int(high)) if integer else (float(low), float(high)))
+    if _positive(value, integer):
+        return ("fixed", int(value) if integer else float(value))
+    raise SearchConfigError(
+        f"{argument}: expected a {kind} > 0, (low, high) bounds or a list of values, "
+        f"got {value!r}")
+
+
+def add_dimension(hp: HyperParameters, name: str, spec, *, integer: bool = False):
+    kind, value = spec
+    if kind == "fixed":
+        hp.Fixed(name, value)
+    elif kind == "choice":
+        hp.Choice(name, value)
+    elif integer:
+        hp.Int(name, value[0], value[1])
+    else:
+        hp.Float(name, value[0], value[1], sampling="log")
+
+
+def _positive(value, integer):
+    return (is_int(value) if integer else is_number(value)) and value > 0
+
+
+def _positive(value, integer):
+    return (is_int(value) if integer else is_number(value)) and value > 0

@@ -1,0 +1,197 @@
+"""Where a search keeps its records, and who may write them.
+
+**One state file.** keras-tuner keeps a search in ``oracle.json`` (the oracle) plus one
+``trial_<id>/trial.json`` per trial, written one after the other: a kill between two
+of those writes leaves them disagreeing (a trial recorded COMPLETED that the oracle
+still lists as running is run again; a trial recorded RUNNING that the oracle never
+heard of is stuck and the search ends one short). Here ``oracle.json`` holds the
+oracle's state *and every trial*, written atomically in one step, so a kill at any
+instant leaves the search as it was after some whole step. ``trial.json`` files are
+still written (keras-tuner's layout, for people and tools reading the folder), after
+``oracle.json`` and atomically, so a trial file never says more than the state; they
+are never read back when ``oracle.json`` has the trials.
+
+On reload, a trial still running when the process died is run again (keras-tuner's
+own retry queue), and a trial recorded as finished is never run again.
+
+**One writer.** :class:`SearchLock` is an exclusive ``flock`` on
+``<project>/search.lock`` (which also holds the owner's pid, for the message): a
+second search on the same project is refused while the first runs. The kernel drops
+the lock when its process dies, so the lock of a killed search is taken over at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+
+from keras_tuner.engine.trial import Trial, TrialStatus
+
+from snnkit._io import atomic_write, remove_stale_temp_files
+
+from .errors import SearchLockedError, SearchStateError
+
+STATE_FILE = "oracle.json"
+TRIAL_FILE = "trial.json"
+LOCK_FILE = "search.lock"
+_FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID)
+
+log = logging.getLogger(__name__)
+
+
+class OneFileState:
+    """Mixin for a keras-tuner ``Oracle``: the whole search in one atomic file.
+
+    Set ``state_path`` (the project's ``oracle.json``) before the tuner's constructor
+    reloads the oracle."""
+
+    state_path: str
+
+    def get_state(self):
+        state = super().get_state()
+        state["trials"] = {trial_id: trial.get_state()
+                           for trial_id, trial in self.trials.items()}
+        return state
+
+    def set_state(self, state):
+        if "trials" in state:  # else: an older search, trials came from their files
+            self.trials = {trial_id: Trial.from_state(trial_state)
+                           for trial_id, trial_state in state["trials"].items()}
+        super().set_state(state)
+        self._repair()
+
+    def _repair(self):
+        """Make trials and oracle agree (they always do in a state written here; an
+        older search killed between its separate files may not): a finished trial is
+        kept and no longer ongoing; a RUNNING trial that no tuner holds becomes
+        ongoing, so keras-tuner's reload queues it to run again."""
+        for tuner_id, trial in list(self.ongoing_trials.items()):
+            if trial.status in _FINISHED:
+                del self.ongoing_trials[tuner_id]
+                if trial.trial_id not in self.end_order:
+                    self.end_order.append(trial.trial_id)
+        held = {trial.trial_id for trial in self.ongoing_trials.values()}
+        for trial_id, trial in self.trials.items():
+            if trial.status == TrialStatus.RUNNING and trial_id not in held:
+                self.ongoing_trials[f"interrupted-{trial_id}"] = trial
+
+    def save(self):
+        """Write the state (if it changed) atomically, then each trial file that
+        changed."""
+        text = json.dumps(self.get_state())
+        if text != getattr(self, "_saved_state", None):
+            _write_text(self.state_path, text)
+            self._saved_state = text
+        written = self.__dict__.setdefault("_saved_trials", {})
+        project = os.path.dirname(self.state_path)
+        for trial_id, trial in self.trials.items():
+            trial_text = json.dumps(trial.get_state())
+            if written.get(trial_id) != trial_text:
+                folder = os.path.join(project, f"trial_{trial_id}")
+                os.makedirs(folder, exist_ok=True)
+                _write_text(os.path.join(folder, TRIAL_FILE), trial_text)
+                written[trial_id] = trial_text
+
+    def _save_trial(self, trial):
+        # keras-tuner 1.4 calls this private method to write trial.json in place, at
+        # points of its own choosing (before the oracle's state, and without rename),
+        # and has no public hook for it. Trial files are written by save() instead,
+        # after the state they mirror.
+        pass
+
+    def reload(self):
+        """keras-tuner's reload (trials, then the oracle's state; running trials are
+        queued to run again), with a readable error for a damaged state file."""
+        self._saved_state = None
+        self._saved_trials = {}
+        try:
+            super().reload()
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+            raise SearchStateError(
+                f"{self.state_path}: not a readable search state ({type(e).__name__}: "
+                f"{e}); pass overwrite=True (or another project_name) to start "
+                "afresh") from e
+
+
+def _write_text(path, text: str) -> None:
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
+def write_json(path, state) -> None:
+    """``state`` as JSON in ``path``, atomically."""
+    _write_text(path, json.dumps(state))
+
+
+def clear_project(project_dir) -> None:
+    """Delete everything in ``project_dir`` but its lock file (``overwrite=True``)."""
+    if not os.path.isdir(project_dir):
+        return
+    for name in os.listdir(project_dir):
+        if name == LOCK_FILE:
+            continue
+        path = os.path.join(project_dir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+def remove_stale_files(project_dir) -> None:
+    """Delete temporary files that killed processes left in the project."""
+    for path in remove_stale_temp_files(project_dir, recursive=True):
+        log.info("removed %s, left by a process that was killed while writing", path)
+
+
+class SearchLock:
+    """An exclusive, non-blocking lock on a search project (see the module doc).
+    Usable as a context manager; ``acquire`` raises :class:`SearchLockedError` when
+    another live process, or another search object in this one, holds it."""
+
+    def __init__(self, project_dir):
+        self.project_dir = os.fspath(project_dir)
+        self.path = os.path.join(self.project_dir, LOCK_FILE)
+        self._fd = None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover (Windows has no flock)
+            log.warning("no fcntl on this system: %s is not locked against a second "
+                        "search", self.project_dir)
+            return
+        os.makedirs(self.project_dir, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            if holder == str(os.getpid()):
+                who = "another search object in this process"
+            raise SearchLockedError(
+                f"directory: a search is already running in {self.project_dir!r} "
+                f"({who} holds {self.path!r}); wait for it to finish, or give another "
+                "directory or project_name") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        os.ftruncate(fd, 0)
+        os.close(fd)  # closing drops the flock
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
