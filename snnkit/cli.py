@@ -9,6 +9,7 @@ arguments, 1 for anything else); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -246,20 +247,27 @@ def _train(args) -> int:
     _check_count("--n-train", args.n_train, MNIST_TRAIN, "the MNIST training set's size")
     _check_count("--n-test", args.n_test, MNIST_TEST, "the MNIST test set's size")
     out = _output_file(args.out)
+    checkpoints = _train_checkpoint_dir(args, out)
     from .neurons import neuron_spec
 
     neuron_spec(args.neuron_type)  # a bad name fails before the data is loaded
     model = _load_model(args.model, args.seed)
+    from .checkpoint import ModelCheckpoint
     from .data import load_mnist
     from .trainer import Trainer
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.n_train, args.n_test)
+    saver = ModelCheckpoint(checkpoints, save_best=False)
     trainer = Trainer(max_epochs=args.epochs, minibatch_size=args.minibatch_size,
                       learning_rate=args.learning_rate, neuron_type=args.neuron_type,
                       scale_firing_rates=args.scale, synapse=args.synapse,
                       rate_target_hz=args.rate_target, seed=args.seed,
-                      enable_progress_bar=not args.quiet)
-    history = trainer.fit(model, (x_train, y_train))
+                      callbacks=[saver], enable_progress_bar=not args.quiet)
+    last = saver.last_path
+    if last.is_file():
+        print(f"resuming from {last}", file=sys.stderr)
+    history = trainer.fit(model, (x_train, y_train),
+                          ckpt_path=last if last.is_file() else None)
     metadata = {"procedure": "snnkit train", "model": args.model,
                 "epochs": len(history), "n_train": len(x_train),
                 "train_history": history, "rate_target_hz": args.rate_target}
@@ -274,7 +282,35 @@ def _train(args) -> int:
               f"{len(x_test)} images): {100 * metadata['test_accuracy']:.2f}%")
     print(f"train accuracy (last epoch): {100 * history[-1]['accuracy']:.2f}%")
     print(f"FrozenNetwork saved to {network.save(out)}")
+    # the training is finished: its checkpoint has nothing left to resume
+    last.unlink()
+    with contextlib.suppress(OSError):
+        checkpoints.rmdir()  # only if empty
     return 0
+
+
+def _train_checkpoint_dir(args, out: Path) -> Path:
+    """Where ``snnkit train`` keeps ``last.npz`` while it runs (removed at the end),
+    checked against ``--resume``; temporary files of killed runs are removed."""
+    from ._io import remove_stale_temp_files
+
+    checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir is not None \
+        else out.parent / f"{out.name}.checkpoints"
+    if checkpoints.exists() and not checkpoints.is_dir():
+        raise _error(f"--checkpoint-dir: expected a folder, got a file: "
+                     f"{str(checkpoints)!r}")
+    remove_stale_temp_files(checkpoints, names=("last.npz",))
+    remove_stale_temp_files(out.parent if str(out.parent) else Path("."), names=(out.name,))
+    last = checkpoints / "last.npz"
+    if last.is_file() and not args.resume:
+        raise _error(
+            f"--resume: {str(last)!r} holds the checkpoint of an unfinished training; "
+            "pass --resume to continue it, or delete it (or give another "
+            "--checkpoint-dir) to start again")
+    if args.resume and not last.is_file():
+        print(f"--resume: no checkpoint at {str(last)!r} yet; training from the start",
+              file=sys.stderr)
+    return checkpoints
 
 
 def _convert(args) -> int:
@@ -551,6 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=_positive_float, default=0.001,
                        help="RMSprop learning rate (default 0.001)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--checkpoint-dir", default=None,
+                       help="folder for the checkpoint written after every epoch, "
+                            "removed when training ends (default: OUT.checkpoints "
+                            "next to --out)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue a killed or interrupted training from its "
+                            "checkpoint (same arguments); gives the weights an "
+                            "uninterrupted run would")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(func=_train)
 

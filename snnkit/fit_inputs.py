@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from .exceptions import ConversionError, ValidationError
 from .frozen import ALLOWED_LAYERS, FrozenNetwork
+from .validation import check_labels
 
 
 def check_data(argument: str, network: FrozenNetwork, data):
@@ -21,18 +22,8 @@ def check_data(argument: str, network: FrozenNetwork, data):
     if len(x) == 0:
         raise ValidationError(f"{argument}: expected at least one example, got none")
     x = check_inputs(network, x, argument)
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValidationError(
-            f"{argument}: expected one integer label per image ({len(x)}), "
-            f"got labels of shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValidationError(f"{argument}: expected integer labels, got dtype {y.dtype}")
     n_classes = network.layer_shape(network.output_layer)[-1]
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ValidationError(
-            f"{argument}: labels must be in 0..{n_classes - 1} (the model has "
-            f"{n_classes} outputs), got {int(y.min())}..{int(y.max())}")
+    y = check_labels(argument, y, len(x), n_classes)
     return x, y.astype(np.int32)
 
 

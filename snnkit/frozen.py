@@ -28,6 +28,7 @@ import numpy as np
 from ._io import read_npz_with_header, write_npz_with_header
 from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError
 from .neurons import NeuronSpec, neuron_spec
+from .validation import check_output_file
 
 FORMAT = "snnkit.FrozenNetwork"
 FORMAT_VERSION = 1
@@ -209,7 +210,7 @@ class FrozenNetwork:
     # --- file ----------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the network to ``path`` atomically; returns the path."""
-        path = Path(path)
+        path = check_output_file("path", path)
         arrays, keys = {}, {}
         for layer, values in self.weights.items():
             keys[layer] = []
@@ -238,7 +239,8 @@ class FrozenNetwork:
         """Read a file written by :meth:`save`. Never unpickles, never runs code."""
         path = Path(path)
         if not path.is_file():
-            raise FrozenNetworkFileError(f"{path}: no such file")
+            what = "a folder, not a file" if path.is_dir() else "no such file"
+            raise FrozenNetworkFileError(f"{path}: {what}")
         def error(kind, cause):
             if kind == "no-header":
                 return FrozenNetworkFileError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .exceptions import ValidationError
+from .validation import check_labels
 
 
 @dataclass(frozen=True)
@@ -126,11 +126,8 @@ class Result:
         return d
 
     def _labels(self, y) -> np.ndarray:
-        labels = np.asarray(y).reshape(-1)
-        if labels.shape[0] != self.n_inputs:
-            raise ValidationError(
-                f"y: expected {self.n_inputs} labels (one per input), got {labels.shape[0]}")
-        return labels
+        return check_labels("y", np.asarray(y).reshape(-1), self.n_inputs,
+                            self.outputs.shape[-1])
 
 
 class LayerActivity:

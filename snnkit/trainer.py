@@ -27,6 +27,7 @@ from .fold import write_back
 from .frozen import FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
 from .rate_reg import parse_rate_targets, rate_loss
+from .validation import check_at_least, check_int, check_positive
 
 __all__ = ["Calibration", "Trainer", "check_convertible", "copy_weights_to_keras"]
 
@@ -78,12 +79,12 @@ class Trainer:
                  rate_weight: float = 10.0, callbacks=(), logger=None,
                  seed: int | None = 0, deterministic: bool = True,
                  default_root_dir=None, enable_progress_bar: bool = True):
-        if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
-            raise ValidationError(f"max_epochs: expected an int >= 1, got {max_epochs!r}")
-        if isinstance(minibatch_size, bool) or not isinstance(minibatch_size, int) \
-                or minibatch_size < 1:
-            raise ValidationError(
-                f"minibatch_size: expected an int >= 1, got {minibatch_size!r}")
+        max_epochs = check_int("max_epochs", max_epochs, low=1)
+        minibatch_size = check_int("minibatch_size", minibatch_size, low=1)
+        learning_rate = check_positive("learning_rate", learning_rate)
+        if synapse is not None:
+            synapse = check_positive("synapse", synapse, "seconds")
+        dt = check_positive("dt", dt, "seconds")
         if isinstance(optimizer, str) and optimizer not in _OPTIMIZERS:
             raise UnknownNameError(f"optimizer: unknown optimizer {optimizer!r}; "
                                    f"known: {', '.join(_OPTIMIZERS)}")
@@ -102,9 +103,7 @@ class Trainer:
                         f"logger: expected None, True or snnkit logger callbacks "
                         f"(CSVLogger, TensorBoardLogger), got {type(item).__name__}")
             callbacks += loggers
-        if isinstance(rate_weight, bool) or not isinstance(rate_weight, (int, float)) \
-                or not rate_weight >= 0:
-            raise ValidationError(f"rate_weight: expected a number >= 0, got {rate_weight!r}")
+        rate_weight = check_at_least("rate_weight", rate_weight, 0)
         self.max_epochs = max_epochs
         self.minibatch_size = minibatch_size
         self.optimizer = optimizer
@@ -449,6 +448,8 @@ class Trainer:
 
         spec = neuron_spec(neuron_type)
         _check_target_rate(target_rate_hz, spec)
+        tolerance = check_positive("tolerance", tolerance, "fraction of the target")
+        max_iterations = check_int("max_iterations", max_iterations, low=1)
         network = self._as_network(model_or_network)
         network = network.replace(synapse=self.synapse if synapse == "trainer" else synapse)
         # the starting point: ReLU rates in one step, which only means anything

@@ -13,6 +13,8 @@ import numbers
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .exceptions import ValidationError
 
 
@@ -69,6 +71,21 @@ def check_finite(argument: str, value, *, error=ValidationError) -> float:
     if not is_number(value):
         raise error(f"{argument}: expected a finite number, got {value!r}")
     return float(value)
+
+
+def check_labels(argument: str, y, n_inputs: int, n_classes: int, *,
+                 error=ValidationError) -> np.ndarray:
+    """``y`` as ``(n_inputs,)`` integer class labels in ``0..n_classes - 1``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_inputs:
+        raise error(f"{argument}: expected one integer label per image ({n_inputs}), "
+                    f"got labels of shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise error(f"{argument}: expected integer labels, got dtype {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise error(f"{argument}: labels must be in 0..{n_classes - 1} (the model has "
+                    f"{n_classes} outputs), got {int(y.min())}..{int(y.max())}")
+    return y
 
 
 def check_output_file(argument: str, path, *, error=ValidationError) -> Path:

@@ -206,7 +206,7 @@ def test_bad_callbacks_logger_and_weight():
     with pytest.raises(ValidationError, match="logger: expected None, True or snnkit "
                                               "logger callbacks"):
         Trainer(logger="tensorboard")
-    with pytest.raises(ValidationError, match="rate_weight: expected a number >= 0, "
+    with pytest.raises(ValidationError, match="rate_weight: expected a finite number >= 0, "
                                               "got -1"):
         Trainer(rate_weight=-1)
 

@@ -123,6 +123,9 @@ def test_constrained_objective_prefers_feasible_trials(tiny, val, tmp_path):
     feasible = [t for t in s.trials() if t["metrics"]["feasible"] == 1.0]
     assert len(feasible) == 1  # same seed, same four configurations
     assert s.best_trial()["trial_id"] == feasible[0]["trial_id"]
+    # keras-tuner's own results API ranks the same way
+    assert s.get_best_hyperparameters()[0].values == feasible[0]["hyperparameters"]
+    assert s.oracle.get_best_trials()[0].trial_id == feasible[0]["trial_id"]
     for t in s.trials():
         if t not in feasible:
             assert t["score"] < -10  # below every feasible accuracy
@@ -210,7 +213,8 @@ def test_check_cores_plans_loihi_cores_on_any_backend(tiny, val, tmp_path, monke
     ({"layers": ["flatten"]}, "layers: unknown layer 'flatten'; neuron layers are: a, b"),
     ({"objective": "acuracy"}, "objective: metric 'acuracy' is not reported by this "
                                "search; reported metrics: accuracy, synaptic_ops,"),
-    ({"constraints": {"synops": 10}}, "metric 'synops' is not reported"),
+    ({"constraints": {"synops": 10}}, "constraints: metric 'synops' is not reported by "
+                                      "this search; reported metrics: accuracy,"),
     ({"max_trials": 0}, "max_trials: expected an int >= 1, got 0"),
     ({"oracle": "grid"}, "oracle: expected one of random, bayesian, hyperband, got 'grid'"),
     ({"backend": "loihi-9"}, "backend: 'loihi-9' not found; registered backends:"),
@@ -223,6 +227,34 @@ def test_bad_search_configuration_fails_at_once(tiny, val, tmp_path, options, me
     assert message in str(info.value)
     assert isinstance(info.value, FatalValueError) and isinstance(info.value, ValueError)
     assert not (tmp_path / "scale_search").exists()
+
+
+@pytest.mark.parametrize("x, y, options, message", [
+    (np.zeros((10, 28, 28)), np.zeros(10, int), {},
+     "x_val: expected shape (N, 28, 28, 1) or (N, 784), got (10, 28, 28)"),
+    (np.zeros((10, 28, 28, 1), complex), np.zeros(10, int), {},
+     "x_val: expected real-valued images, got dtype complex128"),
+    (np.zeros((10, 784)), np.zeros(9, int), {},
+     "y_val: expected one integer label per image (10), got labels of shape (9,)"),
+    (np.zeros((10, 784)), np.full(10, 42), {},
+     "y_val: labels must be in 0..9 (the model has 10 outputs), got 42..42"),
+    (np.zeros((10, 784)), np.zeros(10), {},
+     "y_val: expected integer labels, got dtype float64"),
+    (np.zeros((10, 784)), np.zeros(10, int), {"n_val": 11},
+     "n_val: expected an int from 1 to 10 (len(x_val)), got 11"),
+])
+def test_bad_validation_set_fails_at_construction(tiny, tmp_path, x, y, options, message):
+    with pytest.raises(SearchConfigError) as info:
+        ScaleSearch(tiny, x, y, scales=GOOD, backend="nengo", directory=tmp_path,
+                    **options)
+    assert str(info.value) == message
+    assert not (tmp_path / "scale_search").exists()
+
+
+def test_flattened_validation_images_are_accepted(tiny, val, tmp_path):
+    x, y = val
+    s = search(tiny, (x.reshape(len(x), -1), y), tmp_path, max_trials=1).search()
+    assert s.trials()[0]["status"] == "COMPLETED"
 
 
 def test_unknown_layer_is_reported_with_real_names_for_rate_search(tiny, val, tmp_path,

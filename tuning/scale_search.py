@@ -17,7 +17,7 @@ from snnkit.exceptions import (
     ValidationError,
 )
 from snnkit.frozen import FrozenNetwork
-from snnkit.validation import check_int, is_number
+from snnkit.validation import check_int, check_labels, is_number
 
 from .errors import SearchConfigError
 from .objective import metrics_from_result, reported_metrics
@@ -162,17 +162,9 @@ def _check_validation(x_val, y_val, n_val, network):
         x = check_inputs(network, x_val, "x_val")
     except ValidationError as e:
         raise SearchConfigError(str(e)) from None
-    y = np.asarray(y_val).reshape(-1)
-    if len(x) != len(y):
-        raise SearchConfigError(
-            f"y_val: expected {len(x)} labels (one per x_val input), got {len(y)}")
     n_classes = network.layer_shape(network.output_layer)[-1]
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
-        raise SearchConfigError(
-            f"y_val: expected integer labels in 0..{n_classes - 1} (the network has "
-            f"{n_classes} outputs), got dtype {y.dtype}"
-            + (f", values {y.min()}..{y.max()}" if np.issubdtype(y.dtype, np.number)
-               else ""))
+    y = check_labels("y_val", np.asarray(y_val).reshape(-1), len(x), n_classes,
+                     error=SearchConfigError)
     if n_val is not None:
         check_int("n_val", n_val, low=1, high=len(x), what="len(x_val)",
                   error=SearchConfigError)

@@ -1,0 +1,123 @@
+"""Careless arguments get an error that names the argument, what was expected and
+what was received (not NaN weights, an IndexError, a silent 0.0 or a warning)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from snnkit import FrozenNetwork, Result
+from snnkit.exceptions import FrozenNetworkFileError, ValidationError
+from snnkit.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def model():
+    import tensorflow as tf
+
+    init = tf.keras.initializers.GlorotUniform
+    inp = tf.keras.Input((28, 28, 1), name="input")
+    x = tf.keras.layers.Flatten(name="flatten")(inp)
+    x = tf.keras.layers.Dense(8, activation="relu", kernel_initializer=init(0), name="a")(x)
+    out = tf.keras.layers.Dense(10, kernel_initializer=init(1), name="out")(x)
+    return tf.keras.Model(inp, out)
+
+
+@pytest.fixture(scope="module")
+def network(model):
+    return FrozenNetwork.from_keras(model)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"learning_rate": float("nan")}, "learning_rate: expected a finite number > 0, got nan"),
+    ({"learning_rate": -0.1}, "learning_rate: expected a finite number > 0, got -0.1"),
+    ({"learning_rate": "0.1"}, "learning_rate: expected a finite number > 0, got '0.1'"),
+    ({"synapse": -1}, "synapse: expected a finite number > 0 (seconds), got -1"),
+    ({"dt": 0}, "dt: expected a finite number > 0 (seconds), got 0"),
+    ({"minibatch_size": 2.5}, "minibatch_size: expected an int >= 1, got 2.5"),
+    ({"max_epochs": True}, "max_epochs: expected an int >= 1, got True"),
+    ({"rate_weight": float("inf")}, "rate_weight: expected a finite number >= 0, got inf"),
+])
+def test_trainer_arguments(kwargs, message):
+    with pytest.raises(ValidationError) as info:
+        Trainer(**kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"tolerance": -1}, "tolerance: expected a finite number > 0 (fraction of the target), "
+                        "got -1"),
+    ({"tolerance": float("nan")}, "tolerance: expected a finite number > 0 (fraction of "
+                                  "the target), got nan"),
+    ({"max_iterations": 0}, "max_iterations: expected an int >= 1, got 0"),
+    ({"max_iterations": 2.0}, "max_iterations: expected an int >= 1, got 2.0"),
+])
+def test_calibrate_arguments(network, kwargs, message):
+    with pytest.raises(ValidationError) as info:
+        Trainer(enable_progress_bar=False).calibrate(network, np.zeros((2, 784)), **kwargs)
+    assert str(info.value) == message
+
+
+def _result(n_inputs=3, n_outputs=10):
+    outputs = np.zeros((n_inputs, 2, n_outputs))
+    outputs[:, -1, 1] = 1.0  # every prediction is class 1
+    return Result(backend="test", outputs=outputs, layer_rates_hz={}, layer_max_rates_hz={},
+                  spikes_per_input={}, saturated_fraction={}, synaptic_ops_per_input={},
+                  n_steps=2, dt=0.001, wall_time_s=1.0)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([42, 99, 1], "y: labels must be in 0..9 (the model has 10 outputs), got 1..99"),
+    ([-1, 1, 1], "y: labels must be in 0..9 (the model has 10 outputs), got -1..1"),
+    ([1.0, 1.0, 1.0], "y: expected integer labels, got dtype float64"),
+    (["1", "1", "1"], "y: expected integer labels, got dtype <U1"),
+    ([1, 1], "y: expected one integer label per image (3), got labels of shape (2,)"),
+])
+def test_result_accuracy_labels(labels, message):
+    result = _result()
+    assert result.accuracy([1, 1, 0]) == pytest.approx(2 / 3)
+    with pytest.raises(ValidationError) as info:
+        result.accuracy(labels)
+    assert str(info.value) == message
+    with pytest.raises(ValidationError):
+        result.accuracy_by_step(labels)
+
+
+def test_complex_images_are_refused_without_a_warning(network, model):
+    from snnkit.backends import get_backend
+
+    x = np.zeros((4, 28, 28, 1), np.complex128)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValidationError) as info:
+            get_backend("nengo").run(network, x, n_steps=2)
+        assert str(info.value) == "x: expected real-valued images, got dtype complex128"
+        with pytest.raises(ValidationError) as info:
+            Trainer(enable_progress_bar=False).fit(model, (x, np.zeros(4, int)))
+        assert str(info.value) == \
+            "train_data: expected real-valued images, got dtype complex128"
+
+
+def test_images_without_the_channel_axis_report_their_real_shape(model):
+    x = np.zeros((200, 28, 28), np.uint8)
+    with pytest.raises(ValidationError) as info:
+        Trainer(enable_progress_bar=False).fit(model, (x, np.zeros(200, int)))
+    assert str(info.value) == ("train_data: expected shape (N, 28, 28, 1) or (N, 784), "
+                               "got (200, 28, 28)")
+
+
+def test_save_and_load_name_the_users_path(network, tmp_path):
+    missing = tmp_path / "no" / "such" / "net.snn.npz"
+    with pytest.raises(ValidationError) as info:
+        network.save(missing)
+    assert str(info.value) == (f"path: cannot write '{missing}': its folder "
+                               f"'{missing.parent}' does not exist")
+    with pytest.raises(ValidationError) as info:
+        network.save(tmp_path)
+    assert str(info.value) == f"path: expected a file path, got a folder: '{tmp_path}'"
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(FrozenNetworkFileError) as info:
+        FrozenNetwork.load(tmp_path)
+    assert str(info.value) == f"{tmp_path}: a folder, not a file"
