@@ -16,10 +16,9 @@ the losses divide by it so targets are in Hz.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .exceptions import UnknownNameError, ValidationError
 from .neurons import MAX_LOIHI_RATE_HZ
+from .validation import is_number
 
 
 def parse_rate_targets(targets, neuron_layers, *, loihi: bool, dt: float = 0.001) -> dict:
@@ -46,7 +45,7 @@ def parse_rate_targets(targets, neuron_layers, *, loihi: bool, dt: float = 0.001
 def _check_target(layer, value, loihi, ceiling):
     where = f"rate_target_hz[{layer!r}]"
     if isinstance(value, (tuple, list)):
-        if len(value) != 2 or not all(_is_number(v) for v in value):
+        if len(value) != 2 or not all(is_number(v) for v in value):
             raise ValidationError(f"{where}: expected a number of Hz or a (low, high) pair "
                                   f"of numbers, got {value!r}")
         low, high = float(value[0]), float(value[1])
@@ -54,7 +53,7 @@ def _check_target(layer, value, loihi, ceiling):
             raise ValidationError(f"{where}: expected 0 <= low < high Hz, got {value!r}")
         _check_ceiling(where, high, loihi, ceiling)
         return (low, high)
-    if not _is_number(value) or not value > 0:
+    if not is_number(value) or not value > 0:
         raise ValidationError(f"{where}: expected a rate > 0 Hz, got {value!r}")
     _check_ceiling(where, float(value), loihi, ceiling)
     return float(value)
@@ -65,11 +64,6 @@ def _check_ceiling(where, rate, loihi, ceiling):
         raise ValidationError(
             f"{where}: Loihi neurons fire at most once per step ({ceiling:.0f} Hz at this "
             f"dt), got {rate:g} Hz")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool) and np.isfinite(value)
 
 
 def rate_loss(target, amplitude: float, percentile: float = 99.0):

@@ -27,7 +27,7 @@ from .fold import write_back
 from .frozen import FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
 from .rate_reg import parse_rate_targets, rate_loss
-from .validation import check_at_least, check_int, check_positive
+from .validation import check_at_least, check_int, check_positive, is_number
 
 __all__ = ["Calibration", "Trainer", "check_convertible", "copy_weights_to_keras"]
 
@@ -490,7 +490,7 @@ def _frozen_field_names(options: dict) -> dict:
 
 
 def _check_target_rate(rate, spec) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+    if not is_number(rate) or not rate > 0:
         raise ValidationError(f"target_rate_hz: expected a number > 0 Hz, got {rate!r}")
     if spec.runs_on_loihi and rate > MAX_LOIHI_RATE_HZ:
         raise ValidationError(

@@ -23,6 +23,8 @@ from snnkit.tuning import SearchLockedError, SearchStateError
 from toy_search import ToySearch
 
 MAX_TRIALS = 3
+STATUSES = ["COMPLETED", "FAILED", "COMPLETED"]  # the toy's trial 1 always fails
+FINAL = ("COMPLETED", "FAILED")
 TESTS = Path(__file__).parent
 
 
@@ -88,11 +90,14 @@ def _summary(trial):
 def check_resumed(project, resumed, before, reference):
     """After a resume: no trial that was finished ran again, max_trials finished,
     none RUNNING, the same configurations as an uninterrupted run, no leftovers."""
-    finished = {t for t, (status, _, _) in before.items() if status == "COMPLETED"}
+    finished = {t for t, (status, _, _) in before.items() if status in FINAL}
     assert not finished & set(resumed.evaluated), (before, resumed.evaluated)
     after = records(project)
     assert after == reference
-    assert [t["status"] for t in resumed.trials()] == ["COMPLETED"] * MAX_TRIALS
+    mirrors = {f.parent.name: _summary(json.loads(f.read_text()))
+               for f in project.glob("trial_*/trial.json")}
+    assert mirrors == {f"trial_{t}": record for t, record in after.items()}
+    assert [t["status"] for t in resumed.trials()] == STATUSES
     for trial_id in finished:
         assert after[trial_id] == before[trial_id]
     assert not list(project.rglob("*.tmp"))
@@ -143,7 +148,7 @@ def test_search_killed_by_sigkill_resumes_exactly(tmp_path):
         assert processes[k].returncode == -signal.SIGKILL, stderr[-2000:]
         project = directory / "toy"
         before = records(project)
-        assert any(status == "COMPLETED" for status, _, _ in before.values())
+        assert any(status in FINAL for status, _, _ in before.values())
         assert list(project.rglob("*.tmp"))
         resumed = ToySearch(directory, max_trials=MAX_TRIALS).search()
         check_resumed(project, resumed, before, reference)
@@ -151,7 +156,7 @@ def test_search_killed_by_sigkill_resumes_exactly(tmp_path):
 
 def test_older_search_with_disagreeing_files_is_repaired(tmp_path):
     """A project written by keras-tuner's own layout (trial files separate from
-    oracle.json) and killed between two writes: trial 1 COMPLETED in its file but
+    oracle.json) and killed between two writes: trial 1 finished in its file but
     still ongoing in oracle.json, trial 2 RUNNING in its file but unknown to the
     oracle. Trial 1 is kept, trial 2 is run again, the search ends complete."""
     reference_search = ToySearch(tmp_path / "reference", max_trials=MAX_TRIALS).search()
@@ -173,7 +178,7 @@ def test_older_search_with_disagreeing_files_is_repaired(tmp_path):
     resumed = ToySearch(tmp_path / "old", max_trials=MAX_TRIALS).search()
     assert resumed.evaluated == ["2"]
     assert records(project) == records(tmp_path / "reference" / "toy")
-    assert [t["status"] for t in reference_search.trials()] == ["COMPLETED"] * 3
+    assert [t["status"] for t in reference_search.trials()] == STATUSES
 
 
 def test_damaged_state_file_is_named(tmp_path):
@@ -205,7 +210,7 @@ def test_second_search_on_a_running_project_is_refused(tmp_path):
     finally:
         first.gate.set()
         thread.join(60)
-    assert [t["status"] for t in first.trials()] == ["COMPLETED"] * 2
+    assert [t["status"] for t in first.trials()] == STATUSES[:2]
     # once the first has finished, the other object sees its trials: nothing to run
     made_before.search()
     assert made_before.evaluated == [] and len(made_before.trials()) == 2
@@ -247,18 +252,19 @@ def test_overwrite_keeps_the_lock_and_starts_afresh(tmp_path):
 def test_keras_tuner_results_api_on_a_resumed_search(tmp_path, capsys):
     ToySearch(tmp_path, max_trials=4).search()
     reopened = ToySearch(tmp_path, max_trials=4)  # a new process would do the same
-    best = reopened.get_best_hyperparameters(4)
+    best = reopened.get_best_hyperparameters(3)  # trial 1 failed: three completed
     xs = [hp.values["x"] for hp in best]
-    assert xs == sorted(xs, reverse=True) and len(xs) == 4
+    completed = [t for t in reopened.trials() if t["status"] == "COMPLETED"]
+    assert xs == sorted((t["hyperparameters"]["x"] for t in completed), reverse=True)
     assert best[0].values == reopened.best_trial()["hyperparameters"]
     assert [t.trial_id for t in reopened.oracle.get_best_trials(1)] == \
         [reopened.best_trial()["trial_id"]]
     text = reopened.results_summary(2)
-    lines = [line for line in text.splitlines() if line.strip().startswith(("0", "1", "2",
-                                                                          "3"))]
-    shown = [line.split()[0] for line in lines]
-    assert shown == [t.trial_id for t in reopened.oracle.get_best_trials(2)]
-    assert "4 completed" in capsys.readouterr().out
+    rows = text.splitlines()[4:]
+    assert [row.split()[0] for row in rows] == \
+        [t.trial_id for t in reopened.oracle.get_best_trials(2)] + ["1"]
+    assert rows[-1].split()[1:4] == ["FAILED:", "FailedTrialError:", "trial"]
+    assert "3 completed, 1 failed" in capsys.readouterr().out
 
 
 # --- temporary files -------------------------------------------------------------

@@ -1,5 +1,6 @@
 """A search whose trials cost nothing, for tests of the search machinery itself (state
-files, kills, locks): one hyperparameter ``x`` in [0, 1], and ``accuracy = x``. It
+files, kills, locks): one hyperparameter ``x`` in [0, 1], and ``accuracy = x``;
+trial ``"1"`` fails (a failed trial is a result, and as final as a completed one). It
 runs the real :class:`~snnkit.tuning.tuner.SnnSearch` code path (oracle, state
 files, lock, trial loop); only the evaluation is trivial.
 
@@ -14,6 +15,7 @@ import signal
 import sys
 
 from keras_tuner import HyperParameters
+from keras_tuner.errors import FailedTrialError
 
 from snnkit.tuning.tuner import SnnSearch
 
@@ -35,6 +37,8 @@ class ToySearch(SnnSearch):
         self.evaluated.append(trial.trial_id)
         if self.gate is not None:
             self.gate.wait(60)
+        if trial.trial_id == "1":
+            raise FailedTrialError("trial 1 always fails")
         return {"accuracy": float(trial.hyperparameters.values["x"])}
 
 

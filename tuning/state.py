@@ -36,7 +36,7 @@ from .errors import SearchLockedError, SearchStateError
 STATE_FILE = "oracle.json"
 TRIAL_FILE = "trial.json"
 LOCK_FILE = "search.lock"
-_FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID)
+_FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)  # never run again
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,20 @@ class OneFileState:
         self._repair()
 
     def _repair(self):
-        """Make trials and oracle agree (they always do in a state written here; an
-        older search killed between its separate files may not): a finished trial is
-        kept and no longer ongoing; a RUNNING trial that no tuner holds becomes
-        ongoing, so keras-tuner's reload queues it to run again."""
+        """Make trials and oracle agree. keras-tuner's ``end_trial`` saves a finished
+        trial while it is still listed as ongoing (it drops it just after), and its
+        reload would run every ongoing trial again; an older search killed between
+        its separate files can disagree more. So: a finished trial is kept and no
+        longer ongoing; an INVALID one is already queued for its retry; a RUNNING
+        trial that no tuner holds becomes ongoing, so the reload queues it to run
+        again."""
         for tuner_id, trial in list(self.ongoing_trials.items()):
-            if trial.status in _FINISHED:
+            if trial.status in _FINAL:
                 del self.ongoing_trials[tuner_id]
                 if trial.trial_id not in self.end_order:
                     self.end_order.append(trial.trial_id)
+            elif trial.status == TrialStatus.INVALID:
+                del self.ongoing_trials[tuner_id]
         held = {trial.trial_id for trial in self.ongoing_trials.values()}
         for trial_id, trial in self.trials.items():
             if trial.status == TrialStatus.RUNNING and trial_id not in held:
@@ -85,14 +90,19 @@ class OneFileState:
             _write_text(self.state_path, text)
             self._saved_state = text
         written = self.__dict__.setdefault("_saved_trials", {})
+        final = self.__dict__.setdefault("_final_trials", set())
         project = os.path.dirname(self.state_path)
         for trial_id, trial in self.trials.items():
+            if trial_id in final:
+                continue  # its last file is written: it will not change again
             trial_text = json.dumps(trial.get_state())
             if written.get(trial_id) != trial_text:
                 folder = os.path.join(project, f"trial_{trial_id}")
                 os.makedirs(folder, exist_ok=True)
                 _write_text(os.path.join(folder, TRIAL_FILE), trial_text)
                 written[trial_id] = trial_text
+            if trial.status in _FINAL:
+                final.add(trial_id)
 
     def _save_trial(self, trial):
         # keras-tuner 1.4 calls this private method to write trial.json in place, at
@@ -105,7 +115,7 @@ class OneFileState:
         """keras-tuner's reload (trials, then the oracle's state; running trials are
         queued to run again), with a readable error for a damaged state file."""
         self._saved_state = None
-        self._saved_trials = {}
+        self._saved_trials, self._final_trials = {}, set()
         try:
             super().reload()
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:

@@ -194,9 +194,9 @@ class SnnSearch(SearchResults, BaseTuner):
                     self.oracle.reload()
                 remove_stale_files(self.project_dir)
                 self.oracle.verbose = verbose
-            # the tuner file exists before any trial is recorded: keras-tuner's
-            # constructor reloads a project only when it finds that file
-            self.save()
+                # the tuner file exists before any trial is recorded: keras-tuner's
+                # constructor reloads a project only when it finds that file
+                self.save()
             if distributed.is_chief():
                 distributed.serve_oracle(self.oracle,
                                          expected_workers=self.expected_workers)
