@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .exceptions import CalibrationError, ValidationError
+from .validation import check_fraction, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,14 @@ def layer_statistic(result, statistic: str) -> dict:
     return {name: result.rate_percentile_hz(name, q) for name in result.layer_rates_hz}
 
 
+def check_options(tolerance, max_iterations, statistic) -> tuple[float, int]:
+    """``(tolerance, max_iterations)`` checked (and ``statistic``), before any
+    measurement is made."""
+    parse_statistic(statistic)
+    return check_fraction("tolerance", tolerance), \
+        check_int("max_iterations", max_iterations, low=1)
+
+
 def calibrate(network, measure: Callable, start_scales: dict, *, target_rate_hz: float,
               tolerance: float = 0.1, max_iterations: int = 8, statistic: str = "mean",
               strict: bool = False) -> Calibration:
@@ -97,13 +106,7 @@ def calibrate(network, measure: Callable, start_scales: dict, *, target_rate_hz:
     ``measure(network) -> Result`` runs a candidate on the calibration inputs.
     ``tolerance`` is a fraction of the target (0.1: ±10%).
     """
-    parse_statistic(statistic)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) \
-            or not 0 < tolerance < 1:
-        raise ValidationError(f"tolerance: expected a fraction in (0, 1), got {tolerance!r}")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) \
-            or max_iterations < 1:
-        raise ValidationError(f"max_iterations: expected an int >= 1, got {max_iterations!r}")
+    tolerance, max_iterations = check_options(tolerance, max_iterations, statistic)
     scales = {name: float(s) for name, s in start_scales.items()}
     low = {name: 0.0 for name in scales}        # largest scale seen below target
     high = {name: math.inf for name in scales}  # smallest scale seen above target

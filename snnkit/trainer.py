@@ -444,12 +444,11 @@ class Trainer:
         not converge it warns (:class:`~snnkit.calibration.CalibrationWarning`), or
         raises :class:`~snnkit.exceptions.CalibrationError` if ``strict``.
         """
-        from .calibration import calibrate
+        from .calibration import calibrate, check_options
 
         spec = neuron_spec(neuron_type)
         _check_target_rate(target_rate_hz, spec)
-        tolerance = check_positive("tolerance", tolerance, "fraction of the target")
-        max_iterations = check_int("max_iterations", max_iterations, low=1)
+        check_options(tolerance, max_iterations, statistic)  # before any measurement
         network = self._as_network(model_or_network)
         network = network.replace(synapse=self.synapse if synapse == "trainer" else synapse)
         # the starting point: ReLU rates in one step, which only means anything

@@ -66,6 +66,13 @@ def check_at_least(argument: str, value, low: float, unit: str = "", *,
     return float(value)
 
 
+def check_fraction(argument: str, value, *, error=ValidationError) -> float:
+    """``value`` as a float strictly between 0 and 1."""
+    if not is_number(value) or not 0 < value < 1:
+        raise error(f"{argument}: expected a fraction in (0, 1), got {value!r}")
+    return float(value)
+
+
 def check_finite(argument: str, value, *, error=ValidationError) -> float:
     """``value`` as a finite float."""
     if not is_number(value):

@@ -47,17 +47,19 @@ def test_trainer_arguments(kwargs, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"tolerance": -1}, "tolerance: expected a finite number > 0 (fraction of the target), "
-                        "got -1"),
-    ({"tolerance": float("nan")}, "tolerance: expected a finite number > 0 (fraction of "
-                                  "the target), got nan"),
+    ({"tolerance": -1}, "tolerance: expected a fraction in (0, 1), got -1"),
+    ({"tolerance": float("nan")}, "tolerance: expected a fraction in (0, 1), got nan"),
     ({"max_iterations": 0}, "max_iterations: expected an int >= 1, got 0"),
     ({"max_iterations": 2.0}, "max_iterations: expected an int >= 1, got 2.0"),
 ])
-def test_calibrate_arguments(network, kwargs, message):
+def test_calibrate_arguments(network, kwargs, message, monkeypatch):
+    trainer = Trainer(enable_progress_bar=False)
+    runs = []
+    monkeypatch.setattr(trainer, "evaluate", lambda *a, **k: runs.append(a))
     with pytest.raises(ValidationError) as info:
-        Trainer(enable_progress_bar=False).calibrate(network, np.zeros((2, 784)), **kwargs)
+        trainer.calibrate(network, np.zeros((2, 784)), **kwargs)
     assert str(info.value) == message
+    assert runs == [], "refused before any measurement"
 
 
 def _result(n_inputs=3, n_outputs=10):
