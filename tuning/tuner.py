@@ -180,9 +180,10 @@ class SnnSearch(SearchResults, BaseTuner):
 
     # --- search ----------------------------------------------------------------
     def search(self, *args, **kwargs):
-        """Run trials until ``max_trials`` exist (resuming an earlier run of the same
-        directory). In distributed mode the chief serves the oracle until every
-        worker is done; workers run trials. Returns ``self``.
+        """Run trials until ``max_trials`` have finished (resuming an earlier run of
+        the same directory: finished trials are kept, an interrupted one runs again).
+        In distributed mode the chief serves the oracle until every worker is done;
+        workers run trials. Returns ``self``.
 
         Holds the project's lock while it runs; first re-reads the project's state
         (another process may have run trials since this object was made) and deletes
