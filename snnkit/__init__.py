@@ -13,6 +13,7 @@ from .exceptions import (
     ValidationError,
 )
 from .frozen import FrozenNetwork
+from .keras_files import load_keras_model
 from .neurons import NeuronSpec, known_neuron_types
 from .results import Result
 from .trainer import Trainer
@@ -31,5 +32,6 @@ __all__ = [
     "ValidationError",
     "known_neuron_types",
     "load_digits",
+    "load_keras_model",
     "load_mnist",
 ]

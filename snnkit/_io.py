@@ -6,17 +6,30 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import zipfile
+import struct
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
 import numpy as np
 
-# What a truncated, corrupt or foreign archive raises somewhere inside np.load/json.
+from .exceptions import ValidationError, shown
+
+# What a truncated, corrupt or foreign archive raises somewhere inside zipfile,
+# np.load's member reader, zlib or json.
 UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-              UnicodeDecodeError, TypeError)
+              UnicodeDecodeError, TypeError, OverflowError, IndexError, struct.error,
+              zlib.error, NotImplementedError, RecursionError, SyntaxError,
+              tokenize.TokenError)
+MAX_HEADER_BYTES = 32 * 2 ** 20     # the JSON header of a snnkit archive
+MAX_JSON_DEPTH = 32                 # nesting of free-form JSON values (metadata)
+_NPY_HEADER_BYTES = 2 ** 16         # an .npy member's own header, at most
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 TEMP_SUFFIX = ".tmp"
@@ -61,23 +74,145 @@ def write_npz_with_header(path, header_key: str, header: dict, arrays: dict) -> 
         np.savez(f, **arrays)
 
 
-def read_npz_with_header(path, header_key: str,
-                         error: Callable[[str, Exception | None], Exception]):
-    """``(header, {key: array})`` from a file written by :func:`write_npz_with_header`.
+class NpzMembers:
+    """The arrays of an open ``.npz`` archive, each read only when asked for, and
+    only after its ``.npy`` header shows the dtype and shape the caller expects.
 
-    Never unpickles. Failures raise ``error(kind, cause)``: kind ``"no-header"`` for an
-    archive without ``header_key``, ``"unreadable"`` for a truncated, corrupt or
-    non-archive file (``cause`` is the underlying exception).
+    Memory stays bounded by what the caller expects (never by what a member claims),
+    and a member nobody names is never read. Failures raise
+    :class:`~snnkit.exceptions.ValidationError` naming the caller's field.
+    """
+
+    def __init__(self, archive):
+        self._zip = archive.zip
+        self._names = set(self._zip.namelist())
+
+    def _member(self, key: str) -> str | None:
+        for member in (f"{key}.npy", key):
+            if member in self._names:
+                return member
+        return None
+
+    def __contains__(self, key) -> bool:
+        return isinstance(key, str) and self._member(key) is not None
+
+    def read(self, key: str, field: str, *, kinds: str = "f", shape=None,
+             max_elements: int | None = None) -> np.ndarray:
+        """The array stored as ``key``: its dtype kind must be in ``kinds`` (numpy's
+        codes: ``f`` float, ``i``/``u`` integers), its shape equal to ``shape``
+        (when given) and its size at most ``max_elements``."""
+        member = self._member(key) if isinstance(key, str) else None
+        if member is None:
+            raise ValidationError(f"{field}: archive member {shown(key)} is missing")
+        info = self._zip.getinfo(member)
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED,
+                                                              zipfile.ZIP_DEFLATED):
+            raise ValidationError(f"{field}: archive member {key!r} is encrypted or "
+                                  "uses an unsupported compression")
+        try:
+            with self._zip.open(member) as f:
+                array_shape, dtype, data_start = _npy_header(f)
+            self._check(key, field, array_shape, dtype, kinds, shape, max_elements)
+            nbytes = math.prod(array_shape) * dtype.itemsize
+            if info.file_size != data_start + nbytes:
+                raise ValidationError(
+                    f"{field}: archive member {key!r} holds {info.file_size} bytes, "
+                    f"expected {data_start + nbytes} for shape {array_shape}")
+            with self._zip.open(member) as f:  # reads to the end: the CRC is checked
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except ValidationError:
+            raise
+        except UNREADABLE as e:
+            raise ValidationError(f"{field}: archive member {key!r} is unreadable "
+                                  f"({type(e).__name__}: {e})") from e
+
+    @staticmethod
+    def _check(key, field, array_shape, dtype, kinds, shape, max_elements):
+        if dtype.kind not in kinds or dtype.hasobject or dtype.itemsize > 8 \
+                or dtype.names is not None or dtype.subdtype is not None:
+            raise ValidationError(f"{field}: archive member {key!r} has dtype {dtype}, "
+                                  f"expected {_KIND_NAMES.get(kinds, kinds)}")
+        if shape is not None and tuple(array_shape) != tuple(shape):
+            raise ValidationError(f"{field}: expected shape {tuple(shape)}, got "
+                                  f"{tuple(array_shape)}")
+        if max_elements is not None and math.prod(array_shape) > max_elements:
+            raise ValidationError(f"{field}: archive member {key!r} has shape "
+                                  f"{array_shape}, more than {max_elements} numbers")
+
+
+_KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iuf": "numbers"}
+
+
+def _npy_header(f):
+    """``(shape, dtype, data offset)`` from the start of an ``.npy`` stream."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        array_shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        array_shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    data_start = f.tell()
+    if data_start > _NPY_HEADER_BYTES:
+        raise ValueError(f".npy header of {data_start} bytes")
+    return tuple(array_shape), dtype, data_start
+
+
+@contextlib.contextmanager
+def open_npz_with_header(path, header_key: str,
+                         error: Callable[[str, Exception | None], Exception]):
+    """Yield ``(header, members)`` of a file written by :func:`write_npz_with_header`:
+    the parsed JSON header and an :class:`NpzMembers` to read the arrays it names.
+
+    Never unpickles; reads nothing but the header until asked. Failures raise
+    ``error(kind, cause)``: kind ``"no-header"`` for an archive without
+    ``header_key``, ``"unreadable"`` for a truncated, corrupt or non-archive file
+    (``cause`` is the underlying exception).
     """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if header_key not in archive.files:
-                raise error("no-header", None)
-            header = json.loads(archive[header_key].tobytes().decode("utf-8"))
-            arrays = {key: archive[key] for key in archive.files if key != header_key}
+        with open(path, "rb") as f:
+            if f.read(4) not in _ZIP_MAGIC:
+                raise ValueError("not a zip archive (an .npz file is one)")
+        archive = np.load(path, allow_pickle=False)
     except UNREADABLE as e:
         raise error("unreadable", e) from e
-    return header, arrays
+    with contextlib.closing(archive):
+        members = NpzMembers(archive)
+        if header_key not in members:
+            raise error("no-header", None)
+        try:
+            raw = members.read(header_key, header_key, kinds="u",
+                               max_elements=MAX_HEADER_BYTES)
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError(f"header of dtype {raw.dtype} and shape {raw.shape}")
+            header = json.loads(raw.tobytes().decode("utf-8"))
+        except ValidationError as e:
+            raise error("unreadable", e) from e
+        except UNREADABLE as e:
+            raise error("unreadable", e) from e
+        yield header, members
+
+
+def check_json_value(field: str, value, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise unless ``value`` is plain JSON (dicts with string keys, lists, strings,
+    numbers, booleans, None) nested at most ``max_depth`` deep. Iterative: a deep
+    value cannot exhaust the stack."""
+    todo = [(value, 0, field)]
+    while todo:
+        item, depth, where = todo.pop()
+        if depth > max_depth:
+            raise ValidationError(f"{field}: nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise ValidationError(f"{where}: expected string keys, got "
+                                          f"{shown(key)}")
+                todo.append((child, depth + 1, f"{where}[{key!r}]"))
+        elif isinstance(item, (list, tuple)):
+            todo.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+        elif not (item is None or isinstance(item, (str, bool, int, float))):
+            raise ValidationError(f"{where}: expected a JSON value (dict, list, string, "
+                                  f"number, bool or null), got {type(item).__name__}")
 
 
 def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:

@@ -4,7 +4,8 @@ Layout: ``__snnkit_ckpt__`` holds UTF-8 JSON (as ``uint8``) with the format, the
 completed epoch count, the history, callback states and the model's architecture
 fingerprint (layer names, classes and weight shapes); ``w/<layer>/<i>`` hold weights;
 ``opt/<i>`` the optimizer's variables in its own order. Read with
-``np.load(allow_pickle=False)``; written atomically (a kill leaves the previous file).
+``np.load(allow_pickle=False)``, one named member at a time, every field checked
+(:func:`load_checkpoint`); written atomically (a kill leaves the previous file).
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import read_npz_with_header, write_npz_with_header
+from ._io import check_json_value, open_npz_with_header, write_npz_with_header
 from .callbacks import Callback
-from .exceptions import CheckpointError, UnknownNameError, ValidationError
+from .exceptions import CheckpointError, UnknownNameError, ValidationError, shown
+from .keras_config import MAX_LAYERS
+from .keras_fields import MAX_DIMENSION, MAX_RANK
+from .keras_layers import MAX_LAYER_WEIGHTS
 
 FORMAT = "snnkit.Checkpoint"
 FORMAT_VERSION = 1
 _META_KEY = "__snnkit_ckpt__"
+MAX_EPOCH = 10 ** 6
+_HEADER_FIELDS = ("format", "format_version", "epoch", "weights", "n_optimizer",
+                  "history", "callbacks", "fingerprint")
 
 
 def fingerprint(model) -> list:
@@ -54,7 +61,22 @@ class Checkpoint:
                     f"checkpoint layer {_describe(a)} vs model layer {_describe(b)}")
 
     def restore_weights(self, model) -> None:
+        """Set every weight of ``model`` from the checkpoint; raise
+        :class:`CheckpointError` (changing nothing) unless the checkpoint holds
+        exactly the model's weights, shape for shape."""
         self.check_model(model)
+        for layer in model.layers:
+            mine = self.weights.get(layer.name, [])
+            theirs = layer.get_weights()
+            if [np.shape(w) for w in mine] != [np.shape(w) for w in theirs]:
+                raise CheckpointError(
+                    f"ckpt_path: {self.path} holds weights of shapes "
+                    f"{[list(np.shape(w)) for w in mine]} for layer {layer.name!r}, "
+                    f"the model has {[list(np.shape(w)) for w in theirs]}")
+        extra = sorted(set(self.weights) - {layer.name for layer in model.layers})
+        if extra:
+            raise CheckpointError(f"ckpt_path: {self.path} holds weights of layer(s) "
+                                  f"{', '.join(map(repr, extra))} the model lacks")
         for layer in model.layers:
             if layer.name in self.weights:
                 layer.set_weights(self.weights[layer.name])
@@ -95,10 +117,15 @@ def save_checkpoint(path, model, *, epoch: int, history: list, optimizer=(),
 
 
 def load_checkpoint(path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (never unpickles)."""
+    """Read a checkpoint written by :func:`save_checkpoint`: never unpickles, reads
+    only the archive members the header names, checks every field (epoch range,
+    history, callback states, fingerprint, weights finite and shaped as the
+    fingerprint says). Any problem raises :class:`CheckpointError` naming the file
+    and the field."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
+
     def error(kind, cause):
         if kind == "no-header":
             return CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
@@ -106,23 +133,151 @@ def load_checkpoint(path) -> Checkpoint:
             f"ckpt_path: {path} is not a readable snnkit checkpoint "
             f"(truncated or corrupt: {type(cause).__name__}: {cause})")
 
-    meta, arrays = read_npz_with_header(path, _META_KEY, error)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
-            or not isinstance(meta.get("format_version"), int):
-        raise CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
-    if meta["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(
-            f"ckpt_path: {path} has format version {meta['format_version']}, "
-            f"newer than this snnkit reads ({FORMAT_VERSION})")
-    try:
-        weights = {layer: [arrays[k] for k in ks] for layer, ks in meta["weights"].items()}
-        optimizer = [arrays[f"opt/{i}"] for i in range(meta["n_optimizer"])]
-    except (KeyError, TypeError, AttributeError) as e:
-        raise error("unreadable", e) from e
-    return Checkpoint(path=path, epoch=int(meta["epoch"]), weights=weights,
-                      optimizer=optimizer, history=list(meta["history"]),
-                      callback_states=dict(meta["callbacks"]),
-                      fingerprint=meta["fingerprint"])
+    with open_npz_with_header(path, _META_KEY, error) as (meta, members):
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
+        version = meta.get("format_version")
+        if not _is_int(version) or version < 1:
+            raise CheckpointError(f"ckpt_path: {path}: format_version: expected an int "
+                                  f">= 1, got {shown(version)}")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"ckpt_path: {path} has format version {version}, "
+                f"newer than this snnkit reads ({FORMAT_VERSION})")
+        try:
+            return _read(path, meta, members)
+        except ValidationError as e:
+            raise CheckpointError(f"ckpt_path: {path}: invalid checkpoint: {e}") from e
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read(path, meta, members) -> Checkpoint:
+    unknown = sorted(set(meta) - set(_HEADER_FIELDS))
+    missing = [key for key in _HEADER_FIELDS if key not in meta]
+    if unknown or missing:
+        raise ValidationError(
+            "header: " + "; ".join(
+                ([f"missing field(s) {', '.join(missing)}"] if missing else [])
+                + ([f"unknown field(s) {', '.join(map(shown, unknown))}"]
+                   if unknown else [])))
+    epoch = meta["epoch"]
+    if not _is_int(epoch) or not 0 <= epoch <= MAX_EPOCH:
+        raise ValidationError(f"epoch: expected an int in 0..{MAX_EPOCH}, got "
+                              f"{shown(epoch)}")
+    prints = _check_fingerprint(meta["fingerprint"])
+    history = _check_history(meta["history"], epoch)
+    callbacks = meta["callbacks"]
+    if not isinstance(callbacks, dict) or not all(isinstance(v, dict)
+                                                  for v in callbacks.values()):
+        raise ValidationError(f"callbacks: expected a dict of callback -> state dict, "
+                              f"got {shown(callbacks)}")
+    check_json_value("callbacks", callbacks)
+    weights = _read_weights(meta["weights"], members, prints)
+    shapes = [tuple(s) for _, _, layer_shapes in prints for s in layer_shapes]
+    n_optimizer = meta["n_optimizer"]
+    limit = 1 + 4 * len(shapes)
+    if not _is_int(n_optimizer) or not 0 <= n_optimizer <= limit:
+        raise ValidationError(f"n_optimizer: expected an int in 0..{limit} (the "
+                              f"iteration count and slots per weight), got "
+                              f"{shown(n_optimizer)}")
+    optimizer = _read_optimizer(members, n_optimizer, shapes)
+    return Checkpoint(path=path, epoch=epoch, weights=weights, optimizer=optimizer,
+                      history=history, callback_states=callbacks, fingerprint=prints)
+
+
+def _check_fingerprint(prints) -> list:
+    """``[[layer name, class name, [weight shapes]], ...]`` with unique names and
+    bounded shapes."""
+    if not isinstance(prints, list) or len(prints) > MAX_LAYERS:
+        raise ValidationError(f"fingerprint: expected a list of at most {MAX_LAYERS} "
+                              f"layers, got {shown(prints)}")
+    names = set()
+    for i, entry in enumerate(prints):
+        ok = isinstance(entry, list) and len(entry) == 3 \
+            and isinstance(entry[0], str) and isinstance(entry[1], str) \
+            and isinstance(entry[2], list) and entry[0] not in names \
+            and all(_is_shape(s) for s in entry[2])
+        if not ok:
+            raise ValidationError(
+                f"fingerprint[{i}]: expected [unique layer name, class name, [weight "
+                f"shapes]] with shapes of at most {MAX_RANK} sizes in 0..{MAX_DIMENSION}"
+                f" and {MAX_LAYER_WEIGHTS} numbers, got {shown(entry)}")
+        names.add(entry[0])
+    return prints
+
+
+def _is_shape(shape) -> bool:
+    if not isinstance(shape, list) or len(shape) > MAX_RANK \
+            or not all(_is_int(d) and 0 <= d <= MAX_DIMENSION for d in shape):
+        return False
+    return math.prod(shape) <= MAX_LAYER_WEIGHTS
+
+
+def _check_history(history, epoch) -> list:
+    """One log dict per completed epoch, ``{"epoch": i, metric: number, ...}``."""
+    if not isinstance(history, list) or len(history) != epoch:
+        raise ValidationError(f"history: expected a list of {epoch} epoch logs (one "
+                              f"per completed epoch), got {shown(history)}")
+    for i, logs in enumerate(history):
+        ok = isinstance(logs, dict) and logs.get("epoch") == i \
+            and _is_int(logs.get("epoch")) and all(
+                isinstance(v, (int, float, str)) and not isinstance(v, bool)
+                for v in logs.values())
+        if not ok:
+            raise ValidationError(f"history[{i}]: expected {{'epoch': {i}, metric: "
+                                  f"number, ...}}, got {shown(logs)}")
+    return [dict(logs) for logs in history]
+
+
+def _read_weights(keys, members, prints) -> dict:
+    """Exactly the layers the fingerprint gives weights, each array float, finite
+    and of the fingerprint's shape (checked before it is read)."""
+    expected = {name: shapes for name, _, shapes in prints if shapes}
+    if not isinstance(keys, dict) or set(keys) != set(expected):
+        raise ValidationError(
+            f"weights: expected the layers with weights in the fingerprint "
+            f"({', '.join(expected)}), got {shown(keys)}")
+    seen, weights = set(), {}
+    for layer, shapes in expected.items():
+        names = keys[layer]
+        if not isinstance(names, list) or len(names) != len(shapes) \
+                or not all(isinstance(n, str) for n in names) or seen & set(names) \
+                or len(set(names)) != len(names):
+            raise ValidationError(f"weights[{layer!r}]: expected {len(shapes)} distinct "
+                                  f"archive member names, got {shown(names)}")
+        seen.update(names)
+        arrays = [members.read(name, f"weights[{layer!r}][{i}]", shape=shape)
+                  for i, (name, shape) in enumerate(zip(names, shapes))]
+        for i, array in enumerate(arrays):
+            if not np.all(np.isfinite(array)):
+                raise ValidationError(f"weights[{layer!r}][{i}]: expected finite "
+                                      "weights, got NaN or infinite values")
+        weights[layer] = arrays
+    return weights
+
+
+def _read_optimizer(members, n_optimizer, shapes) -> list:
+    """The optimizer's variables (the iteration count, then slots of nengo-dl's
+    trainable variables, whose shapes differ from Keras'): finite numbers, at most
+    as many in all as four copies of the weights. ``Trainer`` checks their shapes
+    against its optimizer when it restores them."""
+    budget = 4 * sum(math.prod(s) for s in shapes) + n_optimizer
+    arrays = []
+    for i in range(n_optimizer):
+        field = f"optimizer[{i}]"
+        array = members.read(f"opt/{i}", field, kinds="iuf", max_elements=budget)
+        budget -= array.size
+        if budget < 0:
+            raise ValidationError(f"{field}: the optimizer's variables hold more than "
+                                  "four copies of the weights")
+        if not np.all(np.isfinite(array)):
+            raise ValidationError(f"{field}: expected finite values, got NaN or "
+                                  "infinite")
+        arrays.append(array)
+    return arrays
 
 
 def _json_ready(value):

@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-KERAS_SUFFIXES = (".h5", ".keras")
+from .keras_files import KERAS_SUFFIXES
+
 MNIST_TEST = 10_000
 MNIST_TRAIN = 60_000
 
@@ -152,69 +153,13 @@ def _check_count(argument: str, value: int, limit: int, what: str) -> None:
         raise _error(f"{argument}: expected at most {limit} ({what}), got {value}")
 
 
-def keras_model_config(path) -> dict:
-    """The architecture JSON stored in a Keras ``.h5`` or ``.keras`` file, read without
-    building the model."""
-    import zipfile
-
-    path = Path(path)
-    with open(path, "rb") as f:
-        magic = f.read(8)
-    try:
-        if magic.startswith(b"\x89HDF"):
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                config = f.attrs.get("model_config")
-            if config is None:
-                raise _error(f"model: {str(path)!r} holds weights only (no "
-                             "model_config); save the whole model with model.save()")
-            if isinstance(config, bytes):
-                config = config.decode("utf-8")
-            return json.loads(config)
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                return json.loads(z.read("config.json"))
-    except (OSError, KeyError, ValueError) as e:
-        raise _error(f"model: {str(path)!r} is not a readable Keras model file "
-                     f"({type(e).__name__}: {e})") from e
-    raise _error(f"model: {str(path)!r} is neither an HDF5 (.h5) nor a zip (.keras) "
-                 "Keras model file")
-
-
 def load_keras_model(path, argument: str = "model"):
-    """Load a saved Keras model without running any code stored in it.
-
-    Keras 2.12's ``safe_mode`` does not stop a ``Lambda`` layer in a legacy-format
-    file (checked: both ``.h5`` and ``.keras`` written by TF 2.12 load with it), so the
-    stored architecture is checked against snnkit's layer allowlist *before* Keras
-    deserializes anything; no custom objects are ever registered.
-    """
-    from .frozen import ALLOWED_LAYERS
-
-    path = _input_file(path, argument, KERAS_SUFFIXES)
-    config = keras_model_config(path)
-    if config.get("class_name") not in ("Functional", "Model", "Sequential"):
-        raise _error(f"{argument}: expected a Keras Functional or Sequential model in "
-                     f"{str(path)!r}, got {config.get('class_name')!r}")
-    layers = config.get("config", {}).get("layers", [])
-    for layer in layers:
-        cls = layer.get("class_name")
-        if cls not in ALLOWED_LAYERS:
-            name = layer.get("config", {}).get("name")
-            raise _error(
-                f"{argument}: layer {name!r} in {str(path)!r} is a {cls}, which snnkit "
-                f"does not load (no custom or code-carrying layers); supported: "
-                f"{', '.join(sorted(ALLOWED_LAYERS - {'Functional'}))}")
-    import tensorflow as tf
-
-    try:
-        model = tf.keras.models.load_model(path, compile=False, safe_mode=True)
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        raise _error(f"{argument}: cannot load Keras model {str(path)!r} "
-                     f"({type(e).__name__}: {e})") from e
+    """A saved Keras model, loaded by :func:`snnkit.keras_files.load_keras_model`
+    (no stored code runs) and checked to convert natively."""
+    from .keras_files import load_keras_model as load
     from .trainer import check_convertible
 
+    model = load(_input_file(path, argument, KERAS_SUFFIXES), argument)
     check_convertible(model)
     return model
 
@@ -424,8 +369,8 @@ def _inspect(args) -> int:
                  if isinstance(v, (str, int, float, bool)) or v is None}
         if facts:
             print("metadata: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
-        if "calibration" in network.metadata:
-            cal = network.metadata["calibration"]
+        cal = network.metadata.get("calibration")
+        if isinstance(cal, dict):  # free-form metadata may hold anything here
             print(f"calibration: target {cal.get('target_rate_hz')} Hz, converged "
                   f"{cal.get('converged')}")
     if args.plan:

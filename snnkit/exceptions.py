@@ -55,3 +55,10 @@ class CalibrationError(SnnkitError, RuntimeError):
 
 class NIRError(SnnkitError, ValueError):
     """A network NIR cannot express, or a NIR graph or file snnkit cannot read."""
+
+
+def shown(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages: a refused
+    value read from a file may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -10,9 +10,14 @@ File format (version 1): a numpy ``.npz`` archive holding
   archive key of every weight array;
 - one array per weight (``w/<layer>/<index>``).
 
-It is read with ``np.load(allow_pickle=False)``; the Keras architecture may only
-contain layer classes from :data:`ALLOWED_LAYERS`, so reading a file never runs code
-(Keras' ``Lambda`` layers would). Writes are atomic: temporary file, then rename.
+It is read with ``np.load(allow_pickle=False)``, one named member at a time, and
+checked completely before use: the header's fields (types, ranges, names), the Keras
+architecture (parsed in pure Python by :mod:`snnkit.keras_config`: only layer classes
+from :data:`ALLOWED_LAYERS`, only built-in activations and initializers, a DAG of
+bounded size), and every weight array (float, finite, exactly the shape the
+architecture gives it). Reading a file never builds a Keras model and never runs
+code from it; any problem is a :class:`FrozenNetworkFileError` naming the file and
+the field. Writes are atomic: temporary file, then rename.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import read_npz_with_header, write_npz_with_header
-from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError
+from ._io import check_json_value, open_npz_with_header, write_npz_with_header
+from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError, shown
+from .keras_config import ModelGraph, parse_model_config
 from .neurons import NeuronSpec, neuron_spec
 from .validation import check_output_file
 
@@ -34,13 +40,21 @@ FORMAT = "snnkit.FrozenNetwork"
 FORMAT_VERSION = 1
 _META_KEY = "__snnkit__"
 
+# The layer classes a FrozenNetwork may contain: what snnkit's backends run. Each
+# must have shape rules in snnkit.keras_layers.SUPPORTED_LAYERS.
 ALLOWED_LAYERS = frozenset({
-    "Functional", "InputLayer", "Dense", "Conv1D", "Conv2D",
+    "InputLayer", "Dense", "Conv1D", "Conv2D",
     "Flatten", "Reshape", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "Activation",
     "ReLU", "ZeroPadding1D", "ZeroPadding2D",
 })
 _ALLOWED_ACTIVATIONS = frozenset({"relu", "linear"})
+MAX_MODEL_JSON_CHARS = 16 * 2 ** 20
+# header field -> whether a file must have it
+_HEADER_FIELDS = {"format": True, "format_version": True, "model_json": True,
+                  "weights": True, "neuron": True, "scale_firing_rates": True,
+                  "synapse": True, "dt": True, "off_chip": True, "block_shapes": True,
+                  "metadata": False}
 
 
 @dataclass(frozen=True)
@@ -73,35 +87,41 @@ class FrozenNetwork:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        info = _architecture(self.model_json)
-        object.__setattr__(self, "_info", info)
+        graph = _architecture(self.model_json)
+        object.__setattr__(self, "_graph", graph)
+        object.__setattr__(self, "_neuron_layers", _neuron_layers(graph))
         object.__setattr__(self, "neuron", neuron_spec(self.neuron))
-        _check_weights(self.weights, info)
+        object.__setattr__(self, "weights", _check_weights(self.weights, graph))
         object.__setattr__(
             self, "scale_firing_rates",
-            _check_scales(self.scale_firing_rates, info["neuron_layers"]))
+            _check_scales(self.scale_firing_rates, self.neuron_layers))
         if self.synapse is not None:
             _check_positive("synapse", self.synapse, "seconds")
             object.__setattr__(self, "synapse", float(self.synapse))
         _check_positive("dt", self.dt, "seconds")
         object.__setattr__(self, "dt", float(self.dt))
-        object.__setattr__(self, "off_chip", tuple(
-            _check_layer_names("off_chip", self.off_chip, info["layer_names"])))
-        shapes = {}
-        for name, shape in dict(self.block_shapes).items():
-            _check_layer_names("block_shapes", [name], self.on_chip_layers)
-            shapes[name] = tuple(int(s) for s in shape)
-        object.__setattr__(self, "block_shapes", shapes)
+        object.__setattr__(self, "off_chip", _check_off_chip(self.off_chip, graph))
+        object.__setattr__(self, "block_shapes", _check_block_shapes(
+            self.block_shapes, self.on_chip_layers, graph))
+        if not isinstance(self.metadata, dict):
+            raise ValidationError(f"metadata: expected a dict of JSON values, got "
+                                  f"{type(self.metadata).__name__}")
+        check_json_value("metadata", self.metadata)
 
     # --- what the network is -------------------------------------------------
     @property
+    def graph(self) -> ModelGraph:
+        """The checked architecture: layers, their inputs, output and weight shapes."""
+        return self._graph
+
+    @property
     def layer_names(self) -> tuple[str, ...]:
-        return self._info["layer_names"]
+        return self._graph.layer_names
 
     @property
     def neuron_layers(self) -> tuple[str, ...]:
         """Layers that become neurons (their Keras activation is ReLU), in order."""
-        return self._info["neuron_layers"]
+        return self._neuron_layers
 
     @property
     def on_chip_layers(self) -> tuple[str, ...]:
@@ -111,15 +131,15 @@ class FrozenNetwork:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input, without the batch dimension (e.g. (28, 28, 1))."""
-        return self._info["input_shape"]
+        return self._graph.input_shape
 
     @property
     def output_layer(self) -> str:
-        return self._info["output_layer"]
+        return self._graph.output_layer
 
     def layer_shape(self, name: str) -> tuple[int, ...]:
         """Output shape of a layer, without the batch dimension."""
-        return self._info["output_shapes"][name]
+        return self._graph.layer(name).output_shape
 
     def scale(self, layer: str) -> float:
         return self.scale_firing_rates.get(layer, 1.0)
@@ -236,11 +256,14 @@ class FrozenNetwork:
 
     @classmethod
     def load(cls, path) -> "FrozenNetwork":
-        """Read a file written by :meth:`save`. Never unpickles, never runs code."""
+        """Read a file written by :meth:`save`. Never unpickles, never runs code, never
+        reads an archive member the header does not name; any problem raises
+        :class:`FrozenNetworkFileError` naming the file and the field."""
         path = Path(path)
         if not path.is_file():
             what = "a folder, not a file" if path.is_dir() else "no such file"
             raise FrozenNetworkFileError(f"{path}: {what}")
+
         def error(kind, cause):
             if kind == "no-header":
                 return FrozenNetworkFileError(
@@ -250,31 +273,26 @@ class FrozenNetwork:
                 f"{path}: not a readable snnkit FrozenNetwork file "
                 f"(truncated or corrupt: {type(cause).__name__}: {cause})")
 
-        meta, arrays = read_npz_with_header(path, _META_KEY, error)
-        _check_format(path, meta)
-        try:
-            weights = {layer: tuple(arrays[key] for key in keys)
-                       for layer, keys in meta["weights"].items()}
-        except (KeyError, TypeError, AttributeError) as e:
-            raise FrozenNetworkFileError(
-                f"{path}: FrozenNetwork file is missing or has a bad field: {e}") from e
-        try:
-            return cls(
-                model_json=json.dumps(meta["model_json"]),
-                weights=weights,
-                neuron=NeuronSpec.from_dict(meta["neuron"]),
-                scale_firing_rates=meta["scale_firing_rates"],
-                synapse=meta["synapse"],
-                dt=meta["dt"],
-                off_chip=tuple(meta["off_chip"]),
-                block_shapes=meta["block_shapes"],
-                metadata=meta.get("metadata", {}),
-            )
-        except (KeyError, TypeError) as e:
-            raise FrozenNetworkFileError(
-                f"{path}: FrozenNetwork file is missing or has a bad field: {e}") from e
-        except ValidationError as e:
-            raise FrozenNetworkFileError(f"{path}: invalid FrozenNetwork: {e}") from e
+        with open_npz_with_header(path, _META_KEY, error) as (meta, members):
+            _check_format(path, meta)
+            try:
+                _check_header(meta)
+                graph = _parse(meta["model_json"])
+                weights = _read_weights(meta["weights"], members, graph)
+                return cls(
+                    model_json=json.dumps(meta["model_json"]),
+                    weights=weights,
+                    neuron=NeuronSpec.from_dict(meta["neuron"]),
+                    scale_firing_rates=meta["scale_firing_rates"],
+                    synapse=meta["synapse"],
+                    dt=meta["dt"],
+                    off_chip=meta["off_chip"],
+                    block_shapes=meta["block_shapes"],
+                    metadata=meta.get("metadata", {}),
+                )
+            except ValidationError as e:
+                raise FrozenNetworkFileError(f"{path}: invalid FrozenNetwork file: "
+                                             f"{e}") from e
 
     def summary(self) -> str:
         """A few lines: layers, neuron type, scales, on/off chip."""
@@ -296,82 +314,139 @@ def _check_format(path, meta) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise FrozenNetworkFileError(f"{path}: not a snnkit FrozenNetwork file")
     version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise FrozenNetworkFileError(f"{path}: format_version missing or not an int")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise FrozenNetworkFileError(f"{path}: format_version: expected an int >= 1, "
+                                     f"got {shown(version)}")
     if version > FORMAT_VERSION:
         raise FrozenNetworkFileError(
             f"{path}: format version {version} is newer than this snnkit reads "
             f"(up to {FORMAT_VERSION}); upgrade snnkit")
 
 
-def _architecture(model_json: str) -> dict:
-    """Validate the Keras JSON against the allowlist and read layer facts from it
-    without building the model (no TensorFlow needed, no code run)."""
+def _check_header(meta) -> None:
+    """The header's fields and their JSON types (values are checked by the
+    FrozenNetwork constructor)."""
+    unknown = sorted(set(meta) - set(_HEADER_FIELDS))
+    if unknown:
+        raise ValidationError(f"header: unknown field(s) {', '.join(map(shown, unknown))}"
+                              f"; fields are: {', '.join(_HEADER_FIELDS)}")
+    missing = [k for k, required in _HEADER_FIELDS.items() if required and k not in meta]
+    if missing:
+        raise ValidationError(f"header: missing field(s) {', '.join(missing)}")
+    types = {"model_json": dict, "weights": dict, "neuron": dict,
+             "scale_firing_rates": dict, "off_chip": list, "block_shapes": dict,
+             "metadata": dict}
+    for key, kind in types.items():
+        if key in meta and not isinstance(meta[key], kind):
+            raise ValidationError(f"{key}: expected a JSON {kind.__name__.replace('dict', 'object')}"
+                                  f", got {shown(meta[key])}")
+
+
+def _architecture(model_json) -> ModelGraph:
+    """Parse and check the Keras JSON without building the model (no TensorFlow,
+    no code run, bounded time and memory)."""
+    if not isinstance(model_json, str) or len(model_json) > MAX_MODEL_JSON_CHARS:
+        raise ValidationError(f"model_json: expected Keras model JSON of at most "
+                              f"{MAX_MODEL_JSON_CHARS} characters, got {shown(model_json)}")
     try:
         config = json.loads(model_json)
-    except (TypeError, json.JSONDecodeError) as e:
-        raise ValidationError(f"model_json: expected Keras model JSON, got {e}") from e
-    if config.get("class_name") != "Functional":
-        raise ValidationError(
-            f"model_json: expected a functional Keras model (FrozenNetwork.from_keras "
-            f"converts Sequential ones), "
-            f"got class {config.get('class_name')!r}")
-    layers = config["config"]["layers"]
-    names, neuron_layers, output_shapes = [], [], {}
-    for layer in layers:
-        cls_name, cfg = layer["class_name"], layer["config"]
-        if cls_name not in ALLOWED_LAYERS:
+    except (ValueError, RecursionError) as e:
+        raise ValidationError(f"model_json: expected Keras model JSON, got "
+                              f"{type(e).__name__}: {e}") from e
+    return _parse(config)
+
+
+def _parse(config) -> ModelGraph:
+    graph = parse_model_config(
+        config, allowed_layers=ALLOWED_LAYERS, argument="model_json",
+        refusal="which snnkit cannot run natively",
+        kinds=("Functional",))
+    for layer in graph.layers:
+        activation = layer.config.get("activation", "linear")
+        if activation not in _ALLOWED_ACTIVATIONS:
             raise ValidationError(
-                f"model_json: layer {cfg.get('name')!r} is a {cls_name}, which snnkit "
-                f"cannot run natively; supported layers: {', '.join(sorted(ALLOWED_LAYERS))}")
-        activation = cfg.get("activation")
-        if cls_name == "ReLU" or activation == "relu":
-            neuron_layers.append(cfg["name"])
-        elif activation is not None and activation not in _ALLOWED_ACTIVATIONS:
-            raise ValidationError(
-                f"model_json: layer {cfg['name']!r} has activation {activation!r}; "
+                f"model_json: layer {layer.name!r} has activation {activation!r}; "
                 f"supported: relu (becomes neurons) or linear")
-        names.append(cfg["name"])
-    output_shapes = _output_shapes(config)
-    outputs = config["config"].get("output_layers") or [[names[-1]]]
-    inputs = config["config"].get("input_layers") or [[names[0]]]
-    if len(outputs) != 1 or len(inputs) != 1:
-        raise ValidationError("model_json: expected a model with one input and one output, "
-                              f"got {len(inputs)} inputs and {len(outputs)} outputs")
-    return {
-        "layer_names": tuple(names),
-        "neuron_layers": tuple(neuron_layers),
-        "output_layer": outputs[0][0],
-        "input_shape": output_shapes[inputs[0][0]],
-        "output_shapes": output_shapes,
-    }
+        if layer.class_name == "ReLU" and (
+                layer.config["max_value"] is not None or layer.config["negative_slope"]
+                or layer.config["threshold"]):
+            raise ValidationError(
+                f"model_json: layer {layer.name!r} is a ReLU with max_value, "
+                "negative_slope or threshold set; snnkit runs only the plain ReLU")
+    return graph
 
 
-def _output_shapes(config) -> dict:
-    """Layer output shapes, computed with Keras from the (already allowlisted) JSON."""
-    import tensorflow as tf
-
-    model = tf.keras.models.model_from_json(json.dumps(config))
-    return {layer.name: tuple(int(d) for d in _single(layer.output_shape)[1:])
-            for layer in model.layers}
+def _neuron_layers(graph) -> tuple:
+    return tuple(layer.name for layer in graph.layers
+                 if layer.class_name == "ReLU" or layer.config.get("activation") == "relu")
 
 
-def _single(shape):
-    return shape[0] if isinstance(shape, list) else shape
+def _read_weights(keys, members, graph) -> dict:
+    """Read exactly the arrays the header names, each checked against the shape the
+    architecture gives it before it is read."""
+    _check_weight_layers("weights", keys, graph)
+    seen, weights = set(), {}
+    for layer, names in keys.items():
+        shapes = graph.layer(layer).weight_shapes
+        if not isinstance(names, list) or len(names) != len(shapes) \
+                or not all(isinstance(n, str) for n in names):
+            raise ValidationError(f"weights[{layer!r}]: expected a list of "
+                                  f"{len(shapes)} archive member names, got {shown(names)}")
+        if seen & set(names) or len(set(names)) != len(names):
+            raise ValidationError(f"weights[{layer!r}]: an archive member is named twice")
+        seen.update(names)
+        weights[layer] = tuple(
+            members.read(name, f"weights[{layer!r}][{i}]", shape=shape)
+            for i, (name, shape) in enumerate(zip(names, shapes)))
+    return weights
 
 
-def _check_weights(weights, info) -> None:
+def _check_weight_layers(argument, weights, graph) -> None:
     if not isinstance(weights, dict):
-        raise ValidationError(f"weights: expected a dict of layer name -> arrays, "
+        raise ValidationError(f"{argument}: expected a dict of layer name -> arrays, "
                               f"got {type(weights).__name__}")
-    _check_layer_names("weights", list(weights), info["layer_names"])
+    weighted = [layer.name for layer in graph.layers if layer.weight_shapes]
+    for name in weights:
+        if name not in weighted:
+            raise UnknownNameError(
+                f"{argument}: layer {shown(name)} has no weights in this architecture; "
+                f"layers with weights are: {', '.join(weighted)}")
+    missing = [name for name in weighted if name not in weights]
+    if missing:
+        raise ValidationError(f"{argument}: missing the weights of layer(s) "
+                              f"{', '.join(map(repr, missing))}")
+
+
+def _check_weights(weights, graph) -> dict:
+    """``{layer: tuple of arrays}``: every layer with weights, each array float,
+    finite and exactly the shape the architecture gives it."""
+    _check_weight_layers("weights", weights, graph)
+    out = {}
     for layer, values in weights.items():
-        for value in values:
-            array = np.asarray(value)
-            if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
-                raise ValidationError(
-                    f"weights: layer {layer!r} has non-finite or non-float weights "
-                    f"(dtype {array.dtype})")
+        shapes = graph.layer(layer).weight_shapes
+        if not isinstance(values, (list, tuple)) or len(values) != len(shapes):
+            raise ValidationError(
+                f"weights[{layer!r}]: expected {len(shapes)} arrays of shapes "
+                f"{', '.join(map(str, shapes))}, got {shown(values)}")
+        arrays = []
+        for i, (value, shape) in enumerate(zip(values, shapes)):
+            field = f"weights[{layer!r}][{i}]"
+            try:
+                array = np.asarray(value)
+            except (ValueError, TypeError) as e:
+                raise ValidationError(f"{field}: expected an array, got {e}") from e
+            if array.dtype.kind != "f" or array.dtype.itemsize > 8:
+                raise ValidationError(f"{field}: expected float weights, got dtype "
+                                      f"{array.dtype}")
+            if array.shape != tuple(shape):
+                raise ValidationError(f"{field}: expected shape {tuple(shape)}, got "
+                                      f"{array.shape}")
+            if not np.all(np.isfinite(array)):
+                raise ValidationError(f"{field}: expected finite weights, got NaN or "
+                                      "infinite values")
+            arrays.append(array)
+        out[layer] = tuple(arrays)
+    return out
 
 
 def _check_layer_names(argument, names, valid) -> list:
@@ -379,8 +454,39 @@ def _check_layer_names(argument, names, valid) -> list:
     for name in names:
         if name not in valid:
             raise UnknownNameError(
-                f"{argument}: unknown layer {name!r}; layers are: {', '.join(valid)}")
+                f"{argument}: unknown layer {shown(name)}; layers are: {', '.join(valid)}")
     return names
+
+
+def _check_off_chip(off_chip, graph) -> tuple:
+    if isinstance(off_chip, str) or not isinstance(off_chip, (list, tuple)):
+        raise ValidationError(f"off_chip: expected a list of layer names, got "
+                              f"{shown(off_chip)}")
+    names = _check_layer_names("off_chip", off_chip, graph.layer_names)
+    if len(set(names)) != len(names):
+        raise ValidationError(f"off_chip: a layer is listed twice: {names}")
+    return tuple(names)
+
+
+def _check_block_shapes(block_shapes, on_chip, graph) -> dict:
+    """``{on-chip layer: per-core block shape}``: as many positive sizes as the
+    layer has dimensions, none larger than the layer."""
+    if not isinstance(block_shapes, dict):
+        raise ValidationError(f"block_shapes: expected a dict of layer -> shape, got "
+                              f"{shown(block_shapes)}")
+    shapes = {}
+    for name, shape in block_shapes.items():
+        _check_layer_names("block_shapes", [name], on_chip)
+        full = graph.layer(name).output_shape
+        ok = isinstance(shape, (list, tuple)) and len(shape) == len(full) and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 1 <= s <= f
+            for s, f in zip(shape, full))
+        if not ok:
+            raise ValidationError(
+                f"block_shapes[{name!r}]: expected {len(full)} ints, each in 1..the "
+                f"layer's size {full}, got {shown(shape)}")
+        shapes[name] = tuple(int(s) for s in shape)
+    return shapes
 
 
 def _check_scales(scales, neuron_layers) -> dict:

@@ -14,12 +14,14 @@ its numeric parameters (e.g. LIF ``tau_rc`` in seconds), never as a pickled obje
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import nengo
+import numpy as np
 import nengo_loihi.neurons
 
-from .exceptions import UnknownNameError, ValidationError
+from .exceptions import UnknownNameError, ValidationError, shown
 
 _TYPES = {
     "relu": nengo.RectifiedLinear,
@@ -38,6 +40,14 @@ _PARAMS = {
     "loihi-lif": ("tau_rc", "tau_ref", "min_voltage", "amplitude"),
 }
 MAX_LOIHI_RATE_HZ = 1000.0  # one spike per 1 ms step
+# parameter -> (lowest value, whether the lowest value itself is excluded,
+# highest value, unit); the ranges nengo's own NumberParams enforce
+_RANGES = {
+    "amplitude": (0.0, True, math.inf, ""),
+    "tau_rc": (0.0, True, math.inf, " (seconds)"),
+    "tau_ref": (0.0, False, math.inf, " (seconds)"),
+    "min_voltage": (-math.inf, False, 0.0, ""),
+}
 
 
 def known_neuron_types() -> tuple[str, ...]:
@@ -52,17 +62,23 @@ class NeuronSpec:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.name not in _TYPES:
+        if not isinstance(self.params, dict):
+            raise ValidationError(f"neuron_type: params: expected a dict of parameter "
+                                  f"-> number, got {type(self.params).__name__}")
+        if not isinstance(self.name, str) or self.name not in _TYPES:
             raise UnknownNameError(
-                f"neuron_type: unknown neuron type {self.name!r}; "
+                f"neuron_type: unknown neuron type {shown(self.name)}; "
                 f"known types are: {', '.join(_TYPES)}"
             )
         unknown = set(self.params) - set(_PARAMS[self.name])
         if unknown:
             raise ValidationError(
-                f"neuron_type: {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                f"neuron_type: {self.name!r} has no parameter(s) "
+                f"{sorted(map(str, unknown))}; "
                 f"its parameters are: {', '.join(_PARAMS[self.name])}"
             )
+        object.__setattr__(self, "params", {
+            key: _check_param(key, value) for key, value in self.params.items()})
 
     @property
     def is_spiking(self) -> bool:
@@ -81,7 +97,26 @@ class NeuronSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "NeuronSpec":
-        return cls(str(data["name"]), {k: float(v) for k, v in data.get("params", {}).items()})
+        """The inverse of :meth:`to_dict`; anything else raises ValidationError."""
+        if not isinstance(data, dict) or "name" not in data \
+                or not set(data) <= {"name", "params"}:
+            raise ValidationError(f"neuron: expected a dict {{name, params}}, got "
+                                  f"{shown(data)}")
+        return cls(data["name"], data.get("params", {}))
+
+
+def _check_param(key: str, value) -> float:
+    low, low_open, high, unit = _RANGES[key]
+    ok = isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, bool) \
+        and math.isfinite(value) and (value > low if low_open else value >= low) \
+        and value <= high
+    if not ok:
+        bound = (f"> {low:g}" if low_open else f">= {low:g}") if low > -math.inf \
+            else f"<= {high:g}"
+        raise ValidationError(f"neuron_type: params.{key}: expected a finite number "
+                              f"{bound}{unit}, got {shown(value)}")
+    return float(value)
 
 
 def neuron_spec(value) -> NeuronSpec:
