@@ -290,7 +290,7 @@ class FrozenNetwork:
                     block_shapes=meta["block_shapes"],
                     metadata=meta.get("metadata", {}),
                 )
-            except ValidationError as e:
+            except (ValidationError, UnknownNameError) as e:
                 raise FrozenNetworkFileError(f"{path}: invalid FrozenNetwork file: "
                                              f"{e}") from e
 

@@ -161,13 +161,14 @@ def _check_entry(index, entry, kind, argument, allowed_layers, refusal) -> dict:
     if isinstance(name, str):
         where = f"{argument}: layer {F.shown(name)}"
     cls = entry.get("class_name")
+    if not isinstance(cls, str):
+        F.fail(f"{where}: class_name", "a layer class name", cls)
     if cls in MODEL_CLASSES:
         raise ValidationError(
             f"{where} is a nested {cls} model; snnkit reads only flat models (build "
             "the model from layers directly)")
     if cls not in allowed_layers:
-        cls = cls if isinstance(cls, str) and cls.isidentifier() and len(cls) < 80 \
-            else F.shown(cls)
+        cls = cls if cls.isidentifier() and len(cls) < 80 else F.shown(cls)
         supported = ", ".join(sorted(set(allowed_layers) - {"InputLayer"}))
         raise ValidationError(f"{where} is a {cls}, {refusal}; supported "
                               f"layers: {supported}")

@@ -186,7 +186,8 @@ def keras_object(field, value, kind: str):
         return value
     classes = _CLASSES[kind]
     if not isinstance(value, dict) or not set(value) <= _OBJECT_KEYS \
-            or value.get("class_name") not in classes:
+            or "config" not in value or not isinstance(value.get("class_name"), str) \
+            or value["class_name"] not in classes:
         fail(field, f"a built-in {kind} ({', '.join(sorted(classes))}) as a name or "
              "a {class_name, config} dict", value)
     cls = value["class_name"]
@@ -196,7 +197,7 @@ def keras_object(field, value, kind: str):
         fail(f"{field}.registered_name", f"{cls!r} or none", value["registered_name"])
     if "shared_object_id" in value:
         integer(f"{field}.shared_object_id", value["shared_object_id"], 0, 2 ** 63 - 1)
-    config = value.get("config", {})
+    config = value["config"]
     if not isinstance(config, dict) or not set(config) <= set(classes[cls]):
         fail(f"{field}.config", f"a dict with keys among {list(classes[cls])}", config)
     for key, item in config.items():

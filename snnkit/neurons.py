@@ -98,11 +98,10 @@ class NeuronSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "NeuronSpec":
         """The inverse of :meth:`to_dict`; anything else raises ValidationError."""
-        if not isinstance(data, dict) or "name" not in data \
-                or not set(data) <= {"name", "params"}:
+        if not isinstance(data, dict) or set(data) != {"name", "params"}:
             raise ValidationError(f"neuron: expected a dict {{name, params}}, got "
                                   f"{shown(data)}")
-        return cls(data["name"], data.get("params", {}))
+        return cls(data["name"], data["params"])
 
 
 def _check_param(key: str, value) -> float:
