@@ -352,7 +352,8 @@ FIELD_CASES = [
     (("neuron", {"name": "lif", "params": {"min_voltage": 1}}),
      r"params.min_voltage: expected a finite number <= 0"),
     (("neuron", {"name": "lif", "params": {"tau_rc": "0.02"}}), r"params.tau_rc"),
-    (("neuron", {"name": "izhikevich"}), r"unknown neuron type 'izhikevich'"),
+    (("neuron", {"name": "izhikevich", "params": {}}), r"unknown neuron type 'izhikevich'"),
+    (("neuron", {"name": "lif"}), r"neuron: expected a dict \{name, params\}"),
     (("neuron", ["loihi-relu"]), r"neuron: expected a JSON object"),
     (("block_shapes", {"hidden": [2, 2]}), r"block_shapes\['hidden'\]: expected 1 ints"),
     (("block_shapes", {"hidden": [-1]}), r"block_shapes\['hidden'\]: expected 1 ints, "
