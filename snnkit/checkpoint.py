@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import check_json_value, open_npz_with_header, write_npz_with_header
+from ._io import open_npz_with_header, write_npz_with_header
 from .callbacks import Callback
 from .exceptions import CheckpointError, UnknownNameError, ValidationError, shown
 from .keras_config import MAX_LAYERS
@@ -154,6 +154,10 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def _read(path, meta, members) -> Checkpoint:
     unknown = sorted(set(meta) - set(_HEADER_FIELDS))
     missing = [key for key in _HEADER_FIELDS if key not in meta]
@@ -170,11 +174,11 @@ def _read(path, meta, members) -> Checkpoint:
     prints = _check_fingerprint(meta["fingerprint"])
     history = _check_history(meta["history"], epoch)
     callbacks = meta["callbacks"]
-    if not isinstance(callbacks, dict) or not all(isinstance(v, dict)
-                                                  for v in callbacks.values()):
-        raise ValidationError(f"callbacks: expected a dict of callback -> state dict, "
-                              f"got {shown(callbacks)}")
-    check_json_value("callbacks", callbacks)
+    if not isinstance(callbacks, dict) or not all(
+            isinstance(state, dict) and all(_is_scalar(v) for v in state.values())
+            for state in callbacks.values()):
+        raise ValidationError(f"callbacks: expected a dict of callback -> state dict "
+                              f"of numbers, strings or nulls, got {shown(callbacks)}")
     weights = _read_weights(meta["weights"], members, prints)
     shapes = [tuple(s) for _, _, layer_shapes in prints for s in layer_shapes]
     n_optimizer = meta["n_optimizer"]

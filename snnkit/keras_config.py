@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from . import keras_fields as F
 from .exceptions import ValidationError
-from .keras_layers import SUPPORTED_LAYERS, check_config, layer_shapes
+from .keras_layers import MAX_INPUTS, SUPPORTED_LAYERS, check_config, layer_shapes
 
 MAX_LAYERS = 1000
 MAX_MODEL_WEIGHTS = 2 ** 28      # numbers in all weights of a model (1 GiB float32)
@@ -102,7 +102,8 @@ def parse_model_config(config, *, allowed_layers, argument: str = "model_json",
     if kind == "Sequential":
         inputs, input_layer, output_layer = _sequential_edges(entries, argument)
     else:
-        inputs = {e["name"]: _inbound(e, names, argument) for e in entries}
+        known = set(names)
+        inputs = {e["name"]: _inbound(e, known, argument) for e in entries}
         input_layer = _endpoint(body, "input_layers", names, argument)
         output_layer = _endpoint(body, "output_layers", names, argument)
     order = _topological_order(names, inputs, argument)
@@ -210,8 +211,9 @@ def _inbound(entry, names, argument) -> tuple:
         F.fail(where, "one node (a layer called once; shared layers are not supported)",
                nodes)
     node = nodes[0]
-    if not isinstance(node, list) or not node:
-        F.fail(f"{where}[0]", "a list of inputs [layer, 0, 0, {}]", node)
+    if not isinstance(node, list) or not 0 < len(node) <= MAX_INPUTS:
+        F.fail(f"{where}[0]", f"a list of 1..{MAX_INPUTS} inputs [layer, 0, 0, {{}}]",
+               node)
     sources = []
     for i, item in enumerate(node):
         ok = isinstance(item, list) and len(item) in (3, 4) and isinstance(item[0], str) \

@@ -182,7 +182,8 @@ def _check_hdf5_storage(source, largest: int, max_datasets: int, argument, label
     holds more numbers than ``largest``, no link leads outside the file."""
     import h5py
 
-    problems, count = [], [0]
+    problems, count, objects = [], [0], [0]
+    max_objects = 8 * max_datasets + 256  # groups: a few per layer and weight
 
     def check_links(group, name):
         for key in group:
@@ -190,6 +191,7 @@ def _check_hdf5_storage(source, largest: int, max_datasets: int, argument, label
                 problems.append(f"an external link {name}/{key}")
 
     def visit(name, obj):
+        objects[0] += 1
         if isinstance(obj, h5py.Group):
             check_links(obj, name)
         elif isinstance(obj, h5py.Dataset):
@@ -201,14 +203,16 @@ def _check_hdf5_storage(source, largest: int, max_datasets: int, argument, label
                                 f"{obj.shape}{where}")
         else:
             problems.append(f"an object {name!r} of type {type(obj).__name__}")
-        return True if problems or count[0] > max_datasets else None
+        return True if problems or count[0] > max_datasets \
+            or objects[0] > max_objects else None
 
     with h5py.File(source, "r") as f:
         check_links(f, "")
         if not problems:
             f.visititems(visit)
-    if count[0] > max_datasets:
-        raise _error(argument, label, f"has more than {max_datasets} weight datasets")
+    if count[0] > max_datasets or objects[0] > max_objects:
+        raise _error(argument, label, f"has more than {max_datasets} weight datasets "
+                     f"or {max_objects} HDF5 objects")
     if problems:
         raise _error(argument, label, f"has {problems[0]}; weights must be plain "
                      f"numeric datasets of at most {largest} numbers inside the file")

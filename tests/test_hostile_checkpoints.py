@@ -118,6 +118,9 @@ CASES = {
     "history order": (lambda m: m["history"].reverse(), None, r"history\[0\]"),
     "callbacks list": (lambda m: m.update(callbacks=[1]), None,
                        r"callbacks: expected a dict of callback -> state dict"),
+    "callback state": (lambda m: m.update(callbacks={"ModelCheckpoint.0": {
+        "best_score": [0.5]}}), None, r"callbacks: expected a dict of callback -> state "
+                                      r"dict of numbers, strings or nulls"),
     "optimizer count": (lambda m: m.update(n_optimizer=10 ** 9), None,
                         r"n_optimizer: expected an int in 0..21"),
     "optimizer NaN": (None, _array("opt/1", np.full((3, 3, 1, 2), np.nan, np.float32)),

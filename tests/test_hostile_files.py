@@ -211,6 +211,18 @@ def test_oversized_weight_datasets_in_a_keras_file_are_refused(model, tmp_path):
         snnkit.load_keras_model(path)
 
 
+def test_links_out_of_a_keras_file_are_refused(model, tmp_path):
+    other = tmp_path / "elsewhere.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("kernel", data=np.zeros((32, 4), np.float32))
+    path = _keras_file(model, tmp_path, "m.h5", json.loads(model.to_json()))
+    with h5py.File(path, "r+") as f:
+        f["model_weights/hidden/outside"] = h5py.ExternalLink(str(other), "kernel")
+    with pytest.raises(ValidationError, match="has an external link "
+                                              "model_weights/hidden/outside"):
+        snnkit.load_keras_model(path)
+
+
 # --- graphs, sizes and members ---------------------------------------------------
 def _layer(meta, name):
     return next(l for l in meta["model_json"]["config"]["layers"] if l["name"] == name)
