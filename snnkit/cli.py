@@ -153,14 +153,15 @@ def _check_count(argument: str, value: int, limit: int, what: str) -> None:
         raise _error(f"{argument}: expected at most {limit} ({what}), got {value}")
 
 
-def load_keras_model(path, argument: str = "model"):
+def load_keras_model(path, argument: str = "model", *, for_training: bool = True):
     """A saved Keras model, loaded by :func:`snnkit.keras_files.load_keras_model`
-    (no stored code runs) and checked to convert natively."""
+    (no stored code runs) and checked to convert natively (to be trained, or only
+    frozen: :func:`snnkit.fit_inputs.check_convertible`)."""
     from .keras_files import load_keras_model as load
     from .trainer import check_convertible
 
     model = load(_input_file(path, argument, KERAS_SUFFIXES), argument)
-    check_convertible(model)
+    check_convertible(model, for_training=for_training)
     return model
 
 
@@ -266,7 +267,7 @@ def _convert(args) -> int:
         return _convert_from_nir(args, out)
     if args.model is None:
         raise _error("model: expected a Keras model file (or --from-nir FILE), got none")
-    model = load_keras_model(args.model, "model")
+    model = load_keras_model(args.model, "model", for_training=False)
     kwargs = {}
     if args.off_chip is not None:
         kwargs["off_chip"] = args.off_chip

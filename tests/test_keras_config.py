@@ -65,6 +65,10 @@ CASES = {
         L.ReLU(), L.Activation("relu"), L.Dropout(0.1), L.SpatialDropout2D(0.1),
         L.GaussianNoise(0.1), L.Flatten(), L.Reshape((5, 18)), L.SpatialDropout1D(0.2)),
     "merge": _branches,
+    "identities": lambda: _model(
+        (4, 3, 2, 5), L.SpatialDropout3D(0.1), L.Reshape((24, 5)), L.GaussianDropout(0.1),
+        L.AlphaDropout(0.1), L.GlobalMaxPooling1D(keepdims=True), L.Reshape((1, 1, 5)),
+        L.GlobalMaxPooling2D()),
 }
 
 
