@@ -254,7 +254,8 @@ class FrozenNetwork:
         :class:`FrozenNetworkFileError` naming the file and the field."""
         path = Path(path)
         if not path.is_file():
-            what = "a folder, not a file" if path.is_dir() else "no such file"
+            what = ("a folder, not a file" if path.is_dir()
+                    else "not a regular file" if path.exists() else "no such file")
             raise FrozenNetworkFileError(f"{path}: {what}")
 
         def error(kind, cause):

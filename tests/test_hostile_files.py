@@ -417,6 +417,11 @@ def test_deeply_nested_metadata_is_a_clean_error(saved):
     _refused(saved, r"metadata: nested deeper than 32 levels")
 
 
+def test_a_device_is_not_read():
+    with pytest.raises(FrozenNetworkFileError, match="/dev/zero: not a regular file"):
+        FrozenNetwork.load("/dev/zero")
+
+
 def test_inspect_shows_free_form_metadata(saved, capsys):
     rewrite_npz(saved, META, lambda m: m.update(metadata={"calibration": "x",
                                                           "list": [1, {"a": None}]}))
