@@ -22,6 +22,7 @@ from .exceptions import CheckpointError, UnknownNameError, ValidationError, show
 from .keras_config import MAX_LAYERS
 from .keras_fields import MAX_DIMENSION, MAX_RANK
 from .keras_layers import MAX_LAYER_WEIGHTS
+from .validation import is_int
 
 FORMAT = "snnkit.Checkpoint"
 FORMAT_VERSION = 1
@@ -137,7 +138,7 @@ def load_checkpoint(path) -> Checkpoint:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise CheckpointError(f"ckpt_path: {path} is not a snnkit checkpoint")
         version = meta.get("format_version")
-        if not _is_int(version) or version < 1:
+        if not is_int(version) or version < 1:
             raise CheckpointError(f"ckpt_path: {path}: format_version: expected an int "
                                   f">= 1, got {shown(version)}")
         if version > FORMAT_VERSION:
@@ -148,10 +149,6 @@ def load_checkpoint(path) -> Checkpoint:
             return _read(path, meta, members)
         except ValidationError as e:
             raise CheckpointError(f"ckpt_path: {path}: invalid checkpoint: {e}") from e
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_scalar(value) -> bool:
@@ -168,7 +165,7 @@ def _read(path, meta, members) -> Checkpoint:
                 + ([f"unknown field(s) {', '.join(map(shown, unknown))}"]
                    if unknown else [])))
     epoch = meta["epoch"]
-    if not _is_int(epoch) or not 0 <= epoch <= MAX_EPOCH:
+    if not is_int(epoch) or not 0 <= epoch <= MAX_EPOCH:
         raise ValidationError(f"epoch: expected an int in 0..{MAX_EPOCH}, got "
                               f"{shown(epoch)}")
     prints = _check_fingerprint(meta["fingerprint"])
@@ -183,7 +180,7 @@ def _read(path, meta, members) -> Checkpoint:
     shapes = [tuple(s) for _, _, layer_shapes in prints for s in layer_shapes]
     n_optimizer = meta["n_optimizer"]
     limit = 1 + 4 * len(shapes)
-    if not _is_int(n_optimizer) or not 0 <= n_optimizer <= limit:
+    if not is_int(n_optimizer) or not 0 <= n_optimizer <= limit:
         raise ValidationError(f"n_optimizer: expected an int in 0..{limit} (the "
                               f"iteration count and slots per weight), got "
                               f"{shown(n_optimizer)}")
@@ -215,7 +212,7 @@ def _check_fingerprint(prints) -> list:
 
 def _is_shape(shape) -> bool:
     if not isinstance(shape, list) or len(shape) > MAX_RANK \
-            or not all(_is_int(d) and 0 <= d <= MAX_DIMENSION for d in shape):
+            or not all(is_int(d) and 0 <= d <= MAX_DIMENSION for d in shape):
         return False
     return math.prod(shape) <= MAX_LAYER_WEIGHTS
 
@@ -227,7 +224,7 @@ def _check_history(history, epoch) -> list:
                               f"per completed epoch), got {shown(history)}")
     for i, logs in enumerate(history):
         ok = isinstance(logs, dict) and logs.get("epoch") == i \
-            and _is_int(logs.get("epoch")) and all(
+            and is_int(logs.get("epoch")) and all(
                 isinstance(v, (int, float, str)) and not isinstance(v, bool)
                 for v in logs.values())
         if not ok:

@@ -34,7 +34,7 @@ from ._io import check_json_value, open_npz_with_header, write_npz_with_header
 from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError, shown
 from .keras_config import ModelGraph
 from .neurons import NeuronSpec, neuron_spec
-from .validation import check_output_file
+from .validation import check_output_file, check_positive
 
 FORMAT = "snnkit.FrozenNetwork"
 FORMAT_VERSION = 1
@@ -89,9 +89,9 @@ class FrozenNetwork:
             self, "scale_firing_rates",
             checks.check_scales(self.scale_firing_rates, self.neuron_layers))
         if self.synapse is not None:
-            checks.check_positive("synapse", self.synapse, "seconds")
+            check_positive("synapse", self.synapse, "seconds")
             object.__setattr__(self, "synapse", float(self.synapse))
-        checks.check_positive("dt", self.dt, "seconds")
+        check_positive("dt", self.dt, "seconds")
         object.__setattr__(self, "dt", float(self.dt))
         object.__setattr__(self, "off_chip", checks.check_off_chip(self.off_chip, graph))
         object.__setattr__(self, "block_shapes", checks.check_block_shapes(

@@ -8,12 +8,12 @@ and what was received; :meth:`snnkit.FrozenNetwork.load` adds the file's name.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 
 from .exceptions import UnknownNameError, ValidationError, shown
 from .keras_config import ModelGraph, parse_model_config
+from .validation import check_positive
 
 _ALLOWED_ACTIVATIONS = frozenset({"relu", "linear"})
 MAX_MODEL_JSON_CHARS = 16 * 2 ** 20
@@ -204,11 +204,3 @@ def check_scales(scales, neuron_layers) -> dict:
         check_positive(f"scale_firing_rates[{name!r}]", value, "")
         out[name] = float(value)
     return out
-
-
-def check_positive(argument, value, unit) -> None:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(
-        value, bool) and math.isfinite(value) and value > 0
-    if not ok:
-        unit = f" ({unit})" if unit else ""
-        raise ValidationError(f"{argument}: expected a finite number > 0{unit}, got {value!r}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from .exceptions import ValidationError, shown
+from .validation import is_int, is_number
 
 MAX_DIMENSION = 2 ** 24        # any one size (units, filters, a tensor dimension)
 MAX_WINDOW = 2 ** 16           # kernel, pool, stride, dilation, padding sizes
@@ -70,15 +71,6 @@ INPUT_DTYPES = FLOAT_DTYPES | {"uint8", "int8", "int16", "int32", "int64"}
 
 def fail(field: str, expected: str, value):
     raise ValidationError(f"{field}: expected {expected}, got {shown(value)}")
-
-
-def is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
 
 
 def integer(field, value, low=1, high=MAX_DIMENSION) -> int:

@@ -18,10 +18,10 @@ import math
 from dataclasses import dataclass, field
 
 import nengo
-import numpy as np
 import nengo_loihi.neurons
 
 from .exceptions import UnknownNameError, ValidationError, shown
+from .validation import is_number
 
 _TYPES = {
     "relu": nengo.RectifiedLinear,
@@ -106,9 +106,7 @@ class NeuronSpec:
 
 def _check_param(key: str, value) -> float:
     low, low_open, high, unit = _RANGES[key]
-    ok = isinstance(value, (int, float, np.integer, np.floating)) \
-        and not isinstance(value, bool) \
-        and math.isfinite(value) and (value > low if low_open else value >= low) \
+    ok = is_number(value) and (value > low if low_open else value >= low) \
         and value <= high
     if not ok:
         bound = (f"> {low:g}" if low_open else f">= {low:g}") if low > -math.inf \

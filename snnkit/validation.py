@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import ValidationError
+from .exceptions import ValidationError, shown
 
 
 def is_number(value) -> bool:
@@ -53,7 +53,7 @@ def check_positive(argument: str, value, unit: str = "", *, error=ValidationErro
     message."""
     if not is_number(value) or not value > 0:
         unit = f" ({unit})" if unit else ""
-        raise error(f"{argument}: expected a finite number > 0{unit}, got {value!r}")
+        raise error(f"{argument}: expected a finite number > 0{unit}, got {shown(value)}")
     return float(value)
 
 
