@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .exceptions import ValidationError
 from .validation import check_labels
 
 
