@@ -87,3 +87,17 @@ def test_percentile_target_keeps_loihi_neurons_off_the_plateau(trained_seed, mni
         assert 0 <= mean.plateau_fraction[name] <= 1
         # bounding the 99th percentile means a lower mean than targeting the mean
         assert p99.mean_rates_hz[name] < mean.mean_rates_hz[name]
+
+
+def test_rate_percentile_checks_its_arguments(trained_seed_loihi, mnist_small):
+    from snnkit.backends import get_backend
+
+    _, (x, _) = mnist_small
+    result = get_backend("loihi-emulator-fast").run(trained_seed_loihi, x[:10], n_steps=20)
+    median = result.rate_percentile_hz("conv0", 50)
+    assert 0 < median <= result.rate_percentile_hz("conv0", 99) <= 1000
+    assert set(result.plateau_fraction) == set(trained_seed_loihi.neuron_layers)
+    with pytest.raises(ValidationError, match="layer: no rate histogram for 'conv9'"):
+        result.rate_percentile_hz("conv9", 50)
+    with pytest.raises(ValidationError, match="q: expected a percentile in 0..100"):
+        result.rate_percentile_hz("conv0", 101)
