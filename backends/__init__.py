@@ -2,14 +2,24 @@
 
 >>> from snnkit.backends import get_backend
 >>> result = get_backend("nengo-dl").run(network, x_test, n_steps=30)
+>>> with get_backend("loihi-emulator-fast").prepare(network) as prepared:
+...     results = [prepared.run(x, n_steps=n) for n in (10, 20, 30)]  # built once
+
+To write a backend: :mod:`snnkit.backends.toolkit`. Importing this package registers
+the built-in backends without importing nengo, nengo-loihi or TensorFlow.
 """
 
-from .base import PRESENTATIONS, Backend, check_inputs, check_n_steps
+from snnkit.inputs import check_inputs, check_n_steps
+
+from .base import PRESENTATIONS, Backend, PreparedNetwork
 from .registry import (
+    BackendEntry,
     available_backends,
+    backend_entries,
     get_backend,
     register_backend,
     registered_backends,
+    unregister_backend,
 )
 
 # Importing a backend module registers it.
@@ -24,10 +34,14 @@ from . import (  # noqa: E402,F401
 __all__ = [
     "PRESENTATIONS",
     "Backend",
+    "BackendEntry",
+    "PreparedNetwork",
     "available_backends",
+    "backend_entries",
     "check_inputs",
     "check_n_steps",
     "get_backend",
     "register_backend",
     "registered_backends",
+    "unregister_backend",
 ]

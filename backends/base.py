@@ -1,27 +1,47 @@
-"""The backend contract: one way to run a FrozenNetwork, the same Result everywhere.
+"""The backend contract: build a FrozenNetwork once, run it many times, the same
+Result everywhere.
 
-A backend has a ``name``, says whether it can run here (``is_available()``; why not:
-``unavailable_reason()``), and implements ``run(network, x, n_steps=...,
-presentation=...)``. Input checking and statistics are shared here so that every
-backend rejects the same bad input with the same message.
+A backend author writes two classes (``tests/test_backend_contract.py`` has a whole
+backend in one short file):
+
+- a :class:`Backend` subclass with a ``name``, a ``description``, optionally
+  ``presentations``, ``unavailable_reason()`` and ``check_network()``, and
+  ``build(network) -> PreparedNetwork``;
+- a :class:`PreparedNetwork` subclass whose ``simulate(x, n_steps, *, presentation,
+  progress)`` returns the outputs and a :class:`~snnkit.results.RunSummary`.
+
+Everything else (argument checks, availability, timing, versions, the
+:class:`~snnkit.Result`) is done here, so every backend rejects the same bad input
+with the same message. Importing this module imports neither nengo nor TensorFlow.
 """
 
 from __future__ import annotations
 
 import abc
-import importlib.metadata
+import dataclasses
+import inspect
+import logging
 import time
+from typing import ClassVar
 
 import numpy as np
 
-from snnkit.exceptions import BackendCapabilityError, BackendUnavailable, ValidationError
+from snnkit.environment import package_versions
+from snnkit.exceptions import (
+    BackendCapabilityError,
+    BackendContractError,
+    BackendUnavailable,
+    UnknownOptionError,
+    ValidationError,
+)
 from snnkit.frozen import FrozenNetwork
-from snnkit.results import Result
-from snnkit.validation import check_int
+from snnkit.inputs import check_inputs, check_n_steps
+from snnkit.results import LayerActivity, Result, RunSummary, layer_amplitudes
+
+logger = logging.getLogger(__name__)
 
 PRESENTATIONS = ("reset", "sequential")
-_VERSIONED = ("snnkit", "nengo", "nengo-dl", "nengo-loihi", "nengo-extras", "tensorflow",
-              "numpy", "nxsdk")
+_RUN_ARGUMENTS = ("x", "n_steps", "presentation", "progress")
 
 
 class Backend(abc.ABC):
@@ -34,10 +54,14 @@ class Backend(abc.ABC):
     - ``"sequential"``: inputs follow one another with state carried over, each shown
       for ``n_steps`` steps and read out at the end of its presentation (the
       notebook's and the hardware's way).
+
+    Settings of a backend (e.g. nengo-dl's ``minibatch_size``) are arguments of its
+    constructor, given to :func:`~snnkit.backends.get_backend`.
     """
 
-    name: str = ""
-    presentations: tuple = PRESENTATIONS
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    presentations: ClassVar[tuple[str, ...]] = PRESENTATIONS
 
     @classmethod
     def is_available(cls) -> bool:
@@ -48,89 +72,163 @@ class Backend(abc.ABC):
         """None when the backend can run here, else what is missing."""
         return None
 
-    def run(self, network: FrozenNetwork, x, n_steps: int = 30, *,
-            presentation: str = "reset", progress: bool = False, **options) -> Result:
-        """Run ``network`` on inputs ``x`` (images as ``load_mnist`` returns them,
-        ``(N,) + network.input_shape``, or flattened ``(N, size)``) for ``n_steps``
-        steps of ``network.dt`` seconds each."""
-        if not isinstance(network, FrozenNetwork):
-            raise ValidationError(
-                f"network: expected a snnkit.FrozenNetwork, got {type(network).__name__}")
-        x = check_inputs(network, x)
-        n_steps = check_n_steps(n_steps)
-        if presentation not in PRESENTATIONS:
-            raise ValidationError(
-                f"presentation: expected one of {', '.join(PRESENTATIONS)}, "
-                f"got {presentation!r}")
-        if presentation not in self.presentations:
-            raise BackendCapabilityError(
-                f"presentation: backend {self.name!r} supports "
-                f"{', '.join(self.presentations)}, not {presentation!r}")
+    @classmethod
+    def settings(cls) -> tuple[str, ...]:
+        """Names of the settings the constructor takes."""
+        return tuple(name for name, p in inspect.signature(cls).parameters.items()
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    def check_network(self, network: FrozenNetwork) -> None:
+        """Raise if this backend cannot run ``network`` (default: it can)."""
+
+    @abc.abstractmethod
+    def build(self, network: FrozenNetwork) -> PreparedNetwork:
+        """Build ``network`` for this backend (conversion, core plan, simulator...).
+
+        Called by :meth:`prepare` after its checks; the network is valid for this
+        backend and the backend is available."""
+
+    def prepare(self, network: FrozenNetwork) -> PreparedNetwork:
+        """Check and build ``network`` once; run the result many times
+        (``prepared.run(x, n_steps)``). Close it (or use ``with``) to free it."""
+        _check_network_argument(network)
         self.check_network(network)
         # Never run, and never quietly stand in for, a backend that cannot run here.
         reason = self.unavailable_reason()
         if reason is not None:
             raise BackendUnavailable(f"backend {self.name!r} is unavailable: {reason}")
         start = time.perf_counter()
-        outputs, summary = self._run(network, x, n_steps, presentation=presentation,
-                                     progress=progress, **options)
-        return Result(
-            backend=self.name,
-            outputs=outputs,
-            n_steps=n_steps,
-            dt=network.dt,
-            wall_time_s=time.perf_counter() - start,
-            presentation=presentation,
-            versions=package_versions(),
-            **summary,
-        )
+        prepared = self.build(network)
+        if not isinstance(prepared, PreparedNetwork):
+            raise BackendContractError(
+                f"{type(self).__name__}.build: expected a PreparedNetwork, got "
+                f"{type(prepared).__name__}")
+        logger.debug("%s: built in %.2f s", self.name, time.perf_counter() - start)
+        return prepared
 
-    def check_network(self, network: FrozenNetwork) -> None:
-        """Raise if this backend cannot run ``network`` (default: it can)."""
-
-    @abc.abstractmethod
-    def _run(self, network, x, n_steps, *, presentation, progress, **options):
-        """Return ``(outputs (N, n_steps, n_out), LayerActivity.summary())``."""
+    def run(self, network: FrozenNetwork, x, n_steps: int = 30, *,
+            presentation: str = "reset", progress: bool = False, **options) -> Result:
+        """Run ``network`` on inputs ``x`` (images as ``load_mnist`` returns them,
+        ``(N,) + network.input_shape``, or flattened ``(N, size)``) for ``n_steps``
+        steps of ``network.dt`` seconds each: :meth:`prepare`, then one run.
+        ``wall_time_s`` includes the build."""
+        _check_network_argument(network)
+        x, n_steps = _check_run(self, network, x, n_steps, presentation, options)
+        start = time.perf_counter()
+        with self.prepare(network) as prepared:
+            result = prepared._run_checked(x, n_steps, presentation, progress)
+        return dataclasses.replace(result, wall_time_s=time.perf_counter() - start)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
-    """Validate inputs against the network; return float32 ``(N, input_size)``.
-    Errors name ``argument``."""
-    shape = tuple(network.input_shape)
-    size = int(np.prod(shape))
-    x = np.asarray(x)
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValidationError(f"{argument}: expected numeric images, got dtype {x.dtype}")
-    if np.issubdtype(x.dtype, np.complexfloating):
+class PreparedNetwork(abc.ABC):
+    """A network built for one backend, ready to run many times without being
+    built again. Made by :meth:`Backend.prepare`; a context manager."""
+
+    def __init__(self, backend: Backend, network: FrozenNetwork):
+        self.backend = backend
+        self.network = network
+        self.closed = False
+        self._fan_out = None
+
+    @abc.abstractmethod
+    def simulate(self, x: np.ndarray, n_steps: int, *, presentation: str,
+                 progress: bool) -> tuple[np.ndarray, RunSummary]:
+        """Run checked inputs ``x`` (float32 ``(N, input_size)``) for ``n_steps``
+        steps each, in a ``presentation`` mode the backend lists.
+
+        Returns the outputs ``(N, n_steps, n_outputs)`` at every step and their
+        :class:`~snnkit.results.RunSummary` (:meth:`new_activity` computes it)."""
+
+    def run(self, x, n_steps: int = 30, *, presentation: str = "reset",
+            progress: bool = False, **options) -> Result:
+        """Run inputs ``x`` for ``n_steps`` steps each (see :meth:`Backend.run`);
+        ``wall_time_s`` is the run alone, without the build."""
+        if self.closed:
+            raise ValidationError(
+                f"prepared network: closed; prepare it again with "
+                f"get_backend({self.backend.name!r}).prepare(network)")
+        x, n_steps = _check_run(self.backend, self.network, x, n_steps, presentation,
+                                options)
+        return self._run_checked(x, n_steps, presentation, progress)
+
+    def new_activity(self) -> LayerActivity:
+        """Empty per-layer statistics for this network (fan-out computed once)."""
+        if self._fan_out is None:
+            from snnkit.cost import fan_out
+
+            self._fan_out = fan_out(self.network)
+        return LayerActivity(layer_amplitudes(self.network), self.network.dt,
+                             self._fan_out)
+
+    def progress_bar(self, n_inputs: int, presentation: str, enabled: bool):
+        """A tqdm bar over ``n_inputs`` inputs (disabled unless ``enabled``)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=n_inputs, desc=f"{self.backend.name} ({presentation})",
+                    unit="input", disable=not enabled, leave=False)
+
+    def close(self) -> None:
+        """Free what the build holds (simulators, memory); idempotent."""
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        state = "closed" if self.closed else "ready"
+        return f"<{type(self).__name__} for {self.backend.name!r}, {state}>"
+
+    def _run_checked(self, x, n_steps, presentation, progress) -> Result:
+        start = time.perf_counter()
+        outputs, summary = self.simulate(x, n_steps, presentation=presentation,
+                                         progress=progress)
+        wall_time_s = time.perf_counter() - start
+        where = f"{type(self).__name__}.simulate"
+        if not isinstance(summary, RunSummary):
+            raise BackendContractError(
+                f"{where}: expected (outputs, RunSummary), got a "
+                f"{type(summary).__name__} as the summary")
+        outputs = np.asarray(outputs)
+        if outputs.ndim != 3 or outputs.shape[:2] != (x.shape[0], n_steps):
+            raise BackendContractError(
+                f"{where}: expected outputs of shape ({x.shape[0]}, {n_steps}, "
+                f"n_outputs), got {outputs.shape}")
+        return Result.from_summary(
+            summary, backend=self.backend.name, outputs=outputs, n_steps=n_steps,
+            dt=self.network.dt, wall_time_s=wall_time_s, presentation=presentation,
+            versions=package_versions())
+
+
+def _check_network_argument(network) -> None:
+    if not isinstance(network, FrozenNetwork):
         raise ValidationError(
-            f"{argument}: expected real-valued images, got dtype {x.dtype}")
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ValidationError(f"{argument}: expected at least one input of shape {shape}, "
-                              f"got shape {x.shape}")
-    if x.shape[1:] != shape and x.shape[1:] != (size,):
+            f"network: expected a snnkit.FrozenNetwork, got {type(network).__name__}")
+
+
+def _check_run(backend: Backend, network, x, n_steps, presentation, options):
+    """The checks every run makes, in the order users see them."""
+    if options:
+        unknown = ", ".join(map(repr, sorted(options)))
+        settings = backend.settings()
+        hint = (f"; settings of backend {backend.name!r} ({', '.join(settings)}) go to "
+                f"get_backend({backend.name!r}, ...)" if settings else "")
+        raise UnknownOptionError(
+            f"run: unknown option(s) {unknown}; run takes {', '.join(_RUN_ARGUMENTS)}"
+            f"{hint}")
+    x = check_inputs(network, x)
+    n_steps = check_n_steps(n_steps)
+    if presentation not in PRESENTATIONS:
         raise ValidationError(
-            f"{argument}: expected shape (N, {', '.join(map(str, shape))}) or (N, {size}), "
-            f"got {x.shape}")
-    finite_already = not np.issubdtype(x.dtype, np.inexact)  # ints and bools
-    x = x.reshape(x.shape[0], size).astype(np.float32)
-    if not finite_already and not np.all(np.isfinite(x)):
-        bad = int(np.argmax(~np.isfinite(x).all(axis=1)))
-        raise ValidationError(f"{argument}: inputs must be finite; input {bad} has NaN or inf")
-    return x
-
-
-def check_n_steps(n_steps) -> int:
-    return check_int("n_steps", n_steps, low=1)
-
-
-def package_versions() -> dict:
-    versions = {}
-    for name in _VERSIONED:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+            f"presentation: expected one of {', '.join(PRESENTATIONS)}, "
+            f"got {presentation!r}")
+    if presentation not in backend.presentations:
+        raise BackendCapabilityError(
+            f"presentation: backend {backend.name!r} supports "
+            f"{', '.join(backend.presentations)}, not {presentation!r}")
+    return x, n_steps

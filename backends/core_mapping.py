@@ -30,19 +30,23 @@ import math
 from collections import OrderedDict
 from typing import Mapping
 
-import nengo
-import nengo_loihi
-from nengo_loihi.block import (
+from snnkit._stack import import_nengo_loihi
+
+import_nengo_loihi()  # first: nengo-loihi starts nengo-dl and TensorFlow, quietly there
+
+import nengo  # noqa: E402
+import nengo_loihi  # noqa: E402
+from nengo_loihi.block import (  # noqa: E402
     MAX_COMPARTMENTS,
     MAX_IN_AXONS,
     MAX_OUT_AXONS,
     MAX_SYNAPSE_BITS,
 )
-from nengo_loihi.builder import Model
-from nengo_loihi.builder.builder import ValidationLevel
-from nengo_loihi.builder.split_blocks import split_axon, split_block, split_synapse
+from nengo_loihi.builder import Model  # noqa: E402
+from nengo_loihi.builder.builder import ValidationLevel  # noqa: E402
+from nengo_loihi.builder.split_blocks import split_axon, split_block, split_synapse  # noqa: E402,E501
 
-from snnkit.exceptions import LoihiMappingError
+from snnkit.exceptions import LoihiMappingError  # noqa: E402
 
 __all__ = [
     "LOIHI_CORE_LIMITS",

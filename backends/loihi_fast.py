@@ -26,16 +26,21 @@ import dataclasses
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-import nengo
-import numpy as np
-import nengo_loihi
-import threadpoolctl
-from nengo.ensemble import Neurons
-from nengo_loihi.builder.inputs import HostReceiveProcess
+from snnkit._stack import import_nengo_loihi
 
-from .loihi_fast_chip import ChipEngine
-from .loihi_fast_errors import UnsupportedFeatureError
-from .loihi_fast_host import BatchedHostModel
+import_nengo_loihi()  # first: nengo-loihi starts nengo-dl and TensorFlow, quietly there
+
+import nengo  # noqa: E402
+import nengo_loihi  # noqa: E402
+import numpy as np  # noqa: E402
+import threadpoolctl  # noqa: E402
+from nengo.ensemble import Neurons  # noqa: E402
+from nengo_loihi.builder.inputs import HostReceiveProcess  # noqa: E402
+
+from snnkit.exceptions import UnsupportedFeatureError  # noqa: E402
+
+from .loihi_fast_chip import ChipEngine  # noqa: E402
+from .loihi_fast_host import BatchedHostModel  # noqa: E402
 
 __all__ = [
     "FastLoihiEmulator",

@@ -32,7 +32,7 @@ import scipy.sparse
 from nengo_loihi.builder.discretize import Q_BITS, U_BITS
 from nengo_loihi.inputs import SpikeInput
 
-from .loihi_fast_errors import UnsupportedFeatureError
+from snnkit.exceptions import UnsupportedFeatureError
 
 _FLOAT32_EXACT = 2**24  # integers below this add exactly in float32
 _FLOAT64_EXACT = 2**53

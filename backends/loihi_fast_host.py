@@ -36,7 +36,7 @@ from nengo.synapses import LinearFilter
 from nengo_loihi.builder.inputs import HostReceiveProcess, HostSendProcess
 from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear
 
-from .loihi_fast_errors import UnsupportedFeatureError
+from snnkit.exceptions import UnsupportedFeatureError
 
 # Neuron types whose nengo `step` is purely elementwise, so running it on a
 # (batch, n) array gives each sample exactly what a (n,) array would.

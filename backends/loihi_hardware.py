@@ -12,7 +12,6 @@ pays the board's setup time).
 
 from __future__ import annotations
 
-from . import _nxsdk
 from .loihi_emulator import LoihiEmulatorBackend
 from .registry import register_backend
 
@@ -22,8 +21,11 @@ class LoihiHardwareBackend(LoihiEmulatorBackend):
     """Runs the network on a Loihi board; see the module docstring."""
 
     name = "loihi"
+    description = "a Loihi board through nengo-loihi (target 'loihi'); needs nxsdk"
     target = "loihi"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        return _nxsdk.nxsdk_missing_reason()
+        from ._nxsdk import nxsdk_missing_reason
+
+        return nxsdk_missing_reason()

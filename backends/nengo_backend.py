@@ -4,24 +4,21 @@ The reference simulator defines what the network *means*; the other backends are
 checked against it (``tests/test_conformance.py``). It has no batch dimension, so it
 is the slowest backend on large inputs.
 
-``reset``: the network is built once; before each input the simulator is reset
-(``Simulator.reset``: neuron, synapse and probe state back to rest, same seed) and the
-input node reads the current image. ``sequential``: all inputs in one run, one after
-another (``nengo.processes.PresentInput``), read out at the end of each presentation.
+``reset``: one simulator, built on the first reset run and kept by the prepared
+network; before each input it is reset (``Simulator.reset``: neuron, synapse and
+probe state back to rest, same seed) and the input node reads the current image.
+``sequential``: all inputs in one run, one after another
+(:func:`~snnkit.backends.toolkit.present_sequentially`), read out at the end of each
+presentation.
 """
 
 from __future__ import annotations
 
-import nengo
 import numpy as np
-from tqdm.auto import tqdm
 
-from snnkit.build import build_network
-from snnkit.cost import fan_out
-from snnkit.results import LayerActivity, layer_amplitudes
-
-from .base import Backend
+from .base import Backend, PreparedNetwork
 from .registry import register_backend
+from .toolkit import present_sequentially, probe_data
 
 SEED = 0  # same simulator seed as the "nengo-dl" backend: same initial neuron state
 
@@ -32,44 +29,60 @@ class NengoBackend(Backend):
     presentation modes."""
 
     name = "nengo"
+    description = ("nengo's reference simulator (NumPy, float64): defines what the "
+                   "network means; one input at a time, the slowest")
 
-    def _run(self, network, x, n_steps, *, presentation, progress, **options):
-        built = build_network(network)
-        activity = LayerActivity(layer_amplitudes(network), network.dt, fan_out(network))
+    def build(self, network) -> PreparedNetwork:
+        return _PreparedNengo(self, network)
+
+
+class _PreparedNengo(PreparedNetwork):
+    def __init__(self, backend, network):
+        from snnkit.build import build_network
+
+        super().__init__(backend, network)
+        self.built = build_network(network)
+        self._current = np.zeros(self.built.input_size, np.float32)
+        self._reset_sim = None
+
+    def simulate(self, x, n_steps, *, presentation, progress):
+        activity = self.new_activity()
         n = x.shape[0]
-        bar = tqdm(total=n, desc=f"{self.name} ({presentation})", unit="input",
-                   disable=not progress, leave=False)
-        if presentation == "sequential":
-            with built.net:
-                built.input_node.output = nengo.processes.PresentInput(
-                    x, presentation_time=n_steps * network.dt)
-            with nengo.Simulator(built.net, dt=network.dt, seed=SEED,
-                                 progress_bar=False) as sim:
-                sim.run_steps(n * n_steps)
-                outputs = _probed(sim, built.output_probe, n, n_steps)
-                for name, probe in built.probes.items():
-                    activity.add(name, _probed(sim, probe, n, n_steps))
-            activity.finish_batch(n)
-            bar.update(n)
-        else:
-            current = {"x": x[0]}
-            # A callable output is read at every step, so one build serves all inputs.
-            built.input_node.output = lambda t: current["x"]
+        with self.progress_bar(n, presentation, progress) as bar:
+            if presentation == "sequential":
+                outputs = present_sequentially(self.built, x, n_steps, activity,
+                                               self._open_simulator, dtype=np.float32)
+                bar.update(n)
+                return outputs, activity.summary()
+            sim, built = self._reset_simulator(), self.built
             outputs = np.empty((n, n_steps, built.output_probe.size_in), np.float32)
-            with nengo.Simulator(built.net, dt=network.dt, seed=SEED,
-                                 progress_bar=False) as sim:
-                for i in range(n):
-                    current["x"] = x[i]
-                    sim.reset(seed=SEED)
-                    sim.run_steps(n_steps)
-                    outputs[i] = _probed(sim, built.output_probe, 1, n_steps)[0]
-                    for name, probe in built.probes.items():
-                        activity.add(name, _probed(sim, probe, 1, n_steps))
-                    activity.finish_batch(1)
-                    bar.update(1)
-        bar.close()
+            for i in range(n):
+                self._current[:] = x[i]
+                sim.reset(seed=SEED)
+                sim.run_steps(n_steps)
+                outputs[i] = probe_data(sim, built.output_probe, 1, n_steps, np.float32)[0]
+                for name, probe in built.probes.items():
+                    activity.add(name, probe_data(sim, probe, 1, n_steps, np.float32))
+                activity.finish_batch(1)
+                bar.update(1)
         return outputs, activity.summary()
 
+    def _reset_simulator(self):
+        if self._reset_sim is None:
+            # A callable output is read at every step, so one build serves all inputs.
+            self.built.input_node.output = lambda t: self._current
+            self._reset_sim = self._open_simulator(self.built)
+        return self._reset_sim
 
-def _probed(sim, probe, n, n_steps) -> np.ndarray:
-    return np.asarray(sim.data[probe], dtype=np.float32).reshape(n, n_steps, -1)
+    @staticmethod
+    def _open_simulator(built):
+        import nengo
+
+        return nengo.Simulator(built.net, dt=built.network.dt, seed=SEED,
+                               progress_bar=False)
+
+    def close(self):
+        if self._reset_sim is not None:
+            self._reset_sim.close()
+            self._reset_sim = None
+        super().close()

@@ -28,7 +28,7 @@ import numpy as np
 import snnkit
 from snnkit._io import atomic_write
 from snnkit.backends import get_backend, registered_backends
-from snnkit.backends.base import package_versions
+from snnkit.environment import package_versions
 from snnkit.frozen import FrozenNetwork
 
 DEFAULT_COUNTS = {"nengo-dl": 200, "loihi-emulator-fast": 200, "nengo": 50,

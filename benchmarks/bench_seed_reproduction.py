@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import snnkit  # noqa: E402,F401  (quiets TensorFlow before it is imported)
 from snnkit._io import atomic_write  # noqa: E402
-from snnkit.bench import check_writable_dir, environment  # noqa: E402
+from snnkit.bench import check_writable_dir  # noqa: E402
+from snnkit.environment import machine_environment  # noqa: E402
 from snnkit.demo import Stage, format_table  # noqa: E402
 
 TARGET_HZ = 200.0
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         "snnkit_scales": cal.scales,
         "snnkit_calibration_converged": cal.converged,
         "stages": [s.__dict__ for s in stages],
-        "environment": environment(),
+        "environment": machine_environment(),
         "table": table,
     }
     with atomic_write(out / "reproduction.json", "w") as f:

@@ -18,15 +18,16 @@ import time
 
 import numpy as np
 
-import snnkit  # first: quiets TensorFlow's logging before it is imported
+import snnkit
+from snnkit._stack import import_nengo_dl, import_tensorflow
 
 
 def raw_fit(x, y, minibatch_size: int, seed: int) -> float:
     import nengo
-    import nengo_dl
-    import tensorflow as tf
 
     from snnkit.models import seed_convnet
+
+    nengo_dl, tf = import_nengo_dl(), import_tensorflow()
 
     start = time.perf_counter()
     model = seed_convnet(seed)
@@ -61,8 +62,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--minibatch-size", type=int, default=200)
     args = parser.parse_args(argv)
 
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     (x, y), _ = snnkit.load_mnist(n_train=args.n_train, n_test=1)
     # the Trainer makes TF ops deterministic when seeded (process-wide): same for both
     tf.config.experimental.enable_op_determinism()

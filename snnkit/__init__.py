@@ -2,36 +2,53 @@
 
 Train with :class:`Trainer`, freeze to a :class:`FrozenNetwork`, run it on any backend
 (:mod:`snnkit.backends`), search scales with :mod:`snnkit.tuning`.
+
+``import snnkit`` is quick and changes nothing in the process: each name below is
+imported from its module on first use (PEP 562), and TensorFlow, nengo-dl and
+nengo-loihi only when a function needs them (:mod:`snnkit._stack`).
+
+Decisions (the Loihi core plan, chunk sizes) are logged to the ``snnkit`` logger,
+silent unless the application configures logging (e.g.
+``logging.basicConfig(level=logging.INFO)``); library code prints nothing.
 """
 
-from . import _quiet  # noqa: F401  (first: quiets TensorFlow before it is imported)
-from .data import load_digits, load_mnist
-from .exceptions import (
-    BackendUnavailable,
-    FrozenNetworkFileError,
-    SnnkitError,
-    ValidationError,
-)
-from .frozen import FrozenNetwork
-from .keras_files import load_keras_model
-from .neurons import NeuronSpec, known_neuron_types
-from .results import Result
-from .trainer import Trainer
+from __future__ import annotations
+
+import importlib
+import logging
 
 __version__ = "0.1.0"
 
+# the library convention: no output unless the application configures logging
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = [
-    "BackendUnavailable",
-    "FrozenNetwork",
-    "FrozenNetworkFileError",
-    "NeuronSpec",
-    "Result",
-    "SnnkitError",
-    "Trainer",
-    "ValidationError",
-    "known_neuron_types",
-    "load_digits",
-    "load_keras_model",
-    "load_mnist",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "BackendUnavailable": "exceptions",
+    "FrozenNetwork": "frozen",
+    "FrozenNetworkFileError": "exceptions",
+    "NeuronSpec": "neurons",
+    "Result": "results",
+    "RunSummary": "results",
+    "SnnkitError": "exceptions",
+    "Trainer": "trainer",
+    "ValidationError": "exceptions",
+    "known_neuron_types": "neurons",
+    "load_digits": "data",
+    "load_keras_model": "keras_files",
+    "load_mnist": "data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'snnkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -23,12 +23,10 @@ operation and 81 pJ per neuron update. It is not a measurement.
 from __future__ import annotations
 
 import csv
-import datetime
 import hashlib
 import io
 import json
 import os
-import platform
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_write
+from .environment import machine_environment
 from .exceptions import UnknownNameError, ValidationError
 from .frozen import FrozenNetwork
 
@@ -120,39 +119,6 @@ def check_writable_dir(path, argument: str = "out") -> Path:
             f"{argument}: expected a folder that can be written, got {str(path)!r} "
             f"({e.strerror or e})") from e
     return path
-
-
-def environment() -> dict:
-    """Package versions, CPU and date: enough to tell two benchmark runs apart."""
-    from .backends.base import package_versions
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = package_versions()
-    for extra in ("nengo-extras", "matplotlib"):
-        try:
-            import importlib.metadata
-
-            versions[extra] = importlib.metadata.version(extra)
-        except Exception:  # a missing optional package is a fact, not an error
-            versions[extra] = None
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else None,
-        "versions": versions,
-    }
 
 
 def file_sha256(path) -> str:
@@ -266,10 +232,11 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
     per-layer summaries, so the histograms need this extra pass. Per input, not
     averaged over inputs: a neuron that fires fast on some digits and not at all on
     others is what Loihi's one-spike-per-step ceiling is about."""
-    import nengo_dl
-
-    from .backends import check_inputs
+    from ._stack import import_nengo_dl
     from .build import build_network
+    from .inputs import check_inputs
+
+    nengo_dl = import_nengo_dl()
 
     x = check_inputs(network, x)
     built = build_network(network)
@@ -390,7 +357,7 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
                          "source": ENERGY_SOURCE,
                          "note": "estimates from operation counts, not measurements; "
                                  "neuron updates count on-chip neurons at every step"},
-        "environment": environment(),
+        "environment": machine_environment(),
         "cases": cases,
         "files": {},
     }

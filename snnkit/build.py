@@ -51,7 +51,9 @@ def build_network(network: FrozenNetwork, *, probe_layers: bool = True,
     ``loihi=True`` adds nengo-loihi's config (``on_chip``, ``block_shape``);
     ``block_shapes`` overrides the network's own (``{layer: shape}``).
     """
-    import nengo_dl
+    from ._stack import import_nengo_dl
+
+    nengo_dl = import_nengo_dl()
 
     model = network.to_keras()
     layers = {layer.name: layer for layer in model.layers}
@@ -98,7 +100,9 @@ def build_network(network: FrozenNetwork, *, probe_layers: bool = True,
 
 
 def _configure_loihi(net, network, neurons, block_shapes) -> None:
-    import nengo_loihi
+    from ._stack import import_nengo_loihi
+
+    nengo_loihi = import_nengo_loihi()
 
     nengo_loihi.add_params(net)
     shapes = dict(network.block_shapes)

@@ -158,7 +158,7 @@ class RateMonitor(Callback):
             raise ValidationError(f"RateMonitor.n_inputs: expected an int >= 1, "
                                   f"got {n_inputs!r}")
         self.x, self.n_inputs, self.n_steps = x, n_inputs, n_steps
-        self.last: dict = {}
+        self.last = None  # the latest RunSummary
 
     needs_layer_probes = True
 
@@ -169,7 +169,7 @@ class RateMonitor(Callback):
 
     def on_fit_start(self, trainer):
         x = trainer.train_x[:self.n_inputs] if self.x is None else self.x
-        from snnkit.backends import check_inputs
+        from snnkit.inputs import check_inputs
 
         self._subset = check_inputs(trainer.network, x)
 
@@ -177,9 +177,9 @@ class RateMonitor(Callback):
         summary = trainer.measure_live_rates(self._subset, n_steps=self.n_steps)
         self.last = summary
         for name in trainer.network.neuron_layers:
-            logs[f"rate_hz/{name}"] = summary["layer_rates_hz"][name]
-            logs[f"max_rate_hz/{name}"] = summary["layer_max_rates_hz"][name]
-            logs[f"saturated/{name}"] = summary["saturated_fraction"][name]
+            logs[f"rate_hz/{name}"] = summary.layer_rates_hz[name]
+            logs[f"max_rate_hz/{name}"] = summary.layer_max_rates_hz[name]
+            logs[f"saturated/{name}"] = summary.saturated_fraction[name]
 
 
 class CSVLogger(Callback):
@@ -220,14 +220,18 @@ class TensorBoardLogger(Callback):
         self._writer = None
 
     def on_fit_start(self, trainer):
-        import tensorflow as tf
+        from ._stack import import_tensorflow
+
+        tf = import_tensorflow()
 
         if self.log_dir is None:
             self.log_dir = Path(trainer.default_root_dir) / "tensorboard"
         self._writer = tf.summary.create_file_writer(str(self.log_dir))
 
     def on_epoch_end(self, trainer, epoch, logs):
-        import tensorflow as tf
+        from ._stack import import_tensorflow
+
+        tf = import_tensorflow()
 
         with self._writer.as_default(step=epoch):
             for key, value in logs.items():

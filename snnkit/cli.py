@@ -1,7 +1,9 @@
 """The ``snnkit`` command line (also ``python -m snnkit``).
 
 Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``tune``
-(delegates to :mod:`snnkit.tuning`), ``bench``, ``export``.
+(delegates to :mod:`snnkit.tuning`), ``bench``, ``export``, ``backends``.
+Only the standard library is imported until a subcommand runs, so ``--help``,
+``--version`` and usage errors answer at once.
 Every failure ends with one line on stderr and a non-zero exit code (2 for bad
 arguments, 1 for anything else); ``--debug`` shows the traceback instead.
 """
@@ -395,7 +397,7 @@ def _json_default(value):
 
 def _core_plan(network):
     """The Loihi core plan, or why there is none."""
-    from .backends.loihi_emulator import plan_loihi_cores
+    from .backends.loihi_planning import plan_loihi_cores
 
     if not network.on_chip_layers:
         return None, "no layer is on chip: nothing to map to Loihi cores", None
@@ -454,13 +456,34 @@ def _bench(args) -> int:
     return 0
 
 
+def _backends(args) -> int:
+    from .backends import backend_entries
+
+    rows = [{"name": e.name, "available": e.is_available,
+             "reason": e.unavailable_reason(), "description": e.description,
+             "source": e.source} for e in backend_entries()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        state = "available" if row["available"] else "unavailable"
+        print(f"{row['name']:<{width}}  {state:<11}  {row['description']}")
+        if row["source"] != "snnkit":
+            print(f"{'':<{width}}  {'':<11}  from {row['source']}")
+        if not row["available"]:
+            print(f"{'':<{width}}  {'':<11}  why: {row['reason']}")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from .neurons import known_neuron_types
+    from . import __version__
+    from .neurons import NEURON_TYPE_NAMES as neuron_types
 
-    neuron_types = known_neuron_types()
     parser = _Parser(
         prog="snnkit", description="Keras models to spiking networks on Loihi.")
+    parser.add_argument("--version", action="version", version=f"snnkit {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks on errors")
     # also accepted after the subcommand; SUPPRESS keeps it from resetting the above
@@ -689,6 +712,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output format")
     export.add_argument("out", help="file to write (e.g. net.nir)")
     export.set_defaults(func=_export)
+
+    backends = commands.add_parser(
+        "backends", parents=[common],
+        help="the registered backends: available here or why not, and what each is",
+        description="List every registered backend (built-in or from a plugin's "
+                    "entry point) with its availability on this machine, the reason "
+                    "when it is unavailable, and its description.")
+    backends.add_argument("--json", action="store_true", help="print JSON instead")
+    backends.set_defaults(func=_backends)
     return parser
 
 

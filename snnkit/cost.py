@@ -18,7 +18,9 @@ _MAX_MAP_ENTRIES = 64_000_000  # float32 entries: 256 MB at most per layer
 def fan_out(network: FrozenNetwork) -> dict:
     """``{neuron layer: fan-out per neuron (n_neurons,)}`` for every neuron layer
     that feeds another neuron layer."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     model = network.to_keras()
     by_name = {layer.name: layer for layer in model.layers}
@@ -59,7 +61,9 @@ def _path_to_next_neuron_layer(layer, neuron_layers):
 
 def _linear_part(layer, x):
     """The layer's map without bias and activation (weights only)."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     if isinstance(layer, tf.keras.layers.Dense):
         return tf.matmul(tf.reshape(x, (x.shape[0], -1)), layer.kernel)

@@ -91,7 +91,9 @@ def _load_full():
         arrays = _load_hub(hub)
         _write_cache(cached, arrays)
         return arrays
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     return _normalize(*tf.keras.datasets.mnist.load_data())
 

@@ -57,6 +57,38 @@ class NIRError(SnnkitError, ValueError):
     """A network NIR cannot express, or a NIR graph or file snnkit cannot read."""
 
 
+class BackendRegistryError(SnnkitError, ValueError):
+    """A backend that cannot be registered: not a Backend, no name or description,
+    or its name is taken."""
+
+
+class BackendContractError(SnnkitError, TypeError):
+    """A backend implementation returned something the backend contract does not
+    allow (e.g. ``simulate`` without a ``RunSummary``)."""
+
+
+class UnknownOptionError(SnnkitError, TypeError):
+    """A keyword argument that the function or backend does not take. Also a
+    ``TypeError``, which Python raises for unknown keywords."""
+
+
+class UnsupportedFeatureError(SnnkitError, NotImplementedError):
+    """A model feature the fast Loihi emulator cannot reproduce bit-exactly.
+
+    Raised at construction (never at run time after silently differing), with a
+    message naming the feature, where it was found, and what is supported instead.
+    Use ``nengo_loihi.Simulator(net, target="sim")`` for such models.
+    """
+
+    def __init__(self, feature, where, supported):
+        self.feature = feature
+        super().__init__(
+            f"loihi-emulator-fast does not support {feature} (found in {where}); "
+            f"supported: {supported}. Use nengo_loihi.Simulator(..., target='sim') "
+            "for this model."
+        )
+
+
 def shown(value, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages: a refused
     value read from a file may be megabytes long."""

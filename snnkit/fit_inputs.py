@@ -5,16 +5,18 @@ expected and what was received."""
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
+from ._stack import import_tensorflow
 from .exceptions import ConversionError, ValidationError
 from .frozen import ALLOWED_LAYERS, FrozenNetwork
 from .validation import check_labels
 
+tf = import_tensorflow()
+
 
 def check_data(argument: str, network: FrozenNetwork, data):
     """``(x, y)`` as float32 ``(N, input_size)`` and int32 labels in the model's range."""
-    from snnkit.backends import check_inputs
+    from snnkit.inputs import check_inputs
 
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValidationError(f"{argument}: expected a pair (x, y), got {type(data).__name__}")

@@ -148,7 +148,9 @@ class FrozenNetwork:
 
     def to_keras(self):
         """A new Keras model with this network's architecture and weights."""
-        import tensorflow as tf
+        from ._stack import import_tensorflow
+
+        tf = import_tensorflow()
 
         model = tf.keras.models.model_from_json(self.model_json)
         for layer in model.layers:
@@ -174,7 +176,9 @@ class FrozenNetwork:
         from .fold import ENCODER_NAME, add_spike_encoder
         from .models import neuron_layers, default_off_chip
 
-        import tensorflow as tf
+        from ._stack import import_tensorflow
+
+        tf = import_tensorflow()
 
         if spike_encoder not in ("auto", True, False):
             raise ValidationError(f"spike_encoder: expected 'auto', True or False, "

@@ -8,7 +8,9 @@ computation on the host.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from ._stack import import_tensorflow
+
+tf = import_tensorflow()
 
 SEED_OFF_CHIP = ("to-spikes", "dense1")
 

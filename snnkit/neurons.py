@@ -10,26 +10,30 @@
 
 A neuron type is stored in a FrozenNetwork as ``{"name": ..., "params": {...}}`` with
 its numeric parameters (e.g. LIF ``tau_rc`` in seconds), never as a pickled object.
+
+Importing this module imports neither nengo nor nengo-loihi: a class is looked up
+when a neuron object is built (``NeuronSpec.build``).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from dataclasses import dataclass, field
-
-import nengo
-import nengo_loihi.neurons
 
 from .exceptions import UnknownNameError, ValidationError, shown
 from .validation import is_number
 
+# name -> (module, class); the module is imported by NeuronSpec.build, not here
 _TYPES = {
-    "relu": nengo.RectifiedLinear,
-    "spiking-relu": nengo.SpikingRectifiedLinear,
-    "lif": nengo.LIF,
-    "loihi-relu": nengo_loihi.neurons.LoihiSpikingRectifiedLinear,
-    "loihi-lif": nengo_loihi.neurons.LoihiLIF,
+    "relu": ("nengo.neurons", "RectifiedLinear"),
+    "spiking-relu": ("nengo.neurons", "SpikingRectifiedLinear"),
+    "lif": ("nengo.neurons", "LIF"),
+    "loihi-relu": ("nengo_loihi.neurons", "LoihiSpikingRectifiedLinear"),
+    "loihi-lif": ("nengo_loihi.neurons", "LoihiLIF"),
 }
+NEURON_TYPE_NAMES = tuple(_TYPES)
 LOIHI_NEURON_TYPES = ("loihi-relu", "loihi-lif")
 SPIKING_NEURON_TYPES = ("spiking-relu", "lif", "loihi-relu", "loihi-lif")
 _PARAMS = {
@@ -51,7 +55,16 @@ _RANGES = {
 
 
 def known_neuron_types() -> tuple[str, ...]:
-    return tuple(_TYPES)
+    return NEURON_TYPE_NAMES
+
+
+def _neuron_class(name: str) -> type:
+    module, cls = _TYPES[name]
+    if module.startswith("nengo_loihi"):
+        from ._stack import import_nengo_loihi
+
+        import_nengo_loihi()  # nengo-loihi imports nengo-dl and TensorFlow: quietly
+    return getattr(importlib.import_module(module), cls)
 
 
 @dataclass(frozen=True)
@@ -88,9 +101,9 @@ class NeuronSpec:
     def runs_on_loihi(self) -> bool:
         return self.name in LOIHI_NEURON_TYPES
 
-    def build(self) -> nengo.neurons.NeuronType:
-        """A fresh nengo neuron type object."""
-        return _TYPES[self.name](**self.params)
+    def build(self):
+        """A fresh nengo neuron type object (a ``nengo.neurons.NeuronType``)."""
+        return _neuron_class(self.name)(**self.params)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "params": dict(self.params)}
@@ -123,11 +136,11 @@ def neuron_spec(value) -> NeuronSpec:
         return value
     if isinstance(value, str):
         return NeuronSpec(value)
-    if isinstance(value, nengo.neurons.NeuronType):
-        for name, cls in _TYPES.items():
-            if type(value) is cls:
-                params = {p: float(getattr(value, p)) for p in _PARAMS[name]}
-                return NeuronSpec(name, params)
+    for name, (module, _) in _TYPES.items():
+        # a neuron object's class is already imported: compare with loaded ones only
+        if module in sys.modules and type(value) is _neuron_class(name):
+            params = {p: float(getattr(value, p)) for p in _PARAMS[name]}
+            return NeuronSpec(name, params)
     raise UnknownNameError(
         f"neuron_type: expected one of {', '.join(_TYPES)} (or a NeuronSpec), "
         f"got {value!r}"

@@ -174,8 +174,10 @@ def plot_activation_profiles(path) -> Path:
     Loihi's integer, one-spike-per-step neurons give a staircase that saturates at
     1 / dt."""
     import nengo
-    import nengo_loihi.neurons
 
+    from ._stack import import_nengo_loihi
+
+    nengo_loihi = import_nengo_loihi()
     plt = _pyplot()
     pairs = (
         (nengo.RectifiedLinear(), nengo_loihi.neurons.LoihiSpikingRectifiedLinear(),

@@ -69,7 +69,9 @@ def _check_ceiling(where, rate, loihi, ceiling):
 def rate_loss(target, amplitude: float, percentile: float = 99.0):
     """A Keras loss on a neuron probe (``y_pred``: ``(batch, steps, neurons)``); the
     target array it receives is a placeholder and ignored."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     amplitude = float(amplitude)
     if isinstance(target, tuple):

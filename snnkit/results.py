@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from .exceptions import ValidationError
 from .validation import check_labels
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Per-layer activity of one run, as a backend reports it with its outputs
+    (:meth:`LayerActivity.summary` computes it). Every field is also a field of
+    :class:`Result`, with the meaning and units documented there."""
+
+    layer_rates_hz: dict
+    layer_max_rates_hz: dict
+    spikes_per_input: dict
+    saturated_fraction: dict
+    synaptic_ops_per_input: dict
+    plateau_fraction: dict = field(default_factory=dict)
+    rate_histograms: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,13 @@ class Result:
     versions: dict = field(default_factory=dict)
     plateau_fraction: dict = field(default_factory=dict)
     rate_histograms: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_summary(cls, summary: RunSummary, **run) -> "Result":
+        """A Result of ``summary`` plus the run's other fields (``backend``,
+        ``outputs``, ``n_steps``, ``dt``, ``wall_time_s``, ``presentation``,
+        ``versions``)."""
+        return cls(**summary.to_dict(), **run)
 
     @property
     def n_inputs(self) -> int:
@@ -182,7 +207,7 @@ class LayerActivity:
     def finish_batch(self, batch_size: int) -> None:
         self.n_inputs += batch_size
 
-    def summary(self) -> dict:
+    def summary(self) -> RunSummary:
         n = max(self.n_inputs, 1)
         spikes = {k: float(v.sum() / n) if v is not None else 0.0
                   for k, v in self._spike_sum.items()}
@@ -191,16 +216,16 @@ class LayerActivity:
             if self._spike_sum.get(name) is not None:
                 synops[name] = float(self._spike_sum[name] @ fan / n)
         synops["total"] = float(sum(synops.values()))
-        return {
-            "layer_rates_hz": {k: v / n for k, v in self._rate_sum.items()},
-            "layer_max_rates_hz": dict(self._max_rate),
-            "spikes_per_input": spikes,
-            "saturated_fraction": {k: v / n for k, v in self._saturated_sum.items()},
-            "synaptic_ops_per_input": synops,
-            "plateau_fraction": {k: self._plateau[k] / max(int(h.sum()), 1)
-                                 for k, h in self._histogram.items()},
-            "rate_histograms": {k: h.copy() for k, h in self._histogram.items()},
-        }
+        return RunSummary(
+            layer_rates_hz={k: v / n for k, v in self._rate_sum.items()},
+            layer_max_rates_hz=dict(self._max_rate),
+            spikes_per_input=spikes,
+            saturated_fraction={k: v / n for k, v in self._saturated_sum.items()},
+            synaptic_ops_per_input=synops,
+            plateau_fraction={k: self._plateau[k] / max(int(h.sum()), 1)
+                              for k, h in self._histogram.items()},
+            rate_histograms={k: h.copy() for k, h in self._histogram.items()},
+        )
 
 
 def layer_amplitudes(network) -> dict:

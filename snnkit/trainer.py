@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
+from ._stack import import_tensorflow
 from .build import BuiltNetwork, build_network
 from .calibration import Calibration
 from .callbacks import Callback, CallbackList, CSVLogger, ProgressBar
@@ -28,6 +28,8 @@ from .frozen import FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
 from .rate_reg import parse_rate_targets, rate_loss
 from .validation import check_at_least, check_int, check_positive, is_number
+
+tf = import_tensorflow()
 
 __all__ = ["Calibration", "Trainer", "check_convertible", "copy_weights_to_keras"]
 
@@ -186,7 +188,9 @@ class Trainer:
         probe_layers = bool(targets) or any(
             getattr(c, "needs_layer_probes", False) for c in self.callbacks)
         built = build_network(network, probe_layers=probe_layers)
-        import nengo_dl
+        from ._stack import import_nengo_dl
+
+        nengo_dl = import_nengo_dl()
 
         with nengo_dl.Simulator(built.net, minibatch_size=self.minibatch_size,
                                 dt=self.dt, seed=self.seed, progress_bar=False) as sim:
@@ -253,9 +257,9 @@ class Trainer:
                                history=self.history, optimizer=optimizer,
                                callback_states=self._callback_states())
 
-    def measure_live_rates(self, x, *, n_steps: int = 30) -> dict:
-        """Per-layer rate statistics (:class:`~snnkit.results.LayerActivity`
-        summary) of the network being fitted, with its neuron type running (spikes
+    def measure_live_rates(self, x, *, n_steps: int = 30):
+        """Per-layer rate statistics (a :class:`~snnkit.results.RunSummary`) of the
+        network being fitted, with its neuron type running (spikes
         for spiking types), on inputs ``x`` (``(N, input_size)`` float32)."""
         from .results import LayerActivity, layer_amplitudes
 

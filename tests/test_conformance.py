@@ -25,7 +25,7 @@ import snnkit
 from snnkit.backends import available_backends, get_backend, registered_backends
 from snnkit.backends._nxsdk import HAS_NXSDK
 from snnkit.backends.core_mapping import BlockShapeDoesNotFit
-from snnkit.backends.loihi_emulator import plan_loihi_cores
+from snnkit.backends.loihi_planning import plan_loihi_cores
 from snnkit.exceptions import (
     BackendCapabilityError,
     BackendUnavailable,

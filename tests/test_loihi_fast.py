@@ -269,7 +269,7 @@ def test_exact_trained_seed_convnet_20_mnist_images_30_steps(trained_seed_loihi,
     """The trained seed network (conftest), built as the Loihi backends build it (block
     shapes planned automatically): every on-chip compartment's spike train and the
     output probe equal nengo-loihi's emulator, run one image at a time from rest."""
-    from snnkit.backends.loihi_emulator import loihi_block_shapes
+    from snnkit.backends.loihi_planning import loihi_block_shapes
     from snnkit.build import build_network
 
     _, (x_test, _) = mnist_small

@@ -189,11 +189,11 @@ def test_configuration_that_does_not_fit_on_cores_is_a_failed_trial(tiny, val, t
 
 
 def test_check_cores_plans_loihi_cores_on_any_backend(tiny, val, tmp_path, monkeypatch):
-    import snnkit.backends.loihi_emulator as emulator
+    import snnkit.backends.loihi_planning as planning
 
     planned = []
-    real_plan = emulator.plan_loihi_cores
-    monkeypatch.setattr(emulator, "plan_loihi_cores",
+    real_plan = planning.plan_loihi_cores
+    monkeypatch.setattr(planning, "plan_loihi_cores",
                         lambda network: planned.append(real_plan(network)))
     s = search(tiny, val, tmp_path, max_trials=1, check_cores=True).search()
     assert s.trials()[0]["status"] == "COMPLETED"

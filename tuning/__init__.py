@@ -14,6 +14,10 @@ dict or JSON path, see :mod:`snnkit.tuning.config`; ``python -m snnkit.tuning`` 
 them).
 """
 
+from snnkit._stack import import_tensorflow
+
+import_tensorflow()  # keras-tuner imports TensorFlow: let it start quietly
+
 from .config import build_search, load_config, run_chief, run_search, run_worker
 from .distributed import role_env
 from .errors import (

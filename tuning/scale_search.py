@@ -118,7 +118,7 @@ class ScaleSearch(SnnSearch):
         network, n_steps = self.configure(trial.hyperparameters.values)
         n = max(1, math.ceil(len(self.x_val) * self.trial_budget(trial)))
         if self.check_cores:
-            from snnkit.backends.loihi_emulator import plan_loihi_cores
+            from snnkit.backends.loihi_planning import plan_loihi_cores
 
             plan_loihi_cores(network)
         result = self.backend.run(network, self.x_val[:n], n_steps=n_steps)

@@ -1,0 +1,116 @@
+"""ARCHITECTURE.md's layer table is the rule: every package module sits in exactly
+one layer, and imports (at module level or inside functions) go to the same layer or
+one below it. Read from the source text, nothing is imported."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {"snnkit": "snnkit", "snnkit.backends": "backends", "snnkit.tuning": "tuning"}
+# exports names lazily by string (PEP 562): it belongs to no layer
+EXEMPT = {"snnkit/__init__.py"}
+
+
+def _layers() -> list[tuple[str, list[str]]]:
+    """``[(layer, [path or folder/, ...])]`` from the table, top layer first."""
+    rows = []
+    for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and "`" in cells[1]:
+            rows.append((cells[0], re.findall(r"`([^`]+)`", cells[1])))
+    return rows
+
+
+def _package_files() -> list[str]:
+    return sorted(str(path.relative_to(ROOT)) for folder in PACKAGES.values()
+                  for path in (ROOT / folder).glob("*.py"))
+
+
+def _rank_of_files() -> dict[str, tuple[int, str]]:
+    """``{file: (rank, layer)}``; rank 0 is the top; a listed file wins over its
+    folder."""
+    ranks, by_folder = {}, {}
+    for rank, (layer, paths) in enumerate(_layers()):
+        for path in paths:
+            (by_folder if path.endswith("/") else ranks)[path] = (rank, layer)
+    for path in _package_files():
+        folder = path.split("/")[0] + "/"
+        if path not in ranks and folder in by_folder:
+            ranks[path] = by_folder[folder]
+    return ranks
+
+
+def _file_of(module: str) -> str | None:
+    for package, folder in sorted(PACKAGES.items(), key=lambda kv: -len(kv[0])):
+        if module == package:
+            return f"{folder}/__init__.py"
+        if module.startswith(package + "."):
+            rest = module[len(package) + 1:]
+            if "." in rest:
+                return None
+            path = f"{folder}/{rest}.py"
+            return path if (ROOT / path).is_file() else None
+    return None
+
+
+def _imports(path: str) -> set[str]:
+    """Package files that ``path`` imports (``if TYPE_CHECKING`` blocks skipped)."""
+    folder = path.split("/")[0]
+    package = next(p for p, f in PACKAGES.items() if f == folder)
+    tree = ast.parse((ROOT / path).read_text())
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+               and "TYPE_CHECKING" in ast.unparse(node.test)
+               for n in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[:len(parts) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            modules = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            target = _file_of(module)
+            if target is not None and target != path:
+                found.add(target)
+    return found
+
+
+def test_every_package_module_has_a_layer():
+    ranks = _rank_of_files()
+    missing = [p for p in _package_files() if p not in ranks and p not in EXEMPT]
+    assert not missing, (f"modules that ARCHITECTURE.md's layer table does not place: "
+                         f"{', '.join(missing)}")
+
+
+def test_imports_go_down():
+    ranks = _rank_of_files()
+    upward = []
+    for path in _package_files():
+        if path in EXEMPT or path not in ranks:
+            continue
+        rank, layer = ranks[path]
+        for target in sorted(_imports(path) - EXEMPT):
+            if target in ranks and ranks[target][0] < rank:
+                upward.append(f"{path} ({layer}) imports {target} ({ranks[target][1]})")
+    assert not upward, "imports from a layer above:\n" + "\n".join(upward)
+
+
+def test_the_check_sees_imports():
+    """The parser finds relative, absolute and in-function imports."""
+    assert {"snnkit/_stack.py", "snnkit/frozen.py", "snnkit/exceptions.py"} <= _imports(
+        "snnkit/build.py")
+    assert "backends/__init__.py" in _imports("snnkit/trainer.py")
+    assert "backends/loihi_planning.py" in _imports("snnkit/cli.py")
+    assert [layer for layer, _ in _layers()] == ["apps", "tuning", "training",
+                                                 "backends", "core"]
