@@ -165,6 +165,22 @@ def test_built_ins_build_and_plan_once_per_prepare(backend_name, presentation,
     np.testing.assert_array_equal(fresh.outputs, first.outputs)
 
 
+def test_decisions_are_logged(dense, caplog):
+    import logging
+
+    from snnkit.backends import get_backend
+
+    network, x = dense
+    network = network.replace(neuron="loihi-relu", synapse=0.005)
+    with caplog.at_level(logging.INFO, logger="snnkit"):
+        get_backend("loihi-emulator-fast", chunk_size=2).run(network, x, n_steps=2)
+    messages = {r.name: r.getMessage() for r in caplog.records}
+    assert messages["snnkit.backends.loihi_planning"] == (
+        "Loihi core plan: 1 core(s); block shapes {'dense0': (16,)}")
+    assert messages["snnkit.backends.loihi_emulator_fast"] == (
+        "loihi-emulator-fast: 3 input(s) in chunks of 2 on 2 thread(s)")
+
+
 # --- options and settings ---------------------------------------------------------------
 
 
