@@ -40,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def keras_train(model, data, epochs, batch_size, seed):
-    import tensorflow as tf
+    from snnkit._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     (x, y), (x_test, y_test) = data
     tf.keras.utils.set_random_seed(seed)

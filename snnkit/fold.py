@@ -100,7 +100,9 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
 
     A model that needs no change is returned as it is (``model`` is the same object).
     """
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     if isinstance(model, tf.keras.Sequential):
         model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
@@ -360,7 +362,9 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
                    changes, done, pending_weights, output_name):
     """Create the plain layer for ``name`` with the batch normalization and ReLU that
     directly follow it folded in. Returns ``(output tensor, last absorbed name)``."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     config = dict(config)
     cls = config.pop("class_name", None) or type(nodes[name].layer).__name__
@@ -542,7 +546,9 @@ def add_spike_encoder(model, name: str = ENCODER_NAME):
     inputs, with an identity kernel and no bias) becomes that off-chip encoder
     instead. It is exact in rates for inputs >= 0 (images): ReLU(x) = x.
     """
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     if name in [layer.name for layer in model.layers]:
         raise ConversionError(f"model: cannot add the spike encoder {name!r}: the model "

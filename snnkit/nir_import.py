@@ -181,7 +181,9 @@ def _neuron_spec(walk, where, meta, neuron_type):
 
 def _keras_model(walk, model_name):
     """The Keras functional model of a finished :class:`GraphWalk`, weights set."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     layers = tf.keras.layers
     inp = x = tf.keras.Input(shape=walk.keras_input_shape, name=walk.input_name)
