@@ -10,7 +10,7 @@ keeps the stack's start-up noise out of the user's terminal, not its errors:
   its C++ ERROR lines still print.
 - nengo-dl's "No GPU support detected" (on every ``nengo_dl.Simulator``) and the nengo
   family's "not tested with your Nengo version" warnings: both are about the install,
-  not the user's model. These two filters stay installed once the stack is loaded.
+  not the user's model. These filters stay installed once the stack is loaded.
 - TensorFlow's own Python-side INFO/WARNING chatter (its logger at level ERROR).
 
 Set ``SNNKIT_VERBOSE=1`` to keep all of it. Everything else (exceptions, other
