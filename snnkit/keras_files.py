@@ -238,8 +238,9 @@ def load_keras_model(path, argument: str = "model"):
         except OSError as e:
             raise _error(argument, label, f"cannot be read ({e.strerror or e})") from e
         check_keras_file(copy, argument, label)
-        import tensorflow as tf
+        from ._stack import import_tensorflow
 
+        tf = import_tensorflow()
         try:
             return tf.keras.models.load_model(copy, compile=False, safe_mode=True)
         except Exception as e:  # Keras' loader raises many types on bad weight data

@@ -156,7 +156,7 @@ def _check_validation(x_val, y_val, n_val, network):
     """``(x, y)``: the first ``n_val`` validation inputs as float32 ``(N, size)`` (what
     every backend runs) and their labels, checked against ``network`` so that a bad
     set fails here, not as a failed trial."""
-    from snnkit.backends import check_inputs
+    from snnkit.inputs import check_inputs
 
     try:
         x = check_inputs(network, x_val, "x_val")
