@@ -44,9 +44,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from .exceptions import ConversionError
+from .fold_weights import (
+    GLOBAL_POOLING_LAYERS, as_plain, conv_fold_ok, fold_batchnorm, fold_pool,
+    set_batchnorm_identity, weights_of,
+)
 
 IDENTITY_LAYERS = frozenset({
     "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
@@ -55,7 +58,6 @@ IDENTITY_LAYERS = frozenset({
 WEIGHTED_LAYERS = frozenset({"Dense", "Conv1D", "Conv2D", "DepthwiseConv2D",
                              "SeparableConv2D"})
 POOLING_LAYERS = frozenset({"AveragePooling1D", "AveragePooling2D"})
-GLOBAL_POOLING_LAYERS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D"})
 _REFUSED = {
     "MaxPooling1D": "spiking neurons cannot take a maximum; use AveragePooling1D",
     "MaxPooling2D": "spiking neurons cannot take a maximum; use AveragePooling2D",
@@ -143,9 +145,9 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
             if plan is not None:
                 target_name, via_flatten = plan
                 target = nodes[target_name].layer
-                kernel_bias = _weights_of(target)
+                kernel_bias = weights_of(target)
                 in_shape = tuple(int(d) for d in layer.input_shape[1:])
-                folded_kernel, config = _fold_pool(layer, target, kernel_bias[0], in_shape)
+                folded_kernel, config = fold_pool(layer, target, kernel_bias[0], in_shape)
                 if via_flatten or len(in_shape) > 1 and type(target).__name__ == "Dense":
                     source = tf.keras.layers.Flatten(name=f"{name}.flatten")(source)
                 done.add(target_name)
@@ -167,7 +169,7 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
                     f"model: layer {name!r} is a {cls}, which NengoDL cannot train; "
                     "train the model in Keras, then freeze it (snnkit folds it into "
                     "one Conv2D), or use Conv2D")
-            config, weights = _as_plain(layer, cls)
+            config, weights = as_plain(layer, cls)
             if cls in ("DepthwiseConv2D", "SeparableConv2D"):
                 changes.append(f"{name}: {cls} written as one Conv2D")
             tensors[name], chain_end = _emit_weighted(
@@ -243,7 +245,7 @@ def write_back(trained: FoldedModel, original) -> None:
             continue
         kernel, bias = values[0], values[1]
         layer.set_weights([kernel, bias] if use_bias else [kernel])
-        _set_bn_identity(bn, None if use_bias else bias)
+        set_batchnorm_identity(bn, None if use_bias else bias)
 
 
 # --- graph -------------------------------------------------------------------------
@@ -326,38 +328,6 @@ def _activation_message(name, kind) -> str:
 
 # --- weighted layers ----------------------------------------------------------------
 
-def _weights_of(layer) -> list:
-    return [np.asarray(w) for w in layer.get_weights()]
-
-
-def _as_plain(layer, cls):
-    """``(config, weights)`` of an equivalent Conv/Dense layer."""
-    config = dict(layer.get_config())
-    weights = _weights_of(layer)
-    if cls not in ("DepthwiseConv2D", "SeparableConv2D"):
-        return config, weights
-    if config.get("data_format", "channels_last") != "channels_last":
-        raise ConversionError(f"model: layer {layer.name!r}: only channels_last "
-                              "data is supported")
-    depthwise = weights[0]  # (kh, kw, cin, multiplier)
-    kh, kw, cin, mult = depthwise.shape
-    full = np.zeros((kh, kw, cin, cin * mult), depthwise.dtype)
-    for c in range(cin):
-        full[:, :, c, c * mult:(c + 1) * mult] = depthwise[:, :, c, :]
-    if cls == "SeparableConv2D":
-        pointwise = weights[1][0, 0]  # (cin * mult, filters)
-        full = np.tensordot(full, pointwise, axes=([3], [0]))
-        bias = weights[2:]
-    else:
-        bias = weights[1:]
-    plain = {k: config[k] for k in ("name", "trainable", "dtype", "kernel_size", "strides",
-                                    "padding", "data_format", "dilation_rate",
-                                    "activation", "use_bias") if k in config}
-    plain["filters"] = int(full.shape[-1])
-    plain["class_name"] = "Conv2D"
-    return plain, [full] + bias
-
-
 def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged,
                    changes, done, pending_weights, output_name):
     """Create the plain layer for ``name`` with the batch normalization and ReLU that
@@ -375,7 +345,7 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
     nxt = single_consumer(name)
     if activation == "identity" and nxt and type(nodes[nxt].layer).__name__ == \
             "BatchNormalization":
-        kernel, bias = _fold_bn(nodes[nxt].layer, kernel, bias)
+        kernel, bias = fold_batchnorm(nodes[nxt].layer, kernel, bias)
         merged[nxt] = name
         done.add(nxt)
         changes.append(f"{nxt}: BatchNormalization folded into {name!r}")
@@ -413,48 +383,6 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
     return out, chain_end
 
 
-def _fold_bn(bn, kernel, bias):
-    cfg = bn.get_config()
-    axis = cfg["axis"]
-    axis = axis[0] if isinstance(axis, (list, tuple)) else axis
-    if axis not in (-1, len(bn.input_shape) - 1):
-        raise ConversionError(
-            f"model: BatchNormalization {bn.name!r} normalizes axis {axis}; snnkit "
-            "folds only the channel (last) axis")
-    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in bn.weights],
-                      _weights_of(bn)))
-    n = kernel.shape[-1]
-    gamma = params.get("gamma", np.ones(n, np.float32))
-    beta = params.get("beta", np.zeros(n, np.float32))
-    mean, var = params["moving_mean"], params["moving_variance"]
-    scale = (gamma / np.sqrt(var + cfg["epsilon"])).astype(np.float64)
-    bias = np.zeros(n) if bias is None else bias.astype(np.float64)
-    new_kernel = (kernel.astype(np.float64) * scale).astype(kernel.dtype)
-    new_bias = ((bias - mean) * scale + beta).astype(kernel.dtype)
-    return new_kernel, new_bias
-
-
-def _set_bn_identity(bn, offset) -> None:
-    cfg = bn.get_config()
-    values = []
-    for w in bn.weights:
-        key = w.name.split("/")[-1].split(":")[0]
-        n = int(w.shape[0])
-        if key == "gamma":
-            values.append(np.ones(n, np.float32))
-        elif key == "beta":
-            values.append(np.zeros(n, np.float32) if offset is None else offset)
-        elif key == "moving_mean":
-            values.append(np.zeros(n, np.float32))
-        else:  # moving_variance: var + epsilon == 1
-            values.append(np.full(n, 1.0 - cfg["epsilon"], np.float32))
-    if offset is not None and not cfg.get("center", True):
-        raise ConversionError(
-            f"model: cannot write the trained bias back: neither the layer before "
-            f"{bn.name!r} has a bias nor {bn.name!r} has center=True")
-    bn.set_weights(values)
-
-
 # --- pooling -------------------------------------------------------------------------
 
 def _pool_plan(name, nodes, single_consumer):
@@ -481,108 +409,6 @@ def _pool_plan(name, nodes, single_consumer):
             return None
         return nxt, via
     if via is None and cls in POOLING_LAYERS and target_cls in ("Conv1D", "Conv2D"):
-        if _conv_fold_ok(layer, nodes[nxt].layer):
+        if conv_fold_ok(layer, nodes[nxt].layer):
             return nxt, None
     return None
-
-
-def _conv_fold_ok(pool, conv) -> bool:
-    cfg = conv.get_config()
-    if cfg.get("data_format", "channels_last") != "channels_last":
-        return False
-    if any(d != 1 for d in cfg["dilation_rate"]) or cfg.get("groups", 1) != 1:
-        return False
-    if cfg["padding"] == "valid":
-        return True
-    if cfg["padding"] != "same":
-        return False
-    # 'same': exact when the pool divides the map, the conv has stride 1 and odd
-    # kernels (then the pooled map's padding is whole pooling cells of zeros)
-    in_shape = pool.input_shape[1:-1]
-    k = pool.get_config()["pool_size"]
-    return all(s % p == 0 for s, p in zip(in_shape, k)) and \
-        all(st == 1 for st in cfg["strides"]) and all(ks % 2 == 1 for ks in cfg["kernel_size"])
-
-
-def _fold_pool(pool, target, kernel, in_shape):
-    """``(kernel, config)`` of ``target`` acting directly on the pooling's input."""
-    cls = type(pool).__name__
-    config = dict(target.get_config())
-    spatial, channels = in_shape[:-1], in_shape[-1]
-    if cls in GLOBAL_POOLING_LAYERS:
-        k = tuple(spatial)
-        pooled = (1,) * len(spatial)
-    else:
-        k = tuple(pool.get_config()["pool_size"])
-        pooled = tuple(s // p for s, p in zip(spatial, k))
-    area = float(np.prod(k))
-    if type(target).__name__ == "Dense":
-        units = kernel.shape[-1]
-        w = kernel.reshape(pooled + (channels, units))
-        for axis, p in enumerate(k):
-            w = np.repeat(w, p, axis=axis)
-        full = np.zeros(tuple(spatial) + (channels, units), kernel.dtype)
-        full[tuple(slice(0, n) for n in w.shape[:-2])] = w
-        return (full / area).reshape(-1, units).astype(kernel.dtype), config
-    w = kernel
-    for axis, p in enumerate(k):
-        w = np.repeat(w, p, axis=axis)
-    config["kernel_size"] = tuple(int(n) for n in w.shape[:-2])
-    config["strides"] = tuple(int(s * p) for s, p in zip(config["strides"], k))
-    return (w / area).astype(kernel.dtype), config
-
-
-# --- input encoding -------------------------------------------------------------------
-
-ENCODER_NAME = "to-spikes"
-
-
-def add_spike_encoder(model, name: str = ENCODER_NAME):
-    """``model`` with an identity ReLU layer ``name`` right after its input.
-
-    Loihi receives spikes, so snnkit runs the first neuron layer off-chip (it turns
-    input values into spikes). In a model with a single neuron layer that would leave
-    nothing on the chip; this layer (a 1×1 convolution, or a dense layer for flat
-    inputs, with an identity kernel and no bias) becomes that off-chip encoder
-    instead. It is exact in rates for inputs >= 0 (images): ReLU(x) = x.
-    """
-    from ._stack import import_tensorflow
-
-    tf = import_tensorflow()
-
-    if name in [layer.name for layer in model.layers]:
-        raise ConversionError(f"model: cannot add the spike encoder {name!r}: the model "
-                              "already has a layer of that name")
-    shape = tuple(int(d) for d in model.input_shape[1:])
-    channels = shape[-1]
-    if len(shape) == 3:
-        encoder = tf.keras.layers.Conv2D(channels, 1, activation="relu", use_bias=False,
-                                         name=name)
-        kernel = np.eye(channels, dtype=np.float32)[None, None]
-    elif len(shape) == 2:
-        encoder = tf.keras.layers.Conv1D(channels, 1, activation="relu", use_bias=False,
-                                         name=name)
-        kernel = np.eye(channels, dtype=np.float32)[None]
-    elif len(shape) == 1:
-        encoder = tf.keras.layers.Dense(channels, activation="relu", use_bias=False,
-                                        name=name)
-        kernel = np.eye(channels, dtype=np.float32)
-    else:
-        raise ConversionError(f"model: cannot add a spike encoder for inputs of shape "
-                              f"{shape}; expected 1 to 3 dimensions")
-    first = model.layers[0]
-    inp = tf.keras.Input(shape, name=first.name)
-    tensors = {first.name: encoder(inp)}
-    for layer in model.layers[1:]:
-        inbound = layer._inbound_nodes[0].inbound_layers
-        inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
-        sources = [tensors[src.name] for src in inbound]
-        clone = type(layer).from_config(layer.get_config())
-        tensors[layer.name] = clone(sources[0] if len(sources) == 1 else sources)
-    output = model.outputs[0]._keras_history.layer.name
-    new = tf.keras.Model(inp, tensors[output], name=model.name)
-    encoder.set_weights([kernel])
-    for layer in model.layers[1:]:
-        if layer.get_weights():
-            new.get_layer(layer.name).set_weights(layer.get_weights())
-    return new

@@ -173,7 +173,7 @@ class FrozenNetwork:
         :func:`snnkit.models.default_off_chip` of the resulting model.
         """
         from .fit_inputs import check_convertible
-        from .fold import ENCODER_NAME, add_spike_encoder
+        from .spike_encoder import ENCODER_NAME, add_spike_encoder
         from .models import neuron_layers, default_off_chip
 
         from ._stack import import_tensorflow

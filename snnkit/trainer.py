@@ -229,7 +229,7 @@ class Trainer:
         """The Trainer's scales for training ``model``: the spike encoder that
         freezing adds to single-neuron-layer models (:mod:`snnkit.fold`) is not part
         of the model being trained, so its scale is left out."""
-        from .fold import ENCODER_NAME
+        from .spike_encoder import ENCODER_NAME
 
         scales = self.scale_firing_rates
         if isinstance(scales, dict) and ENCODER_NAME in scales and \
