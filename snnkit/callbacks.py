@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._io import atomic_write
-from .exceptions import ValidationError
+from .exceptions import UnknownNameError, ValidationError
 
 
 class Callback:
@@ -31,6 +31,21 @@ class Callback:
         """Metrics this callback adds to the epoch logs (so monitors can be checked
         before training starts)."""
         return ()
+
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in a checkpoint: its class name plus the
+        arguments that tell two callbacks of one class apart (see
+        :meth:`_state_key_fields`), never its position in the list, so reordering
+        callbacks does not break resuming."""
+        fields = self._state_key_fields()
+        if not fields:
+            return type(self).__qualname__
+        inner = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        return f"{type(self).__qualname__}{{{inner}}}"
+
+    def _state_key_fields(self) -> dict:
+        return {}
 
     def state_dict(self) -> dict:
         """JSON-ready state saved in checkpoints and restored on resume."""
@@ -58,6 +73,13 @@ class Callback:
     def on_evaluate_end(self, trainer, result) -> None:
         """After :meth:`Trainer.evaluate`, with its :class:`~snnkit.Result`."""
 
+    def on_exception(self, trainer, exception: BaseException) -> None:
+        """When ``fit`` raises (or is interrupted), before :meth:`teardown`."""
+
+    def teardown(self, trainer) -> None:
+        """Last thing ``fit`` does, whether it finished or raised: release resources
+        (files, writers)."""
+
 
 class CallbackList:
     """Calls one hook on every callback, in order."""
@@ -68,6 +90,19 @@ class CallbackList:
     def call(self, hook: str, *args) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
+
+    def keyed(self) -> dict:
+        """``{state_key: callback}``; two callbacks with one key are an error."""
+        keyed = {}
+        for callback in self.callbacks:
+            key = callback.state_key
+            if key in keyed:
+                raise ValidationError(
+                    f"callbacks: two callbacks have the state key {key!r}; give them "
+                    "different arguments (e.g. another dirpath or monitor) so their "
+                    "saved states can be told apart")
+            keyed[key] = callback
+        return keyed
 
 
 class ProgressBar(Callback):
@@ -101,8 +136,6 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 3, mode: str = "min",
                  min_delta: float = 0.0):
-        from .checkpoint import _check_mode
-
         _check_mode("EarlyStopping", mode)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValidationError(f"EarlyStopping.patience: expected an int >= 0, "
@@ -113,13 +146,14 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch = None
 
+    def _state_key_fields(self):
+        return {"monitor": self.monitor, "mode": self.mode}
+
     def on_fit_start(self, trainer):
-        from .checkpoint import check_monitor
 
         check_monitor("EarlyStopping", self.monitor, trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):
-        from .checkpoint import _better
 
         value = float(logs[self.monitor])
         if _better(self.mode, value, self.best_score, self.min_delta):
@@ -239,7 +273,100 @@ class TensorBoardLogger(Callback):
                     tf.summary.scalar(key, float(value))
         self._writer.flush()
 
+    def teardown(self, trainer):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _state_key_fields(self):
+        return {"log_dir": None if self.log_dir is None else str(self.log_dir)}
+
     def on_fit_end(self, trainer):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _better(mode: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def check_monitor(owner: str, monitor: str, trainer) -> None:
+    """Raise if ``monitor`` is not among the metrics this fit will log."""
+    names = trainer.metric_names()
+    if monitor not in names:
+        raise UnknownNameError(
+            f"{owner}.monitor: metric {monitor!r} is not logged by this fit; "
+            f"logged metrics are: {', '.join(names)}")
+
+
+def _check_mode(owner, mode):
+    if mode not in ("min", "max"):
+        raise ValidationError(f"{owner}.mode: expected 'min' or 'max', got {mode!r}")
+
+
+class ModelCheckpoint(Callback):
+    """Saves ``last.npz`` after every epoch and ``best.npz`` when ``monitor`` improves.
+
+    ``dirpath`` defaults to ``<trainer.default_root_dir>/checkpoints``. ``monitor``
+    defaults to ``val_loss`` when validation data is given, else ``loss``. Both files
+    are written atomically; ``Trainer.fit(..., ckpt_path="last")`` resumes from
+    ``last.npz``.
+    """
+
+    def __init__(self, dirpath=None, *, monitor: str | None = None, mode: str = "min",
+                 save_last: bool = True, save_best: bool = True):
+        _check_mode("ModelCheckpoint", mode)
+        self.dirpath = None if dirpath is None else Path(dirpath)
+        self.monitor = monitor
+        self._key_fields = {"dirpath": None if dirpath is None else str(dirpath),
+                            "monitor": monitor}
+        self.mode = mode
+        self.save_last = save_last
+        self.save_best = save_best
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+
+    def _state_key_fields(self):
+        return self._key_fields
+
+    def resolve_dir(self, trainer) -> Path:
+        return self.dirpath if self.dirpath is not None else \
+            Path(trainer.default_root_dir) / "checkpoints"
+
+    @property
+    def last_path(self) -> Path | None:
+        return None if self.dirpath is None else self.dirpath / "last.npz"
+
+    @property
+    def best_path(self) -> Path | None:
+        return None if self.dirpath is None else self.dirpath / "best.npz"
+
+    def on_fit_start(self, trainer):
+        self.dirpath = self.resolve_dir(trainer)
+        if self.monitor is None:
+            self.monitor = "val_loss" if "val_loss" in trainer.metric_names() else "loss"
+        if self.save_best:
+            check_monitor("ModelCheckpoint", self.monitor, trainer)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        improved = False
+        if self.save_best:
+            value = float(logs[self.monitor])
+            improved = _better(self.mode, value, self.best_score)
+            if improved:
+                self.best_score, self.best_epoch = value, epoch
+        # state first, so both files carry the updated best score
+        if improved:
+            trainer.save_checkpoint(self.best_path)
+        if self.save_last:
+            trainer.save_checkpoint(self.last_path)
+
+    def state_dict(self):
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state):
+        self.best_score = None if state.get("best_score") is None else float(state["best_score"])
+        self.best_epoch = state.get("best_epoch")

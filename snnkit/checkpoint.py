@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import open_npz_with_header, write_npz_with_header
-from .callbacks import Callback
-from .exceptions import CheckpointError, UnknownNameError, ValidationError, shown
+from .exceptions import CheckpointError, ValidationError, shown
 from .keras_config import MAX_LAYERS
 from .keras_fields import MAX_DIMENSION, MAX_RANK
 from .keras_layers import MAX_LAYER_WEIGHTS
@@ -292,83 +291,3 @@ def _json_ready(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
-
-
-def _better(mode: str, value: float, best: float | None, min_delta: float = 0.0) -> bool:
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
-def check_monitor(owner: str, monitor: str, trainer) -> None:
-    """Raise if ``monitor`` is not among the metrics this fit will log."""
-    names = trainer.metric_names()
-    if monitor not in names:
-        raise UnknownNameError(
-            f"{owner}.monitor: metric {monitor!r} is not logged by this fit; "
-            f"logged metrics are: {', '.join(names)}")
-
-
-def _check_mode(owner, mode):
-    if mode not in ("min", "max"):
-        raise ValidationError(f"{owner}.mode: expected 'min' or 'max', got {mode!r}")
-
-
-class ModelCheckpoint(Callback):
-    """Saves ``last.npz`` after every epoch and ``best.npz`` when ``monitor`` improves.
-
-    ``dirpath`` defaults to ``<trainer.default_root_dir>/checkpoints``. ``monitor``
-    defaults to ``val_loss`` when validation data is given, else ``loss``. Both files
-    are written atomically; ``Trainer.fit(..., ckpt_path="last")`` resumes from
-    ``last.npz``.
-    """
-
-    def __init__(self, dirpath=None, *, monitor: str | None = None, mode: str = "min",
-                 save_last: bool = True, save_best: bool = True):
-        _check_mode("ModelCheckpoint", mode)
-        self.dirpath = None if dirpath is None else Path(dirpath)
-        self.monitor = monitor
-        self.mode = mode
-        self.save_last = save_last
-        self.save_best = save_best
-        self.best_score: float | None = None
-        self.best_epoch: int | None = None
-
-    def resolve_dir(self, trainer) -> Path:
-        return self.dirpath if self.dirpath is not None else \
-            Path(trainer.default_root_dir) / "checkpoints"
-
-    @property
-    def last_path(self) -> Path | None:
-        return None if self.dirpath is None else self.dirpath / "last.npz"
-
-    @property
-    def best_path(self) -> Path | None:
-        return None if self.dirpath is None else self.dirpath / "best.npz"
-
-    def on_fit_start(self, trainer):
-        self.dirpath = self.resolve_dir(trainer)
-        if self.monitor is None:
-            self.monitor = "val_loss" if "val_loss" in trainer.metric_names() else "loss"
-        if self.save_best:
-            check_monitor("ModelCheckpoint", self.monitor, trainer)
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        improved = False
-        if self.save_best:
-            value = float(logs[self.monitor])
-            improved = _better(self.mode, value, self.best_score)
-            if improved:
-                self.best_score, self.best_epoch = value, epoch
-        # state first, so both files carry the updated best score
-        if improved:
-            trainer.save_checkpoint(self.best_path)
-        if self.save_last:
-            trainer.save_checkpoint(self.last_path)
-
-    def state_dict(self):
-        return {"best_score": self.best_score, "best_epoch": self.best_epoch}
-
-    def load_state_dict(self, state):
-        self.best_score = None if state.get("best_score") is None else float(state["best_score"])
-        self.best_epoch = state.get("best_epoch")

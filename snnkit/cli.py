@@ -200,7 +200,7 @@ def _train(args) -> int:
 
     neuron_spec(args.neuron_type)  # a bad name fails before the data is loaded
     model = _load_model(args.model, args.seed)
-    from .checkpoint import ModelCheckpoint
+    from .callbacks import ModelCheckpoint
     from .data import load_mnist
     from .trainer import Trainer
 

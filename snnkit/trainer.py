@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ import numpy as np
 from ._stack import import_tensorflow
 from .build import BuiltNetwork, build_network
 from .calibration import Calibration
-from .callbacks import Callback, CallbackList, CSVLogger, ProgressBar
-from .checkpoint import ModelCheckpoint, load_checkpoint, save_checkpoint
+from .callbacks import Callback, CallbackList, CSVLogger, ModelCheckpoint, ProgressBar
+from .checkpoint import load_checkpoint, save_checkpoint
 from .exceptions import CheckpointError, UnknownNameError, ValidationError
 from .fit_inputs import check_convertible, check_data, read_data, read_inputs
 from .fold import write_back
@@ -185,6 +184,7 @@ class Trainer:
         self.steps_per_epoch = len(x) // self.minibatch_size
         self.should_stop = False
         callbacks = CallbackList(self.callbacks)
+        callbacks.keyed()  # two callbacks with one state key: refused before training
         probe_layers = bool(targets) or any(
             getattr(c, "needs_layer_probes", False) for c in self.callbacks)
         built = build_network(network, probe_layers=probe_layers)
@@ -221,8 +221,12 @@ class Trainer:
                     if self.should_stop:
                         break
                 callbacks.call("on_fit_end", self)
+            except BaseException as exception:
+                callbacks.call("on_exception", self, exception)
+                raise
             finally:
                 self._sim = self._built = self._model = None
+                callbacks.call("teardown", self)
         return self.history
 
     def _training_scales(self, model):
@@ -344,19 +348,17 @@ class Trainer:
         return load_checkpoint(ckpt_path)
 
     def _callback_states(self) -> dict:
-        return {key: callback.state_dict() for key, callback in self._keyed_callbacks()}
+        return {key: c.state_dict() for key, c in CallbackList(self.callbacks).keyed().items()}
 
     def _load_callback_states(self, states: dict) -> None:
-        for key, callback in self._keyed_callbacks():
-            if key in states:
-                callback.load_state_dict(states[key])
-
-    def _keyed_callbacks(self):
-        seen = {}
-        for callback in self.callbacks:
+        counts = {}
+        for key, callback in CallbackList(self.callbacks).keyed().items():
+            # checkpoints before state keys existed keyed states by class and position
             name = type(callback).__name__
-            seen[name] = seen.get(name, -1) + 1
-            yield f"{name}.{seen[name]}", callback
+            counts[name] = counts.get(name, -1) + 1
+            state = states.get(key, states.get(f"{name}.{counts[name]}"))
+            if state is not None:
+                callback.load_state_dict(state)
 
     def _make_optimizer(self):
         if isinstance(self.optimizer, str):

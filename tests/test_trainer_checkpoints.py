@@ -8,8 +8,9 @@ import tensorflow as tf
 
 import snnkit
 from snnkit.callbacks import Callback, CSVLogger, EarlyStopping, TensorBoardLogger
-from snnkit.checkpoint import ModelCheckpoint, load_checkpoint
-from snnkit.exceptions import CheckpointError, UnknownNameError
+from snnkit.callbacks import ModelCheckpoint
+from snnkit.checkpoint import load_checkpoint
+from snnkit.exceptions import CheckpointError, UnknownNameError, ValidationError
 from snnkit.models import seed_convnet
 from snnkit.trainer import Trainer
 
@@ -170,3 +171,53 @@ def test_csv_and_tensorboard_loggers(tmp_path, data):
             scalars[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
     assert scalars[("rate_loss/dense0", 1)] == pytest.approx(history[1]["rate_loss/dense0"])
     assert scalars[("val_loss", 0)] == pytest.approx(history[0]["val_loss"])
+
+
+class _Recorder(Callback):
+    def __init__(self, name):
+        self.name, self.events, self.restored = name, [], None
+
+    def _state_key_fields(self):
+        return {"name": self.name}
+
+    def state_dict(self):
+        return {"name": self.name}
+
+    def load_state_dict(self, state):
+        self.restored = state["name"]
+
+    def on_exception(self, trainer, exception):
+        self.events.append(("exception", type(exception).__name__))
+
+    def teardown(self, trainer):
+        self.events.append(("teardown",))
+
+
+def test_callback_state_is_keyed_not_positional_and_teardown_always_runs(tmp_path, data):
+    train, _ = data
+    a, b = _Recorder("a"), _Recorder("b")
+    trainer = Trainer(max_epochs=2, minibatch_size=100, enable_progress_bar=False,
+                      default_root_dir=tmp_path, seed=1,
+                      callbacks=[a, b, ModelCheckpoint(), _Kill(0)])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(seed_convnet(0), train)
+    assert a.events == [("exception", "KeyboardInterrupt"), ("teardown",)]
+    states = load_checkpoint(tmp_path / "checkpoints" / "last.npz").callback_states
+    assert states["_Recorder{name='a'}"] == {"name": "a"}
+    # resume with the callbacks in another order: each gets its own state back
+    a2, b2 = _Recorder("a"), _Recorder("b")
+    Trainer(max_epochs=2, minibatch_size=100, enable_progress_bar=False,
+            default_root_dir=tmp_path, seed=1,
+            callbacks=[ModelCheckpoint(), b2, a2]).fit(seed_convnet(0), train,
+                                                      ckpt_path="last")
+    assert (a2.restored, b2.restored) == ("a", "b")
+    assert a2.events == [("teardown",)]
+
+
+def test_two_callbacks_with_one_state_key_are_refused(data):
+    train, _ = data
+    trainer = Trainer(max_epochs=1, minibatch_size=100, enable_progress_bar=False,
+                      callbacks=[EarlyStopping("loss"), EarlyStopping("loss")])
+    with pytest.raises(ValidationError, match="callbacks: two callbacks have the state "
+                                              "key \"EarlyStopping{monitor='loss'"):
+        trainer.fit(seed_convnet(0), train)
