@@ -55,6 +55,14 @@ def keras_train(model, data, epochs, batch_size, seed):
     return float(model.evaluate(x_test, y_test, verbose=0)[1])
 
 
+def readout_accuracy_by_step(outputs, y, readout):
+    """Accuracy at every step when the host reads the output layer as its value at
+    that step (``"last"``) or as its mean over the steps so far (``"mean"``)."""
+    if readout == "mean":
+        outputs = np.cumsum(outputs, axis=1) / np.arange(1, outputs.shape[1] + 1)[:, None]
+    return np.mean(np.argmax(outputs, axis=-1) == np.asarray(y)[:, None], axis=0)
+
+
 def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, target_hz,
                 statistic, synapse, n_calibrate, seed, minibatch, readout):
     from snnkit.backends import get_backend
@@ -69,16 +77,17 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, targe
                               calibration_inputs=n_calibrate, statistic=statistic,
                               seed=seed, minibatch_size=minibatch)
     fast = get_backend("loihi-emulator-fast")
-    before = fast.run(trained.calibrated_network.replace(readout=readout), x_test,
-                      n_steps=steps)
-    after = fast.run(trained.network.replace(readout=readout), x_test, n_steps=steps)
+    before = fast.run(trained.calibrated_network, x_test, n_steps=steps)
+    after = fast.run(trained.network, x_test, n_steps=steps)
+    by_step = readout_accuracy_by_step(after.outputs, y_test, readout)
     return {
         "architecture": name,
         "relu_accuracy": relu,
-        "loihi_calibrated_accuracy": before.accuracy(y_test),
-        "loihi_accuracy": after.accuracy(y_test),
-        "gap_points": 100 * (relu - after.accuracy(y_test)),
-        "accuracy_by_step": after.accuracy_by_step(y_test).tolist(),
+        "loihi_calibrated_accuracy": readout_accuracy_by_step(
+            before.outputs, y_test, readout)[-1],
+        "loihi_accuracy": by_step[-1],
+        "gap_points": 100 * (relu - by_step[-1]),
+        "accuracy_by_step": by_step.tolist(),
         "rates_hz": trained.calibration.mean_rates_hz,
         "plateau_fraction": trained.calibration.plateau_fraction,
         "converged": trained.calibration.converged,

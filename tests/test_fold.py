@@ -282,3 +282,38 @@ def test_pooling_that_cannot_fold_between_on_chip_layers_is_refused_before_runni
     assert network.on_chip_layers == ("c0", "c1")
     with pytest.raises(BackendCapabilityError, match="pooling layer 'p' is next to on-chip"):
         get_backend("loihi-emulator-fast").run(network, _x((12, 12, 2)), n_steps=2)
+
+
+def test_relu_after_pooling_stays_a_neuron_layer_and_padding_runs_as_is():
+    def body(x):
+        x = L.Conv2D(4, 3, name="c")(x)                  # linear, its ReLU comes later
+        x = L.ZeroPadding2D(1, name="pad")(L.AveragePooling2D(2, name="p")(x))
+        x = L.Activation("relu", name="r")(x)
+        return L.Dense(3, name="out")(L.Reshape((-1,), name="flat")(x))
+
+    folded = _check_same(_model(body))
+    assert [type(l).__name__ for l in folded.model.layers[1:]] == [
+        "Conv2D", "AveragePooling2D", "ZeroPadding2D", "Activation", "Reshape", "Dense"]
+    assert FrozenNetwork.from_keras(_model(body), spike_encoder=False).neuron_layers == ("r",)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("concatenate", "'cat' is a Concatenate; concatenation is not supported"),
+    ("global-max", "'gmp' is a GlobalMaxPooling2D; use GlobalAveragePooling2D"),
+    ("nested", "layer 'inner' is a nested model; flatten it"),
+])
+def test_more_refusals(case, match):
+    def body(x):
+        a = L.Conv2D(2, 3, padding="same", activation="relu", name="a")(x)
+        if case == "concatenate":
+            h = L.Flatten(name="f")(L.Concatenate(name="cat")([a, x]))
+        elif case == "global-max":
+            h = L.GlobalMaxPooling2D(name="gmp")(a)
+        else:
+            inner_in = L.Input(a.shape[1:])
+            inner = tf.keras.Model(inner_in, L.Flatten()(inner_in), name="inner")
+            h = inner(a)
+        return L.Dense(3, name="out")(h)
+
+    with pytest.raises(ConversionError, match=match):
+        fold_model(_model(body))

@@ -1,0 +1,47 @@
+"""A user's Keras network with biases, batch norm, dropout and pooling runs on the Loihi
+backends, Loihi-exact (emulator and fast emulator identical) and close to nengo."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from snnkit import FrozenNetwork
+from snnkit.backends import get_backend
+
+L = tf.keras.layers
+
+
+def _users_convnet():
+    tf.keras.utils.set_random_seed(0)
+    inp = L.Input((12, 12, 1), name="input")
+    x = L.Conv2D(3, 1, activation="relu", name="to-spikes")(inp)       # bias, off chip
+    x = L.Conv2D(6, 3, strides=2, name="c0")(x)                         # bias, on chip
+    x = L.ReLU(name="r0")(L.BatchNormalization(name="bn")(x))
+    x = L.Conv2D(8, 3, activation="relu", name="c1")(L.Dropout(0.2, name="do")(x))
+    x = L.Flatten(name="f")(L.AveragePooling2D(2, name="p")(x))         # folded into d0
+    x = L.Dense(16, activation="relu", name="d0")(x)
+    model = tf.keras.Model(inp, L.Dense(4, name="out")(x))
+    rng = np.random.default_rng(3)
+    for layer in model.layers:
+        if layer.weights and not isinstance(layer, L.BatchNormalization):
+            layer.set_weights([w + 0.05 + rng.normal(0, 0.02, w.shape)
+                               for w in layer.get_weights()])
+    return model
+
+
+def test_conv_biases_batchnorm_and_pooling_run_loihi_exact():
+    model = _users_convnet()
+    network = FrozenNetwork.from_keras(model, neuron_type="loihi-relu",
+                                       scale_firing_rates=2000, synapse=0.005)
+    assert network.on_chip_layers == ("c0", "c1", "d0")
+    x = np.random.default_rng(0).uniform(0, 1, (6, 12, 12, 1)).astype(np.float32)
+    emulator = get_backend("loihi-emulator").run(network, x, n_steps=20)
+    fast = get_backend("loihi-emulator-fast").run(network, x, n_steps=20)
+    reference = get_backend("nengo").run(network, x, n_steps=20)
+    for name in network.on_chip_layers:
+        assert emulator.layer_rates_hz[name] > 50, f"{name} barely fires: weak test"
+    np.testing.assert_array_equal(fast.outputs, emulator.outputs)
+    # nengo's own Loihi neuron model (no chip discretization): close, not equal;
+    # compared as means over the last 10 steps (one step's filtered spikes are noisy)
+    got, want = fast.outputs[:, 10:].mean(1), reference.outputs[:, 10:].mean(1)
+    np.testing.assert_allclose(got, want, rtol=0, atol=0.2 * np.abs(want).max())
