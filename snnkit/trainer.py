@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ._stack import import_tensorflow
-from .build import BuiltNetwork, build_network
+from .build import build_network
 from .calibration import Calibration
 from .callbacks import Callback, CallbackList, CSVLogger, ModelCheckpoint, ProgressBar
 from .checkpoint import load_checkpoint, save_checkpoint
 from .exceptions import CheckpointError, UnknownNameError, ValidationError
 from .fit_inputs import check_convertible, check_data, read_data, read_inputs
 from .fold import write_back
+from .nengo_dl_weights import copy_weights_to_keras, restore_optimizer
 from .frozen import FrozenNetwork
 from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
 from .rate_reg import parse_rate_targets, rate_loss
@@ -198,7 +199,7 @@ class Trainer:
             sim.compile(optimizer=self._make_optimizer(), loss=losses, loss_weights=weights,
                         metrics={built.output_probe: tf.metrics.sparse_categorical_accuracy})
             if checkpoint is not None and checkpoint.optimizer:
-                _restore_optimizer(sim, checkpoint)
+                restore_optimizer(sim, checkpoint)
             self._sim, self._built, self._model = sim, built, model
             try:
                 callbacks.call("on_fit_start", self)
@@ -524,71 +525,3 @@ class _KerasBridge(tf.keras.callbacks.Callback):
 
 def _wants_batches(callbacks) -> bool:
     return any(type(c).on_batch_end is not Callback.on_batch_end for c in callbacks)
-
-
-def _restore_optimizer(sim, checkpoint) -> None:
-    optimizer = sim.keras_model.optimizer
-    optimizer.build(sim.keras_model.trainable_variables)
-    variables = optimizer.variables()
-    shapes = [tuple(v.shape) for v in variables]
-    saved = [tuple(a.shape) for a in checkpoint.optimizer]
-    if shapes != saved:
-        raise CheckpointError(
-            f"ckpt_path: {checkpoint.path} holds optimizer state of shapes {saved}, but "
-            f"this Trainer's optimizer has {shapes} (a different optimizer or model)")
-    for variable, value in zip(variables, checkpoint.optimizer):
-        variable.assign(value)
-
-
-def copy_weights_to_keras(sim, built: BuiltNetwork, model: tf.keras.Model) -> None:
-    """Write the simulator's trained parameters back into ``model``'s layers.
-
-    Kernels live on the connection into each layer's output object; biases live on
-    the layer's ensemble (divided back by its scale) or, for a layer without neurons
-    or a convolution, on a connection from a constant bias node.
-    """
-    import nengo
-
-    network = built.network
-    by_post = {}
-    for conn in built.net.all_connections:
-        by_post.setdefault(conn.post_obj, []).append(conn)
-    for layer in model.layers:
-        if not layer.get_weights():
-            continue
-        obj = built.converter.layers[built.model.get_layer(layer.name)]
-        conns = by_post.get(obj, [])
-        kernel_conn = [c for c in conns if isinstance(
-            c.transform, (nengo.transforms.Dense, nengo.transforms.Convolution))
-            and not _is_bias_source(c.pre_obj)]
-        if len(kernel_conn) != 1:
-            raise ValidationError(f"layer {layer.name!r}: cannot find its trained kernel")
-        kernel = np.asarray(sim.data[kernel_conn[0]].weights)
-        if isinstance(kernel_conn[0].transform, nengo.transforms.Dense):
-            kernel = kernel.T
-        values = [kernel.reshape(layer.kernel.shape)]
-        if getattr(layer, "use_bias", False):
-            values.append(_trained_bias(sim, built, obj, conns, layer, network))
-        layer.set_weights(values)
-
-
-def _trained_bias(sim, built, obj, conns, layer, network):
-    import nengo
-
-    if isinstance(obj, nengo.ensemble.Neurons) and isinstance(layer, tf.keras.layers.Dense):
-        return np.asarray(sim.data[obj.ensemble].bias) / network.scale(layer.name)
-    bias_conns = [c for c in conns if _is_bias_source(c.pre_obj)]
-    if isinstance(layer, tf.keras.layers.Dense):
-        return np.asarray(sim.data[bias_conns[0]].weights)[:, 0]
-    relay = bias_conns[0].pre_obj  # conv: constant node -> relay -> broadcast
-    feed = [c for c in built.net.all_connections if c.post_obj is relay]
-    # unscaled: nengo multiplies the relay's input to the neurons by their gain
-    # (the layer's scale), unlike an ensemble's own bias, which nengo-dl pre-scales
-    return np.asarray(sim.data[feed[0]].weights)[:, 0]
-
-
-def _is_bias_source(obj) -> bool:
-    """The converter's constant bias nodes are labelled ``<layer>.<i>.bias[_relay]``."""
-    import nengo
-
-    return isinstance(obj, nengo.Node) and str(obj.label).endswith(("bias", "bias_relay"))
