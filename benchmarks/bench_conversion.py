@@ -133,7 +133,9 @@ def main(argv=None) -> int:
     parser.add_argument("--mnist-train", type=int, default=20000)
     parser.add_argument("--mnist-test", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--target-hz", type=float, default=200.0)
+    parser.add_argument("--target-hz", type=float, default=333.0,
+                        help="calibration target, Hz (a Loihi rate 1000/n: 333 = every "
+                             "third step)")
     parser.add_argument("--statistic", default="p99")
     parser.add_argument("--synapse", type=float, default=0.005)
     parser.add_argument("--n-calibrate", type=int, default=300)

@@ -9,7 +9,10 @@ rates miss the target on Loihi neurons: BASELINE.md). Two statistics:
   Loihi ReLU fires at 1/(n dt) (1000, 500, 333, 250 … Hz at dt = 1 ms): every input
   between 500 and 1000 Hz comes out as 500 Hz, so a mean-rate target can leave the
   busiest neurons on that plateau and lose their signal. Bounding a high percentile
-  keeps them off it (see :attr:`Calibration.plateau_fraction`).
+  keeps them off it (see :attr:`Calibration.plateau_fraction`). Give a percentile
+  target on Loihi's rate grid (333, 250, 200 … Hz): no Loihi neuron fires between
+  333 and 500 Hz, so a 99th percentile of 400 Hz can never be met within 10%.
+  ``bench_conversion.py`` uses ``"p99"`` at 333 Hz.
 
 The search is a bracketed multiplicative search per layer in log-scale: each layer's
 scale is multiplied by target / measured (bounded to ×4 per step), and once a layer has
