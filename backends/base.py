@@ -36,7 +36,15 @@ from snnkit.exceptions import (
 )
 from snnkit.frozen import FrozenNetwork
 from snnkit.inputs import check_inputs, check_n_steps
-from snnkit.results import LayerActivity, Result, RunSummary, layer_amplitudes
+from snnkit.readout import apply_readout
+from snnkit.results import (
+    LayerActivity,
+    Result,
+    RunSummary,
+    layer_amplitudes,
+    output_onset_steps,
+    silent_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +207,14 @@ class PreparedNetwork(abc.ABC):
             raise BackendContractError(
                 f"{where}: expected outputs of shape ({x.shape[0]}, {n_steps}, "
                 f"n_outputs), got {outputs.shape}")
+        # the output layer runs on the host: its readout is host arithmetic
+        outputs = apply_readout(outputs, self.network.readout)
+        onset = output_onset_steps(outputs, silent_output(self.network)) \
+            if presentation == "reset" else None
         return Result.from_summary(
             summary, backend=self.backend.name, outputs=outputs, n_steps=n_steps,
             dt=self.network.dt, wall_time_s=wall_time_s, presentation=presentation,
-            versions=package_versions())
+            versions=package_versions(), output_onset_steps=onset)
 
 
 def _check_network_argument(network) -> None:

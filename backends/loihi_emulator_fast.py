@@ -61,6 +61,7 @@ class _PreparedFastLoihi(PreparedNetwork):
                                 progress=progress, n_threads=backend.n_threads)
         activity = self.new_activity()
         for name, counts in run.spike_counts.items():
-            activity.add_counts(name, counts, n_steps)
+            activity.add_counts(name, counts, n_steps,
+                                first_spike=run.first_spike_steps[name])
         activity.finish_batch(x.shape[0])
         return run.outputs, activity.summary()

@@ -74,6 +74,8 @@ class FastRun:
     overflowed : bool
         Whether any chip input or current wrapped around (nengo-loihi only warns
         about this; the wrap is reproduced exactly).
+    first_spike_steps : {layer_name: ndarray (batch,) int32}
+        Step (1-based) of the layer's first spike on each input, 0 if none.
     """
 
     outputs: np.ndarray
@@ -82,6 +84,7 @@ class FastRun:
     n_steps: int
     dt: float
     overflowed: bool = False
+    first_spike_steps: dict = dataclasses.field(default_factory=dict)
 
 
 def _check_args(network, input_node, output_probe, layers):
@@ -333,6 +336,7 @@ class FastLoihiEmulator:
             name: np.zeros((batch, n), dtype=np.int32)
             for name, (_, _, n) in self._layers.items()
         }
+        first = {name: np.zeros(batch, dtype=np.int32) for name in self._layers}
         trains = (
             {}
             if counts_only
@@ -362,9 +366,11 @@ class FastLoihiEmulator:
                 results = pool.map(one_chunk, slices)
             else:
                 results = map(one_chunk, slices)
-            for sl, (out, layer_spikes, ovf) in results:
+            for sl, (out, layer_spikes, layer_first, ovf) in results:
                 overflowed |= ovf
                 outputs[sl] = out
+                for name, steps in layer_first.items():
+                    first[name][sl] = steps
                 for name, spk in layer_spikes.items():
                     if counts_only:
                         counts[name][sl] = spk
@@ -384,10 +390,12 @@ class FastLoihiEmulator:
             n_steps=n_steps,
             dt=self.dt,
             overflowed=overflowed,
+            first_spike_steps=first,
         )
 
     def _run_chunk(self, x, n_steps, counts_only):
-        """Outputs (batch, n_steps, d), {layer: trains or counts}, overflowed."""
+        """Outputs (batch, n_steps, d), {layer: trains or counts},
+        {layer: first spike step per sample}, overflowed."""
         batch = x.shape[0]
         host_layers = {
             name: sig for name, (kind, sig, _) in self._layers.items() if kind == "host"
@@ -404,12 +412,16 @@ class FastLoihiEmulator:
             n_steps, batch, receive=receive, record={"out": self._output_signal}
         )
         outputs = rec["out"].reshape(batch, n_steps, -1)
-        layer_spikes = {}
+        layer_spikes, layer_first = {}, {}
         for name, (kind, what, n) in self._layers.items():
             if kind == "host":
                 spk = host_spikes[name]
+                layer_first[name] = _first_step(spk.any(axis=2))
                 layer_spikes[name] = spk.sum(axis=1, dtype=np.int32) if counts_only else spk
                 continue
+            layer_first[name] = _first_step(
+                np.any([chip_spikes[bi].any(axis=2) for bi, _ in what],
+                       axis=0))
             if counts_only:
                 out = np.zeros((batch, n), dtype=np.int32)
                 for bi, idxs in what:
@@ -419,7 +431,7 @@ class FastLoihiEmulator:
                 for bi, idxs in what:
                     out[:, :, idxs] = chip_spikes[bi]
             layer_spikes[name] = out
-        return outputs, layer_spikes, overflowed
+        return outputs, layer_spikes, layer_first, overflowed
 
     def _recorded_blocks(self):
         blocks = set()
@@ -478,6 +490,11 @@ class FastLoihiEmulator:
             return zeros if i == 0 else values[:, i - 1]
 
         return receive
+
+
+def _first_step(active):
+    """(batch, n_steps) bool -> first True step per row (1-based), 0 if none."""
+    return np.where(active.any(axis=1), np.argmax(active, axis=1) + 1, 0).astype(np.int32)
 
 
 def run_network_fast(built, x, n_steps, **kwargs):

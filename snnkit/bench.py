@@ -45,7 +45,7 @@ ENERGY_SOURCE = ("Loihi figures as used by KerasSpiking (Davies et al. 2018, IEE
 # Backends that run at about one image per second (BASELINE.md): their image count is
 # capped so one bench stays bounded in time.
 SLOW_BACKENDS = ("nengo", "loihi-emulator", "loihi")
-CASE_FORMAT = 1
+CASE_FORMAT = 2  # 2: latency fields (first spikes, output onset, TTD p95)
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,8 @@ def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
                                       progress=config.progress)
     labels = y[:n_images]
     by_step = result.accuracy_by_step(labels)
-    ttd = result.time_to_decision()
+    ttd = result.time_to_decision_stats()
+    received = result.output_received_by_step()
     case = {
         "key": key,
         "backend": backend,
@@ -211,8 +212,11 @@ def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
         "accuracy": result.accuracy(labels),
         "accuracy_by_step": by_step.tolist(),
         "decision_step_within_1pct": decision_step(by_step, n_images),
-        "time_to_decision_steps_mean": float(np.mean(ttd)),
-        "time_to_decision_steps_median": float(np.median(ttd)),
+        "time_to_decision_steps_mean": ttd["mean"],
+        "time_to_decision_steps_median": ttd["median"],
+        "time_to_decision_steps_p95": ttd["p95"],
+        "first_spike_steps": result.first_spike_stats(),
+        "output_received_by_step": None if received is None else received.tolist(),
         "wall_time_s": result.wall_time_s,
         "images_per_s": result.images_per_s,
         "layer_rates_hz": result.layer_rates_hz,
@@ -409,7 +413,8 @@ def _add_agreement(cases, outputs, y) -> None:
 
 CSV_FIELDS = (
     "backend", "n_images", "n_steps", "accuracy", "decision_step_within_1pct",
-    "time_to_decision_steps_mean", "agreement", "agreement_with",
+    "time_to_decision_steps_mean", "time_to_decision_steps_p95",
+    "output_onset_steps_mean", "output_onset_steps_p95", "agreement", "agreement_with",
     "reference_accuracy_same_images", "wall_time_s",
     "images_per_s", "synaptic_ops_per_inference", "neuron_updates_per_inference",
     "energy_estimate_uj_per_inference",
@@ -426,8 +431,10 @@ def _write_csv(path: Path, cases, env) -> Path:
     writer.writerow(header)
     for c in cases:
         e = c["energy_estimate"]
+        onset = (c.get("first_spike_steps") or {}).get("output") or {}
         row = [c["backend"], c["n_images"], c["key"]["n_steps"], c["accuracy"],
                c["decision_step_within_1pct"], c["time_to_decision_steps_mean"],
+               c.get("time_to_decision_steps_p95"), onset.get("mean"), onset.get("p95"),
                c["agreement"], c["agreement_with"], c["reference_accuracy_same_images"],
                c["wall_time_s"], c["images_per_s"],
                e["synaptic_ops_per_inference"], e["neuron_updates_per_inference"],
@@ -443,11 +450,13 @@ def _write_csv(path: Path, cases, env) -> Path:
 def _write_steps_csv(path: Path, cases, dt_s: float) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["backend", "step", "time_ms", "accuracy", "n_images"])
+    writer.writerow(["backend", "step", "time_ms", "accuracy", "n_images",
+                     "output_received_fraction"])
     for c in cases:
+        received = c.get("output_received_by_step") or [""] * len(c["accuracy_by_step"])
         for i, acc in enumerate(c["accuracy_by_step"]):
             writer.writerow([c["backend"], i + 1, round((i + 1) * dt_s * 1000, 6), acc,
-                             c["n_images"]])
+                             c["n_images"], received[i]])
     with atomic_write(path, "w") as f:
         f.write(buffer.getvalue())
     return path
@@ -476,6 +485,7 @@ def format_table(report: dict) -> str:
     for c in report["cases"]:
         lines.append(" " * 33 + f"{c['backend']:<20} " + " ".join(
             f"{c['layer_rates_hz'].get(n, float('nan')):10.1f}" for n in layers))
+    lines += format_first_spikes(report["cases"], layers)
     lines.append("")
     lines.append(f"ref@same: {report['cases'][0]['backend']}'s accuracy on the same "
                  "images (capped backends run the first N)")
@@ -483,6 +493,32 @@ def format_table(report: dict) -> str:
                  "decide@: first step from which accuracy stays within 1 point of its "
                  "final value (or within one image); TTD: mean per-image time to "
                  "decision (steps)")
+    lines.append("first spike: step of each layer's first spike on an input (any "
+                 "neuron), mean / 95th percentile over inputs; 'output': first step at "
+                 "which the output is more than its bias; '-': more than 5% never")
     lines.append(f"* energy per inference is an ESTIMATE: {ENERGY_SOURCE}; on-chip "
                  "neurons updated every step")
     return "\n".join(lines)
+
+
+def format_first_spikes(cases, layers) -> list:
+    """Table lines: per case, each layer's first-spike step (mean / p95) and the
+    output's onset, then the time to decision (mean / p95)."""
+    names = list(layers) + ["output"]
+    lines = ["", "first spike step, mean / p95:    " + f"{'backend':<20} " + " ".join(
+        f"{n:>11}" for n in names) + f" {'TTD':>11}"]
+    for c in cases:
+        stats = c.get("first_spike_steps") or {}
+        cells = []
+        for name in names:
+            s = stats.get(name)
+            cells.append(f"{'n/a':>11}" if s is None or s["mean"] is None else
+                         f"{s['mean']:5.1f} / {_step(s['p95'])}")
+        ttd = f"{c['time_to_decision_steps_mean']:5.1f} / " \
+              f"{_step(c.get('time_to_decision_steps_p95'))}"
+        lines.append(" " * 33 + f"{c['backend']:<20} " + " ".join(cells) + f" {ttd}")
+    return lines
+
+
+def _step(value) -> str:
+    return f"{'-':>3}" if value is None else f"{value:3.0f}"

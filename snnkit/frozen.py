@@ -34,6 +34,7 @@ from ._io import check_json_value, open_npz_with_header, write_npz_with_header
 from .exceptions import FrozenNetworkFileError, UnknownNameError, ValidationError, shown
 from .keras_config import ModelGraph
 from .neurons import NeuronSpec, neuron_spec
+from .readout import check_readout
 from .validation import check_output_file, check_positive
 
 FORMAT = "snnkit.FrozenNetwork"
@@ -67,6 +68,9 @@ class FrozenNetwork:
     block_shapes : ``{layer: per-core block shape}`` for on-chip layers (optional;
         the Loihi backends plan any that are missing).
     metadata : free JSON-compatible facts (training settings, accuracy, versions).
+    readout : how the host reads the output layer out over time
+        (:mod:`snnkit.readout`): ``"last"`` (its value at each step) or ``"mean"``
+        (its running mean since the input's onset).
     """
 
     model_json: str
@@ -78,6 +82,7 @@ class FrozenNetwork:
     off_chip: tuple = ()
     block_shapes: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    readout: str = "last"
 
     def __post_init__(self):
         graph = checks.architecture(self.model_json, ALLOWED_LAYERS)
@@ -100,6 +105,7 @@ class FrozenNetwork:
             raise ValidationError(f"metadata: expected a dict of JSON values, got "
                                   f"{type(self.metadata).__name__}")
         check_json_value("metadata", self.metadata)
+        check_readout(self.readout)
 
     # --- what the network is -------------------------------------------------
     @property
@@ -247,6 +253,7 @@ class FrozenNetwork:
             "off_chip": list(self.off_chip),
             "block_shapes": {k: list(v) for k, v in self.block_shapes.items()},
             "metadata": self.metadata,
+            "readout": self.readout,
         }
         write_npz_with_header(path, _META_KEY, meta, arrays)
         return path
@@ -287,6 +294,8 @@ class FrozenNetwork:
                     off_chip=meta["off_chip"],
                     block_shapes=meta["block_shapes"],
                     metadata=meta.get("metadata", {}),
+                    # files written before the readout existed read the last value
+                    readout=meta.get("readout", "last"),
                 )
             except (ValidationError, UnknownNameError) as e:
                 raise FrozenNetworkFileError(f"{path}: invalid FrozenNetwork file: "
@@ -295,7 +304,7 @@ class FrozenNetwork:
     def summary(self) -> str:
         """A few lines: layers, neuron type, scales, on/off chip."""
         lines = [f"FrozenNetwork: neuron type {self.neuron.name}, synapse "
-                 f"{self.synapse} s, dt {self.dt} s"]
+                 f"{self.synapse} s, dt {self.dt} s, readout {self.readout}"]
         for name in self.layer_names:
             if name in self.neuron_layers:
                 where = "off-chip" if name in self.off_chip else "on-chip"

@@ -21,7 +21,7 @@ MAX_MODEL_JSON_CHARS = 16 * 2 ** 20
 HEADER_FIELDS = {"format": True, "format_version": True, "model_json": True,
                  "weights": True, "neuron": True, "scale_firing_rates": True,
                  "synapse": True, "dt": True, "off_chip": True, "block_shapes": True,
-                 "metadata": False}
+                 "metadata": False, "readout": False}
 _JSON_TYPES = {"model_json": dict, "weights": dict, "neuron": dict,
                "scale_firing_rates": dict, "off_chip": list, "block_shapes": dict,
                "metadata": dict}

@@ -17,6 +17,9 @@ import numpy as np
 from ._io import atomic_write
 
 
+NO_OUTPUT_BELOW = 0.5  # fraction of inputs whose output has received a spike
+
+
 def _pyplot():
     import matplotlib
 
@@ -50,22 +53,47 @@ def bench_plots(out_dir, network, cases, outputs, x, y, rates, *, n_plot: int = 
     return paths
 
 
-def plot_accuracy_vs_steps(path, cases, dt_s: float) -> Path:
+def output_arrived(case) -> np.ndarray:
+    """Per step, whether most inputs' outputs have received a spike (a case without
+    ``output_received_by_step``, e.g. a sequential run: every step)."""
+    received = case.get("output_received_by_step")
+    if received is None:
+        return np.ones(len(case["accuracy_by_step"]), bool)
+    return np.asarray(received) >= NO_OUTPUT_BELOW
+
+
+def plot_accuracy_vs_steps(path, cases, dt_s: float, title: str | None = None,
+                           label_key: str = "backend") -> Path:
+    """One accuracy–latency curve per case (a bench case dict: ``accuracy_by_step``,
+    ``n_images``, optionally ``output_received_by_step``). A step at which most
+    inputs' outputs have not received a spike yet is not plotted as accuracy (it
+    would be the output layer's bias): it is marked "no output yet" (x) instead."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for case in cases:
+    marked = False
+    for i, case in enumerate(cases):
         acc = 100 * np.asarray(case["accuracy_by_step"])
         steps = np.arange(1, len(acc) + 1)
-        ax.plot(steps, acc, marker="o", ms=3, lw=1.8,
-                label=f"{case['backend']} ({case['n_images']} images, "
+        answered = output_arrived(case)
+        color = f"C{i % 10}"
+        ax.plot(steps[answered], acc[answered], marker="o", ms=3, lw=1.8, color=color,
+                label=f"{case[label_key]} ({case['n_images']} images, "
                       f"final {acc[-1]:.1f}%)")
+        if not answered.all():
+            ax.plot(steps[~answered], np.full((~answered).sum(), 1.5 + 2.5 * i),
+                    ls="none", marker="x", ms=6, color=color)
+            marked = True
+    if marked:  # one legend entry for every case's marks
+        ax.plot([], [], ls="none", marker="x", ms=6, color="grey",
+                label="no output yet: most inputs' output is still its bias "
+                      "(no spike received)")
     if cases:
-        ax.set_xlim(1, len(cases[0]["accuracy_by_step"]))
+        ax.set_xlim(0.5, len(cases[0]["accuracy_by_step"]) + 0.5)
     ax.axhline(10, color="grey", ls=":", lw=1, label="chance (10 classes)")
     ax.set_ylim(0, 101)
     ax.set_xlabel(f"time steps read out after input onset (dt = {1000 * dt_s:g} ms)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Accuracy vs time steps (accuracy–latency curve)")
+    ax.set_title(title or "Accuracy vs time steps (accuracy–latency curve)")
     ax.grid(alpha=0.3)
     # below the axes: inside, it hides the curves it explains
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,

@@ -23,6 +23,7 @@ class RunSummary:
     synaptic_ops_per_input: dict
     plateau_fraction: dict = field(default_factory=dict)
     rate_histograms: dict = field(default_factory=dict)
+    first_spike_steps: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -58,6 +59,13 @@ class Result:
     rate_histograms : per neuron layer, counts of active (input, neuron) pairs by
         rate, one bin per Hz from 0 up to the ceiling rate (``1 / dt``); see
         :meth:`rate_percentile_hz`.
+    first_spike_steps : per neuron layer, ``(n_inputs,)`` int: the step (1-based) of
+        the layer's first spike on each input (any neuron), 0 if it never spiked
+        within the presentation. For rate neuron types: the first step with a
+        nonzero rate.
+    output_onset_steps : ``(n_inputs,)`` int: the first step (1-based) at which the
+        output differs from its value with every neuron silent (the output layer's
+        bias): from then on it has received spikes. 0 if it never did.
     """
 
     backend: str
@@ -74,6 +82,8 @@ class Result:
     versions: dict = field(default_factory=dict)
     plateau_fraction: dict = field(default_factory=dict)
     rate_histograms: dict = field(default_factory=dict)
+    first_spike_steps: dict = field(default_factory=dict)
+    output_onset_steps: np.ndarray | None = None
 
     @classmethod
     def from_summary(cls, summary: RunSummary, **run) -> "Result":
@@ -127,6 +137,29 @@ class Result:
                                changed.shape[1] - np.argmax(changed[:, ::-1], axis=1), 0)
         return last_change + 1
 
+    def time_to_decision_stats(self) -> dict:
+        """Mean, median and 95th percentile over inputs of :meth:`time_to_decision`,
+        in steps."""
+        ttd = self.time_to_decision()
+        return {"mean": float(np.mean(ttd)), "median": float(np.median(ttd)),
+                "p95": float(np.percentile(ttd, 95))}
+
+    def first_spike_stats(self) -> dict:
+        """Per neuron layer, and ``"output"`` for the output's onset
+        (:attr:`output_onset_steps`): :func:`onset_stats` of its first-spike steps."""
+        stats = {name: onset_stats(steps) for name, steps in self.first_spike_steps.items()}
+        if self.output_onset_steps is not None:
+            stats["output"] = onset_stats(self.output_onset_steps)
+        return stats
+
+    def output_received_by_step(self) -> np.ndarray | None:
+        """Fraction of inputs whose output has received spikes by each step,
+        ``(n_steps,)`` (None if the backend did not record the onset). Where it is
+        0, the accuracy at that step is the output layer's bias, not an answer."""
+        if self.output_onset_steps is None:
+            return None
+        return received_by_step(self.output_onset_steps, self.n_steps)
+
     def to_dict(self, y=None) -> dict:
         """JSON-ready summary (no per-step outputs); accuracies if ``y`` is given."""
         d = {
@@ -144,6 +177,8 @@ class Result:
             "synaptic_ops_per_input": self.synaptic_ops_per_input,
             "plateau_fraction": self.plateau_fraction,
             "mean_time_to_decision_steps": float(np.mean(self.time_to_decision())),
+            "time_to_decision_steps": self.time_to_decision_stats(),
+            "first_spike_steps": self.first_spike_stats(),
             "versions": self.versions,
         }
         if y is not None:
@@ -154,6 +189,56 @@ class Result:
     def _labels(self, y) -> np.ndarray:
         return check_labels("y", np.asarray(y).reshape(-1), self.n_inputs,
                             self.outputs.shape[-1])
+
+
+def onset_stats(steps) -> dict:
+    """Summary of per-input onset steps (1-based, 0 = never): ``mean`` over the
+    inputs that had one, ``p95`` over all inputs with "never" counted as later than
+    any step (None when more than 5% never had one), and ``never_fraction``."""
+    steps = np.asarray(steps)
+    seen = steps[steps > 0]
+    never = float(np.mean(steps <= 0)) if steps.size else 0.0
+    ranked = np.where(steps > 0, steps, np.inf)
+    p95 = float(np.percentile(ranked, 95, method="higher")) if steps.size else None
+    return {"mean": float(seen.mean()) if seen.size else None,
+            "p95": p95 if p95 is not None and np.isfinite(p95) else None,
+            "never_fraction": never}
+
+
+def received_by_step(onset_steps, n_steps: int) -> np.ndarray:
+    """Fraction of inputs whose onset (1-based, 0 = never) is at or before each step."""
+    onset = np.asarray(onset_steps)
+    steps = np.arange(1, n_steps + 1)
+    return np.mean((onset[:, None] > 0) & (onset[:, None] <= steps[None, :]), axis=0)
+
+
+def first_step(active: np.ndarray) -> np.ndarray:
+    """``active``: ``(batch, n_steps)`` bool; per row the first True step (1-based),
+    0 if none."""
+    active = np.asarray(active, dtype=bool)
+    return np.where(active.any(axis=1), np.argmax(active, axis=1) + 1, 0).astype(np.int32)
+
+
+def output_onset_steps(outputs: np.ndarray, silent) -> np.ndarray:
+    """Per input, the first step at which ``outputs`` ``(batch, n_steps, n_out)``
+    leaves ``silent`` (its value with no spikes), 0 if never. Relative tolerance 1e-5
+    absorbs float rounding of the bias (e.g. a running mean of it); one spike moves
+    the output by orders of magnitude more."""
+    silent = np.asarray(silent, dtype=np.float64).reshape(1, 1, -1)
+    tolerance = 1e-5 * np.maximum(1.0, np.abs(silent))
+    moved = (np.abs(np.asarray(outputs, np.float64) - silent) > tolerance).any(axis=2)
+    return first_step(moved)
+
+
+def silent_output(network) -> np.ndarray:
+    """The network's output when every neuron layer is silent: the output layer's
+    bias (zeros for an output layer of neurons or without bias)."""
+    name = network.output_layer
+    shape = network.layer_shape(name)
+    weights = network.weights.get(name, ())
+    if name in network.neuron_layers or len(weights) < 2:
+        return np.zeros(int(np.prod(shape)))
+    return np.broadcast_to(np.asarray(weights[1], np.float64), shape).ravel()
 
 
 class LayerActivity:
@@ -173,18 +258,22 @@ class LayerActivity:
         self._n_bins = int(round(1.0 / dt)) + 1  # one per Hz, ceiling included
         self._histogram = {name: np.zeros(self._n_bins, np.int64) for name in amplitudes}
         self._plateau = {name: 0 for name in amplitudes}
+        self._first_spikes = {name: [] for name in amplitudes}
 
     def add(self, name: str, data: np.ndarray) -> None:
         """``data``: probe output ``(batch, n_steps, n_neurons)`` of layer ``name``
         (amplitude-scaled spikes or rates)."""
         counts = data.sum(axis=1, dtype=np.float64) / self.amplitudes[name] * self.dt
-        self.add_counts(name, counts, data.shape[1], active=(data > 0).any(axis=1))
+        self.add_counts(name, counts, data.shape[1], active=(data > 0).any(axis=1),
+                        first_spike=first_step((data > 0).any(axis=2)))
 
     def add_counts(self, name: str, counts: np.ndarray, n_steps: int,
-                   active: np.ndarray | None = None) -> None:
+                   active: np.ndarray | None = None,
+                   first_spike: np.ndarray | None = None) -> None:
         """``counts``: spikes per neuron ``(batch, n_neurons)`` over ``n_steps`` steps
         (for rate neurons, rate × presentation time); ``active`` defaults to
-        ``counts > 0``."""
+        ``counts > 0``; ``first_spike``: ``(batch,)`` step of the layer's first spike
+        on each input (1-based, 0 = none), if known."""
         counts = np.asarray(counts, dtype=np.float64)
         active = counts > 0 if active is None else active
         rates = counts / (n_steps * self.dt)
@@ -203,6 +292,8 @@ class LayerActivity:
         self._plateau[name] += int((active_rates >= 0.5 * ceiling * (1 - 1e-6)).sum())
         total = counts.sum(axis=0)
         self._spike_sum[name] = total if self._spike_sum[name] is None else self._spike_sum[name] + total
+        if first_spike is not None:
+            self._first_spikes[name].append(np.asarray(first_spike, np.int32))
 
     def finish_batch(self, batch_size: int) -> None:
         self.n_inputs += batch_size
@@ -225,6 +316,8 @@ class LayerActivity:
             plateau_fraction={k: self._plateau[k] / max(int(h.sum()), 1)
                               for k, h in self._histogram.items()},
             rate_histograms={k: h.copy() for k, h in self._histogram.items()},
+            first_spike_steps={k: np.concatenate(v) for k, v in self._first_spikes.items()
+                               if v},
         )
 
 

@@ -245,6 +245,7 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
     assert calls == ["loihi-emulator"]
     assert (out / "cases" / "nengo-dl.json").read_bytes() == first_case
     assert "(resumed)" in stdout and "ESTIMATE" in stdout
+    assert "first spike step, mean / p95:" in stdout
 
     report = json.loads((out / "bench.json").read_text())
     cases = {c["backend"]: c for c in report["cases"]}
@@ -264,6 +265,17 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
         # every layer spikes within 10 steps at these scales: the counts mean something
         assert min(case["layer_rates_hz"].values()) > 0
         assert energy["synaptic_ops_per_inference"] > 0
+        # latency: every layer's first spike, then the output's onset after the last
+        first = case["first_spike_steps"]
+        assert set(first) == {"to-spikes", "conv0", "dense0", "output"}
+        assert 1 <= first["to-spikes"]["mean"] <= first["conv0"]["mean"] \
+            <= first["dense0"]["mean"] <= 10
+        received = case["output_received_by_step"]
+        assert len(received) == 10 and received[0] == 0 and received == sorted(received)
+        if received[-1] > 0:  # the 3 emulator images may all get their output later
+            assert first["dense0"]["mean"] < first["output"]["mean"] <= 10
+        assert case["time_to_decision_steps_p95"] >= case["time_to_decision_steps_median"]
+    assert cases["nengo-dl"]["output_received_by_step"][-1] > 0
     # the emulator replays the nengo-dl network with Loihi's integer arithmetic
     assert cases["loihi-emulator"]["agreement_with"] == "nengo-dl"
     env = report["environment"]
