@@ -187,7 +187,10 @@ def _demo(args) -> int:
                         target_rate_hz=args.target_rate,
                         fine_tune_rate_hz=args.fine_tune_rate,
                         n_test=args.n_test, n_emulator=args.n_emulator,
-                        n_fast=args.n_fast, out_dir=args.out, progress=not args.quiet))
+                        n_fast=args.n_fast, out_dir=args.out, progress=not args.quiet,
+                        latency=args.latency,
+                        latency_relu_epochs=args.latency_relu_epochs,
+                        latency_time_epochs=args.latency_time_epochs))
     return 0
 
 
@@ -516,6 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="test images for the Loihi emulator (default 50)")
     demo.add_argument("--n-fast", type=_int_at_least(0), default=10_000,
                       help="test images for loihi-emulator-fast (default 10000, all)")
+    demo.add_argument("--latency", action="store_true",
+                      help="also train the latency-first network (recipes."
+                           "train_for_latency; 6-15 more minutes) and compare "
+                           "accuracy at 5-30 steps and first-spike steps")
+    demo.add_argument("--latency-relu-epochs", type=_int_at_least(1), default=40,
+                      help="latency-first: ReLU epochs on shifted images (default 40)")
+    demo.add_argument("--latency-time-epochs", type=_int_at_least(1), default=2,
+                      help="latency-first: epochs of training through time (default 2)")
     demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(func=_demo)

@@ -9,6 +9,10 @@ then carried on to the best procedure we found (:func:`snnkit.recipes.train_for_
    nengo-loihi's emulator (first 50 test images: it runs about 1 image/s) and on
    ``loihi-emulator-fast`` (bit-exact with that emulator) over the full test set.
 3. Save the FrozenNetwork and print one table: stage, accuracy, rates, wall time.
+4. Optional (``latency=True``, ``snnkit demo --latency``; 6–15 more minutes on two
+   shared cores): the latency-first procedure (:func:`snnkit.recipes.train_for_latency`)
+   from a fresh seed network, evaluated on ``loihi-emulator-fast``; then a table of
+   accuracy at 5–30 steps and each layer's first-spike step, best vs latency-first.
 
 ``extra_relu_epochs=0, loihi_epochs=0`` stops after step 1, as the notebook does.
 """
@@ -43,6 +47,9 @@ class DemoConfig:
     out_dir: str = "out/demo"
     seed: int = 0
     progress: bool = True
+    latency: bool = False
+    latency_relu_epochs: int = 40
+    latency_time_epochs: int = 2
 
 
 @dataclass(frozen=True)
@@ -154,19 +161,95 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
     label = "best: " if config.loihi_epochs > 0 else ""
     evaluate(network, label, x_all[:config.n_emulator], y_all[:config.n_emulator],
              backend="loihi-emulator")
+    curves = {}
     if config.n_fast > 0:
-        evaluate(network, label, x_all[:config.n_fast], y_all[:config.n_fast],
-                 backend="loihi-emulator-fast")
+        result = evaluate(network, label, x_all[:config.n_fast], y_all[:config.n_fast],
+                          backend="loihi-emulator-fast")
+        curves[label.rstrip(": ") or "seed"] = result
+    latency_lines = []
+    if config.latency:
+        latency_network, result = _latency_stages(config, stage, (x_train, y_train),
+                                                  (x_all, y_all))
+        latency_network.save(out / "latency.snn.npz")
+        curves["latency-first"] = result
+        latency_lines = latency_table(curves, y_all[:config.n_fast])
 
     path = network.save(out / "seed.snn.npz")
     report = {"config": config.__dict__, "frozen_network": str(path),
               "scales": cal.scales,
-              "stages": [s.__dict__ for s in stages]}
+              "stages": [s.__dict__ for s in stages],
+              "loihi_exact_accuracy_by_step": {
+                  name: r.accuracy_by_step(y_all[:config.n_fast]).tolist()
+                  for name, r in curves.items()},
+              "first_spike_steps": {name: r.first_spike_stats()
+                                    for name, r in curves.items()}}
     with atomic_write(out / "demo.json", "w") as f:
         json.dump(report, f, indent=2)
     print(format_table(stages, network.neuron_layers))
     print(f"FrozenNetwork saved to {path}")
+    if latency_lines:
+        print("\n".join(latency_lines))
+        print(f"latency-first FrozenNetwork saved to {out / 'latency.snn.npz'}")
     return stages
+
+
+LATENCY_STEPS = (5, 8, 10, 12, 16, 20, 30)
+
+
+def _latency_stages(config, stage, train_data, test_data):
+    """Train the latency-first network from a fresh seed convnet; evaluate it on
+    ``loihi-emulator-fast``. Returns the network and its Result."""
+    from .backends import get_backend
+    from .models import seed_convnet
+    from .recipes import train_for_latency
+
+    holder = {}
+
+    def train():
+        trained = train_for_latency(
+            seed_convnet(seed=config.seed), train_data,
+            relu_epochs=config.latency_relu_epochs,
+            time_epochs=config.latency_time_epochs, seed=config.seed,
+            progress=config.progress)
+        holder["network"] = trained.network
+        last = trained.time_history[-1]["accuracy_by_step"]
+        return last[-1], len(train_data[0]), {}, None
+
+    stage(f"latency-first: {config.latency_relu_epochs} ReLU + "
+          f"{config.latency_time_epochs} time-step epochs (train acc)", train)
+    x, y = test_data[0][:config.n_fast], test_data[1][:config.n_fast]
+    n_steps = max(config.n_steps, max(LATENCY_STEPS))
+
+    def evaluate():
+        result = get_backend("loihi-emulator-fast").run(
+            holder["network"], x, n_steps=n_steps, progress=config.progress)
+        return (float(result.accuracy_by_step(y)[9]), len(x), result.layer_rates_hz,
+                result)
+
+    result = stage("latency-first: loihi-emulator-fast, read out at 10 steps", evaluate)
+    return holder["network"], result
+
+
+def latency_table(results: dict, y) -> list:
+    """Lines: per network, accuracy at :data:`LATENCY_STEPS` and each layer's
+    first-spike step (mean over inputs) and the output's onset."""
+    steps = [s for s in LATENCY_STEPS if all(r.n_steps >= s for r in results.values())]
+    header = f"{'Loihi-exact (fast emulator)':<28}" + "".join(
+        f"{'@' + str(s):>8}" for s in steps)
+    lines = ["", header, "-" * len(header)]
+    for name, result in results.items():
+        acc = result.accuracy_by_step(y)
+        lines.append(f"{name + f' ({result.n_inputs} images)':<28}" + "".join(
+            f"{100 * acc[s - 1]:7.2f}%" for s in steps))
+    lines.append("")
+    lines.append("first spike step, mean over inputs (output: first step it is more than "
+                 "its bias)")
+    for name, result in results.items():
+        stats = result.first_spike_stats()
+        lines.append(f"  {name:<26}" + "  ".join(
+            f"{layer} {s['mean']:.1f}" if s["mean"] is not None else f"{layer} never"
+            for layer, s in stats.items()))
+    return lines
 
 
 def format_table(stages, layers) -> str:

@@ -127,6 +127,119 @@ def test_readout_is_saved_and_checked(tmp_path):
         FrozenNetwork.load(tmp_path / "bad.snn.npz")
 
 
+# --- the time-stepped model that latency training goes through ------------------
+
+@pytest.mark.parametrize("synapse, readout", [(None, "last"), (0.005, "mean")])
+def test_unrolled_model_has_loihis_timing(synapse, readout):
+    from snnkit.unrolled import UnrolledLoihi
+
+    net = _tiny(synapse=synapse, readout=readout, hidden_weight=10.0)
+    fast = get_backend("loihi-emulator-fast").run(net, X, n_steps=N_STEPS)
+    outputs, trains = UnrolledLoihi(net, N_STEPS).simulate(X)
+    np.testing.assert_allclose(outputs.numpy(), fast.outputs, rtol=1e-5)
+    for name, steps in fast.first_spike_steps.items():
+        spiked = np.stack([t.numpy().reshape(len(X), -1) for t in trains[name]], axis=1)
+        first = np.where(spiked.any(axis=(1, 2)), spiked.any(axis=2).argmax(axis=1) + 1, 0)
+        np.testing.assert_array_equal(first, steps)
+
+
+def test_unrolled_model_on_a_convnet_matches_the_chip_closely():
+    """Conv layers, flatten, a dense layer with bias, 8-bit weights on the chip: the
+    float model's spikes agree with the bit-exact emulator's almost everywhere."""
+    import sys
+    from pathlib import Path
+
+    from snnkit.unrolled import UnrolledLoihi
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_conformance import _conv
+
+    net = FrozenNetwork.from_keras(_conv(), neuron_type="loihi-relu", readout="mean",
+                                   scale_firing_rates=1.0)
+    x = np.random.RandomState(0).uniform(0, 255, (10, 10, 10, 1)).astype(np.float32)
+    fast = get_backend("loihi-emulator-fast").run(net, x, n_steps=20)
+    outputs, trains = UnrolledLoihi(net, 20).simulate(x)
+    np.testing.assert_array_equal(fast.output_onset_steps > 0, True)
+    assert np.mean(np.argmax(outputs.numpy()[:, -1], -1) == fast.predictions) >= 0.9
+    for name in net.neuron_layers:
+        count = sum(float(t.numpy().sum()) for t in trains[name])
+        assert count == pytest.approx(fast.spikes_per_input[name] * len(x), rel=0.05)
+
+
+def test_unrolled_model_refuses_what_it_cannot_step():
+    from snnkit.unrolled import UnrolledLoihi
+
+    inp = tf.keras.Input((4, 4, 1), name="input")
+    h = tf.keras.layers.Conv2D(2, 1, activation="relu", name="a")(inp)
+    h = tf.keras.layers.AveragePooling2D(name="pool")(h)
+    out = tf.keras.layers.Dense(2, name="out")(tf.keras.layers.Flatten(name="flat")(h))
+    net = FrozenNetwork.from_keras(tf.keras.Model(inp, out), neuron_type="loihi-relu")
+    with pytest.raises(ValidationError, match="layer 'pool' is a AveragePooling2D; "
+                                              "training over time steps supports"):
+        UnrolledLoihi(net, 4)
+    with pytest.raises(ValidationError, match="n_steps: expected an int >= 1, got 0"):
+        UnrolledLoihi(_tiny(), 0)
+
+
+# --- the latency-first recipe --------------------------------------------------
+
+def test_percentile_scales_map_the_percentile_to_the_rate():
+    from snnkit.recipes import percentile_scales
+
+    inp = tf.keras.Input((4,), name="input")
+    h = tf.keras.layers.Dense(4, activation="relu", use_bias=False, name="a",
+                              kernel_initializer="identity")(inp)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(2, name="out")(h))
+    x = np.array([[1, 2, 0, -1], [3, 4, 0, 0]], np.float32)  # positive: 1, 2, 3, 4
+    scales = percentile_scales(model, x, max_rate_hz=800, percentile=50)
+    assert scales == {"a": pytest.approx(800 / 2.5)}
+    with pytest.raises(ValidationError, match="layer 'a' is silent"):
+        percentile_scales(model, -x - 1)
+    with pytest.raises(ValidationError, match=r"percentile: expected a number in \(0, 100\]"):
+        percentile_scales(model, x, percentile=0)
+
+
+def test_random_shifts_move_images_and_fill_with_zeros():
+    from snnkit.time_training import random_shifts
+
+    image = np.zeros((1, 6, 6, 1), np.float32)
+    image[0, 2:4, 2:4] = 1  # a 2x2 block in the middle survives any 2-pixel shift
+    shifted = random_shifts(np.repeat(image, 50, axis=0), 2, np.random.RandomState(0))
+    assert np.all(shifted.sum(axis=(1, 2, 3)) == 4)
+    moved = [tuple(np.argwhere(s[..., 0])[0]) for s in shifted]
+    assert len(set(moved)) > 5 and all(0 <= r <= 4 and 0 <= c <= 4 for r, c in moved)
+    with pytest.raises(ValidationError, match="shift_pixels: needs image inputs"):
+        random_shifts(np.zeros((2, 5), np.float32), 1, np.random.RandomState(0))
+
+
+@pytest.mark.slow
+def test_train_for_latency_answers_within_a_few_steps(trained_seed, mnist_small):
+    from snnkit.recipes import train_for_latency
+
+    (x_train, y_train), (x_test, y_test) = mnist_small
+    model = trained_seed.to_keras()
+    trained = train_for_latency(model, (x_train[:600], y_train[:600]), relu_epochs=1,
+                                time_epochs=2, n_steps=10, loss_from_step=6,
+                                learning_rate=1e-3, calibration_inputs=200)
+    net = trained.network
+    assert net.synapse is None and net.readout == "mean" and net.neuron.name == "loihi-relu"
+    assert net.metadata["recipe"] == "train_for_latency"
+    assert net.scale_firing_rates != trained.initial_scales  # the scales were learned
+    for layer in model.layers:  # the Keras model holds the trained weights
+        for ours, theirs in zip(layer.get_weights(), net.weights.get(layer.name, ())):
+            np.testing.assert_array_equal(ours, theirs)
+    history = trained.time_history
+    assert len(history) == 2 and len(history[0]["accuracy_by_step"]) == 10
+    assert history[1]["loss"] < history[0]["loss"]
+    result = get_backend("loihi-emulator-fast").run(net, x_test[:100], n_steps=10)
+    stats = result.first_spike_stats()
+    # no synapse: each layer can fire one step after its input; the chip -> host hop
+    # and the host's first read make the output's onset step 5 at the earliest
+    assert stats["to-spikes"]["mean"] < stats["conv0"]["mean"] < stats["output"]["mean"]
+    assert stats["output"]["p95"] <= 7
+    assert result.accuracy_by_step(y_test[:100])[7] > 0.7
+
+
 def test_accuracy_plot_marks_steps_without_output(tmp_path):
     from snnkit.plots import output_arrived, plot_accuracy_vs_steps
 
@@ -138,3 +251,64 @@ def test_accuracy_plot_marks_steps_without_output(tmp_path):
     assert output_arrived(sequential).all()
     png = plot_accuracy_vs_steps(tmp_path / "a.png", [case, sequential], 0.001)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_latency_table_lists_accuracy_and_first_spikes():
+    from snnkit.demo import latency_table
+
+    backend = get_backend("loihi-emulator-fast")
+    results = {"best": backend.run(_tiny(synapse=0.005, hidden_weight=10.0), X,
+                                   n_steps=N_STEPS),
+               "latency-first": backend.run(_tiny(), X, n_steps=N_STEPS)}
+    lines = latency_table(results, np.array([0, 0, 0]))
+    text = "\n".join(lines)
+    assert "@5" in text and "@8" in text and "@10" not in text  # only steps that ran
+    row = next(line for line in lines if line.startswith("latency-first (3 images)"))
+    acc = results["latency-first"].accuracy_by_step(np.array([0, 0, 0]))
+    assert f"{100 * acc[4]:7.2f}%" in row
+    best = next(line for line in lines if line.startswith("  best"))
+    latency = next(line for line in lines if line.startswith("  latency-first"))
+    assert "hidden 4.0" in latency and "output 5.0" in latency
+    assert "hidden 4.0" in best and "output 6.0" in best  # the host's synapse: a step
+
+
+def test_fit_over_time_checks_its_arguments():
+    from snnkit.time_training import fit_over_time
+
+    data = (np.tile(X, (10, 1)), np.zeros(30, np.int64))
+    with pytest.raises(ValidationError, match="loss_from_step: expected a step <= "
+                                              "n_steps=8, got 9"):
+        fit_over_time(_tiny(), data, n_steps=8, loss_from_step=9)
+    with pytest.raises(ValidationError, match="train_data: expected at least "
+                                              "minibatch_size=100 examples, got 30"):
+        fit_over_time(_tiny(), data, n_steps=8, loss_from_step=2)
+    with pytest.raises(ValidationError, match="shift_pixels: needs image inputs"):
+        fit_over_time(_tiny(), data, n_steps=8, loss_from_step=2, minibatch_size=10,
+                      shift_pixels=1)
+
+
+def test_fit_over_time_learns_a_tiny_task():
+    """Two classes told apart by the input's size: after training, the answer read at
+    the last step is right for both, and the history says so."""
+    from snnkit.time_training import fit_over_time
+
+    inp = tf.keras.Input((1,), name="input")
+    h = tf.keras.layers.Dense(1, activation="relu", use_bias=False, name="to-spikes",
+                              kernel_initializer="ones")(inp)
+    h = tf.keras.layers.Dense(4, activation="relu", name="hidden",
+                              kernel_initializer=tf.keras.initializers.RandomUniform(
+                                  0.5, 1.5, seed=0))(h)
+    out = tf.keras.layers.Dense(2, name="out", kernel_initializer="zeros")(h)
+    net = FrozenNetwork.from_keras(tf.keras.Model(inp, out), neuron_type="loihi-relu",
+                                   scale_firing_rates=1.0, readout="mean",
+                                   off_chip=("to-spikes", "out"))
+    x = np.repeat(np.array([[200.0], [900.0]], np.float32), 50, axis=0)
+    y = np.repeat(np.array([0, 1]), 50)
+    trained = fit_over_time(net, (x, y), n_steps=8, loss_from_step=6, epochs=30,
+                            minibatch_size=20, learning_rate=0.05)
+    history = trained.history
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert history[-1]["accuracy_by_step"][-1] == 1.0
+    result = get_backend("loihi-emulator-fast").run(trained.network, x[[0, -1]],
+                                                   n_steps=8)
+    np.testing.assert_array_equal(result.predictions, [0, 1])
