@@ -58,8 +58,9 @@ def keras_train(model, data, epochs, batch_size, seed):
 def readout_accuracy_by_step(outputs, y, readout):
     """Accuracy at every step when the host reads the output layer as its value at
     that step (``"last"``) or as its mean over the steps so far (``"mean"``)."""
-    if readout == "mean":
-        outputs = np.cumsum(outputs, axis=1) / np.arange(1, outputs.shape[1] + 1)[:, None]
+    from snnkit.readout import apply_readout
+
+    outputs = apply_readout(np.asarray(outputs), readout)
     return np.mean(np.argmax(outputs, axis=-1) == np.asarray(y)[:, None], axis=0)
 
 

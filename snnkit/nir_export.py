@@ -325,7 +325,7 @@ class _GraphBuilder:
             "off_chip": list(self.network.off_chip),
             "block_shapes": {k: list(v) for k, v in self.network.block_shapes.items()},
             "no_bias": self.no_bias, "standalone_neurons": self.standalone_neurons,
-            "metadata": self.network.metadata,
+            "metadata": self.network.metadata, "readout": self.network.readout,
         }
         logger.info("NIR export: %d nodes, neuron type %s -> %s", len(self.nodes),
                     self.network.neuron.name,

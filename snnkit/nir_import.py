@@ -109,7 +109,9 @@ def _build(graph, chain, where, meta, neuron_type, dt):
                          standalone=meta["standalone_neurons"], no_bias=meta["no_bias"])
         kwargs = {"dt": meta["dt"] if dt is None else dt, "metadata": meta["metadata"],
                   "off_chip": tuple(meta["off_chip"]), "block_shapes": meta["block_shapes"],
-                  "scale_firing_rates": meta["scale_firing_rates"]}
+                  "scale_firing_rates": meta["scale_firing_rates"],
+                  # graphs exported before the readout existed read the last value
+                  "readout": meta.get("readout", "last")}
     walk.run(chain)
     if meta is not None:
         _check_metadata_matches(walk, meta)

@@ -35,6 +35,8 @@ def apply_readout(outputs, readout: str):
     steps = np.arange(1, n_steps + 1, dtype=np.float64).reshape(1, -1, 1)
     if isinstance(outputs, np.ndarray):
         return np.cumsum(outputs, axis=1) / steps.astype(outputs.dtype)
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     return tf.cumsum(outputs, axis=1) / tf.constant(steps, dtype=outputs.dtype)

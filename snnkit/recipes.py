@@ -192,7 +192,9 @@ def fit_relu_augmented(model, train_data, *, epochs: int, shift_pixels: int = 2,
     """Train ``model`` (in place) with ReLU rates for ``epochs``, each image shifted
     at random by up to ``shift_pixels`` pixels per epoch; Adam, cosine decay from
     ``learning_rate``. Returns per-epoch logs (``loss``, ``accuracy``)."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     from .time_training import random_shifts
 
@@ -229,7 +231,9 @@ def percentile_scales(model, x, *, max_rate_hz: float = 1000.0,
     normalization, in rates. Unlike :mod:`snnkit.calibration`'s ``"p<q>"``
     statistic it reads ReLU activations in one pass, so it can ask for more than
     Loihi's ceiling rate (the spiking rates it would measure cannot)."""
-    import tensorflow as tf
+    from ._stack import import_tensorflow
+
+    tf = import_tensorflow()
 
     from .exceptions import ValidationError
     from .models import neuron_layers

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._stack import import_tensorflow
 from .exceptions import ValidationError
 from .fit_inputs import check_data, read_data
 from .frozen import FrozenNetwork
 from .unrolled import UnrolledLoihi
 
 logger = logging.getLogger(__name__)
+tf = import_tensorflow()  # this module is imported only to train through time
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,6 @@ def fit_over_time(network: FrozenNetwork, train_data, *, n_steps: int = 16,
     (2-D inputs only). ``val_data``: ``(x, y)`` evaluated after each epoch with the
     same model (float weights: an estimate of what the chip will do).
     """
-    import tensorflow as tf
-
     _check_int("n_steps", n_steps, 1)
     _check_int("loss_from_step", loss_from_step, 1)
     if loss_from_step > n_steps:

@@ -33,10 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._stack import import_tensorflow
 from .exceptions import ValidationError
 from .frozen import FrozenNetwork
 from .readout import apply_readout
 
+tf = import_tensorflow()  # this module is imported only to train through time
 _CHAIN_LAYERS = ("InputLayer", "Conv2D", "Dense", "Flatten", "Reshape")
 
 
@@ -60,8 +62,6 @@ class UnrolledLoihi:
     """
 
     def __init__(self, network: FrozenNetwork, n_steps: int, *, train_scales: bool = True):
-        import tensorflow as tf
-
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
             raise ValidationError(f"n_steps: expected an int >= 1, got {n_steps!r}")
         self.network = network
@@ -86,8 +86,6 @@ class UnrolledLoihi:
     def simulate(self, x):
         """The read-out outputs ``(batch, n_steps, n_out)`` and every neuron layer's
         spike trains ``{layer: [(batch,) + layer shape] * n_steps}`` (0/1)."""
-        import tensorflow as tf
-
         dt = self.network.dt
         x = tf.reshape(tf.cast(x, tf.float32), (-1,) + tuple(self.network.input_shape))
         first = self.stages[0]
@@ -126,13 +124,9 @@ class UnrolledLoihi:
         return apply_readout(out, self.network.readout), history
 
     def _scale(self, name):
-        import tensorflow as tf
-
         return tf.exp(self.log_scales[name])
 
     def _affine(self, stage, value):
-        import tensorflow as tf
-
         for reshape in stage.reshape_before:
             value = self._layers[reshape](value)
         layer = self._layers[stage.name]
@@ -160,8 +154,6 @@ class UnrolledLoihi:
 
 def _spike(v):
     """``v > 1`` forward; triangular surrogate derivative backward."""
-    import tensorflow as tf
-
     @tf.custom_gradient
     def spike(v):
         out = tf.cast(v > 1.0, v.dtype)
