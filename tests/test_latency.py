@@ -317,3 +317,10 @@ def test_fit_over_time_learns_a_tiny_task():
     result = get_backend("loihi-emulator-fast").run(trained.network, x[[0, -1]],
                                                    n_steps=8)
     np.testing.assert_array_equal(result.predictions, [0, 1])
+
+
+def test_readout_survives_nir_export_and_import():
+    net = _tiny(readout="mean")
+    back = FrozenNetwork.from_nir(net.to_nir())
+    assert back.readout == "mean"
+    assert FrozenNetwork.from_nir(_tiny().to_nir()).readout == "last"
