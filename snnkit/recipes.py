@@ -56,6 +56,7 @@ class LoihiTraining:
     relu_history: list
     loihi_history: list
     calibrated_network: FrozenNetwork | None = None
+    selected: str = "fine-tuned"
 
 
 def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: int = 4,
@@ -65,7 +66,8 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                     rate_weight: float = 10.0, neuron_type: str = "loihi-relu",
                     seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
                     val_data=None, statistic: str = "mean",
-                    minibatch_size: int = 200) -> LoihiTraining:
+                    minibatch_size: int = 200, readout: str = "last", select_on=None,
+                    select_backend: str = "loihi-emulator-fast") -> LoihiTraining:
     """Train ``model`` (in place) for Loihi neurons; returns the frozen network with
     calibrated per-layer scales and ``synapse``.
 
@@ -74,6 +76,10 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
     rate regularization during the fine-tuning (see :class:`~snnkit.Trainer`).
     ``calibration_inputs``: how many training images the scales are calibrated on;
     ``statistic``: the calibrated rate statistic (:mod:`snnkit.calibration`).
+    ``readout``: the networks' output readout (:mod:`snnkit.readout`).
+    ``select_on``: held-out ``(x, y)`` (never test data): the calibrated network
+    before fine-tuning and the fine-tuned one both run on it (``select_backend``,
+    ``n_steps``) and the more accurate is returned (``LoihiTraining.selected``).
     """
     x, y = train_data
     relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
@@ -106,9 +112,27 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                   "loihi_epochs": loihi_epochs, "target_rate_hz": target_rate_hz,
                   "calibrated_rates_hz": calibration.rates_hz,
                   "calibration_converged": calibration.converged})
+    network, calibrated = network.replace(readout=readout), calibrated.replace(readout=readout)
+    selected = "fine-tuned" if loihi_epochs > 0 else "calibrated"
+    if select_on is not None and loihi_epochs > 0:
+        # fine-tuning with Loihi neurons can lose to calibration alone (small layers,
+        # few examples): keep whichever does better on held-out images, Loihi-exact
+        from snnkit.backends import get_backend
+
+        x_sel, y_sel = select_on
+        backend = get_backend(select_backend)
+        tuned = backend.run(network, x_sel, n_steps=n_steps).accuracy(y_sel)
+        plain = backend.run(calibrated, x_sel, n_steps=n_steps).accuracy(y_sel)
+        if plain > tuned:
+            selected = "calibrated"
+            network = calibrated.replace(metadata=dict(network.metadata))
+        network = network.replace(metadata=dict(
+            network.metadata, selected=selected,
+            selection_accuracy={"fine-tuned": tuned, "calibrated": plain}))
     return LoihiTraining(network=network, calibration=calibration,
                          first_calibration=first, relu_history=relu_history,
-                         loihi_history=loihi_history, calibrated_network=calibrated)
+                         loihi_history=loihi_history, calibrated_network=calibrated,
+                         selected=selected)
 
 
 @dataclass(frozen=True)
