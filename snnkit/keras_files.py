@@ -158,9 +158,9 @@ def check_keras_file(path, argument: str = "model", label=None) -> ModelGraph:
                 limit = 8 * max_datasets * largest + 2 ** 20
                 _zip_member_info(archive, "model.weights.h5", limit, argument, label)
                 with archive.open("model.weights.h5") as stream:
-                    _check_hdf5_storage(stream, largest, max_datasets, argument, label)
+                    check_hdf5_storage(stream, largest, max_datasets, argument, label)
         else:
-            _check_hdf5_storage(str(path), largest, max_datasets, argument, label)
+            check_hdf5_storage(str(path), largest, max_datasets, argument, label)
     except ValidationError:
         raise
     except _UNREADABLE as e:
@@ -177,9 +177,12 @@ def _check_zip_members(archive, argument, label) -> None:
                      "metadata.json (no pickled .npz weights, no assets)")
 
 
-def _check_hdf5_storage(source, largest: int, max_datasets: int, argument, label):
-    """Every object is a group or a numeric dataset stored in the file, no dataset
-    holds more numbers than ``largest``, no link leads outside the file."""
+def check_hdf5_storage(source, largest: int, max_datasets: int, argument, label,
+                       text: bool = False):
+    """Every object is a group or a numeric dataset stored in the file (``text``:
+    strings too, of at most ``largest`` entries), no dataset holds more numbers than
+    ``largest``, no link leads outside the file: bounded memory before anything is
+    read."""
     import h5py
 
     problems, count, objects = [], [0], [0]
@@ -196,7 +199,8 @@ def _check_hdf5_storage(source, largest: int, max_datasets: int, argument, label
             check_links(obj, name)
         elif isinstance(obj, h5py.Dataset):
             count[0] += 1
-            if obj.dtype.kind not in "fiub" or obj.external \
+            kinds = "fiubSO" if text else "fiub"
+            if obj.dtype.kind not in kinds or obj.external \
                     or math.prod(obj.shape or ()) > largest:
                 where = " stored outside the file" if obj.external else ""
                 problems.append(f"a dataset {name!r} of dtype {obj.dtype} and shape "

@@ -38,6 +38,10 @@ SUPPORTED_NODES = ("Input", "Output", "Conv2d", "Affine", "Linear", "Flatten",
                    "AvgPool2d", "SumPool2d", "IF", "LIF", "CubaLIF", "LI")
 
 
+MAX_NIR_NUMBERS = 64 * 2 ** 20   # entries in one dataset (a 64M-weight layer)
+MAX_NIR_DATASETS = 20_000
+
+
 def read_nir(path):
     """A ``nir.NIRGraph`` from a NIR (HDF5) file, every node checked by name before it
     is built. Raises :class:`~snnkit.exceptions.NIRError` for a file that is not NIR,
@@ -46,9 +50,21 @@ def read_nir(path):
     import nir
     from nir.serialization import hdf2dict
 
+    from .exceptions import ValidationError
+    from .keras_files import check_hdf5_storage
+
     path = Path(path)
     if not path.is_file():
         raise NIRError(f"{path}: no such file")
+    try:
+        # bounded before anything is read: no external links or storage, no dataset
+        # over MAX_NIR_NUMBERS entries, at most MAX_NIR_DATASETS datasets
+        check_hdf5_storage(path, MAX_NIR_NUMBERS, MAX_NIR_DATASETS, "nir", str(path),
+                           text=True)
+    except ValidationError as e:
+        raise NIRError(str(e)) from e
+    except OSError as e:
+        raise NIRError(f"{path}: not a NIR file (not readable as HDF5: {e})") from e
     try:
         with h5py.File(path, "r") as f:
             if "version" not in f or "node" not in f:

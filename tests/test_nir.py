@@ -438,3 +438,26 @@ def test_cli_nir_errors_are_one_line_and_write_nothing(argv, message, network_fi
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert sorted(p.name for p in root.iterdir()) == before
+
+
+def test_nir_file_storage_is_bounded_before_reading(tmp_path):
+    import h5py
+
+    from snnkit.exceptions import NIRError
+    from snnkit.nir_import import MAX_NIR_NUMBERS, read_nir
+
+    huge = tmp_path / "huge.nir"
+    with h5py.File(huge, "w") as f:  # a compressed, never-written 4 × limit dataset
+        f["version"] = "1.0.0"
+        f.create_group("node").create_dataset(
+            "w", shape=(4 * MAX_NIR_NUMBERS,), dtype="f4", chunks=(2 ** 20,),
+            compression="gzip")
+    assert huge.stat().st_size < 1_000_000
+    with pytest.raises(NIRError, match="a dataset 'node/w' of dtype float32"):
+        read_nir(huge)
+    linked = tmp_path / "linked.nir"
+    with h5py.File(linked, "w") as f:
+        f["version"] = "1.0.0"
+        f.create_group("node")["elsewhere"] = h5py.ExternalLink("/etc/hostname", "/")
+    with pytest.raises(NIRError, match="an external link node/elsewhere"):
+        read_nir(linked)
