@@ -173,6 +173,7 @@ def main(argv=None) -> int:
             row["dataset"] = dataset
             rows.append(row)
             print(_line(row), flush=True)
+            report(rows, args, quiet=True)  # a later failure keeps the rows so far
     report(rows, args)
     return 0 if all(r["gap_points"] is None or r["gap_points"] <= 1.0 for r in rows) else 1
 
@@ -186,7 +187,7 @@ def _line(r) -> str:
             f"{r['gap_points']:>+10.2f}{'yes' if r['gap_points'] <= 1 else 'NO':>13}")
 
 
-def report(rows, args) -> None:
+def report(rows, args, quiet: bool = False) -> None:
     from snnkit._io import atomic_write
 
     header = ("dataset", "architecture", "relu_accuracy", "loihi_calibrated_accuracy",
@@ -194,11 +195,12 @@ def report(rows, args) -> None:
     lines = [f"{'dataset':<8}{'architecture':<18}{'ReLU':>8}{'Loihi cal.':>12}"
              f"{'Loihi tuned':>13}{'gap (pt)':>10}{'within 1 pt':>13}"]
     lines += [_line(r) for r in rows]
-    print("\n".join(lines))
-    print(f"Loihi-exact: loihi-emulator-fast, {args.steps} steps, readout {args.readout}, "
-          f"synapse {args.synapse} s, "
-          f"calibrated {args.statistic} {args.target_hz:g} Hz; test images: "
-          + ", ".join(sorted({f"{r['dataset']} {r['n_test']}" for r in rows})))
+    if not quiet:
+        print("\n".join(lines))
+        print(f"Loihi-exact: loihi-emulator-fast, {args.steps} steps, readout "
+              f"{args.readout}, synapse {args.synapse} s, calibrated {args.statistic} "
+              f"{args.target_hz:g} Hz; test images: "
+              + ", ".join(sorted({f"{r['dataset']} {r['n_test']}" for r in rows})))
     with atomic_write(args.out / "conversion.json", "w") as f:
         json.dump({"settings": vars(args) | {"out": str(args.out)}, "rows": rows}, f,
                   indent=1, default=float)

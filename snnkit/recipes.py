@@ -92,6 +92,8 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                            statistic=statistic)
     loihi_history = []
     calibration = first
+    if loihi_epochs > 0:
+        model = _trainable(model)
     calibrated = FrozenNetwork.from_keras(model, neuron_type=neuron_type,
                                           scale_firing_rates=first.scales, synapse=synapse)
     if loihi_epochs > 0:
@@ -280,3 +282,18 @@ def percentile_scales(model, x, *, max_rate_hz: float = 1000.0,
                                   "inputs; it cannot be scaled to a rate")
         scales[name] = float(max_rate_hz / np.percentile(active, percentile))
     return scales
+
+
+def _trainable(model):
+    """``model`` if NengoDL can train it, else a folded copy that it can (e.g. a
+    SeparableConv2D becomes a Conv2D): the fine-tuning then trains the copy, and the
+    user's model keeps its Keras-trained weights."""
+    from .exceptions import ConversionError
+    from .fit_inputs import check_convertible
+
+    try:
+        check_convertible(model)
+        return model
+    except ConversionError:
+        return FrozenNetwork.from_keras(model, spike_encoder=False).to_keras()
+
