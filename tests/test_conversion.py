@@ -77,3 +77,19 @@ def test_fast_subset_of_the_conversion_table(arch):
     loihi = get_backend("loihi-emulator-fast").run(trained.network, x_test, n_steps=50)
     assert relu > 0.85
     assert loihi.accuracy(y_test) >= relu - 0.02, (relu, loihi.accuracy(y_test))
+
+
+def test_fine_tuning_trains_a_folded_copy_of_what_nengo_dl_cannot_train():
+    from snnkit.fit_inputs import check_convertible
+    from snnkit.models import architecture
+    from snnkit.recipes import _trainable
+
+    model = architecture("conv-separable", (8, 8, 1))
+    copy = _trainable(model)
+    assert copy is not model
+    assert type(copy.get_layer("sep1")).__name__ == "Conv2D"
+    check_convertible(copy)  # NengoDL can train it
+    x = np.random.default_rng(0).uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_allclose(copy(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    plain = architecture("conv-narrow", (8, 8, 1))
+    assert _trainable(plain) is plain
