@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -171,10 +172,15 @@ def decision_step(accuracy_by_step, n_images: int, tolerance: float = 0.01) -> i
 
 def _case_key(network_id: str, backend: str, n_images: int, config: BenchConfig,
               data_id: str) -> dict:
-    """What a stored case must match to be reused."""
+    """What a stored case must match to be reused: the network file's hash, the
+    backend, the data and settings, and the snnkit version that ran it (a new version
+    may compute differently, so its cases are run again)."""
+    from . import __version__
+
     return {"format": CASE_FORMAT, "network_sha256": network_id, "backend": backend,
             "n_images": n_images, "n_steps": config.n_steps,
-            "presentation": config.presentation, "data": data_id}
+            "presentation": config.presentation, "data": data_id,
+            "snnkit_version": __version__}
 
 
 def _read_case(json_path: Path, npz_path: Path, key: dict):
@@ -187,11 +193,34 @@ def _read_case(json_path: Path, npz_path: Path, key: dict):
             return None
         with np.load(npz_path, allow_pickle=False) as f:
             outputs = f["outputs"]
-        if outputs.shape[:2] != (key["n_images"], key["n_steps"]):
+        if outputs.shape[:2] != (key["n_images"], key["n_steps"]) \
+                or not np.all(np.isfinite(outputs)) or not _case_values_ok(case, key):
             return None
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None  # a damaged file is run again, not trusted
     return case, outputs
+
+
+def _case_values_ok(case: dict, key: dict) -> bool:
+    """The stored figures are what a run could have produced: accuracies in [0, 1]
+    (one per step), every number finite."""
+    by_step = case.get("accuracy_by_step")
+    if not isinstance(by_step, list) or len(by_step) != key["n_steps"]:
+        return False
+    accuracies = [case.get("accuracy")] + by_step
+    if not all(isinstance(a, (int, float)) and 0 <= a <= 1 for a in accuracies):
+        return False
+
+    def finite(value) -> bool:
+        if isinstance(value, dict):
+            return all(finite(v) for v in value.values())
+        if isinstance(value, list):
+            return all(finite(v) for v in value)
+        if isinstance(value, float):
+            return math.isfinite(value)
+        return value is None or isinstance(value, (int, str, bool))
+
+    return finite(case)
 
 
 def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,

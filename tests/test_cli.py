@@ -303,6 +303,17 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
     report = json.loads((out / "bench.json").read_text())
     assert all(len(c["accuracy_by_step"]) == 8 for c in report["cases"])
 
+    # a stored case whose figures no run could produce is not trusted: run again
+    stored = out / "cases" / "nengo-dl.json"
+    case = json.loads(stored.read_text())
+    case["accuracy"] = 7.0
+    stored.write_text(json.dumps(case))
+    calls.clear()
+    code, _, _ = _run(capsys, argv[:-3] + ["--no-plots", "--n-steps", "8", "--quiet"]
+                      + ["--out", out])
+    assert code == 0 and calls == ["nengo-dl"]
+    assert 0 <= json.loads(stored.read_text())["accuracy"] <= 1
+
 
 def test_train_then_calibrate_a_keras_file(capsys, files):
     trained = files / "trained.snn.npz"
