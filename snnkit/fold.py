@@ -363,8 +363,7 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
             changes.append(f"{nxt}: {type(nodes[nxt].layer).__name__}({kind}) merged "
                            f"into {name!r}")
             chain_end = nxt
-    if activation == "softmax" and chain_end == output_name or (
-            activation == "softmax" and name == output_name):
+    if activation == "softmax" and output_name in (name, chain_end):
         activation = "identity"
         changes.append(f"{name}: softmax output replaced by its logits "
                        "(argmax unchanged)")
