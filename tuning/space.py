@@ -51,7 +51,3 @@ def add_dimension(hp: HyperParameters, name: str, spec, *, integer: bool = False
 
 def _positive(value, integer):
     return (is_int(value) if integer else is_number(value)) and value > 0
-
-
-def _positive(value, integer):
-    return (is_int(value) if integer else is_number(value)) and value > 0

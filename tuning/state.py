@@ -11,8 +11,10 @@ still written (keras-tuner's layout, for people and tools reading the folder), a
 ``oracle.json`` and atomically, so a trial file never says more than the state; they
 are never read back when ``oracle.json`` has the trials.
 
-On reload, a trial still running when the process died is run again (keras-tuner's
-own retry queue), and a trial recorded as finished is never run again.
+On reload, every field of the state is checked first (:mod:`.state_check`: the
+schema, trial ids, statuses, finite scores, values inside the search space), then a
+trial still running when the process died is run again (keras-tuner's own retry
+queue), and a trial recorded as finished is never run again.
 
 **One writer.** :class:`SearchLock` is an exclusive ``flock`` on
 ``<project>/search.lock`` (which also holds the owner's pid, for the message): a
@@ -22,6 +24,7 @@ the lock when its process dies, so the lock of a killed search is taken over at 
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -31,7 +34,8 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 
 from snnkit._io import atomic_write, remove_stale_temp_files
 
-from .errors import SearchLockedError, SearchStateError
+from .errors import SearchLockedError
+from .state_check import read_search_state
 
 STATE_FILE = "oracle.json"
 TRIAL_FILE = "trial.json"
@@ -42,12 +46,17 @@ log = logging.getLogger(__name__)
 
 
 class OneFileState:
-    """Mixin for a keras-tuner ``Oracle``: the whole search in one atomic file.
+    """Mixin for a keras-tuner ``Oracle``: the whole search in one atomic file, read
+    back only after every field is checked (:mod:`.state_check`).
 
-    Set ``state_path`` (the project's ``oracle.json``) before the tuner's constructor
-    reloads the oracle."""
+    Set ``state_path`` (the project's ``oracle.json``), ``oracle_kind`` ("random",
+    "bayesian" or "hyperband") and ``metric_names`` (the metrics every finished trial
+    reports)
+    before the tuner's constructor reloads the oracle."""
 
     state_path: str
+    oracle_kind: str
+    metric_names: frozenset
 
     def get_state(self):
         state = super().get_state()
@@ -56,31 +65,9 @@ class OneFileState:
         return state
 
     def set_state(self, state):
-        if "trials" in state:  # else: an older search, trials came from their files
-            self.trials = {trial_id: Trial.from_state(trial_state)
-                           for trial_id, trial_state in state["trials"].items()}
+        self.trials = {trial_id: Trial.from_state(trial_state)
+                       for trial_id, trial_state in state["trials"].items()}
         super().set_state(state)
-        self._repair()
-
-    def _repair(self):
-        """Make trials and oracle agree. keras-tuner's ``end_trial`` saves a finished
-        trial while it is still listed as ongoing (it drops it just after), and its
-        reload would run every ongoing trial again; an older search killed between
-        its separate files can disagree more. So: a finished trial is kept and no
-        longer ongoing; an INVALID one is already queued for its retry; a RUNNING
-        trial that no tuner holds becomes ongoing, so the reload queues it to run
-        again."""
-        for tuner_id, trial in list(self.ongoing_trials.items()):
-            if trial.status in _FINAL:
-                del self.ongoing_trials[tuner_id]
-                if trial.trial_id not in self.end_order:
-                    self.end_order.append(trial.trial_id)
-            elif trial.status == TrialStatus.INVALID:
-                del self.ongoing_trials[tuner_id]
-        held = {trial.trial_id for trial in self.ongoing_trials.values()}
-        for trial_id, trial in self.trials.items():
-            if trial.status == TrialStatus.RUNNING and trial_id not in held:
-                self.ongoing_trials[f"interrupted-{trial_id}"] = trial
 
     def save(self):
         """Write the state (if it changed) atomically, then each trial file that
@@ -112,17 +99,52 @@ class OneFileState:
         pass
 
     def reload(self):
-        """keras-tuner's reload (trials, then the oracle's state; running trials are
-        queued to run again), with a readable error for a damaged state file."""
+        """Read the state file, check every field against this search (its space,
+        metrics and oracle), repair what a kill can leave (:func:`repair_state`),
+        then hand it to keras-tuner. A search saved in keras-tuner's own layout
+        (trials in their ``trial.json`` files only) has those files read and checked
+        the same way."""
         self._saved_state = None
         self._saved_trials, self._final_trials = {}, set()
-        try:
-            super().reload()
-        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
-            raise SearchStateError(
-                f"{self.state_path}: not a readable search state ({type(e).__name__}: "
-                f"{e}); pass overwrite=True (or another project_name) to start "
-                "afresh") from e
+        space = json.loads(json.dumps(self.hyperparameters.get_config()["space"]))
+        state = read_search_state(self.state_path, space_config=space,
+                                  metric_names=self.metric_names, oracle=self.oracle_kind,
+                                  trial_files=_trial_files)
+        self.set_state(repair_state(state))
+
+
+def repair_state(state: dict) -> dict:
+    """Make the trials and the oracle's lists agree, and queue what must run again.
+
+    keras-tuner's ``end_trial`` saves a finished trial while it is still listed as
+    ongoing (it drops it just after); a search in keras-tuner's own layout killed
+    between its separate files can disagree more. So: a finished trial is kept and no
+    longer ongoing; an INVALID one is already queued for its retry; any other ongoing
+    trial, and a RUNNING trial that no tuner holds, is queued to run again (as
+    keras-tuner's reload queues ongoing trials). Returns the repaired state (a copy)
+    with no ongoing trial."""
+    state = dict(state, retry_queue=list(state["retry_queue"]),
+                 end_order=list(state["end_order"]))
+    trials = state["trials"]
+    queued = state["retry_queue"]
+    for trial_id in state["ongoing_trials"].values():
+        status = trials[trial_id]["status"]
+        if status in _FINAL:
+            if trial_id not in state["end_order"]:
+                state["end_order"].append(trial_id)
+        elif status != TrialStatus.INVALID and trial_id not in queued:
+            queued.append(trial_id)
+    for trial_id, trial in trials.items():
+        if trial["status"] == TrialStatus.RUNNING and trial_id not in queued:
+            queued.append(trial_id)
+    state["ongoing_trials"] = {}
+    return state
+
+
+def _trial_files(project_dir) -> list:
+    """keras-tuner's per-trial files in ``project_dir``."""
+    return sorted(glob.glob(os.path.join(glob.escape(os.fspath(project_dir)), "trial_*",
+                                         TRIAL_FILE)))
 
 
 def _write_text(path, text: str) -> None:

@@ -144,6 +144,8 @@ class SnnSearch(SearchResults, BaseTuner):
             distributed.bound_client_wait(max(chief_timeout_s, 300.0))
         project_dir = os.path.join(directory, project_name)
         kt_oracle.state_path = os.path.join(project_dir, STATE_FILE)
+        kt_oracle.oracle_kind = oracle
+        kt_oracle.metric_names = frozenset(self.reported) | {SCORE, "feasible"}
         # the chief (or a local search) owns the project; a worker sharing its
         # directory neither locks nor deletes it
         self._lock = None if distributed.is_worker() else SearchLock(project_dir)
