@@ -166,6 +166,13 @@ def test_trial_files_are_not_read_when_the_state_has_the_trials(saved, tmp_path)
     assert [t["status"] for t in resumed.trials()] == ["COMPLETED", "FAILED", "COMPLETED"]
 
 
+def test_the_tuner_file_is_never_read_back(saved, tmp_path):
+    copy_of(saved, "random", tmp_path)
+    (tmp_path / "toy" / "tuner0.json").write_text("[" * 100000)
+    resumed = ToySearch(tmp_path, max_trials=3).search()
+    assert resumed.evaluated == [] and len(resumed.trials()) == 3
+
+
 def test_older_layout_trial_files_are_checked_and_named(saved, tmp_path):
     path, state = copy_of(saved, "random", tmp_path)
     del state["trials"]

@@ -246,6 +246,13 @@ class SnnSearch(SearchResults, BaseTuner):
             write_json(os.path.join(self.project_dir, f"{self.tuner_id}.json"), state)
             self._saved_tuner_state = state
 
+    def reload(self):
+        """The oracle's state, checked field by field (:mod:`.state_check`). The
+        tuner's own file (``tuner0.json``) is written for keras-tuner's layout but
+        never read back: its state is empty, so a damaged one cannot stop a resume."""
+        if not distributed.is_worker():
+            self.oracle.reload()
+
     @contextlib.contextmanager
     def _holding_lock(self):
         if self._lock is None:
