@@ -4,8 +4,9 @@ then carried on to the best procedure we found (:func:`snnkit.recipes.train_for_
 1. The seed's procedure: train the seed convnet 2 epochs on MNIST with ReLU rates;
    measure per-layer rates; calibrate per-layer scales to 200 Hz with the Loihi neurons
    and the synapse that will run; Loihi-neuron spiking accuracy on NengoDL.
-2. The best procedure: train on to 6 ReLU epochs, calibrate to 250 Hz, fine-tune 4
-   epochs with Loihi neurons at those scales, calibrate again; accuracy on NengoDL, on
+2. The best procedure (:func:`snnkit.recipes.train_for_loihi`, called as is): train on
+   to 6 ReLU epochs, calibrate to 250 Hz, fine-tune 4 epochs with Loihi neurons at
+   those scales, calibrate again; accuracy on NengoDL, on
    nengo-loihi's emulator (first 50 test images: it runs about 1 image/s) and on
    ``loihi-emulator-fast`` (bit-exact with that emulator) over the full test set.
 3. Save the FrozenNetwork and print one table: stage, accuracy, rates, wall time.
@@ -129,36 +130,11 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
     network = freeze(cal, "seed demo: ReLU training, calibrated scales")
     evaluate(network, "Loihi neurons, ", x_test, y_test)
 
-    if config.extra_relu_epochs > 0:
-        more = Trainer(max_epochs=config.extra_relu_epochs, neuron_type="relu",
-                       seed=config.seed, enable_progress_bar=config.progress)
-
-        def train_more():
-            history = more.fit(model, (x_train, y_train))
-            return history[-1]["accuracy"], len(x_train), {}, None
-
-        stage(f"best: train {config.extra_relu_epochs} more epochs, ReLU rates (train acc)",
-              train_more)
-    if config.loihi_epochs > 0:
-        cal = calibrate(trainer, "best: ", config.fine_tune_rate_hz)
-        tuner = Trainer(max_epochs=config.loihi_epochs, neuron_type="loihi-relu",
-                        scale_firing_rates=cal.scales, synapse=config.synapse_s,
-                        learning_rate=config.fine_tune_learning_rate, seed=config.seed,
-                        enable_progress_bar=config.progress)
-
-        def fine_tune():
-            history = tuner.fit(model, (x_train, y_train))
-            return history[-1]["accuracy"], len(x_train), {}, None
-
-        stage(f"best: fine-tune {config.loihi_epochs} epoch(s), Loihi neurons (train acc)",
-              fine_tune)
-        cal = calibrate(tuner, "best: ", config.fine_tune_rate_hz)
-        network = freeze(cal, f"seed demo: {config.epochs + config.extra_relu_epochs} "
-                              f"ReLU epochs, {config.loihi_epochs} Loihi epoch(s) at "
-                              "calibrated scales, recalibrated")
+    if config.extra_relu_epochs > 0 or config.loihi_epochs > 0:
+        network = _best_stage(config, stage, model, (x_train, y_train))
         evaluate(network, "best: Loihi neurons, ", x_test, y_test)
 
-    label = "best: " if config.loihi_epochs > 0 else ""
+    label = "best: " if config.extra_relu_epochs > 0 or config.loihi_epochs > 0 else ""
     evaluate(network, label, x_all[:config.n_emulator], y_all[:config.n_emulator],
              backend="loihi-emulator")
     curves = {}
@@ -176,7 +152,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
     path = network.save(out / "seed.snn.npz")
     report = {"config": config.__dict__, "frozen_network": str(path),
-              "scales": cal.scales,
+              "scales": dict(network.scale_firing_rates),
               "stages": [s.__dict__ for s in stages],
               "loihi_exact_accuracy_by_step": {
                   name: r.accuracy_by_step(y_all[:config.n_fast]).tolist()
@@ -191,6 +167,34 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
         print("\n".join(latency_lines))
         print(f"latency-first FrozenNetwork saved to {out / 'latency.snn.npz'}")
     return stages
+
+
+def _best_stage(config, stage, model, train_data):
+    """The best procedure, :func:`snnkit.recipes.train_for_loihi`, on the seed's
+    trained model: more ReLU epochs, calibrate, fine-tune with Loihi neurons,
+    calibrate again, freeze. Returns the network."""
+    from .recipes import train_for_loihi
+
+    def run():
+        trained = train_for_loihi(
+            model, train_data, relu_epochs=config.extra_relu_epochs,
+            loihi_epochs=config.loihi_epochs, target_rate_hz=config.fine_tune_rate_hz,
+            synapse=config.synapse_s, n_steps=config.n_steps,
+            calibration_inputs=config.n_calibrate,
+            fine_tune_learning_rate=config.fine_tune_learning_rate, seed=config.seed,
+            enable_progress_bar=config.progress)
+        history = trained.loihi_history or trained.relu_history
+        return (history[-1]["accuracy"] if history else None, len(train_data[0]),
+                trained.calibration.rates_hz, trained)
+
+    trained = stage(f"best: train_for_loihi, {config.extra_relu_epochs} more ReLU + "
+                    f"{config.loihi_epochs} Loihi epochs at "
+                    f"{config.fine_tune_rate_hz:g} Hz (train acc)", run)
+    procedure = (f"seed demo: {config.epochs + config.extra_relu_epochs} ReLU epochs, "
+                 f"{config.loihi_epochs} Loihi epoch(s) at calibrated scales, "
+                 "recalibrated (recipes.train_for_loihi)")
+    return trained.network.replace(metadata=dict(trained.network.metadata,
+                                                 procedure=procedure))
 
 
 LATENCY_STEPS = (5, 8, 10, 12, 16, 20, 30)
