@@ -118,10 +118,7 @@ def _check_top(config, argument, kinds) -> str:
     if kind not in kinds:
         raise ValidationError(f"{argument}: expected a Keras {' or '.join(kinds)} "
                               f"model, got class {F.shown(kind)}")
-    unknown = sorted(set(config) - _TOP_KEYS)
-    if unknown:
-        raise ValidationError(f"{argument}: unknown field(s) "
-                              f"{', '.join(map(F.shown, unknown))}")
+    F.known_keys(argument, config, _TOP_KEYS)
     for key in ("keras_version", "backend"):
         if key in config:
             F.name(f"{argument}: {key}", config[key])
@@ -142,10 +139,7 @@ def _check_top(config, argument, kinds) -> str:
                 allow_none_first=True)
     body = config["config"]
     allowed = _MODEL_KEYS if kind != "Sequential" else {"name", "trainable", "layers"}
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationError(f"{argument}: config: unknown field(s) "
-                              f"{', '.join(map(F.shown, unknown))}")
+    F.known_keys(f"{argument}: config", body, allowed)
     if "name" in body:
         F.name(f"{argument}: config.name", body["name"])
     if "trainable" in body:
@@ -173,10 +167,7 @@ def _check_entry(index, entry, kind, argument, allowed_layers, refusal) -> dict:
         supported = ", ".join(sorted(set(allowed_layers) - {"InputLayer"}))
         raise ValidationError(f"{where} is a {cls}, {refusal}; supported "
                               f"layers: {supported}")
-    unknown = sorted(set(entry) - _LAYER_KEYS)
-    if unknown:
-        raise ValidationError(f"{where}: unknown field(s) "
-                              f"{', '.join(map(F.shown, unknown))}")
+    F.known_keys(where, entry, _LAYER_KEYS)
     if entry.get("module") not in (None, "keras.layers"):
         F.fail(f"{where}: module", "keras.layers or none", entry["module"])
     if entry.get("registered_name") not in (None, cls):

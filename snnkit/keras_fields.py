@@ -73,6 +73,13 @@ def fail(field: str, expected: str, value):
     raise ValidationError(f"{field}: expected {expected}, got {shown(value)}")
 
 
+def known_keys(field: str, mapping, allowed) -> None:
+    """Raise unless every key of ``mapping`` is in ``allowed``."""
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise ValidationError(f"{field}: unknown field(s) {', '.join(map(shown, unknown))}")
+
+
 def integer(field, value, low=1, high=MAX_DIMENSION) -> int:
     if not is_int(value) or not low <= value <= high:
         fail(field, f"an int in {low}..{high}", value)

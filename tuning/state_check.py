@@ -109,18 +109,16 @@ def check_search_state(state, *, path, space_config: dict, metric_names,
     for tuner_id, trial_id in state["ongoing_trials"].items():
         c.trial_id(f"ongoing_trials[{tuner_id!r}]", trial_id, ids)
     for key in ("start_order", "end_order", "retry_queue"):
-        c.kind(key, state[key], list, "a list of trial ids")
-        for i, trial_id in enumerate(state[key]):
-            c.trial_id(f"{key}[{i}]", trial_id, ids)
+        for where, trial_id in c.items(key, state[key]):
+            c.trial_id(where, trial_id, ids)
     c.kind("run_times", state["run_times"], dict, "a dict of trial id -> count")
     for trial_id, count in state["run_times"].items():
         c.trial_id(f"run_times key {trial_id!r}", trial_id, ids)
         c.integer(f"run_times[{trial_id!r}]", count, 0)
     c.integer("seed", state["seed"], 0)
     c.integer("seed_state", state["seed_state"], 0)
-    c.kind("tried_so_far", state["tried_so_far"], list, "a list of hashes")
-    for i, digest in enumerate(state["tried_so_far"]):
-        c.kind(f"tried_so_far[{i}]", digest, str, "a hash string")
+    for where, digest in c.items("tried_so_far", state["tried_so_far"]):
+        c.kind(where, digest, str, "a hash string")
     c.kind("id_to_hash", state["id_to_hash"], dict, "a dict of trial id -> hash")
     for trial_id, digest in state["id_to_hash"].items():
         c.trial_id(f"id_to_hash key {trial_id!r}", trial_id, ids)
@@ -188,14 +186,11 @@ def _check_trial(c, where, trial_id, trial, space, space_config, metric_names, i
         c.keys(m, tracker, ("direction", "observations"))
         if tracker["direction"] not in ("min", "max"):
             c.fail(f"{m}.direction", "'min' or 'max'", tracker["direction"])
-        c.kind(f"{m}.observations", tracker["observations"], list, "a list")
-        for i, observation in enumerate(tracker["observations"]):
-            o = f"{m}.observations[{i}]"
+        for o, observation in c.items(f"{m}.observations", tracker["observations"]):
             c.keys(o, observation, ("value", "step"))
             c.integer(f"{o}.step", observation["step"], 0)
-            c.kind(f"{o}.value", observation["value"], list, "a list of numbers")
-            for j, v in enumerate(observation["value"]):
-                c.number(f"{o}.value[{j}]", v)
+            for v, value in c.items(f"{o}.value", observation["value"]):
+                c.number(v, value)
 
 
 def _check_value(c, where, value, hp: dict) -> None:
@@ -242,16 +237,11 @@ def _check_hyperband(c, state, ids) -> None:
     c.integer("factor", state["factor"], 2)
     c.integer("current_bracket", state["current_bracket"], 0)
     c.integer("current_iteration", state["current_iteration"], 0)
-    c.kind("brackets", state["brackets"], list, "a list")
-    for i, bracket in enumerate(state["brackets"]):
-        b = f"brackets[{i}]"
+    for b, bracket in c.items("brackets", state["brackets"]):
         c.keys(b, bracket, ("bracket_num", "rounds"))
         c.integer(f"{b}.bracket_num", bracket["bracket_num"], 0)
-        c.kind(f"{b}.rounds", bracket["rounds"], list, "a list of rounds")
-        for r, entries in enumerate(bracket["rounds"]):
-            c.kind(f"{b}.rounds[{r}]", entries, list, "a list")
-            for k, entry in enumerate(entries):
-                e = f"{b}.rounds[{r}][{k}]"
+        for r, entries in c.items(f"{b}.rounds", bracket["rounds"]):
+            for e, entry in c.items(r, entries):
                 c.keys(e, entry, ("past_id", "id"))
                 c.trial_id(f"{e}.id", entry["id"], ids)
                 if entry["past_id"] is not None:
@@ -273,6 +263,11 @@ class _Checker:
     def kind(self, field, value, kind, expected):
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             self.fail(field, expected, value)
+
+    def items(self, field, value):
+        """``(field[i], item)`` for each item of the list ``value``."""
+        self.kind(field, value, list, "a list")
+        return ((f"{field}[{i}]", item) for i, item in enumerate(value))
 
     def keys(self, field, value, keys):
         self.kind(field, value, dict, "an object")
