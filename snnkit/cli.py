@@ -417,18 +417,23 @@ def _tune(args) -> int:
     """Delegates to snnkit.tuning's configuration runner (its owner documents the
     JSON format in snnkit/tuning/config.py)."""
     config = _input_file(args.config, "config", (".json",))
-    from .tuning.config import run_chief, run_search, run_worker
+    from .tuning.config import run_chief, run_search, run_worker, with_objective
+    from .tuning.pareto_files import write_pareto_files
 
+    config = with_objective(str(config), args.objective)
     if args.chief:
-        run_chief(str(config), address=args.address or "0.0.0.0", port=args.port,
-                  expected_workers=args.workers)
+        search = run_chief(config, address=args.address or "0.0.0.0", port=args.port,
+                           expected_workers=args.workers)
     elif args.worker:
         if not args.address:
             raise _error("--address: a worker needs the chief's address, got none")
-        run_worker(str(config), address=args.address, port=args.port,
+        run_worker(config, address=args.address, port=args.port,
                    worker_id=args.worker_id, chief_timeout_s=args.chief_timeout)
+        return 0
     else:
-        run_search(str(config))
+        search = run_search(config)
+    for path in write_pareto_files(search):
+        print(f"wrote {path}")
     return 0
 
 
@@ -657,6 +662,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "snnkit.tuning.config), locally or as the chief or a worker of a "
                     "distributed search.")
     tune.add_argument("config", help="JSON configuration file")
+    tune.add_argument("--objective", default=None,
+                      help="replace options.objective: a metric (accuracy, "
+                           "synaptic_ops, ...), accuracy_at_steps/N, "
+                           "steps_to_accuracy/X (X in %%), pareto or pareto/X; "
+                           "pareto.csv and pareto.png go to the search directory")
     role = tune.add_mutually_exclusive_group()
     role.add_argument("--chief", action="store_true",
                       help="serve the oracle on --address:--port until all workers end")

@@ -179,3 +179,18 @@ def load_digits(seed: int = 0):
         members = rng.permutation(np.flatnonzero(y == label))
         test[members[:int(round(len(members) * DIGITS_TEST_FRACTION))]] = True
     return (x[~test], y[~test]), (x[test], y[test])
+
+
+# --- which images a network saw ----------------------------------------------------------
+DATA_RECORD_KEY = "data"
+
+
+def mnist_record(train: tuple[int, int], calibration: tuple[int, int] | None = None) -> dict:
+    """A ``FrozenNetwork.metadata["data"]`` record: the MNIST *training-set* images
+    that fitted the network (``train``) and calibrated its scales (``calibration``),
+    each a ``[start, stop)`` index range. Searches read it to keep their validation
+    images out of both (:mod:`snnkit.tuning.data_split`)."""
+    record = {"dataset": "mnist", "train_images": [int(train[0]), int(train[1])]}
+    if calibration is not None:
+        record["calibration_images"] = [int(calibration[0]), int(calibration[1])]
+    return record

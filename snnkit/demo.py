@@ -65,7 +65,7 @@ class Stage:
 def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
     """Run every stage, save ``seed.snn.npz`` and ``demo.json`` in ``config.out_dir``,
     print the table; returns the stages."""
-    from .data import load_mnist
+    from .data import load_mnist, mnist_record
     from .models import seed_convnet
     from .trainer import Trainer
 
@@ -116,7 +116,11 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
                               metadata={"procedure": procedure, "calibration": {
                                   "target_rate_hz": cal.target_rate_hz,
                                   "rates_hz": cal.rates_hz,
-                                  "converged": cal.converged}})
+                                  "converged": cal.converged},
+                                  # which images it saw: searches hold them out
+                                  "data": mnist_record((0, len(x_train)),
+                                                       (0, min(config.n_calibrate,
+                                                               len(x_train))))})
 
     def evaluate(network, label, x, y, backend="nengo-dl"):
         def run():

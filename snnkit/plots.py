@@ -229,3 +229,38 @@ def plot_activation_profiles(path) -> Path:
     fig.suptitle("Activation profiles: standard vs Loihi neurons")
     fig.tight_layout()
     return _save(fig, Path(path))
+
+
+def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
+                accuracy_label: str = "accuracy", title: str | None = None) -> Path:
+    """Accuracy (%) vs steps of a search, one point per completed trial
+    (:func:`snnkit.tuning.pareto.pareto_rows`): Pareto-front trials (``on_front``)
+    highlighted, labelled with their trial id and connected in order of steps;
+    trials outside the constraints hollow."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    done = [r for r in rows if r.get("accuracy") is not None]
+    for feasible, style in ((True, dict(color="grey", alpha=0.6)),
+                            (False, dict(facecolors="none", edgecolors="grey"))):
+        pts = [r for r in done if bool(r["feasible"]) is feasible and not r["on_front"]]
+        if pts:
+            ax.scatter([r["steps"] for r in pts], [100 * r["accuracy"] for r in pts],
+                       s=22, label="trial" if feasible else
+                       "trial outside the constraints / target not reached", **style)
+    front = sorted((r for r in done if r["on_front"]),
+                   key=lambda r: (r["steps"], -r["accuracy"]))
+    if front:
+        steps = [r["steps"] for r in front]
+        acc = [100 * r["accuracy"] for r in front]
+        ax.plot(steps, acc, color="C3", lw=1.5, marker="o", ms=6,
+                label="Pareto front (accuracy x steps x synaptic ops)")
+        for r, x, y in zip(front, steps, acc):
+            ax.annotate(str(r["trial_id"]), (x, y), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7, color="C3")
+    ax.set_xlabel(steps_label)
+    ax.set_ylabel(f"{accuracy_label} (%)")
+    ax.set_title(title or "Search trials: accuracy vs steps")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+              frameon=False)
+    return _save(fig, Path(path))

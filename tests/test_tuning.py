@@ -100,9 +100,12 @@ def test_hyperband_budget_is_a_share_of_the_validation_set(tiny, val, tmp_path):
     assert min(sizes) == N_VAL // 3 and len(s.trials()) == 5
 
 
-def test_keras_model_is_frozen_and_searched_around_its_calibration(tiny, val, tmp_path):
+def test_keras_model_is_frozen_and_searched_around_its_calibration(tiny, val, tmp_path,
+                                                                   mnist_small):
+    (x_train, _), _ = mnist_small
     s = ScaleSearch(tiny.to_keras(), *val, neuron_type="loihi-relu", synapse=0.002,
-                    layers=["a", "b"], calibrate_to_hz=150.0, n_calibrate=20,
+                    layers=["a", "b"], calibrate_to_hz=150.0, x_calibrate=x_train,
+                    n_calibrate=20,
                     scale_range=(2.0, 2.0), backend="nengo", n_steps=20, oracle="random",
                     max_trials=1, directory=tmp_path).search()
     calibrated = s.network.scale_firing_rates
@@ -374,9 +377,9 @@ def test_scale_search_on_the_seed_network(trained_seed_loihi, mnist_small, tmp_p
 @pytest.mark.parametrize("config, message", [
     ({"search": "grid"}, "config['search']: expected one of scale, rate, got 'grid'"),
     ({"search": "scale", "netwrok": "x"}, "config: unknown key(s) netwrok; known:"),
-    ({"search": "scale", "data": {"n_val": 0}}, "config['data']['n_val']: expected an "
-                                                "int from 1 to 60000"),
-    ({"search": "scale", "data": {"n_val": 70000}},
+    ({"search": "rate", "data": {"n_val": 0}}, "config['data']['n_val']: expected an "
+                                               "int from 1 to 60000"),
+    ({"search": "scale", "data": {"n_val": 70000, "val_from": "train"}},
      "config['data']['n_val']: expected an int from 1 to 60000 (MNIST training images, "
      "val_from 'train'), got 70000"),
     ({"search": "scale", "data": {"n_val": 20000, "val_from": "test"}},
@@ -385,7 +388,7 @@ def test_scale_search_on_the_seed_network(trained_seed_loihi, mnist_small, tmp_p
     ({"search": "scale", "data": {"n_train": 70000, "n_val": 10, "val_from": "test"}},
      "config['data']['n_train']: expected an int from 1 to 60000 (MNIST training "
      "images), got 70000"),
-    ({"search": "scale", "data": {"n_train": 59990, "n_val": 20}},
+    ({"search": "rate", "data": {"n_train": 59990, "n_val": 20}},
      "n_train + n_val must be <= 60000"),
     ({"search": "scale"}, "config['network']: a scale search needs the path"),
 ])

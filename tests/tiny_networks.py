@@ -9,7 +9,7 @@ import numpy as np
 TINY_LAYERS = ("a", "b")
 
 
-def tiny_network(x_train, y_train):
+def tiny_network(x_train, y_train, off_chip=("out",)):
     import tensorflow as tf
 
     from snnkit.frozen import FrozenNetwork
@@ -30,4 +30,4 @@ def tiny_network(x_train, y_train):
     kernel, bias = model.get_layer("a").get_weights()
     model.get_layer("a").set_weights([kernel / 255, bias])
     return FrozenNetwork.from_keras(model, neuron_type="loihi-relu", synapse=0.002,
-                                    off_chip=("out",))
+                                    off_chip=off_chip)

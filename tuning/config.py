@@ -7,7 +7,7 @@ A configuration (a dict, or the path of a JSON file)::
       "search": "scale",                    # or "rate"
       "network": "out/demo/seed.snn.npz",   # scale: a FrozenNetwork file
       "model": "seed_convnet",              # rate: a model from snnkit.models
-      "data": {"n_train": 2000, "n_val": 500, "val_from": "train"},
+      "data": {"n_train": 2000, "n_val": 500, "val_from": "test"},
       "options": {                          # ScaleSearch / RateTargetSearch arguments
         "scales": {"conv0": {"low": 10, "high": 100}},
         "objective": "accuracy", "constraints": {"synaptic_ops": 2e6},
@@ -21,9 +21,11 @@ A configuration (a dict, or the path of a JSON file)::
 JSON has no tuples: a search range is ``{"low": a, "high": b}``; a list is a set of
 values to choose from; a number is fixed. A constraint may be ``[">=", 0.98]``.
 
-``data.val_from``: ``"train"`` (default) takes the *last* ``n_val`` training images
-(rate searches train on the first ``n_train``; the two may not overlap), ``"test"``
-the first ``n_val`` test images.
+``data``: which images train, calibrate and validate, and the check that validation
+images are held out: see :mod:`snnkit.tuning.data_split`. ``options.objective`` may
+be a latency objective (``"accuracy_at_steps/10"``, ``"steps_to_accuracy/98"``,
+``"pareto"``, ``"pareto/98"``: :mod:`snnkit.tuning.latency`);
+:func:`with_objective` replaces it (``snnkit tune --objective``).
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ import json
 import os
 from pathlib import Path
 
-from snnkit.validation import check_int
-
+from .data_split import data_split, network_record
 from .distributed import role_env
 from .errors import SearchConfigError
 
@@ -78,7 +79,8 @@ def build_search(config):
     (not run yet)."""
     config = load_config(config)
     options = _from_json(dict(config.get("options", {})))
-    train, (x_val, y_val) = _load_data(config)
+    split = data_split(config.get("data", {}), search=config["search"],
+                       n_calibrate=options.get("n_calibrate", 200))
     if config["search"] == "scale":
         from snnkit.frozen import FrozenNetwork
 
@@ -88,7 +90,13 @@ def build_search(config):
             raise SearchConfigError("config['network']: a scale search needs the path of "
                                     "a FrozenNetwork file (.snn.npz)")
         network = FrozenNetwork.load(config["network"])
+        split.check_held_out(network_record(network), trained_elsewhere=True)
+        (x_train, _), (x_val, y_val) = split.load()
+        if options.get("calibrate_to_hz") is not None:
+            options["x_calibrate"] = x_train[slice(*split.calibrate)]
         return _construct(ScaleSearch, network, x_val, y_val, **_kwargs(options))
+    split.check_held_out()
+    train, (x_val, y_val) = split.load()
     from snnkit import models
 
     from .rate_search import RateTargetSearch
@@ -100,6 +108,15 @@ def build_search(config):
         raise SearchConfigError(f"config['model']: unknown model {name!r}; "
                                 f"known: {', '.join(known)}")
     return _construct(RateTargetSearch, factory, train, x_val, y_val, **_kwargs(options))
+
+
+def with_objective(config, objective: str | None) -> dict:
+    """``config`` (dict or JSON path) with ``options.objective`` replaced by
+    ``objective`` (unchanged if None)."""
+    config = dict(load_config(config))
+    if objective is not None:
+        config["options"] = dict(config.get("options", {}), objective=objective)
+    return config
 
 
 def _construct(cls, *args, **options):
@@ -166,35 +183,6 @@ def _environment(values: dict):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _load_data(config):
-    import snnkit
-    from snnkit.data import N_TEST, N_TRAIN
-
-    data = config.get("data", {})
-    n_train, n_val = data.get("n_train"), data.get("n_val", 500)
-    val_from = data.get("val_from", "train")
-    if val_from not in ("train", "test"):
-        raise SearchConfigError(
-            f"config['data']['val_from']: expected 'train' or 'test', got {val_from!r}")
-    val_limit = N_TEST if val_from == "test" else N_TRAIN
-    check_int("config['data']['n_val']", n_val, low=1, high=val_limit,
-              what=f"MNIST {'test' if val_from == 'test' else 'training'} images, "
-                   f"val_from {val_from!r}", error=SearchConfigError)
-    if n_train is not None:
-        check_int("config['data']['n_train']", n_train, low=1, high=N_TRAIN,
-                  what="MNIST training images", error=SearchConfigError)
-    if val_from == "test":
-        (x_train, y_train), (x_test, y_test) = snnkit.load_mnist(n_train, n_val)
-        return (x_train, y_train), (x_test, y_test)
-    (x_all, y_all), _ = snnkit.load_mnist(None, 0)
-    n_train = n_train if n_train is not None else len(x_all) - n_val
-    if n_train + n_val > len(x_all):
-        raise SearchConfigError(
-            f"config['data']: n_train + n_val must be <= {len(x_all)} (training images) "
-            f"with val_from 'train', got {n_train} + {n_val}")
-    return (x_all[:n_train], y_all[:n_train]), (x_all[-n_val:], y_all[-n_val:])
 
 
 def _from_json(value):

@@ -17,6 +17,7 @@ from keras_tuner.errors import FailedTrialError
 from snnkit.validation import is_number
 
 from .errors import SearchConfigError
+from .latency import ACCURACY_AT_STEPS, STEPS_TO_ACCURACY
 
 SCORE = "score"
 
@@ -30,8 +31,12 @@ _DIRECTIONS = {
     "min_rate_hz": "max",
     "max_saturated_fraction": "min",
     "wall_time_s": "min",
+    "n_steps": "min",
 }
 _UNIT_INTERVAL = {"accuracy", "max_saturated_fraction", "feasible"}
+# metrics named with a parameter (tuning/latency.py), reported when an objective
+# or a constraint reads them
+_PARAMETER_PREFIXES = {ACCURACY_AT_STEPS: "max", STEPS_TO_ACCURACY: "min"}
 _LAYER_PREFIXES = {
     "rate_hz/": "max",
     "saturated_fraction/": "min",
@@ -52,7 +57,7 @@ def reported_metrics(neuron_layers) -> tuple[str, ...]:
 def metric_direction(name: str) -> str:
     if name in _DIRECTIONS:
         return _DIRECTIONS[name]
-    for prefix, direction in _LAYER_PREFIXES.items():
+    for prefix, direction in {**_LAYER_PREFIXES, **_PARAMETER_PREFIXES}.items():
         if name.startswith(prefix):
             return direction
     return "max"
@@ -103,7 +108,8 @@ class SearchObjective:
             raise SearchConfigError(
                 f"direction: expected 'min', 'max' or None, got {self.direction!r}")
         if self.penalty is None:
-            unit = all(n in _UNIT_INTERVAL or n.startswith("saturated_fraction/")
+            unit = all(n in _UNIT_INTERVAL or n.startswith(("saturated_fraction/",
+                                                            ACCURACY_AT_STEPS))
                        for n in (self.metric if isinstance(self.metric, dict)
                                  else [self.metric]))
             weights = self.metric.values() if isinstance(self.metric, dict) else [1.0]
@@ -198,9 +204,10 @@ def as_objective(objective, constraints=None, direction=None) -> SearchObjective
     return SearchObjective(objective, constraints or {}, direction)
 
 
-def metrics_from_result(result, y, network) -> dict:
-    """The flat metrics every trial reports, from one backend :class:`Result`;
-    raises ``FailedTrialError`` if a neuron layer never fired."""
+def metrics_from_result(result, y, network, latency=None) -> dict:
+    """The flat metrics every trial reports, from one backend :class:`Result`, with
+    the latency metrics of ``latency`` (a :class:`~snnkit.tuning.latency.LatencyMetrics`)
+    if given; raises ``FailedTrialError`` if a neuron layer never fired."""
     rates = result.layer_rates_hz
     silent = [name for name in network.neuron_layers if rates.get(name, 0.0) <= 0.0]
     if silent:
@@ -218,7 +225,10 @@ def metrics_from_result(result, y, network) -> dict:
         "min_rate_hz": min(rates[name] for name in watched),
         "max_saturated_fraction": max(result.saturated_fraction[name] for name in watched),
         "wall_time_s": result.wall_time_s,
+        "n_steps": float(result.n_steps),
     }
+    if latency is not None:
+        metrics.update(latency.compute(result.accuracy_by_step(y)))
     for name in network.neuron_layers:
         metrics[f"rate_hz/{name}"] = rates[name]
         metrics[f"saturated_fraction/{name}"] = result.saturated_fraction[name]

@@ -43,8 +43,10 @@ class RateTargetSearch(SnnSearch):
         ``minibatch_size``, ``neuron_type`` for training, ``scale_firing_rates``,
         ``seed``, ...).
     neuron_type, synapse, n_steps : how the trained network is frozen and run.
-    calibrate_to_hz : if given, calibrate scales after training (with
-        ``x_val[:n_calibrate]``) before evaluating.
+    calibrate_to_hz : if given, calibrate scales after training (on the first
+        ``n_calibrate`` training images: validation images stay held out) before
+        evaluating.
+    backend : default ``"loihi-emulator-fast"`` (Loihi-exact).
 
     Hyperband's budget unit is a training epoch (``hyperband_max_budget`` epochs at
     most; each trial trains from scratch for its budget). Each trial's network is
@@ -56,7 +58,8 @@ class RateTargetSearch(SnnSearch):
     def __init__(self, model, train_data, x_val, y_val, *, rate_targets=None, layers=None,
                  default_rate_range=(50.0, 500.0), rate_weight=(1.0, 100.0),
                  trainer_options=None, neuron_type="loihi-relu", synapse=0.005,
-                 n_steps: int = 30, backend: str = "nengo-dl", backend_options=None,
+                 n_steps: int = 30, backend: str = "loihi-emulator-fast",
+                 backend_options=None,
                  calibrate_to_hz: float | None = None, n_calibrate: int = 200,
                  n_val: int | None = None, **search_options):
         import tensorflow as tf
@@ -103,7 +106,10 @@ class RateTargetSearch(SnnSearch):
             raise SearchConfigError(f"model/neuron_type/synapse: {e}") from e
         self.x_val, self.y_val = _check_validation(x_val, y_val, n_val, self.template)
         self.neuron_type, self.synapse, self.n_steps = neuron_type, synapse, n_steps
-        check_bounds("n_steps", n_steps, integer=True)
+        if check_bounds("n_steps", n_steps, integer=True)[0] != "fixed":
+            raise SearchConfigError(
+                f"n_steps: expected one int > 0 (a rate search does not search it), "
+                f"got {n_steps!r}")
         self.backend_name = backend
         self.backend = _get_backend(backend, backend_options or {}, self.template)
         self.calibrate_to_hz, self.n_calibrate = calibrate_to_hz, n_calibrate
@@ -131,7 +137,7 @@ class RateTargetSearch(SnnSearch):
             add_dimension(hp, RATE_PREFIX + name, spec)
         add_dimension(hp, RATE_WEIGHT, check_bounds("rate_weight", rate_weight))
         super().__init__(hyperparameters=hp, reported=reported_metrics(valid) + ("train_accuracy",),
-                         **search_options)
+                         steps_range=(int(n_steps), int(n_steps)), **search_options)
 
     def evaluate_trial(self, trial) -> dict:
         from snnkit.trainer import Trainer
@@ -154,14 +160,14 @@ class RateTargetSearch(SnnSearch):
                                      "epochs": trainer.max_epochs,
                                      "train_accuracy": history[-1]["accuracy"]}})
         if self.calibrate_to_hz is not None:
-            cal = trainer.calibrate(network, self.x_val[:self.n_calibrate],
+            cal = trainer.calibrate(network, self.train_data[0][:self.n_calibrate],
                                     target_rate_hz=self.calibrate_to_hz,
                                     neuron_type=network.neuron, n_steps=self.n_steps,
                                     synapse=self.synapse)
             network = network.replace(scale_firing_rates=cal.scales)
         network.save(os.path.join(trial_dir, NETWORK_FILE))
         result = self.backend.run(network, self.x_val, n_steps=self.n_steps)
-        metrics = metrics_from_result(result, self.y_val, network)
+        metrics = metrics_from_result(result, self.y_val, network, self.latency)
         metrics["train_accuracy"] = history[-1]["accuracy"]
         metrics["epochs"] = len(history)
         if not math.isfinite(history[-1].get("loss", 0.0)):

@@ -21,7 +21,7 @@ from snnkit.validation import check_int, check_labels, is_number
 
 from .errors import SearchConfigError
 from .objective import metrics_from_result, reported_metrics
-from .space import add_dimension, check_bounds
+from .space import add_dimension, check_bounds, spec_range
 from .tuner import SnnSearch
 
 SCALE_PREFIX = "scale/"
@@ -46,12 +46,15 @@ class ScaleSearch(SnnSearch):
     scale_range : ``(down, up)`` factors around the current (e.g. calibrated) scale:
         ``(s / down, s * up)``; default (4, 4).
     calibrate_to_hz : if given, first calibrate the scales to this rate with
-        :meth:`snnkit.Trainer.calibrate` (on ``x_val[:n_calibrate]``) and search
+        :meth:`snnkit.Trainer.calibrate` on ``x_calibrate[:n_calibrate]`` and search
         around them.
+    x_calibrate : images to calibrate on (needed with ``calibrate_to_hz``): never
+        the validation images, which must stay held out.
     synapse : None (keep the network's), seconds, ``(low, high)`` or a list.
     n_steps : steps per input: an int, ``(low, high)`` or a list.
-    backend : backend name (``"nengo-dl"``, ``"loihi-emulator"``, ...);
-        ``backend_options`` go to its constructor.
+    backend : backend name; default ``"loihi-emulator-fast"`` (Loihi-exact;
+        ``"nengo-dl"``, ``"loihi-emulator"``, ... also work); ``backend_options`` go
+        to its constructor.
     check_cores : plan Loihi cores for every trial even on a non-Loihi backend, so a
         configuration that would not fit fails as it would on the chip.
     neuron_type, n_val : used when ``network`` is a Keras model / to take the first
@@ -68,8 +71,8 @@ class ScaleSearch(SnnSearch):
 
     def __init__(self, network, x_val, y_val, *, scales=None, layers=None,
                  scale_range=(4.0, 4.0), calibrate_to_hz: float | None = None,
-                 n_calibrate: int = 200, synapse=None, n_steps=30,
-                 backend: str = "nengo-dl", backend_options=None,
+                 x_calibrate=None, n_calibrate: int = 200, synapse=None, n_steps=30,
+                 backend: str = "loihi-emulator-fast", backend_options=None,
                  check_cores: bool = False, neuron_type="loihi-relu",
                  n_val: int | None = None, **search_options):
         self.network = _as_network(network, neuron_type, synapse)
@@ -80,8 +83,12 @@ class ScaleSearch(SnnSearch):
         self.check_cores = bool(check_cores)
         layers = _check_layers(self.network, scales, layers)
         if calibrate_to_hz is not None:
-            self.network = _calibrate(self.network, x_val[:n_calibrate], calibrate_to_hz,
-                                      n_steps)
+            if x_calibrate is None:
+                raise SearchConfigError(
+                    "x_calibrate: calibrate_to_hz needs images to calibrate on, other "
+                    "than the held-out validation images; got none")
+            self.network = _calibrate(self.network, x_calibrate[:n_calibrate],
+                                      calibrate_to_hz, n_steps)
         hp = HyperParameters()
         down, up = _check_range(scale_range)
         for layer in layers:
@@ -94,11 +101,11 @@ class ScaleSearch(SnnSearch):
         self.layers = tuple(layers)
         if synapse is not None:
             add_dimension(hp, SYNAPSE, check_bounds("synapse", synapse))
-        add_dimension(hp, N_STEPS, check_bounds("n_steps", n_steps, integer=True),
-                      integer=True)
+        steps = check_bounds("n_steps", n_steps, integer=True)
+        add_dimension(hp, N_STEPS, steps, integer=True)
         super().__init__(hyperparameters=hp,
                          reported=reported_metrics(self.network.neuron_layers),
-                         **search_options)
+                         steps_range=spec_range(steps), **search_options)
 
     def configure(self, values: dict) -> tuple[FrozenNetwork, int]:
         """The network and ``n_steps`` of a configuration (hyperparameter values)."""
@@ -122,7 +129,7 @@ class ScaleSearch(SnnSearch):
 
             plan_loihi_cores(network)
         result = self.backend.run(network, self.x_val[:n], n_steps=n_steps)
-        metrics = metrics_from_result(result, self.y_val[:n], network)
+        metrics = metrics_from_result(result, self.y_val[:n], network, self.latency)
         metrics["n_val"] = n
         return metrics
 

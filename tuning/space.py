@@ -49,5 +49,13 @@ def add_dimension(hp: HyperParameters, name: str, spec, *, integer: bool = False
         hp.Float(name, value[0], value[1], sampling="log")
 
 
+def spec_range(spec) -> tuple:
+    """``(smallest, largest)`` value a checked dimension can take."""
+    kind, value = spec
+    if kind == "fixed":
+        return value, value
+    return (min(value), max(value)) if kind == "choice" else tuple(value)
+
+
 def _positive(value, integer):
     return (is_int(value) if integer else is_number(value)) and value > 0

@@ -41,6 +41,7 @@ from snnkit.validation import check_int
 
 from . import distributed
 from .errors import SearchConfigError
+from .latency import LatencyMetrics, expand_pareto, latency_names, latency_parameter
 from .objective import SCORE, SearchObjective, as_objective
 from .results import SearchResults
 from .state import (
@@ -77,6 +78,10 @@ class SnnSearch(SearchResults, BaseTuner):
     expected_workers : in the chief, how many workers to wait for: after the last
         trial it keeps answering (up to 120 s) until that many have been told the
         search is over, so a late worker ends cleanly (default: stop at once).
+    steps_range : ``(smallest, largest)`` ``n_steps`` a trial can run (set by the
+        subclass); enables the latency metrics and objectives of
+        :mod:`snnkit.tuning.latency` (``accuracy_at_steps/N``,
+        ``steps_to_accuracy/X``, ``"pareto"``, ``"pareto/X"``).
     oracle_options : more keras-tuner oracle arguments (e.g. ``num_initial_points``
         for Bayesian optimization, ``factor`` for Hyperband).
     verbose : keras-tuner's per-trial display (0: quiet).
@@ -90,10 +95,14 @@ class SnnSearch(SearchResults, BaseTuner):
                  directory=None, project_name: str | None = None, overwrite: bool = False,
                  max_consecutive_failed_trials: int | None = None,
                  chief_timeout_s: float = 120.0, expected_workers: int | None = None,
-                 oracle_options=None, verbose: int = 0):
+                 oracle_options=None, verbose: int = 0, steps_range=None):
+        if steps_range is not None:
+            objective = expand_pareto(objective, max_steps=steps_range[1])
         self.objective = as_objective(objective, constraints)
+        self.latency = _latency_metrics(self.objective, steps_range)
+        reported = tuple(reported) + (self.latency.names if self.latency else ())
         self.objective.check(reported)
-        self.reported = tuple(reported)
+        self.reported = reported
         check_int("max_trials", max_trials, low=1, error=SearchConfigError)
         if oracle not in ORACLES:
             raise SearchConfigError(
@@ -165,7 +174,8 @@ class SnnSearch(SearchResults, BaseTuner):
         except LoihiMappingError as e:
             raise FailedTrialError(f"configuration does not fit on Loihi cores: {e}") from e
         metrics = {k: float(v) for k, v in metrics.items()}
-        metrics["feasible"] = float(self.objective.violation(metrics) <= 0)
+        reached = self.latency is None or self.latency.reached(metrics)
+        metrics["feasible"] = float(self.objective.violation(metrics) <= 0 and reached)
         metrics[SCORE] = self.objective.score(metrics)
         if not math.isfinite(metrics[SCORE]):
             raise FailedTrialError(f"objective is not finite ({metrics[SCORE]})")
@@ -278,3 +288,16 @@ def _kt_objective(objective: SearchObjective):
     import keras_tuner
 
     return keras_tuner.Objective(SCORE, direction=objective.goal)
+
+
+def _latency_metrics(objective: SearchObjective, steps_range) -> LatencyMetrics | None:
+    """The latency metrics ``objective`` reads, checked against the step range (None
+    when the search has no step range: they are then not reported)."""
+    names = latency_names(objective.metric, objective.constraints)
+    if steps_range is None:
+        return None
+    low, high = steps_range
+    for name in names:
+        where = "constraints" if name in objective.constraints else "objective"
+        latency_parameter(name, where=where, min_steps=low)
+    return LatencyMetrics(names, int(low), int(high))

@@ -1,0 +1,136 @@
+"""Which MNIST images a search from a configuration trains on, calibrates on and
+validates on, and the check that the validation images are held out: never an
+image the network was trained or calibrated on (by the search itself, or before it,
+as recorded in the network's ``metadata["data"]``, see :func:`snnkit.data.mnist_record`).
+
+``data`` keys: ``n_train`` (training images, the first ones of the MNIST training
+set), ``n_val`` (validation images, default 500) and ``val_from``: ``"train"`` takes
+the *last* ``n_val`` training images, ``"test"`` the first ``n_val`` test images.
+Default: ``"train"`` for a rate search (it trains on the first ``n_train``), ``"test"``
+for a scale search (its network was trained elsewhere, often on every training
+image). A scale search validates on training images only if its network records
+which ones it was trained and calibrated on and they leave the validation images
+out. Search calibration (``calibrate_to_hz``) uses the first ``n_calibrate``
+training images, never validation images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snnkit.data import DATA_RECORD_KEY, N_TEST, N_TRAIN
+from snnkit.validation import check_int, is_int
+
+from .errors import SearchConfigError
+
+VAL_FROM = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Index ranges ``[start, stop)``: ``train`` and ``calibrate`` into the MNIST
+    training set, ``val`` into the set named by ``val_from``."""
+
+    train: tuple[int, int]
+    calibrate: tuple[int, int]
+    val: tuple[int, int]
+    val_from: str
+
+    def fitted(self) -> list[tuple[str, tuple[int, int]]]:
+        """What the search itself fits on: ``(what, training-set range)``."""
+        return [("training", self.train), ("calibration", self.calibrate)]
+
+    def check_held_out(self, network_record=None, *, trained_elsewhere=False) -> None:
+        """Raise :class:`SearchConfigError` if a validation image is one the search
+        trains or calibrates on, or one the network's record says it saw; with
+        ``trained_elsewhere`` (a scale search's network) and no record, if the
+        validation images are training images at all."""
+        if self.val_from != "train":
+            return
+        if trained_elsewhere and network_record is None:
+            raise SearchConfigError(
+                "config['data']['val_from']: validation images must be held out, but "
+                f"the network does not record which training images it saw "
+                f"(metadata[{DATA_RECORD_KEY!r}], see snnkit.data.mnist_record); "
+                "expected 'test' for this network, got 'train'")
+        used = [(f"the search's {what} images", r) for what, r in self.fitted()]
+        for what, r in _record_ranges(network_record):
+            used.append((f"the network's {what} images (metadata['data'])", r))
+        for what, (start, stop) in used:
+            low, high = max(start, self.val[0]), min(stop, self.val[1])
+            if low < high:
+                raise SearchConfigError(
+                    f"config['data']: validation images must be held out, but training "
+                    f"images {self.val[0]}..{self.val[1]} (val_from 'train') overlap "
+                    f"{what} {start}..{stop} (at {low}..{high}); expected disjoint "
+                    f"ranges: use val_from 'test' or fewer images")
+
+    def load(self):
+        """``(x_train, y_train), (x_val, y_val)`` as arrays."""
+        import snnkit
+
+        (x_all, y_all), (x_test, y_test) = snnkit.load_mnist(
+            None, self.val[1] if self.val_from == "test" else 0)
+        x_src, y_src = (x_test, y_test) if self.val_from == "test" else (x_all, y_all)
+        (a, b), (c, d) = self.train, self.val
+        return (x_all[a:b], y_all[a:b]), (x_src[c:d], y_src[c:d])
+
+
+def data_split(data: dict, *, search: str, n_calibrate: int = 200) -> DataSplit:
+    """The :class:`DataSplit` of a configuration's ``data`` dict, checked."""
+    n_val = data.get("n_val", 500)
+    val_from = data.get("val_from", "train" if search == "rate" else "test")
+    if val_from not in VAL_FROM:
+        raise SearchConfigError(
+            f"config['data']['val_from']: expected 'train' or 'test', got {val_from!r}")
+    val_limit = N_TEST if val_from == "test" else N_TRAIN
+    check_int("config['data']['n_val']", n_val, low=1, high=val_limit,
+              what=f"MNIST {'test' if val_from == 'test' else 'training'} images, "
+                   f"val_from {val_from!r}", error=SearchConfigError)
+    n_train = data.get("n_train")
+    if n_train is not None:
+        check_int("config['data']['n_train']", n_train, low=1, high=N_TRAIN,
+                  what="MNIST training images", error=SearchConfigError)
+    if val_from == "test":
+        n_train = N_TRAIN if n_train is None else n_train
+        val = (0, n_val)
+    else:
+        n_train = N_TRAIN - n_val if n_train is None else n_train
+        if n_train + n_val > N_TRAIN:
+            raise SearchConfigError(
+                f"config['data']: n_train + n_val must be <= {N_TRAIN} (training images) "
+                f"with val_from 'train', got {n_train} + {n_val}")
+        val = (N_TRAIN - n_val, N_TRAIN)
+    return DataSplit(train=(0, n_train), calibrate=(0, min(n_calibrate, n_train)),
+                     val=val, val_from=val_from)
+
+
+def network_record(network):
+    """The network's ``metadata["data"]`` record (None if it has none); raises
+    :class:`SearchConfigError` if it is malformed."""
+    record = network.metadata.get(DATA_RECORD_KEY)
+    if record is not None:
+        _record_ranges(record)
+    return record
+
+
+def _record_ranges(record) -> list[tuple[str, tuple[int, int]]]:
+    if record is None:
+        return []
+    where = f"network: metadata[{DATA_RECORD_KEY!r}]"
+    if not isinstance(record, dict) or record.get("dataset") != "mnist":
+        raise SearchConfigError(
+            f"{where}: expected a dict with 'dataset': 'mnist' and 'train_images': "
+            f"[start, stop] (snnkit.data.mnist_record), got {record!r}")
+    ranges = []
+    for key, what in (("train_images", "training"), ("calibration_images", "calibration")):
+        value = record.get(key)
+        if value is None and key == "calibration_images":
+            continue
+        if not (isinstance(value, list) and len(value) == 2 and all(map(is_int, value))
+                and 0 <= value[0] <= value[1] <= N_TRAIN):
+            raise SearchConfigError(
+                f"{where}[{key!r}]: expected [start, stop] with 0 <= start <= stop <= "
+                f"{N_TRAIN} (MNIST training images), got {value!r}")
+        ranges.append((what, (int(value[0]), int(value[1]))))
+    return ranges

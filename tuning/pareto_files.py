@@ -1,0 +1,29 @@
+"""``pareto.csv`` and ``pareto.png`` of a search (apps layer: files and a plot), as
+``snnkit tune`` writes them in the search's project directory."""
+
+from __future__ import annotations
+
+import os
+
+from snnkit.plots import plot_pareto
+
+from .pareto import front_axes, pareto_rows, write_pareto_csv
+
+CSV_NAME = "pareto.csv"
+PNG_NAME = "pareto.png"
+
+
+def write_pareto_files(search, directory=None) -> tuple[str, str]:
+    """Write the front of ``search`` (every trial, :func:`pareto_rows`) as
+    ``pareto.csv`` and its accuracy-vs-steps plot as ``pareto.png`` in
+    ``directory`` (default: the search's project directory), each atomically;
+    returns both paths."""
+    directory = os.fspath(directory or search.project_dir)
+    rows = pareto_rows(search)
+    csv_path = write_pareto_csv(rows, os.path.join(directory, CSV_NAME))
+    axes = front_axes(search.objective)
+    png_path = plot_pareto(os.path.join(directory, PNG_NAME), rows,
+                           steps_label=axes.steps_label(),
+                           accuracy_label=axes.accuracy_label(),
+                           title=f"{search.objective.describe()}: accuracy vs steps")
+    return csv_path, os.fspath(png_path)
