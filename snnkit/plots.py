@@ -257,6 +257,9 @@ def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
         for r, x, y in zip(front, steps, acc):
             ax.annotate(str(r["trial_id"]), (x, y), textcoords="offset points",
                         xytext=(4, 4), fontsize=7, color="C3")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole
     ax.set_xlabel(steps_label)
     ax.set_ylabel(f"{accuracy_label} (%)")
     ax.set_title(title or "Search trials: accuracy vs steps")
