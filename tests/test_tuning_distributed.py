@@ -126,6 +126,13 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
                              "trial.json").read_text())
         observations = record["metrics"]["metrics"]["score"]["observations"]
         assert len(observations) == 1
+    # the chief writes the front of every trial; workers write none
+    front = (tmp_path / "chief" / "dist" / "pareto.csv").read_text().splitlines()
+    assert len(front) == 1 + 4 and set(front[0].split(",")) == {
+        "trial_id", "status", "scale/a", "scale/b", "n_steps", "accuracy", "steps",
+        "synaptic_ops", "feasible", "on_front"}
+    assert (tmp_path / "chief" / "dist" / "pareto.png").is_file()
+    assert not list((tmp_path / "worker1").rglob("pareto.*"))
     # workers ran them (the chief only serves the oracle); with trials this short one
     # worker may take all four before the other has started
     ran = [p.name for role in ("worker1", "worker2")

@@ -71,6 +71,10 @@ def test_latency_objectives_rank_and_scalarize():
     assert pareto.score(slow) == pytest.approx(0.8 - 0.1 * 9 / 20)
     assert expand_pareto("pareto", max_steps=40) == {"accuracy": 1.0, "n_steps": -0.1 / 40}
     assert expand_pareto("accuracy", max_steps=40) == "accuracy"
+    # as a constraint: at most 5 steps to 50%
+    bounded = SearchObjective("accuracy", {"steps_to_accuracy/50": 5})
+    assert bounded.violation(fast) == 0 and bounded.violation(slow) > 0
+    assert bounded.score(slow) < 0 < bounded.score(fast)
 
 
 def test_front_axes_follow_the_objective():
@@ -159,7 +163,8 @@ def _network_file(tiny, tmp_path, train, name="tiny.snn.npz"):
     return str(tiny.replace(metadata=metadata).save(tmp_path / name))
 
 
-def test_scale_search_validation_is_held_out_from_the_networks_images(tiny, tmp_path):
+def test_scale_search_validation_is_held_out_from_the_networks_images(tiny, tmp_path,
+                                                                     monkeypatch):
     import snnkit
     from snnkit.tuning.config import build_search
 
@@ -170,10 +175,23 @@ def test_scale_search_validation_is_held_out_from_the_networks_images(tiny, tmp_
                             "calibrate_to_hz": 100.0, "n_calibrate": 20,
                             "directory": str(tmp_path)}}
 
+    import snnkit.tuning.scale_search as scale_search
+
+    calibrated_on = []
+    real_calibrate = scale_search._calibrate
+
+    def calibrate(network, x, *args):
+        calibrated_on.append(x)
+        return real_calibrate(network, x, *args)
+
+    monkeypatch.setattr(scale_search, "_calibrate", calibrate)
     (x_all, _), _ = snnkit.load_mnist()
     # trained on the first 2,000 training images: the last 50 are held out
     s = build_search(config(_network_file(tiny, tmp_path, (0, 2000)), val_from="train"))
     assert not _rows(s.x_val) & _rows(x_all[:2000])
+    # the search calibrated on 20 training images, none of them a validation image
+    assert len(calibrated_on[0]) == 20 and _rows(calibrated_on[0]) <= _rows(x_all)
+    assert not _rows(calibrated_on[0]) & _rows(s.x_val)
     # default for a scale search: test images
     s = build_search(config(_network_file(tiny, tmp_path, (0, 60000))))
     assert not _rows(s.x_val) & _rows(x_all)
