@@ -197,8 +197,12 @@ def _best_stage(config, stage, model, train_data):
     procedure = (f"seed demo: {config.epochs + config.extra_relu_epochs} ReLU epochs, "
                  f"{config.loihi_epochs} Loihi epoch(s) at calibrated scales, "
                  "recalibrated (recipes.train_for_loihi)")
+    from .data import mnist_record
+
+    n_train = len(train_data[0])  # the first images of MNIST's training set
+    seen = mnist_record((0, n_train), (0, min(config.n_calibrate, n_train)))
     return trained.network.replace(metadata=dict(trained.network.metadata,
-                                                 procedure=procedure))
+                                                 procedure=procedure, data=seen))
 
 
 LATENCY_STEPS = (5, 8, 10, 12, 16, 20, 30)

@@ -38,6 +38,9 @@ def test_demo_runs_every_stage_and_the_best_stage_is_the_recipe(tmp_path, capsys
     network = FrozenNetwork.load(tmp_path / "seed.snn.npz")
     assert network.metadata["recipe"] == "train_for_loihi"
     assert "recipes.train_for_loihi" in network.metadata["procedure"]
+    # which images it saw, so that a search holds them out
+    assert network.metadata["data"] == {"dataset": "mnist", "train_images": [0, 800],
+                                        "calibration_images": [0, 50]}
     report = json.loads((tmp_path / "demo.json").read_text())
     assert report["scales"] == pytest.approx(dict(network.scale_firing_rates))
     fast = [s for s in stages if "loihi-emulator-fast" in s.name][0]
