@@ -273,3 +273,18 @@ def test_snnkit_tune_with_a_latency_objective_writes_the_front(mnist_small, tmp_
     assert all(r["on_front"] == "False" for r in rows if r not in feasible)
     png = (project / "pareto.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_validation_on_test_images_takes_the_last_ones():
+    """Figures are reported on the first test images (bench --n-test, the demo): a
+    search validating on test images takes the last ones, disjoint from those."""
+    import snnkit
+    from snnkit.tuning.data_split import data_split
+
+    split = data_split({"n_train": 100, "n_val": 50, "val_from": "test"}, search="scale")
+    assert split.val == (9950, 10000)
+    _, (x_val, y_val) = split.load()
+    _, (x_test, y_test) = snnkit.load_mnist(100, 10_000)
+    np.testing.assert_array_equal(x_val, x_test[-50:])
+    np.testing.assert_array_equal(y_val, y_test[-50:])
+    assert not _rows(x_val) & _rows(x_test[:9950])

@@ -5,7 +5,9 @@ as recorded in the network's ``metadata["data"]``, see :func:`snnkit.data.mnist_
 
 ``data`` keys: ``n_train`` (training images, the first ones of the MNIST training
 set), ``n_val`` (validation images, default 500) and ``val_from``: ``"train"`` takes
-the *last* ``n_val`` training images, ``"test"`` the first ``n_val`` test images.
+the *last* ``n_val`` training images, ``"test"`` the *last* ``n_val`` test images
+(figures are reported on the first test images: with ``n_val`` = 500, the first 9,500
+are never validated on).
 Default: ``"train"`` for a rate search (it trains on the first ``n_train``), ``"test"``
 for a scale search (its network was trained elsewhere, often on every training
 image). A scale search validates on training images only if its network records
@@ -70,7 +72,7 @@ class DataSplit:
         import snnkit
 
         (x_all, y_all), (x_test, y_test) = snnkit.load_mnist(
-            None, self.val[1] if self.val_from == "test" else 0)
+            None, N_TEST if self.val_from == "test" else 0)
         x_src, y_src = (x_test, y_test) if self.val_from == "test" else (x_all, y_all)
         (a, b), (c, d) = self.train, self.val
         return (x_all[a:b], y_all[a:b]), (x_src[c:d], y_src[c:d])
@@ -93,7 +95,7 @@ def data_split(data: dict, *, search: str, n_calibrate: int = 200) -> DataSplit:
                   what="MNIST training images", error=SearchConfigError)
     if val_from == "test":
         n_train = N_TRAIN if n_train is None else n_train
-        val = (0, n_val)
+        val = (N_TEST - n_val, N_TEST)
     else:
         n_train = N_TRAIN - n_val if n_train is None else n_train
         if n_train + n_val > N_TRAIN:
