@@ -47,6 +47,7 @@ from nengo_loihi.builder.builder import ValidationLevel  # noqa: E402
 from nengo_loihi.builder.split_blocks import split_axon, split_block, split_synapse  # noqa: E402,E501
 
 from snnkit.exceptions import LoihiMappingError  # noqa: E402
+from snnkit.text_table import text_table  # noqa: E402
 
 __all__ = [
     "LOIHI_CORE_LIMITS",
@@ -260,15 +261,8 @@ class CorePlan:
                     ),
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = [
-            "  ".join(
-                cell.ljust(w) if i < 3 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths))
-            )
-            for row in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = text_table(rows, "<<<" + ">" * (len(header) - 3), sep="  ",
+                           rule="columns")
         lim = self.limits
         lines.append(
             f"total: {self.n_cores} cores on {self.n_chips} chip(s); per-core limits "

@@ -303,18 +303,22 @@ class FrozenNetwork:
 
     def summary(self) -> str:
         """A few lines: layers, neuron type, scales, on/off chip."""
-        lines = [f"FrozenNetwork: neuron type {self.neuron.name}, synapse "
-                 f"{self.synapse} s, dt {self.dt} s, readout {self.readout}"]
+        from .text_table import text_table
+
+        rows = []
         for name in self.layer_names:
             if name in self.neuron_layers:
                 where = "off-chip" if name in self.off_chip else "on-chip"
-                lines.append(f"  {name:<12} {str(self.layer_shape(name)):<16} neurons "
-                             f"scale {self.scale(name):.4g}  {where}")
+                what = f"neurons scale {self.scale(name):.4g}  {where}"
             elif name in self.weights:
-                where = "off-chip" if name in self.off_chip else ""
-                lines.append(f"  {name:<12} {str(self.layer_shape(name)):<16} linear "
-                             f"{where}")
-        return "\n".join(lines)
+                what = "linear " + ("off-chip" if name in self.off_chip else "")
+            else:
+                continue
+            rows.append((name, str(self.layer_shape(name)), what))
+        return "\n".join(
+            [f"FrozenNetwork: neuron type {self.neuron.name}, synapse {self.synapse} s, "
+             f"dt {self.dt} s, readout {self.readout}"]
+            + ["  " + line for line in text_table(rows, "<<<", widths=(12, 16, 0))])
 
 
 def _check_format(path, meta) -> None:
