@@ -25,21 +25,23 @@ def _layers() -> list[tuple[str, list[str]]]:
 
 
 def _package_files() -> list[str]:
+    """Every module of the packages, those of subpackages (``snnkit/bench/``) too."""
     return sorted(str(path.relative_to(ROOT)) for folder in PACKAGES.values()
-                  for path in (ROOT / folder).glob("*.py"))
+                  for path in (ROOT / folder).rglob("*.py")
+                  if ".venv" not in path.parts and "__pycache__" not in path.parts)
 
 
 def _rank_of_files() -> dict[str, tuple[int, str]]:
     """``{file: (rank, layer)}``; rank 0 is the top; a listed file wins over its
-    folder."""
+    folder, a folder over the folder it is in."""
     ranks, by_folder = {}, {}
     for rank, (layer, paths) in enumerate(_layers()):
         for path in paths:
             (by_folder if path.endswith("/") else ranks)[path] = (rank, layer)
     for path in _package_files():
-        folder = path.split("/")[0] + "/"
-        if path not in ranks and folder in by_folder:
-            ranks[path] = by_folder[folder]
+        folders = [f for f in by_folder if path.startswith(f)]
+        if path not in ranks and folders:
+            ranks[path] = by_folder[max(folders, key=len)]
     return ranks
 
 
@@ -48,18 +50,18 @@ def _file_of(module: str) -> str | None:
         if module == package:
             return f"{folder}/__init__.py"
         if module.startswith(package + "."):
-            rest = module[len(package) + 1:]
-            if "." in rest:
-                return None
-            path = f"{folder}/{rest}.py"
-            return path if (ROOT / path).is_file() else None
+            rest = module[len(package) + 1:].replace(".", "/")
+            for path in (f"{folder}/{rest}.py", f"{folder}/{rest}/__init__.py"):
+                if (ROOT / path).is_file():
+                    return path
+            return None
     return None
 
 
 def _imports(path: str) -> set[str]:
     """Package files that ``path`` imports (``if TYPE_CHECKING`` blocks skipped)."""
-    folder = path.split("/")[0]
-    package = next(p for p, f in PACKAGES.items() if f == folder)
+    folder, *inner = path.split("/")[:-1]
+    package = ".".join([next(p for p, f in PACKAGES.items() if f == folder), *inner])
     tree = ast.parse((ROOT / path).read_text())
     skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
                and "TYPE_CHECKING" in ast.unparse(node.test)
@@ -112,5 +114,9 @@ def test_the_check_sees_imports():
         "snnkit/build.py")
     assert "backends/__init__.py" in _imports("snnkit/trainer.py")
     assert "backends/loihi_planning.py" in _imports("snnkit/cli.py")
+    # a subpackage's relative imports, one and two levels up
+    assert {"snnkit/bench/store.py", "snnkit/frozen.py", "backends/__init__.py"} <= \
+        _imports("snnkit/bench/run.py")
+    assert _rank_of_files()["snnkit/bench/run.py"][1] == "apps"
     assert [layer for layer, _ in _layers()] == ["apps", "tuning", "training",
                                                  "backends", "core"]

@@ -209,7 +209,7 @@ def test_convert_then_inspect(capsys, files):
 
 
 def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
-    import snnkit.bench
+    import snnkit.bench.run
 
     out = files / "bench"
     argv = ["bench", files / "tiny.snn.npz", "--backends", "nengo-dl,loihi-emulator",
@@ -217,14 +217,14 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
             "--n-hist", "6", "--n-plot", "2", "--out", out, "--quiet"]
 
     # an interrupted first run: the second backend fails after the first finished
-    real_run_case = snnkit.bench.run_case
+    real_run_case = snnkit.bench.run.run_case
 
     def fail_on_emulator(network, backend, *args, **kwargs):
         if backend == "loihi-emulator":
             raise KeyboardInterrupt
         return real_run_case(network, backend, *args, **kwargs)
 
-    monkeypatch.setattr(snnkit.bench, "run_case", fail_on_emulator)
+    monkeypatch.setattr(snnkit.bench.run, "run_case", fail_on_emulator)
     code, _, err = _run(capsys, argv)
     assert code == 130 and "interrupted" in err
     assert (out / "cases" / "nengo-dl.json").is_file()
@@ -239,7 +239,7 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
         calls.append(backend)
         return real_run_case(network, backend, *args, **kwargs)
 
-    monkeypatch.setattr(snnkit.bench, "run_case", counting)
+    monkeypatch.setattr(snnkit.bench.run, "run_case", counting)
     code, stdout, _ = _run(capsys, argv)
     assert code == 0
     assert calls == ["loihi-emulator"]

@@ -1,0 +1,282 @@
+"""Running the benchmark: settings, checks, one case per backend and the whole run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .._io import atomic_write
+from ..environment import machine_environment
+from ..exceptions import UnknownNameError, ValidationError
+from ..frozen import FrozenNetwork
+from .energy import ENERGY_MODEL, energy_estimate
+from .report import write_csv, write_steps_csv
+from .store import (case_key, check_writable_dir, file_sha256, network_sha256, read_case,
+                    read_rates, rates_key, write_case, write_rates)
+
+# Backends that run at about one image per second (BASELINE.md): their image count is
+# capped so one bench stays bounded in time.
+SLOW_BACKENDS = ("nengo", "loihi-emulator", "loihi")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Settings of one benchmark run.
+
+    backends : names of the backends to compare (registry names).
+    n_steps : time steps per input (of the network's ``dt``).
+    presentation : ``"reset"`` or ``"sequential"`` (see :class:`~snnkit.backends.Backend`).
+    max_images_slow : at most this many of the inputs for backends in
+        :data:`SLOW_BACKENDS` (the first ones: every backend sees the same images).
+    max_images : ``{backend: cap}`` overriding the default caps.
+    n_hist : inputs for the per-neuron rate pass (histograms); 0 skips it.
+    n_plot : inputs whose outputs over time are plotted.
+    plots : write the PNG plots.
+    progress : tqdm progress bars.
+    """
+
+    backends: tuple = ("nengo-dl", "loihi-emulator")
+    n_steps: int = 30
+    presentation: str = "reset"
+    max_images_slow: int = 50
+    max_images: dict = field(default_factory=dict)
+    n_hist: int = 50
+    n_plot: int = 3
+    plots: bool = True
+    progress: bool = True
+
+    def cap(self, backend: str, n: int) -> int:
+        if backend in self.max_images:
+            return min(n, self.max_images[backend])
+        if backend in SLOW_BACKENDS:
+            return min(n, self.max_images_slow)
+        return n
+
+
+def check_backends(names) -> tuple:
+    """Registered and available backend names, or an error that lists the valid ones."""
+    from ..backends import available_backends, get_backend, registered_backends
+
+    names = tuple(names)
+    if not names:
+        raise ValidationError("backends: expected at least one backend name, got none")
+    registered = registered_backends()
+    for name in names:
+        if name not in registered:
+            raise UnknownNameError(
+                f"backends: unknown backend {name!r}; registered backends: "
+                f"{', '.join(registered)} (available here: "
+                f"{', '.join(available_backends())})")
+        backend = get_backend(name)
+        reason = backend.unavailable_reason()
+        if reason is not None:
+            raise ValidationError(
+                f"backends: {name!r} is unavailable here ({reason}); available: "
+                f"{', '.join(available_backends())}")
+    if len(set(names)) != len(names):
+        raise ValidationError(f"backends: expected distinct names, got {', '.join(names)}")
+    return names
+
+
+def decision_step(accuracy_by_step, n_images: int, tolerance: float = 0.01) -> int:
+    """First step (1-based) from which accuracy stays within ``tolerance`` (or one
+    image, if coarser) of its final value: the latency of the whole test set, not of
+    single inputs. One image's worth, because on 50 images any flicker exceeds 1 %."""
+    acc = np.asarray(accuracy_by_step)
+    below = acc < acc[-1] - max(tolerance, 1.0 / n_images) - 1e-12
+    if not below.any():
+        return 1
+    return int(len(acc) - np.argmax(below[::-1]) + 1)
+
+
+def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
+             config: BenchConfig, key: dict) -> tuple[dict, np.ndarray]:
+    from ..backends import get_backend
+
+    result = get_backend(backend).run(network, x[:n_images], n_steps=config.n_steps,
+                                      presentation=config.presentation,
+                                      progress=config.progress)
+    labels = y[:n_images]
+    by_step = result.accuracy_by_step(labels)
+    ttd = result.time_to_decision_stats()
+    received = result.output_received_by_step()
+    case = {
+        "key": key,
+        "backend": backend,
+        "n_images": n_images,
+        "accuracy": result.accuracy(labels),
+        "accuracy_by_step": by_step.tolist(),
+        "decision_step_within_1pct": decision_step(by_step, n_images),
+        "time_to_decision_steps_mean": ttd["mean"],
+        "time_to_decision_steps_median": ttd["median"],
+        "time_to_decision_steps_p95": ttd["p95"],
+        "first_spike_steps": result.first_spike_stats(),
+        "output_received_by_step": None if received is None else received.tolist(),
+        "wall_time_s": result.wall_time_s,
+        "images_per_s": result.images_per_s,
+        "layer_rates_hz": result.layer_rates_hz,
+        "layer_max_rates_hz": result.layer_max_rates_hz,
+        "spikes_per_input": result.spikes_per_input,
+        "saturated_fraction": result.saturated_fraction,
+        "synaptic_ops_per_input": result.synaptic_ops_per_input,
+        "energy_estimate": energy_estimate(network, result),
+        "versions": result.versions,
+    }
+    return case, result.outputs
+
+
+def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
+    """Firing rate (Hz) of every neuron on every input: ``{layer: (n_inputs,
+    n_neurons)}``, from NengoDL with the network's neuron type. The backends keep only
+    per-layer summaries, so the histograms need this extra pass. Per input, not
+    averaged over inputs: a neuron that fires fast on some digits and not at all on
+    others is what Loihi's one-spike-per-step ceiling is about."""
+    from .._stack import import_nengo_dl
+    from ..build import build_network
+    from ..inputs import check_inputs
+
+    nengo_dl = import_nengo_dl()
+
+    x = check_inputs(network, x)
+    built = build_network(network)
+    with built.net:
+        nengo_dl.configure_settings(stateful=False)
+    batch = min(25, len(x))
+    padded = np.concatenate([x, np.zeros((-len(x) % batch, x.shape[1]), x.dtype)])
+    parts = {name: [] for name in built.probes}
+    with nengo_dl.Simulator(built.net, minibatch_size=batch, dt=network.dt,
+                            progress_bar=False, seed=0) as sim:
+        for start in range(0, len(x), batch):
+            stop = min(start + batch, len(x))
+            tiled = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
+            data = sim.predict_on_batch({built.input_node: tiled})
+            for name, probe in built.probes.items():
+                # output / amplitude is the rate in Hz (nengo includes 1/dt)
+                parts[name].append(np.asarray(data[probe])[:stop - start].mean(axis=1)
+                                   / built.amplitudes[name])
+    return {name: np.concatenate(p).astype(np.float32) for name, p in parts.items()}
+
+
+def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = BenchConfig(),
+              *, network_path=None, data_id: str = "inputs") -> dict:
+    """Run every backend of ``config`` on ``x`` (labels ``y``), write the files listed
+    in the module docstring into ``out_dir`` and return the ``bench.json`` dict.
+
+    ``data_id`` names the inputs (e.g. ``"mnist-test[:1000]"``); it is part of what a
+    stored case must match to be reused.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(network, FrozenNetwork):
+        raise ValidationError(
+            f"network: expected a snnkit.FrozenNetwork, got {type(network).__name__}")
+    backends = check_backends(config.backends)
+    x, y = np.asarray(x), np.asarray(y).reshape(-1)
+    if len(x) == 0 or len(x) != len(y):
+        raise ValidationError(
+            f"x, y: expected the same number (> 0) of inputs and labels, got {len(x)} "
+            f"and {len(y)}")
+    unknown_caps = sorted(set(config.max_images) - set(backends))
+    if unknown_caps:
+        raise ValidationError(
+            f"max_images: caps for backends that are not benchmarked: "
+            f"{', '.join(unknown_caps)}; benchmarked: {', '.join(backends)}")
+    from ..backends import get_backend
+
+    for backend in backends:
+        # before any case runs: a network one backend cannot run (e.g. non-Loihi
+        # neurons on the emulator) must not fail the bench minutes in
+        get_backend(backend).check_network(network)
+    out = check_writable_dir(out_dir)
+    cases_dir = out / "cases"
+    cases_dir.mkdir(exist_ok=True)
+    network_id = file_sha256(network_path) if network_path else network_sha256(network)
+
+    cases, outputs = [], {}
+    bar = tqdm(backends, desc="bench", unit="backend", disable=not config.progress)
+    for backend in bar:
+        bar.set_postfix_str(backend)
+        n_images = config.cap(backend, len(x))
+        key = case_key(network_id, backend, n_images, config, data_id)
+        json_path, npz_path = cases_dir / f"{backend}.json", cases_dir / f"{backend}.npz"
+        stored = read_case(json_path, npz_path, key)
+        if stored is not None:
+            case, case_outputs = stored
+            case["resumed"] = True
+            if config.progress:
+                tqdm.write(f"{backend}: finished case found in {json_path}, skipped")
+        else:
+            case, case_outputs = run_case(network, backend, x, y, n_images, config, key)
+            write_case(json_path, npz_path, case, case_outputs, y[:n_images])
+            case["resumed"] = False
+        # derived from the stored curve, so a resumed case follows the current rule
+        case["decision_step_within_1pct"] = decision_step(case["accuracy_by_step"],
+                                                          case["n_images"])
+        cases.append(case)
+        outputs[backend] = case_outputs
+    _add_agreement(cases, outputs, y)
+
+    rates = None
+    rates_path = out / "neuron_rates.npz"
+    n_hist = min(config.n_hist, len(x))
+    if n_hist > 0:
+        key = rates_key(network_id, n_hist, config.n_steps, data_id)
+        rates = read_rates(rates_path, key)
+        if rates is None:
+            rates = neuron_rates(network, x[:n_hist], config.n_steps)
+            write_rates(rates_path, key, rates)
+
+    report = {
+        "snnkit_bench": 1,
+        "network": {
+            "path": str(network_path) if network_path else None,
+            "sha256": network_id,
+            "neuron_type": network.neuron.name,
+            "neuron_layers": list(network.neuron_layers),
+            "on_chip_layers": list(network.on_chip_layers),
+            "scale_firing_rates": network.scale_firing_rates,
+            "synapse_s": network.synapse,
+            "dt_s": network.dt,
+        },
+        "data": data_id,
+        "n_inputs": int(len(x)),
+        "config": {k: v for k, v in asdict(config).items() if k != "progress"},
+        "energy_model": dict(ENERGY_MODEL),
+        "environment": machine_environment(),
+        "cases": cases,
+        "files": {},
+    }
+    files = report["files"]
+    files["cases"] = [str(cases_dir / f"{b}.json") for b in backends]
+    if rates is not None:
+        files["neuron_rates"] = str(rates_path)
+    if config.plots:
+        from .. import plots
+
+        files["plots"] = [str(p) for p in plots.bench_plots(
+            out, network, cases, outputs, x, y, rates, n_plot=config.n_plot,
+            n_hist=n_hist, n_steps=config.n_steps)]
+    files["csv"] = str(write_csv(out / "bench.csv", cases, report["environment"]))
+    files["accuracy_by_step_csv"] = str(write_steps_csv(out / "accuracy_by_step.csv",
+                                                         cases, network.dt))
+    files["json"] = str(out / "bench.json")
+    with atomic_write(out / "bench.json", "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def _add_agreement(cases, outputs, y) -> None:
+    """Fraction of inputs on which each backend predicts what the first one does (on
+    the inputs both ran): how closely a backend reproduces the reference; and the
+    reference's accuracy on those same inputs, since a capped backend's accuracy on
+    50 images is not comparable with the reference's on 1,000."""
+    reference = cases[0]["backend"]
+    ref_pred = np.argmax(outputs[reference][:, -1], axis=-1)
+    for case in cases:
+        pred = np.argmax(outputs[case["backend"]][:, -1], axis=-1)
+        n = min(len(pred), len(ref_pred))
+        case["agreement_with"] = reference
+        case["agreement"] = float(np.mean(pred[:n] == ref_pred[:n]))
+        case["reference_accuracy_same_images"] = float(np.mean(ref_pred[:n] == y[:n]))
