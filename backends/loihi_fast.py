@@ -15,7 +15,9 @@ of inputs at once:
 Each input is presented from rest ("reset" presentation): the reference is a
 fresh ``nengo_loihi.Simulator(net, target="sim")`` per input, run for ``n_steps``
 steps (nengo-loihi's ``Simulator.reset`` raises ``NotImplementedError``, so a
-fresh simulator is the only way to start from rest). See :func:`reference_run`.
+fresh simulator is the only way to start from rest). See :func:`reference_run`
+(:mod:`.loihi_fast_reference`). How the emulator finds these parts in the model
+nengo-loihi built is :mod:`.loihi_fast_wiring`.
 
 Units: ``n_steps`` counts simulator steps of ``dt`` seconds (``dt`` = 0.001 s by
 default); outputs are in the output probe's units; spikes are 0/1 per step.
@@ -30,17 +32,13 @@ from snnkit._stack import import_nengo_loihi
 
 import_nengo_loihi()  # first: nengo-loihi starts nengo-dl and TensorFlow, quietly there
 
-import nengo  # noqa: E402
-import nengo_loihi  # noqa: E402
 import numpy as np  # noqa: E402
 import threadpoolctl  # noqa: E402
-from nengo.ensemble import Neurons  # noqa: E402
-from nengo_loihi.builder.inputs import HostReceiveProcess  # noqa: E402
 
 from snnkit.exceptions import UnsupportedFeatureError  # noqa: E402
 
-from .loihi_fast_chip import ChipEngine  # noqa: E402
-from .loihi_fast_host import BatchedHostModel  # noqa: E402
+from .loihi_fast_reference import reference_run  # noqa: E402
+from .loihi_fast_wiring import build_like_simulator, check_args, wire  # noqa: E402
 
 __all__ = [
     "FastLoihiEmulator",
@@ -87,41 +85,6 @@ class FastRun:
     first_spike_steps: dict = dataclasses.field(default_factory=dict)
 
 
-def _check_args(network, input_node, output_probe, layers):
-    if not isinstance(network, nengo.Network):
-        raise TypeError(f"network: expected nengo.Network, got {type(network)!r}")
-    if not isinstance(input_node, nengo.Node):
-        raise TypeError(f"input_node: expected nengo.Node, got {type(input_node)!r}")
-    if not isinstance(output_probe, nengo.Probe):
-        raise TypeError(
-            f"output_probe: expected nengo.Probe, got {type(output_probe)!r}"
-        )
-    for name, neurons in layers.items():
-        if not isinstance(neurons, Neurons):
-            raise TypeError(
-                f"layers[{name!r}]: expected nengo.ensemble.Neurons, "
-                f"got {type(neurons)!r}"
-            )
-    if not isinstance(input_node.output, np.ndarray):
-        raise UnsupportedFeatureError(
-            f"input node output of type {type(input_node.output).__name__}",
-            f"input_node {input_node}",
-            "a Node with a constant array output (it is replaced per input)",
-        )
-    if output_probe.sample_every is not None:
-        raise UnsupportedFeatureError(
-            "probe sample_every", f"output_probe {output_probe}", "sample_every=None"
-        )
-
-
-def _build(network, dt):
-    """Build ``network`` as ``nengo_loihi.Simulator(target='sim')`` does."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim = nengo_loihi.Simulator(network, dt=dt, target="sim")
-    return sim
-
-
 class FastLoihiEmulator:
     """Batched, vectorized, bit-exact nengo-loihi emulator for feed-forward nets.
 
@@ -148,117 +111,17 @@ class FastLoihiEmulator:
 
     def __init__(self, network, input_node, output_probe, layers=None, dt=0.001):
         layers = dict(layers or {})
-        _check_args(network, input_node, output_probe, layers)
+        check_args(network, input_node, output_probe, layers)
         self.dt = float(dt)
         self.input_size = int(input_node.size_out)
-        sim = _build(network, self.dt)
+        sim = build_like_simulator(network, self.dt)
         try:
-            self._init_from_sim(sim, input_node, output_probe, layers)
+            self.wiring = wire(sim, input_node, output_probe, layers)
         finally:
             sim.close()
-
-    def _init_from_sim(self, sim, input_node, output_probe, layers):
-        model = sim.model
-        if not model.split.precompute or "emulator" not in sim.sims:
-            raise UnsupportedFeatureError(
-                "host<->chip feedback (precompute=False)",
-                "the network's host/chip split",
-                "feed-forward networks whose host input does not depend on chip "
-                "output",
-            )
-        if model.host2chip_pes_senders:
-            raise UnsupportedFeatureError(
-                "learning rules (PES error from host)", "the network", "no learning"
-            )
-        if "host_pre" not in sim.sims or "host" not in sim.sims:
-            raise UnsupportedFeatureError(
-                "networks without both an off-chip input layer and a host output",
-                "the network's host/chip split",
-                "input node -> off-chip layer -> chip -> host output node",
-            )
-        self.chip = ChipEngine(model)
-        self.host_pre = BatchedHostModel(sim.sims["host_pre"], "host_pre")
-        self.host = BatchedHostModel(sim.sims["host"], "host")
-
-        if input_node not in model.host_pre.sig:
-            raise UnsupportedFeatureError(
-                "an input node that is not a precomputed host input",
-                f"input_node {input_node}",
-                "the network's input node feeding the off-chip layer",
-            )
-        self._input_signal = model.host_pre.sig[input_node]["out"]
-
-        self._senders = self._map_senders(model)
-        self._receivers = self._map_receivers(model)
-        if output_probe not in model.host.sig:
-            raise UnsupportedFeatureError(
-                "an output probe that is not on the host after the chip",
-                f"output_probe {output_probe}",
-                "a probe on the output Node (host side)",
-            )
-        self._output_signal = model.host.sig[output_probe]["in"]
-        self.output_size = int(np.prod(self._output_signal.shape))
-        self._layers = self._map_layers(model, layers)
+        self.chip = self.wiring.chip
+        self.output_size = self.wiring.output_size
         self._checked_steps = 0
-
-    def _map_senders(self, model):
-        """HostSendProcess -> SpikeInput, for every host->chip spike link."""
-        senders = {}
-        for send, receive in model.host2chip_senders.items():
-            spike_input = model.spike_targets[receive]
-            senders[send.output] = spike_input
-        missing = set(self.chip.inputs) - set(senders.values())
-        if missing:
-            raise UnsupportedFeatureError(
-                "chip inputs not fed by host spikes",
-                ", ".join(str(i.label) for i in missing),
-                "host neurons -> chip connections",
-            )
-        return senders
-
-    def _map_receivers(self, model):
-        """HostReceiveProcess -> (LoihiProbe, [(block index, probe slice)])."""
-        receivers = {}
-        for probe, receive in model.chip2host_receivers.items():
-            loihi_probe = model.objs[probe]["out"]
-            if loihi_probe.key != "spiked" or loihi_probe.synapse is not None:
-                raise UnsupportedFeatureError(
-                    f"chip->host probe of {loihi_probe.key!r} "
-                    f"(synapse {loihi_probe.synapse})",
-                    f"connection probe {probe}",
-                    "spikes from on-chip neurons to host objects",
-                )
-            targets = [
-                (self.chip.block_index[b], s)
-                for b, s in zip(loihi_probe.target, loihi_probe.slice)
-            ]
-            assert isinstance(receive.output, HostReceiveProcess)
-            receivers[receive.output] = (loihi_probe, targets)
-        return receivers
-
-    def _map_layers(self, model, layers):
-        """layer name -> ("chip", [(block idx, neuron idxs)]) or ("host", Signal)."""
-        out = {}
-        for name, neurons in layers.items():
-            if neurons in model.host_pre.sig:
-                out[name] = ("host", model.host_pre.sig[neurons]["out"], neurons.size_out)
-                continue
-            blocks = model.objs[neurons]["out"] if neurons in model.objs else None
-            if blocks is None:
-                blocks = model.objs.get(neurons.ensemble, {}).get("out", None)
-            if blocks is None:
-                raise UnsupportedFeatureError(
-                    "recording a layer that is neither on chip nor in host_pre",
-                    f"layers[{name!r}] = {neurons}",
-                    "ensembles on chip or off-chip before the chip",
-                )
-            blocks = blocks if isinstance(blocks, list) else [blocks]
-            parts = []
-            for b in blocks:
-                idxs = model.block_comp_map.get(b, np.arange(b.n_neurons))
-                parts.append((self.chip.block_index[b], np.asarray(idxs)))
-            out[name] = ("chip", parts, neurons.size_out)
-        return out
 
     def _check_spike_times(self, n_steps):
         # host->chip spikes are keyed by round(t / dt); they must land on step k
@@ -280,7 +143,7 @@ class FastLoihiEmulator:
         per_sample = _BYTES_PER_SAMPLE_COMPARTMENT * (self.chip.n_src + 1)
         per_sample += n_steps * (self.chip.n_input_src + 8 * self.output_size)
         per_sample += sum(
-            n_steps * n for _, _, n in self._layers.values()
+            n_steps * n for _, _, n in self.wiring.layers.values()
         )  # recorded trains
         return int(max(1, min(128, memory_bytes // per_sample)))
 
@@ -334,15 +197,15 @@ class FastLoihiEmulator:
         outputs = np.zeros((batch, n_steps, self.output_size))
         counts = {
             name: np.zeros((batch, n), dtype=np.int32)
-            for name, (_, _, n) in self._layers.items()
+            for name, (_, _, n) in self.wiring.layers.items()
         }
-        first = {name: np.zeros(batch, dtype=np.int32) for name in self._layers}
+        first = {name: np.zeros(batch, dtype=np.int32) for name in self.wiring.layers}
         trains = (
             {}
             if counts_only
             else {
                 name: np.zeros((batch, n_steps, n), dtype=np.uint8)
-                for name, (_, _, n) in self._layers.items()
+                for name, (_, _, n) in self.wiring.layers.items()
             }
         )
         if not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
@@ -398,22 +261,22 @@ class FastLoihiEmulator:
         {layer: first spike step per sample}, overflowed."""
         batch = x.shape[0]
         host_layers = {
-            name: sig for name, (kind, sig, _) in self._layers.items() if kind == "host"
+            name: sig for name, (kind, sig, _) in self.wiring.layers.items() if kind == "host"
         }
-        sent, host_spikes = self.host_pre.run(
-            n_steps, batch, batch_inputs={self._input_signal: x}, spikes=host_layers
+        sent, host_spikes = self.wiring.host_pre.run(
+            n_steps, batch, batch_inputs={self.wiring.input_signal: x}, spikes=host_layers
         )
         chip_spikes, overflowed = self._run_chip(sent, n_steps, batch)
         receive = {
             proc: self._receive_fn(proc, chip_spikes, n_steps, batch)
-            for proc in self._receivers
+            for proc in self.wiring.receivers
         }
-        _, rec = self.host.run(
-            n_steps, batch, receive=receive, record={"out": self._output_signal}
+        _, rec = self.wiring.host.run(
+            n_steps, batch, receive=receive, record={"out": self.wiring.output_signal}
         )
         outputs = rec["out"].reshape(batch, n_steps, -1)
         layer_spikes, layer_first = {}, {}
-        for name, (kind, what, n) in self._layers.items():
+        for name, (kind, what, n) in self.wiring.layers.items():
             if kind == "host":
                 spk = host_spikes[name]
                 layer_first[name] = _first_step(spk.any(axis=2))
@@ -435,9 +298,9 @@ class FastLoihiEmulator:
 
     def _recorded_blocks(self):
         blocks = set()
-        for _, targets in self._receivers.values():
+        for _, targets in self.wiring.receivers.values():
             blocks.update(bi for bi, _ in targets)
-        for kind, what, _ in self._layers.values():
+        for kind, what, _ in self.wiring.layers.values():
             if kind == "chip":
                 blocks.update(bi for bi, _ in what)
         return sorted(blocks)
@@ -454,7 +317,7 @@ class FastLoihiEmulator:
         overflowed = False
         for t in range(1, n_steps + 1):
             # host spikes of step t-1 arrive at step t (SpikeInput, t >= 2)
-            for proc, spike_input in self._senders.items():
+            for proc, spike_input in self.wiring.senders.items():
                 sl = chip.input_slices[spike_input]
                 spikes[:, sl] = sent[proc][:, t - 2] if t >= 2 else 0
             q = chip.synaptic_input(spikes)
@@ -467,7 +330,7 @@ class FastLoihiEmulator:
 
     def _receive_fn(self, proc, chip_spikes, n_steps, batch):
         """Values a HostReceiveNode outputs at host step k, as nengo-loihi times them."""
-        loihi_probe, targets = self._receivers[proc]
+        loihi_probe, targets = self.wiring.receivers[proc]
         # per sample, the exact call ProbeState.send makes on the whole run
         values = np.stack(
             [
@@ -503,36 +366,3 @@ def run_network_fast(built, x, n_steps, **kwargs):
     if not isinstance(built, FastLoihiEmulator):
         built = FastLoihiEmulator(*built)
     return built.run(x, n_steps, **kwargs)
-
-
-def reference_run(network, input_node, output_probe, x, n_steps, layers=None):
-    """nengo-loihi's emulator, one input at a time, each from rest.
-
-    Builds a fresh ``nengo_loihi.Simulator(network, target="sim")`` per row of
-    ``x`` (``Simulator.reset`` is not implemented in nengo-loihi 1.1.0), with the
-    input node's output set to that row. Adds a probe per entry of ``layers`` to
-    ``network`` (they do not change the dynamics). Slow: seconds per input.
-
-    Returns
-    -------
-    outputs : ndarray (batch, n_steps, out_dim)
-    spikes : {layer_name: uint8 ndarray (batch, n_steps, n_neurons)}
-    """
-    layers = dict(layers or {})
-    with network:
-        probes = {name: nengo.Probe(neurons) for name, neurons in layers.items()}
-    original = input_node.output
-    outputs, spikes = [], {name: [] for name in layers}
-    try:
-        for row in np.asarray(x):
-            input_node.output = np.array(row, dtype=np.float64)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with nengo_loihi.Simulator(network, target="sim") as sim:
-                    sim.run_steps(n_steps)
-            outputs.append(np.array(sim.data[output_probe]))
-            for name, p in probes.items():
-                spikes[name].append((np.asarray(sim.data[p]) != 0).astype(np.uint8))
-    finally:
-        input_node.output = original
-    return np.stack(outputs), {k: np.stack(v) for k, v in spikes.items()}
