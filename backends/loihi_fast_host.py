@@ -10,7 +10,8 @@ once per sample with the same shapes as the reference (exact by construction).
 
 Operators whose inputs never change over time are run once per batch instead of
 once per step; they give the same value at every step in the reference, because
-every signal they write is written only by such operators.
+every signal they write is written only by such operators. Which operators are
+accepted, and which vary, is :mod:`.loihi_fast_host_ops`.
 
 Time is counted in steps of ``dt`` seconds; step ``k`` (1-based) is at ``k * dt``.
 """
@@ -25,134 +26,22 @@ from nengo.builder.operator import (
     DotInc,
     ElementwiseInc,
     Reset,
-    SparseDotInc,
     TimeUpdate,
 )
 from nengo.builder.processes import SimProcess
 from nengo.builder.probe import SimProbe
 from nengo.builder.transforms import ConvInc, conv2d
-from nengo.dists import Choice
-from nengo.synapses import LinearFilter
 from nengo_loihi.builder.inputs import HostReceiveProcess, HostSendProcess
-from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear
 
 from snnkit.exceptions import UnsupportedFeatureError
 
-# Neuron types whose nengo `step` is purely elementwise, so running it on a
-# (batch, n) array gives each sample exactly what a (n,) array would.
-ELEMENTWISE_NEURONS = (
-    LoihiSpikingRectifiedLinear,
-    LoihiLIF,
-    nengo.SpikingRectifiedLinear,
-    nengo.RectifiedLinear,
-    nengo.LIF,
+from .loihi_fast_host_ops import (
+    ELEMENTWISE_FILTER_STEPS,
+    unbatched_view,
+    signal_base,
+    validate_host_ops,
+    varying_ops,
 )
-
-# LinearFilter steps that are elementwise in the signal (first-order or none).
-_ELEMENTWISE_FILTER_STEPS = (LinearFilter.NoX, LinearFilter.OneX)
-
-_INHERENTLY_VARYING = (TimeUpdate, SimNeurons, SimProcess)
-_SUPPORTED_OPS = "Reset, Copy, DotInc, ElementwiseInc, ConvInc, SimNeurons, SimProcess"
-
-
-def _base(sig):
-    return sig.base
-
-
-def _view(arr, sig):
-    """Unbatched view of ``sig`` into a copy ``arr`` of its base."""
-    if sig is _base(sig):
-        return arr
-    item = arr.itemsize
-    return np.lib.stride_tricks.as_strided(
-        arr.reshape(-1)[sig.elemoffset :],
-        shape=tuple(sig.shape),
-        strides=tuple(s * item for s in sig.elemstrides),
-    )
-
-
-def _check_neuron_state(op, where):
-    for name, dist in op.neurons.state.items():
-        fixed = not isinstance(dist, nengo.dists.Distribution) or (
-            isinstance(dist, Choice) and len(np.unique(dist.options)) == 1
-        )
-        if not fixed:
-            raise UnsupportedFeatureError(
-                f"random initial neuron state {name}={dist}",
-                where,
-                "neuron state distributions with a single value (e.g. Choice([0]))",
-            )
-
-
-def _validate_ops(ops, label):
-    for op in ops:
-        where = f"{label} operator {op}"
-        if isinstance(op, SparseDotInc):
-            raise UnsupportedFeatureError(
-                "sparse transforms on the host", where, _SUPPORTED_OPS
-            )
-        if not isinstance(
-            op,
-            (Reset, Copy, DotInc, ElementwiseInc, ConvInc, TimeUpdate, SimProbe)
-            + (SimNeurons, SimProcess),
-        ):
-            raise UnsupportedFeatureError(
-                f"host operator {type(op).__name__}", where, _SUPPORTED_OPS
-            )
-        if isinstance(op, SimNeurons):
-            if not isinstance(op.neurons, ELEMENTWISE_NEURONS):
-                raise UnsupportedFeatureError(
-                    f"host neuron type {type(op.neurons).__name__}",
-                    where,
-                    ", ".join(t.__name__ for t in ELEMENTWISE_NEURONS),
-                )
-            _check_neuron_state(op, where)
-        if isinstance(op, ConvInc):
-            conv = op.conv
-            if conv.dimensions != 2 or conv.groups != 1:
-                raise UnsupportedFeatureError(
-                    f"host convolution with dimensions={conv.dimensions}, "
-                    f"groups={conv.groups}",
-                    where,
-                    "2-D convolutions with groups=1",
-                )
-        if isinstance(op, SimProcess):
-            proc = op.process
-            if not isinstance(
-                proc, (HostSendProcess, HostReceiveProcess, LinearFilter)
-            ):
-                raise UnsupportedFeatureError(
-                    f"host process {type(proc).__name__}",
-                    where,
-                    "Lowpass/None synapses and nengo-loihi's host<->chip transfer",
-                )
-
-
-def _varying_ops(ops):
-    """Operators that must run every step (the rest give a constant result).
-
-    An operator varies if it is stateful or a process, reads a varying signal,
-    or writes a signal that a varying operator also writes (its Reset/Copy must
-    then be repeated every step too).
-    """
-    varying_ops = set()
-    varying_bases = set()
-    changed = True
-    while changed:
-        changed = False
-        for op in ops:
-            if op in varying_ops:
-                continue
-            writes = op.sets + op.incs + op.updates
-            if (
-                isinstance(op, _INHERENTLY_VARYING)
-                or any(_base(s) in varying_bases for s in op.reads)
-                or any(_base(s) in varying_bases for s in writes)
-            ):
-                varying_ops.add(op)
-                varying_bases.update(_base(s) for s in writes)
-                changed = True
-    return varying_ops
 
 
 class BatchedHostModel:
@@ -171,18 +60,18 @@ class BatchedHostModel:
         self.label = label
         self.dt = float(sim.dt)
         self.ops = list(sim._step_order)
-        _validate_ops(self.ops, label)
-        self.varying = _varying_ops(self.ops)
+        validate_host_ops(self.ops, label)
+        self.varying = varying_ops(self.ops)
         written = set()
         for op in self.ops:
-            written.update(_base(s) for s in op.sets + op.incs + op.updates)
+            written.update(signal_base(s) for s in op.sets + op.incs + op.updates)
         self._written_bases = written
         self._filters = {}
         # snapshot initial values: the simulator's signals vanish when it closes
         self._initial = {}
         for op in self.ops:
             for sig in op.all_signals:
-                base = _base(sig)
+                base = signal_base(sig)
                 if base not in self._initial:
                     self._initial[base] = np.array(sim.signals[base])
 
@@ -193,7 +82,7 @@ class BatchedHostModel:
             init = self._initial[base]
             arrays[base] = np.broadcast_to(init, (batch,) + init.shape).copy()
         for sig, values in batch_inputs.items():
-            base = _base(sig)
+            base = signal_base(sig)
             if base in self._written_bases:
                 raise UnsupportedFeatureError(
                     "an input node whose output is computed on the host",
@@ -209,10 +98,10 @@ class BatchedHostModel:
 
     def _get(self, sig):
         """(batched, array): batched arrays have a leading batch axis."""
-        base = _base(sig)
+        base = signal_base(sig)
         arr = self._arrays.get(base, None)
         if arr is None:
-            return False, _view(self._initial[base], sig)
+            return False, unbatched_view(self._initial[base], sig)
         if sig is base:
             return True, arr
         batch = arr.shape[0]
@@ -336,7 +225,7 @@ class BatchedHostModel:
             step = op.process.make_step(
                 inp.shape, out.shape, self.dt, rng=None, state=state
             )
-            if not isinstance(step, _ELEMENTWISE_FILTER_STEPS):
+            if not isinstance(step, ELEMENTWISE_FILTER_STEPS):
                 raise UnsupportedFeatureError(
                     f"host synapse {op.process} (step {type(step).__name__})",
                     f"{self.label} operator {op}",
