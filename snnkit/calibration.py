@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .exceptions import CalibrationError, ValidationError
-from .validation import check_fraction, check_int
+from .neurons import MAX_LOIHI_RATE_HZ
+from .validation import check_fraction, check_int, is_number
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,17 @@ def layer_statistic(result, statistic: str) -> dict:
     if q is None:
         return dict(result.layer_rates_hz)
     return {name: result.rate_percentile_hz(name, q) for name in result.layer_rates_hz}
+
+
+def check_target_rate(rate, spec) -> None:
+    """A target rate in Hz: a number > 0, and for Loihi neurons (``spec``, a
+    :class:`~snnkit.neurons.NeuronSpec`) at most one spike per 1 ms step."""
+    if not is_number(rate) or not rate > 0:
+        raise ValidationError(f"target_rate_hz: expected a number > 0 Hz, got {rate!r}")
+    if spec.runs_on_loihi and rate > MAX_LOIHI_RATE_HZ:
+        raise ValidationError(
+            f"target_rate_hz: Loihi neurons fire at most once per 1 ms step "
+            f"({MAX_LOIHI_RATE_HZ:.0f} Hz), got {rate} Hz")
 
 
 def check_options(tolerance, max_iterations, statistic) -> tuple[float, int]:

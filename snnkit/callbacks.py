@@ -105,6 +105,30 @@ class CallbackList:
         return keyed
 
 
+def collect_callbacks(callbacks, logger, progress_bar: bool) -> list:
+    """The Trainer's callbacks: ``callbacks``, then the loggers ``logger`` asks for
+    (True: a :class:`CSVLogger`; or logger callbacks, one or a list), then a
+    :class:`ProgressBar` if ``progress_bar`` and none is given."""
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise ValidationError(f"callbacks: expected snnkit Callback objects, "
+                                  f"got {type(callback).__name__}")
+    if logger is True:
+        callbacks.append(CSVLogger())
+    elif logger not in (None, False):
+        loggers = list(logger) if isinstance(logger, (list, tuple)) else [logger]
+        for item in loggers:
+            if not isinstance(item, Callback):
+                raise ValidationError(
+                    f"logger: expected None, True or snnkit logger callbacks "
+                    f"(CSVLogger, TensorBoardLogger), got {type(item).__name__}")
+        callbacks += loggers
+    if progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.append(ProgressBar())
+    return callbacks
+
+
 class ProgressBar(Callback):
     """A tqdm bar per epoch, showing loss and accuracy."""
 

@@ -10,7 +10,6 @@ scales, other backend) starts from the trained weights.
 from __future__ import annotations
 
 import random
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +17,24 @@ import numpy as np
 from ._stack import import_tensorflow
 from .build import build_network
 from .calibration import Calibration
-from .callbacks import Callback, CallbackList, CSVLogger, ModelCheckpoint, ProgressBar
-from .checkpoint import load_checkpoint, save_checkpoint
+from .callbacks import CallbackList, collect_callbacks
+from .checkpoint import save_checkpoint
 from .exceptions import CheckpointError, UnknownNameError, ValidationError
 from .fit_inputs import check_convertible, check_data, read_data, read_inputs
 from .fold import write_back
+from .nengo_dl_fit import (OPTIMIZERS, KerasBridge, fit_feeds, fit_losses, make_optimizer,
+                          predict_minibatches, snnkit_logs, wants_batches,
+                          whole_minibatches)
 from .nengo_dl_weights import copy_weights_to_keras, restore_optimizer
+from .resume import callback_states, find_checkpoint, load_callback_states
 from .frozen import FrozenNetwork
-from .neurons import MAX_LOIHI_RATE_HZ, neuron_spec
-from .rate_reg import parse_rate_targets, rate_loss
-from .validation import check_at_least, check_int, check_positive, is_number
+from .neurons import neuron_spec
+from .rate_reg import parse_rate_targets
+from .validation import check_at_least, check_int, check_positive
 
 tf = import_tensorflow()
 
 __all__ = ["Calibration", "Trainer", "check_convertible", "copy_weights_to_keras"]
-
-_OPTIMIZERS = {
-    "rmsprop": tf.optimizers.RMSprop,
-    "adam": tf.optimizers.Adam,
-    "sgd": tf.optimizers.SGD,
-}
 
 
 class Trainer:
@@ -87,24 +84,10 @@ class Trainer:
         if synapse is not None:
             synapse = check_positive("synapse", synapse, "seconds")
         dt = check_positive("dt", dt, "seconds")
-        if isinstance(optimizer, str) and optimizer not in _OPTIMIZERS:
+        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
             raise UnknownNameError(f"optimizer: unknown optimizer {optimizer!r}; "
-                                   f"known: {', '.join(_OPTIMIZERS)}")
-        callbacks = list(callbacks)
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise ValidationError(f"callbacks: expected snnkit Callback objects, "
-                                      f"got {type(callback).__name__}")
-        if logger is True:
-            callbacks.append(CSVLogger())
-        elif logger not in (None, False):
-            loggers = list(logger) if isinstance(logger, (list, tuple)) else [logger]
-            for item in loggers:
-                if not isinstance(item, Callback):
-                    raise ValidationError(
-                        f"logger: expected None, True or snnkit logger callbacks "
-                        f"(CSVLogger, TensorBoardLogger), got {type(item).__name__}")
-            callbacks += loggers
+                                   f"known: {', '.join(OPTIMIZERS)}")
+        callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
         rate_weight = check_at_least("rate_weight", rate_weight, 0)
         self.max_epochs = max_epochs
         self.minibatch_size = minibatch_size
@@ -123,8 +106,6 @@ class Trainer:
             else Path.cwd()
         self.enable_progress_bar = enable_progress_bar
         self.callbacks = callbacks
-        if enable_progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
-            self.callbacks.append(ProgressBar())
         self.steps_per_epoch = 0
         self.history: list[dict] = []
         self.should_stop = False
@@ -164,11 +145,11 @@ class Trainer:
         x, y = check_data("train_data", network, read_data("train_data", train_data))
         val = None if val_data is None else check_data(
             "val_data", network, read_data("val_data", val_data))
-        x, y = self._whole_minibatches("train_data", x, y)
+        x, y = whole_minibatches("train_data", x, y, self.minibatch_size)
         if val is not None:
-            val = self._whole_minibatches("val_data", *val)
+            val = whole_minibatches("val_data", *val, self.minibatch_size)
 
-        checkpoint = self._find_checkpoint(ckpt_path)
+        checkpoint = find_checkpoint(ckpt_path, self)
         self.history = []
         start_epoch = 0
         if checkpoint is not None:
@@ -178,7 +159,7 @@ class Trainer:
                                   scale_firing_rates=self._training_scales(folded.model))
             self.history = [dict(h) for h in checkpoint.history]
             start_epoch = checkpoint.epoch
-            self._load_callback_states(checkpoint.callback_states)
+            load_callback_states(self.callbacks, checkpoint.callback_states)
 
         self.network, self.train_x, self.has_validation = network, x, val is not None
         self._rate_targets = targets
@@ -195,17 +176,18 @@ class Trainer:
 
         with nengo_dl.Simulator(built.net, minibatch_size=self.minibatch_size,
                                 dt=self.dt, seed=self.seed, progress_bar=False) as sim:
-            losses, weights = self._losses(built, targets)
-            sim.compile(optimizer=self._make_optimizer(), loss=losses, loss_weights=weights,
+            losses, weights = fit_losses(built, targets, self.rate_weight)
+            sim.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
+                        loss=losses, loss_weights=weights,
                         metrics={built.output_probe: tf.metrics.sparse_categorical_accuracy})
             if checkpoint is not None and checkpoint.optimizer:
                 restore_optimizer(sim, checkpoint)
             self._sim, self._built, self._model = sim, built, model
             try:
                 callbacks.call("on_fit_start", self)
-                inputs, outputs = self._feeds(built, targets, x, y)
-                validation = None if val is None else self._feeds(built, targets, *val)
-                bridge = [_KerasBridge(self, callbacks)] if _wants_batches(self.callbacks) \
+                inputs, outputs = fit_feeds(built, targets, x, y)
+                validation = None if val is None else fit_feeds(built, targets, *val)
+                bridge = [KerasBridge(self, callbacks)] if wants_batches(self.callbacks) \
                     else []
                 for epoch in range(start_epoch, self.max_epochs):
                     self.current_epoch = epoch
@@ -216,7 +198,7 @@ class Trainer:
                     copy_weights_to_keras(sim, built, folded.model)
                     write_back(folded, model)
                     logs = {"epoch": epoch}
-                    logs.update(self._normalize_logs(keras_logs, built, targets))
+                    logs.update(snnkit_logs(sim, keras_logs, built, targets))
                     self.history.append(logs)
                     callbacks.call("on_epoch_end", self, epoch, logs)
                     if self.should_stop:
@@ -260,7 +242,7 @@ class Trainer:
         optimizer = [v.numpy() for v in self._sim.keras_model.optimizer.variables()]
         return save_checkpoint(path, self._model, epoch=self.current_epoch + 1,
                                history=self.history, optimizer=optimizer,
-                               callback_states=self._callback_states())
+                               callback_states=callback_states(self.callbacks))
 
     def measure_live_rates(self, x, *, n_steps: int = 30):
         """Per-layer rate statistics (a :class:`~snnkit.results.RunSummary`) of the
@@ -272,99 +254,13 @@ class Trainer:
         if sim is None or not built.probes:
             raise ValidationError("measure_live_rates: only available while fit() runs "
                                   "with layer probes (a RateMonitor or rate targets)")
-        count, batch = len(x), self.minibatch_size
-        padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
         activity = LayerActivity(layer_amplitudes(self.network), self.dt)
-        for start in range(0, len(padded), batch):
-            stop = min(start + batch, count)
-            if stop <= start:
-                break
-            chunk = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
-            data = sim.predict_on_batch({built.input_node: chunk})
+        for count, data in predict_minibatches(sim, built, x, n_steps,
+                                               self.minibatch_size):
             for name, probe in built.probes.items():
-                activity.add(name, np.asarray(data[probe])[:stop - start])
-            activity.finish_batch(stop - start)
+                activity.add(name, np.asarray(data[probe])[:count])
+            activity.finish_batch(count)
         return activity.summary()
-
-    def _losses(self, built, targets):
-        losses = {built.output_probe: tf.losses.SparseCategoricalCrossentropy(
-            from_logits=True)}
-        weights = {built.output_probe: 1.0}
-        for name, target in targets.items():
-            probe = built.probes[name]
-            losses[probe] = rate_loss(target, built.amplitudes[name])
-            weights[probe] = self.rate_weight
-        return losses, weights
-
-    @staticmethod
-    def _feeds(built, targets, x, y):
-        inputs = {built.input_node: x[:, None, :]}
-        outputs = {built.output_probe: y[:, None, None]}
-        for name in targets:  # the rate losses ignore their targets: a placeholder
-            outputs[built.probes[name]] = np.zeros((len(x), 1, 1), np.float32)
-        return inputs, outputs
-
-    def _normalize_logs(self, keras_logs, built, targets) -> dict:
-        out = {}
-        names = {}
-        for name in targets:
-            names[self._sim.get_name(built.probes[name])] = f"rate_loss/{name}"
-        for key, values in keras_logs.items():
-            value = float(values[-1])
-            prefix = "val_" if key.startswith("val_") else ""
-            bare = key[len(prefix):]
-            if bare.endswith("sparse_categorical_accuracy"):
-                out[prefix + "accuracy"] = value
-            elif bare == "loss":
-                out[key] = value
-            else:
-                for probe_name, metric in names.items():
-                    if bare == f"{probe_name}_loss":
-                        out[prefix + metric] = value
-        return out
-
-    def _whole_minibatches(self, argument, x, y):
-        usable = len(x) // self.minibatch_size * self.minibatch_size
-        if usable == 0:
-            raise ValidationError(
-                f"{argument}: expected at least minibatch_size={self.minibatch_size} "
-                f"examples, got {len(x)}")
-        return x[:usable], y[:usable]
-
-    def _find_checkpoint(self, ckpt_path):
-        if ckpt_path is None:
-            return None
-        if ckpt_path == "last":
-            dirs = [c.resolve_dir(self) for c in self.callbacks
-                    if isinstance(c, ModelCheckpoint)]
-            path = (dirs[0] if dirs else self.default_root_dir / "checkpoints") / "last.npz"
-            if not path.is_file():
-                warnings.warn(f"ckpt_path='last': no checkpoint at {path} yet; "
-                              "training from scratch")
-                return None
-            return load_checkpoint(path)
-        if not isinstance(ckpt_path, (str, Path)):
-            raise ValidationError(f"ckpt_path: expected None, 'last' or a file path, "
-                                  f"got {type(ckpt_path).__name__}")
-        return load_checkpoint(ckpt_path)
-
-    def _callback_states(self) -> dict:
-        return {key: c.state_dict() for key, c in CallbackList(self.callbacks).keyed().items()}
-
-    def _load_callback_states(self, states: dict) -> None:
-        counts = {}
-        for key, callback in CallbackList(self.callbacks).keyed().items():
-            # checkpoints before state keys existed keyed states by class and position
-            name = type(callback).__name__
-            counts[name] = counts.get(name, -1) + 1
-            state = states.get(key, states.get(f"{name}.{counts[name]}"))
-            if state is not None:
-                callback.load_state_dict(state)
-
-    def _make_optimizer(self):
-        if isinstance(self.optimizer, str):
-            return _OPTIMIZERS[self.optimizer](self.learning_rate)
-        return self.optimizer
 
     def _seed_everything(self) -> None:
         if self.seed is None:
@@ -451,10 +347,10 @@ class Trainer:
         not converge it warns (:class:`~snnkit.calibration.CalibrationWarning`), or
         raises :class:`~snnkit.exceptions.CalibrationError` if ``strict``.
         """
-        from .calibration import calibrate, check_options
+        from .calibration import calibrate, check_options, check_target_rate
 
         spec = neuron_spec(neuron_type)
-        _check_target_rate(target_rate_hz, spec)
+        check_target_rate(target_rate_hz, spec)
         check_options(tolerance, max_iterations, statistic)  # before any measurement
         network = self._as_network(model_or_network)
         network = network.replace(synapse=self.synapse if synapse == "trainer" else synapse)
@@ -493,35 +389,3 @@ def _frozen_field_names(options: dict) -> dict:
     if "neuron_type" in renamed:
         renamed["neuron"] = renamed.pop("neuron_type")
     return renamed
-
-
-def _check_target_rate(rate, spec) -> None:
-    if not is_number(rate) or not rate > 0:
-        raise ValidationError(f"target_rate_hz: expected a number > 0 Hz, got {rate!r}")
-    if spec.runs_on_loihi and rate > MAX_LOIHI_RATE_HZ:
-        raise ValidationError(
-            f"target_rate_hz: Loihi neurons fire at most once per 1 ms step "
-            f"({MAX_LOIHI_RATE_HZ:.0f} Hz), got {rate} Hz")
-
-
-class _KerasBridge(tf.keras.callbacks.Callback):
-    """Forwards Keras' per-batch events to snnkit callbacks (only used when one of
-    them overrides ``on_batch_end``: Keras skips batch hooks otherwise)."""
-
-    def __init__(self, trainer: Trainer, callbacks: CallbackList):
-        super().__init__()
-        self.trainer = trainer
-        self.snn_callbacks = callbacks
-
-    def on_train_batch_end(self, batch, logs=None):
-        out = {}
-        for key, value in (logs or {}).items():
-            if key.endswith("sparse_categorical_accuracy"):
-                out["accuracy"] = float(value)
-            elif key == "loss":
-                out["loss"] = float(value)
-        self.snn_callbacks.call("on_batch_end", self.trainer, batch, out)
-
-
-def _wants_batches(callbacks) -> bool:
-    return any(type(c).on_batch_end is not Callback.on_batch_end for c in callbacks)

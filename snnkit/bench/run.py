@@ -136,6 +136,7 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
     from .._stack import import_nengo_dl
     from ..build import build_network
     from ..inputs import check_inputs
+    from ..nengo_dl_fit import predict_minibatches
 
     nengo_dl = import_nengo_dl()
 
@@ -144,17 +145,13 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
     with built.net:
         nengo_dl.configure_settings(stateful=False)
     batch = min(25, len(x))
-    padded = np.concatenate([x, np.zeros((-len(x) % batch, x.shape[1]), x.dtype)])
     parts = {name: [] for name in built.probes}
     with nengo_dl.Simulator(built.net, minibatch_size=batch, dt=network.dt,
                             progress_bar=False, seed=0) as sim:
-        for start in range(0, len(x), batch):
-            stop = min(start + batch, len(x))
-            tiled = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
-            data = sim.predict_on_batch({built.input_node: tiled})
+        for count, data in predict_minibatches(sim, built, x, n_steps, batch):
             for name, probe in built.probes.items():
                 # output / amplitude is the rate in Hz (nengo includes 1/dt)
-                parts[name].append(np.asarray(data[probe])[:stop - start].mean(axis=1)
+                parts[name].append(np.asarray(data[probe])[:count].mean(axis=1)
                                    / built.amplitudes[name])
     return {name: np.concatenate(p).astype(np.float32) for name, p in parts.items()}
 
