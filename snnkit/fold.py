@@ -44,34 +44,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from .exceptions import ConversionError
+from .fold_graph import (POOLING_LAYERS, WEIGHTED_LAYERS, activation_kind,
+                         activation_message, activation_name, activation_note,
+                         layer_graph, refuse)
 from .fold_weights import (
     GLOBAL_POOLING_LAYERS, as_plain, conv_fold_ok, fold_batchnorm, fold_pool,
     set_batchnorm_identity, weights_of,
 )
-
-IDENTITY_LAYERS = frozenset({
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "GaussianNoise", "GaussianDropout", "AlphaDropout",
-})
-WEIGHTED_LAYERS = frozenset({"Dense", "Conv1D", "Conv2D", "DepthwiseConv2D",
-                             "SeparableConv2D"})
-POOLING_LAYERS = frozenset({"AveragePooling1D", "AveragePooling2D"})
-_REFUSED = {
-    "MaxPooling1D": "spiking neurons cannot take a maximum; use AveragePooling1D",
-    "MaxPooling2D": "spiking neurons cannot take a maximum; use AveragePooling2D",
-    "GlobalMaxPooling1D": "use GlobalAveragePooling1D",
-    "GlobalMaxPooling2D": "use GlobalAveragePooling2D",
-    "LeakyReLU": "spiking ReLU neurons have no negative slope; use ReLU()",
-    "PReLU": "spiking ReLU neurons have no negative slope; use ReLU()",
-    "ELU": "use ReLU()",
-    "Add": "residual sums are not supported yet: NengoDL makes them a passthrough "
-           "node that nengo-loihi cannot map between on-chip layers",
-    "Concatenate": "concatenation is not supported yet: NengoDL makes it a "
-                   "passthrough node that nengo-loihi cannot map between on-chip layers",
-    "Lambda": "rewrite it with supported layers (a Lambda runs arbitrary code)",
-}
 
 
 @dataclass(frozen=True)
@@ -91,12 +71,6 @@ class FoldedModel:
         return bool(self.changes)
 
 
-@dataclass
-class _Node:
-    layer: object
-    inputs: list  # names of producing nodes (identity layers skipped)
-
-
 def fold_model(model, *, for_training: bool = False) -> FoldedModel:
     """Return an equivalent model made of runnable layers (see the module doc).
 
@@ -108,7 +82,7 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
 
     if isinstance(model, tf.keras.Sequential):
         model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
-    nodes, order, output_name = _graph(model)
+    nodes, order, output_name = layer_graph(model)
     consumers = {name: [] for name in order}
     for name in order:
         for src in nodes[name].inputs:
@@ -136,7 +110,7 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
             shape = layer.get_config()["batch_input_shape"][1:]
             tensors[name] = tf.keras.Input(shape=shape, name=name)
             continue
-        _refuse(layer, cls)
+        refuse(layer, cls)
         source = tensors[node.inputs[0]]
 
         # pooling folded into the weighted layer after it
@@ -182,13 +156,13 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
             producer = nodes[node.inputs[0]].layer
             raise ConversionError(
                 f"model: BatchNormalization {name!r} follows {producer.name!r} "
-                f"({type(producer).__name__}{_act_note(producer)}); snnkit folds batch "
+                f"({type(producer).__name__}{activation_note(producer)}); snnkit folds batch "
                 "normalization only into a Conv/Dense layer without activation directly "
                 "before it (and whose output goes nowhere else): write "
                 "Conv2D(activation=None) -> BatchNormalization -> ReLU")
 
         if cls in ("Activation", "ReLU"):
-            kind = _activation_kind(layer)
+            kind = activation_kind(layer)
             if kind == "identity" or (kind == "softmax" and name == output_name):
                 tensors[name] = source
                 merged[name] = None
@@ -197,7 +171,7 @@ def fold_model(model, *, for_training: bool = False) -> FoldedModel:
                                   else ""))
                 continue
             if kind != "relu":
-                raise ConversionError(_activation_message(name, kind))
+                raise ConversionError(activation_message(name, kind))
             # a ReLU not merged into a weighted layer: a neuron layer of its own
             tensors[name] = tf.keras.layers.Activation("relu", name=name)(source)
             if cls == "ReLU":
@@ -248,84 +222,6 @@ def write_back(trained: FoldedModel, original) -> None:
         set_batchnorm_identity(bn, None if use_bias else bias)
 
 
-# --- graph -------------------------------------------------------------------------
-
-def _graph(model):
-    """``(nodes, topological order, output name)``; identity layers skipped."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ConversionError(
-            f"model: expected one input and one output, got {len(model.inputs)} inputs "
-            f"and {len(model.outputs)} outputs")
-    alias = {}
-    nodes, order = {}, []
-    for layer in model.layers:
-        cls = type(layer).__name__
-        if len(layer._inbound_nodes) > 1:
-            raise ConversionError(f"model: layer {layer.name!r} is used more than once "
-                                  "(shared layers are not supported)")
-        if cls in ("Functional", "Sequential", "Model"):
-            raise ConversionError(
-                f"model: layer {layer.name!r} is a nested model; flatten it into one "
-                "functional model")
-        if cls == "InputLayer":
-            sources = []
-        else:
-            inbound = layer._inbound_nodes[0].inbound_layers
-            inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
-            sources = [alias.get(src.name, src.name) for src in inbound]
-        if cls in IDENTITY_LAYERS:
-            alias[layer.name] = sources[0]
-            continue
-        if cls not in ("Add", "Concatenate") and len(sources) > 1:
-            raise ConversionError(f"model: layer {layer.name!r} has {len(sources)} inputs; "
-                                  "expected one")
-        nodes[layer.name] = _Node(layer, sources)
-        order.append(layer.name)
-    output = model.outputs[0]._keras_history.layer.name
-    return nodes, order, alias.get(output, output)
-
-
-def _refuse(layer, cls) -> None:
-    if cls in _REFUSED:
-        raise ConversionError(f"model: layer {layer.name!r} is a {cls}; {_REFUSED[cls]}")
-    if cls == "ReLU":
-        cfg = layer.get_config()
-        if cfg.get("max_value") is not None:
-            raise ConversionError(
-                f"model: layer {layer.name!r} is ReLU(max_value={cfg['max_value']}); "
-                "spiking ReLU neurons have no ceiling below the hardware's rate limit: "
-                "use ReLU() and let calibration bound the rates")
-        if float(cfg.get("negative_slope") or 0) != 0 or float(cfg.get("threshold") or 0) != 0:
-            raise ConversionError(
-                f"model: layer {layer.name!r} is ReLU(negative_slope="
-                f"{cfg.get('negative_slope')}, threshold={cfg.get('threshold')}); "
-                "spiking ReLU neurons need both 0: use ReLU()")
-
-
-def _activation_kind(layer) -> str:
-    if type(layer).__name__ == "ReLU":
-        return "relu"
-    return _act_name(layer.get_config().get("activation"))
-
-
-def _act_name(activation) -> str:
-    name = activation if isinstance(activation, str) else getattr(activation, "__name__",
-                                                                  str(activation))
-    return "identity" if name in ("linear", None, "None") else name
-
-
-def _act_note(layer) -> str:
-    act = layer.get_config().get("activation")
-    return f", activation {_act_name(act)}" if act is not None else ""
-
-
-def _activation_message(name, kind) -> str:
-    return (f"model: layer {name!r} has activation {kind!r}, which has no spiking "
-            "equivalent; use 'relu' (becomes neurons) or no activation"
-            + ("; softmax is accepted only on the output layer" if kind == "softmax"
-               else ""))
-
-
 # --- weighted layers ----------------------------------------------------------------
 
 def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged,
@@ -341,7 +237,7 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
     cls = "Conv2D" if cls in ("DepthwiseConv2D", "SeparableConv2D") else cls
     kernel, bias = weights[0], (weights[1] if len(weights) > 1 else None)
     chain_end = name
-    activation = _act_name(config.get("activation"))
+    activation = activation_name(config.get("activation"))
     nxt = single_consumer(name)
     if activation == "identity" and nxt and type(nodes[nxt].layer).__name__ == \
             "BatchNormalization":
@@ -353,8 +249,8 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
         nxt = single_consumer(nxt)
     if activation == "identity" and nxt and type(nodes[nxt].layer).__name__ in (
             "Activation", "ReLU"):
-        _refuse(nodes[nxt].layer, type(nodes[nxt].layer).__name__)
-        kind = _activation_kind(nodes[nxt].layer)
+        refuse(nodes[nxt].layer, type(nodes[nxt].layer).__name__)
+        kind = activation_kind(nodes[nxt].layer)
         if kind == "relu" or kind == "identity" or (kind == "softmax"
                                                      and nxt == output_name):
             activation = "relu" if kind == "relu" else "identity"
@@ -368,7 +264,7 @@ def _emit_weighted(name, nodes, single_consumer, source, config, weights, merged
         changes.append(f"{name}: softmax output replaced by its logits "
                        "(argmax unchanged)")
     elif activation not in ("relu", "identity"):
-        raise ConversionError(_activation_message(name, activation))
+        raise ConversionError(activation_message(name, activation))
     config["activation"] = "relu" if activation == "relu" else "linear"
     config["use_bias"] = bias is not None
     config["name"] = name
