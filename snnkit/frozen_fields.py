@@ -13,6 +13,7 @@ import numpy as np
 
 from .exceptions import UnknownNameError, ValidationError, shown
 from .keras_config import ModelGraph, parse_model_config
+from .keras_fields import known_keys
 from .validation import check_positive
 
 _ALLOWED_ACTIVATIONS = frozenset({"relu", "linear"})
@@ -30,10 +31,8 @@ _JSON_TYPES = {"model_json": dict, "weights": dict, "neuron": dict,
 def check_header(meta) -> None:
     """The header's fields and their JSON types (values are checked by the
     FrozenNetwork constructor)."""
-    unknown = sorted(set(meta) - set(HEADER_FIELDS))
-    if unknown:
-        raise ValidationError(f"header: unknown field(s) {', '.join(map(shown, unknown))}"
-                              f"; fields are: {', '.join(HEADER_FIELDS)}")
+    known_keys("header", meta, HEADER_FIELDS,
+               hint=f"; fields are: {', '.join(HEADER_FIELDS)}")
     missing = [k for k, required in HEADER_FIELDS.items() if required and k not in meta]
     if missing:
         raise ValidationError(f"header: missing field(s) {', '.join(missing)}")

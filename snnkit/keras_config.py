@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from . import keras_fields as F
 from .exceptions import ValidationError
-from .keras_layers import MAX_INPUTS, SUPPORTED_LAYERS, check_config, layer_shapes
+from .keras_layers import SUPPORTED_LAYERS, check_config, layer_shapes
+from .keras_shapes import MAX_INPUTS
 
 MAX_LAYERS = 1000
 MAX_MODEL_WEIGHTS = 2 ** 28      # numbers in all weights of a model (1 GiB float32)

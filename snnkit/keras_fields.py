@@ -73,11 +73,13 @@ def fail(field: str, expected: str, value):
     raise ValidationError(f"{field}: expected {expected}, got {shown(value)}")
 
 
-def known_keys(field: str, mapping, allowed) -> None:
-    """Raise unless every key of ``mapping`` is in ``allowed``."""
+def known_keys(field: str, mapping, allowed, hint: str = "") -> None:
+    """Raise unless every key of ``mapping`` is in ``allowed``, naming the others
+    (sorted); ``hint`` is added to the message (e.g. the valid fields)."""
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
-        raise ValidationError(f"{field}: unknown field(s) {', '.join(map(shown, unknown))}")
+        raise ValidationError(
+            f"{field}: unknown field(s) {', '.join(map(shown, unknown))}{hint}")
 
 
 def integer(field, value, low=1, high=MAX_DIMENSION) -> int:

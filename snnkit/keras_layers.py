@@ -6,30 +6,21 @@ built, no weight allocated).
 set any snnkit file may contain. Narrower allowlists (what a FrozenNetwork can run,
 what a Keras file may hold) live with their readers. Shapes exclude the batch
 dimension and follow Keras 2.12 (``channels_last`` only); the tests compare every
-layer with Keras' own ``compute_output_shape`` and ``get_weights()``.
+layer with Keras' own ``compute_output_shape`` and ``get_weights()``. The shape rule
+of each class is in :mod:`snnkit.keras_shapes`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from . import keras_fields as F
+from . import keras_shapes as S
 from .exceptions import ValidationError
 
 MAX_LAYER_WEIGHTS = 2 ** 27     # numbers in one layer's weights (512 MB as float32)
 MAX_LAYER_OUTPUTS = 2 ** 24     # numbers in one layer's output for one example
-MAX_INPUTS = 64                 # tensors into one merge layer
 _REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class LayerShapes:
-    """A layer's output shape and the shapes of its weights, in ``get_weights()``
-    order (both without the batch dimension)."""
-
-    output: tuple
-    weights: tuple
 
 
 # --- field checkers: (field, value) -> normalized value -----------------------
@@ -109,173 +100,6 @@ def _pool_fields(rank):
             "padding": (_choice("valid", "same"), "valid"), **_CHANNELS_LAST}
 
 
-# --- shape rules: (config, input shapes, field prefix) -> LayerShapes ------------
-def _one_input(shapes, where, rank=None):
-    if len(shapes) != 1:
-        raise ValidationError(f"{where}: expected one input tensor, got {len(shapes)}")
-    shape = shapes[0]
-    if rank is not None and len(shape) != rank:
-        raise ValidationError(f"{where}: expected an input of {rank} dimensions "
-                              f"(without the batch), got shape {shape}")
-    return shape
-
-
-def _out_length(where, size, window, padding, stride, dilation=1):
-    """Keras' ``conv_utils.conv_output_length``; refuses lengths below 1."""
-    dilated = window + (window - 1) * (dilation - 1)
-    length = size if padding in ("same", "causal") else size - dilated + 1
-    length = (length + stride - 1) // stride
-    if length < 1:
-        raise ValidationError(
-            f"{where}: a window of {dilated} does not fit an input of size {size} "
-            f"with padding {padding!r}")
-    return length
-
-
-def _spatial(c, shape, where, window_key, dilation=True):
-    windows, strides = c[window_key], c["strides"] or c[window_key]
-    dilations = c["dilation_rate"] if dilation else (1,) * len(windows)
-    if dilation and max(strides) > 1 and max(dilations) > 1:
-        raise ValidationError(f"{where}: strides > 1 cannot be combined with "
-                              f"dilation_rate > 1 (got {strides} and {dilations})")
-    return tuple(_out_length(where, size, w, c["padding"], s, d)
-                 for size, w, s, d in zip(shape[:-1], windows, strides, dilations))
-
-
-def _bias(c, size):
-    return ((size,),) if c["use_bias"] else ()
-
-
-def _dense(c, shapes, where):
-    shape = _one_input(shapes, where)
-    units = c["units"]
-    return LayerShapes(shape[:-1] + (units,), ((shape[-1], units),) + _bias(c, units))
-
-
-def _conv(rank):
-    def rule(c, shapes, where):
-        shape = _one_input(shapes, where, rank + 1)
-        channels, groups, filters = shape[-1], c["groups"], c["filters"]
-        if channels % groups or filters % groups:
-            raise ValidationError(
-                f"{where}: groups={groups} must divide the input channels "
-                f"({channels}) and filters ({filters})")
-        out = _spatial(c, shape, where, "kernel_size") + (filters,)
-        kernel = c["kernel_size"] + (channels // groups, filters)
-        return LayerShapes(out, (kernel,) + _bias(c, filters))
-    return rule
-
-
-def _depthwise(c, shapes, where):
-    shape = _one_input(shapes, where, 3)
-    _single_group(c, where)
-    channels, multiplier = shape[-1], c["depth_multiplier"]
-    out = _spatial(c, shape, where, "kernel_size") + (channels * multiplier,)
-    kernel = c["kernel_size"] + (channels, multiplier)
-    return LayerShapes(out, (kernel,) + _bias(c, channels * multiplier))
-
-
-def _separable(c, shapes, where):
-    shape = _one_input(shapes, where, 3)
-    _single_group(c, where)
-    channels, multiplier, filters = shape[-1], c["depth_multiplier"], c["filters"]
-    out = _spatial(c, shape, where, "kernel_size") + (filters,)
-    depthwise = c["kernel_size"] + (channels, multiplier)
-    pointwise = (1, 1, channels * multiplier, filters)
-    return LayerShapes(out, (depthwise, pointwise) + _bias(c, filters))
-
-
-def _single_group(c, where):
-    if c["groups"] != 1:
-        raise ValidationError(f"{where}: groups: expected 1, got {c['groups']}")
-
-
-def _pool(rank):
-    def rule(c, shapes, where):
-        shape = _one_input(shapes, where, rank + 1)
-        return LayerShapes(_spatial(c, shape, where, "pool_size", dilation=False)
-                           + shape[-1:], ())
-    return rule
-
-
-def _global_pool(rank):
-    def rule(c, shapes, where):
-        shape = _one_input(shapes, where, rank + 1)
-        return LayerShapes((1,) * rank + shape[-1:] if c["keepdims"] else shape[-1:], ())
-    return rule
-
-
-def _zero_padding(rank):
-    def rule(c, shapes, where):
-        shape = _one_input(shapes, where, rank + 1)
-        padded = tuple(size + a + b for size, (a, b) in zip(shape, c["padding"]))
-        return LayerShapes(padded + shape[-1:], ())
-    return rule
-
-
-def _flatten(c, shapes, where):
-    return LayerShapes((math.prod(_one_input(shapes, where)),), ())
-
-
-def _reshape(c, shapes, where):
-    size = math.prod(_one_input(shapes, where))
-    target = c["target_shape"]
-    known = math.prod(d for d in target if d != -1)
-    if target.count(-1) == 1 and size % known == 0:
-        target = tuple(size // known if d == -1 else d for d in target)
-    if math.prod(target) != size or -1 in target:
-        raise ValidationError(f"{where}: target_shape {list(c['target_shape'])} does "
-                              f"not hold the input's {size} numbers")
-    return LayerShapes(target, ())
-
-
-def _same_shape(rank=None):
-    return lambda c, shapes, where: LayerShapes(_one_input(shapes, where, rank), ())
-
-
-def _batch_norm(c, shapes, where):
-    shape = _one_input(shapes, where)
-    channels = shape[F.axis(f"{where}: axis", c["axis"], len(shape)) - 1]
-    weights = ((channels,),) * (int(c["scale"]) + int(c["center"]) + 2)
-    return LayerShapes(shape, weights)
-
-
-def _merge_inputs(shapes, where):
-    if not 2 <= len(shapes) <= MAX_INPUTS:
-        raise ValidationError(f"{where}: expected 2..{MAX_INPUTS} input tensors, "
-                              f"got {len(shapes)}")
-    if len({len(s) for s in shapes}) != 1:
-        raise ValidationError(f"{where}: inputs of different ranks: {list(shapes)}")
-
-
-def _concatenate(c, shapes, where):
-    _merge_inputs(shapes, where)
-    axis = F.axis(f"{where}: axis", c["axis"], len(shapes[0])) - 1
-    rest = {s[:axis] + s[axis + 1:] for s in shapes}
-    if len(rest) != 1:
-        raise ValidationError(f"{where}: inputs must match except on axis "
-                              f"{c['axis']}, got {list(shapes)}")
-    out = shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
-    return LayerShapes(out, ())
-
-
-def _add(c, shapes, where):
-    _merge_inputs(shapes, where)
-    out = shapes[0]
-    for shape in shapes[1:]:
-        if any(a != b and 1 not in (a, b) for a, b in zip(out, shape)):
-            raise ValidationError(f"{where}: inputs of incompatible shapes "
-                                  f"{list(shapes)}")
-        out = tuple(max(a, b) for a, b in zip(out, shape))
-    return LayerShapes(out, ())
-
-
-def _input_layer(c, shapes, where):
-    if shapes:
-        raise ValidationError(f"{where}: an InputLayer takes no inputs")
-    return LayerShapes(c["batch_input_shape"], ())
-
-
 def _false(field, value):
     if value is not False:
         F.fail(field, "false (sparse and ragged inputs are not supported)", value)
@@ -295,36 +119,36 @@ _INPUT = {"name": (F.name, _REQUIRED),
 
 # class name -> (fields beyond the common ones, shape rule)
 _LAYERS = {
-    "Dense": ({"units": (_int(), _REQUIRED), **_weighted("kernel", "bias")}, _dense),
-    "Conv1D": (_conv_fields(1, "kernel", "bias"), _conv(1)),
-    "Conv2D": (_conv_fields(2, "kernel", "bias"), _conv(2)),
+    "Dense": ({"units": (_int(), _REQUIRED), **_weighted("kernel", "bias")}, S.dense),
+    "Conv1D": (_conv_fields(1, "kernel", "bias"), S.conv(1)),
+    "Conv2D": (_conv_fields(2, "kernel", "bias"), S.conv(2)),
     "DepthwiseConv2D": (_conv_fields(2, "depthwise", "bias", filters=False,
-                                     depthwise=True), _depthwise),
+                                     depthwise=True), S.depthwise),
     "SeparableConv2D": (_conv_fields(2, "kernel", "bias", "depthwise", "pointwise",
-                                     depthwise=True), _separable),
-    "Flatten": (dict(_CHANNELS_LAST), _flatten),
+                                     depthwise=True), S.separable),
+    "Flatten": (dict(_CHANNELS_LAST), S.flatten),
     "Reshape": ({"target_shape": (lambda f, v: _target_shape(f, v), _REQUIRED)},
-                _reshape),
-    "AveragePooling1D": (_pool_fields(1), _pool(1)),
-    "AveragePooling2D": (_pool_fields(2), _pool(2)),
-    "MaxPooling1D": (_pool_fields(1), _pool(1)),
-    "MaxPooling2D": (_pool_fields(2), _pool(2)),
+                S.reshape),
+    "AveragePooling1D": (_pool_fields(1), S.pool(1)),
+    "AveragePooling2D": (_pool_fields(2), S.pool(2)),
+    "MaxPooling1D": (_pool_fields(1), S.pool(1)),
+    "MaxPooling2D": (_pool_fields(2), S.pool(2)),
     "GlobalAveragePooling1D": ({"keepdims": (F.boolean, False), **_CHANNELS_LAST},
-                               _global_pool(1)),
+                               S.global_pool(1)),
     "GlobalAveragePooling2D": ({"keepdims": (F.boolean, False), **_CHANNELS_LAST},
-                               _global_pool(2)),
+                               S.global_pool(2)),
     "GlobalMaxPooling1D": ({"keepdims": (F.boolean, False), **_CHANNELS_LAST},
-                           _global_pool(1)),
+                           S.global_pool(1)),
     "GlobalMaxPooling2D": ({"keepdims": (F.boolean, False), **_CHANNELS_LAST},
-                           _global_pool(2)),
+                           S.global_pool(2)),
     "ZeroPadding1D": ({"padding": (lambda f, v: F.pad_pairs(f, v, 1), 1)},
-                      _zero_padding(1)),
+                      S.zero_padding(1)),
     "ZeroPadding2D": ({"padding": (lambda f, v: F.pad_pairs(f, v, 2), 1),
-                       **_CHANNELS_LAST}, _zero_padding(2)),
-    "Activation": ({"activation": (F.activation, _REQUIRED)}, _same_shape()),
+                       **_CHANNELS_LAST}, S.zero_padding(2)),
+    "Activation": ({"activation": (F.activation, _REQUIRED)}, S.same_shape()),
     "ReLU": ({"max_value": (_optional(_number(0)), None),
               "negative_slope": (_number(0), 0.0), "threshold": (_number(0), 0.0)},
-             _same_shape()),
+             S.same_shape()),
     "BatchNormalization": ({
         "axis": (lambda f, v: v, -1), "momentum": (_number(0, 1), 0.99),
         "epsilon": (_number(0, low_open=True), 1e-3), "center": (F.boolean, True),
@@ -333,18 +157,18 @@ _LAYERS = {
            for w in ("beta", "gamma", "moving_mean", "moving_variance")},
         **{f"{w}_{kind}": (_object(kind), None)
            for w in ("beta", "gamma") for kind in ("regularizer", "constraint")},
-    }, _batch_norm),
-    "Dropout": (_DROPOUT, _same_shape()),
-    "SpatialDropout1D": (_SPATIAL_DROPOUT, _same_shape(2)),
-    "SpatialDropout2D": (_SPATIAL_DROPOUT, _same_shape(3)),
-    "SpatialDropout3D": (_SPATIAL_DROPOUT, _same_shape(4)),
+    }, S.batch_norm),
+    "Dropout": (_DROPOUT, S.same_shape()),
+    "SpatialDropout1D": (_SPATIAL_DROPOUT, S.same_shape(2)),
+    "SpatialDropout2D": (_SPATIAL_DROPOUT, S.same_shape(3)),
+    "SpatialDropout3D": (_SPATIAL_DROPOUT, S.same_shape(4)),
     "GaussianDropout": ({"rate": _DROPOUT["rate"], "seed": _DROPOUT["seed"]},
-                        _same_shape()),
-    "AlphaDropout": (_DROPOUT, _same_shape()),
+                        S.same_shape()),
+    "AlphaDropout": (_DROPOUT, S.same_shape()),
     "GaussianNoise": ({"stddev": (_number(0), _REQUIRED), "seed": (F.seed, None)},
-                      _same_shape()),
-    "Concatenate": ({"axis": (lambda f, v: v, -1)}, _concatenate),
-    "Add": ({}, _add),
+                      S.same_shape()),
+    "Concatenate": ({"axis": (lambda f, v: v, -1)}, S.concatenate),
+    "Add": ({}, S.add),
 }
 SUPPORTED_LAYERS = frozenset(_LAYERS) | {"InputLayer"}
 
@@ -366,11 +190,8 @@ def check_config(class_name: str, config, where: str) -> dict:
         fields = {**_COMMON, **_LAYERS[class_name][0]}
     if not isinstance(config, dict):
         F.fail(f"{where}: config", "a dict", config)
-    unknown = sorted(set(config) - set(fields))
-    if unknown:
-        raise ValidationError(
-            f"{where}: config: unknown field(s) {', '.join(map(F.shown, unknown))}; "
-            f"a {class_name} has: {', '.join(fields)}")
+    F.known_keys(f"{where}: config", config, fields,
+                 hint=f"; a {class_name} has: {', '.join(fields)}")
     out = {}
     for key, (check, default) in fields.items():
         if key in config:
@@ -386,10 +207,10 @@ def check_config(class_name: str, config, where: str) -> dict:
 
 
 def layer_shapes(class_name: str, config: dict, input_shapes: list,
-                 where: str) -> LayerShapes:
+                 where: str) -> S.LayerShapes:
     """Output and weight shapes of a layer whose config passed :func:`check_config`,
     fed tensors of ``input_shapes``; refuses sizes beyond the module's bounds."""
-    rule = _input_layer if class_name == "InputLayer" else _LAYERS[class_name][1]
+    rule = S.input_layer if class_name == "InputLayer" else _LAYERS[class_name][1]
     shapes = rule(config, [tuple(s) for s in input_shapes], where)
     for dim in shapes.output:
         if not 1 <= dim <= F.MAX_DIMENSION:
