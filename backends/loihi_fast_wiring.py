@@ -87,41 +87,28 @@ def build_like_simulator(network, dt):
 def wire(sim, input_node, output_probe, layers) -> FastWiring:
     """The :class:`FastWiring` of a built ``nengo_loihi.Simulator`` (``sim``)."""
     model = sim.model
-    if not model.split.precompute or "emulator" not in sim.sims:
-        raise UnsupportedFeatureError(
-            "host<->chip feedback (precompute=False)",
-            "the network's host/chip split",
-            "feed-forward networks whose host input does not depend on chip "
-            "output",
-        )
-    if model.host2chip_pes_senders:
-        raise UnsupportedFeatureError(
-            "learning rules (PES error from host)", "the network", "no learning"
-        )
-    if "host_pre" not in sim.sims or "host" not in sim.sims:
-        raise UnsupportedFeatureError(
-            "networks without both an off-chip input layer and a host output",
-            "the network's host/chip split",
-            "input node -> off-chip layer -> chip -> host output node",
-        )
+    _require(model.split.precompute and "emulator" in sim.sims,
+             "host<->chip feedback (precompute=False)", "the network's host/chip split",
+             "feed-forward networks whose host input does not depend on chip output")
+    _require(not model.host2chip_pes_senders,
+             "learning rules (PES error from host)", "the network", "no learning")
+    _require("host_pre" in sim.sims and "host" in sim.sims,
+             "networks without both an off-chip input layer and a host output",
+             "the network's host/chip split",
+             "input node -> off-chip layer -> chip -> host output node")
     chip = ChipEngine(model)
     host_pre = BatchedHostModel(sim.sims["host_pre"], "host_pre")
     host = BatchedHostModel(sim.sims["host"], "host")
-    if input_node not in model.host_pre.sig:
-        raise UnsupportedFeatureError(
-            "an input node that is not a precomputed host input",
-            f"input_node {input_node}",
-            "the network's input node feeding the off-chip layer",
-        )
+    _require(input_node in model.host_pre.sig,
+             "an input node that is not a precomputed host input",
+             f"input_node {input_node}",
+             "the network's input node feeding the off-chip layer")
     input_signal = model.host_pre.sig[input_node]["out"]
     senders = _map_senders(model, chip)
     receivers = _map_receivers(model, chip)
-    if output_probe not in model.host.sig:
-        raise UnsupportedFeatureError(
-            "an output probe that is not on the host after the chip",
-            f"output_probe {output_probe}",
-            "a probe on the output Node (host side)",
-        )
+    _require(output_probe in model.host.sig,
+             "an output probe that is not on the host after the chip",
+             f"output_probe {output_probe}", "a probe on the output Node (host side)")
     output_signal = model.host.sig[output_probe]["in"]
     return FastWiring(
         chip=chip,
@@ -134,6 +121,13 @@ def wire(sim, input_node, output_probe, layers) -> FastWiring:
         receivers=receivers,
         layers=_map_layers(model, chip, layers),
     )
+
+
+def _require(ok, feature: str, where: str, supported: str) -> None:
+    """Raise :class:`UnsupportedFeatureError` (``feature`` found in ``where``; what
+    is ``supported``) unless ``ok``."""
+    if not ok:
+        raise UnsupportedFeatureError(feature, where, supported)
 
 
 def _map_senders(model, chip):
