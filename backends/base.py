@@ -45,6 +45,7 @@ from snnkit.results import (
     output_onset_steps,
     silent_output,
 )
+from snnkit.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,14 @@ class Backend(abc.ABC):
         """Names of the settings the constructor takes."""
         return tuple(name for name, p in inspect.signature(cls).parameters.items()
                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    @classmethod
+    def check_int_setting(cls, setting: str, value, *, low: int = 1,
+                          high: int | None = None) -> int:
+        """A constructor's int setting, range-checked; the error names the setting
+        and the backend, what was expected and what was received."""
+        return check_int(f"{setting} (setting of backend {cls.name!r})", value,
+                         low=low, high=high)
 
     def check_network(self, network: FrozenNetwork) -> None:
         """Raise if this backend cannot run ``network`` (default: it can)."""

@@ -33,8 +33,8 @@ class FastLoihiEmulatorBackend(Backend):
     presentations = ("reset",)
 
     def __init__(self, chunk_size: int = 128, n_threads: int = 2):
-        self.chunk_size = int(chunk_size)
-        self.n_threads = int(n_threads)
+        self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
+        self.n_threads = self.check_int_setting("n_threads", n_threads)
 
     def check_network(self, network) -> None:
         check_loihi_network(network)

@@ -35,7 +35,8 @@ import_nengo_loihi()  # first: nengo-loihi starts nengo-dl and TensorFlow, quiet
 import numpy as np  # noqa: E402
 import threadpoolctl  # noqa: E402
 
-from snnkit.exceptions import UnsupportedFeatureError  # noqa: E402
+from snnkit.exceptions import UnsupportedFeatureError, ValidationError  # noqa: E402
+from snnkit.validation import check_int, check_positive  # noqa: E402
 
 from .loihi_fast_reference import reference_run  # noqa: E402
 from .loihi_fast_wiring import build_like_simulator, check_args, wire  # noqa: E402
@@ -112,7 +113,7 @@ class FastLoihiEmulator:
     def __init__(self, network, input_node, output_probe, layers=None, dt=0.001):
         layers = dict(layers or {})
         check_args(network, input_node, output_probe, layers)
-        self.dt = float(dt)
+        self.dt = check_positive("dt", dt, "seconds")
         self.input_size = int(input_node.size_out)
         sim = build_like_simulator(network, self.dt)
         try:
@@ -182,17 +183,15 @@ class FastLoihiEmulator:
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(
+            raise ValidationError(
                 f"x: expected shape (batch, {self.input_size}), got {x.shape}"
             )
-        if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-            raise ValueError(f"n_steps: expected a positive int, got {n_steps!r}")
-        n_steps = int(n_steps)
+        n_steps = check_int("n_steps", n_steps, low=1)
         self._check_spike_times(n_steps)
         batch = x.shape[0]
-        chunk = int(chunk_size or self.default_chunk_size(n_steps))
-        if chunk < 1:
-            raise ValueError(f"chunk_size: expected >= 1, got {chunk_size!r}")
+        chunk = self.default_chunk_size(n_steps) if chunk_size is None else \
+            check_int("chunk_size", chunk_size, low=1)
+        n_threads = check_int("n_threads", n_threads, low=1)
 
         outputs = np.zeros((batch, n_steps, self.output_size))
         counts = {
@@ -208,8 +207,6 @@ class FastLoihiEmulator:
                 for name, (_, _, n) in self.wiring.layers.items()
             }
         )
-        if not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-            raise ValueError(f"n_threads: expected an int >= 1, got {n_threads!r}")
         slices = [slice(s, min(s + chunk, batch)) for s in range(0, batch, chunk)]
 
         def one_chunk(sl):

@@ -29,8 +29,10 @@ class NengoDLBackend(Backend):
                    "matches 'nengo' to rounding")
 
     def __init__(self, minibatch_size: int = 100, chunk_size: int = 1000):
-        self.minibatch_size = int(minibatch_size)
-        self.chunk_size = int(chunk_size)
+        """``minibatch_size``: inputs per simulator batch (>= 1); ``chunk_size``:
+        inputs evaluated per call (>= 1; rounded to whole minibatches)."""
+        self.minibatch_size = self.check_int_setting("minibatch_size", minibatch_size)
+        self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
 
     def build(self, network) -> PreparedNetwork:
         return _PreparedNengoDL(self, network)

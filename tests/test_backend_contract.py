@@ -216,6 +216,36 @@ def test_unknown_backend_settings_are_refused():
     assert get_backend("nengo-dl", minibatch_size=10).minibatch_size == 10
 
 
+@pytest.mark.parametrize("name, setting, value, expected", [
+    ("nengo-dl", "minibatch_size", 0, "an int >= 1"),
+    ("nengo-dl", "minibatch_size", 2.5, "an int >= 1"),
+    ("nengo-dl", "chunk_size", -10, "an int >= 1"),
+    ("nengo-dl", "chunk_size", True, "an int >= 1"),
+    ("loihi-emulator-fast", "chunk_size", "64", "an int >= 1"),
+    ("loihi-emulator-fast", "n_threads", 0, "an int >= 1"),
+])
+def test_backend_settings_are_range_checked(name, setting, value, expected):
+    """A bad setting fails at get_backend, naming the setting, the backend, what was
+    expected and what was received; nothing is built first."""
+    from snnkit.backends import get_backend
+    from snnkit.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        get_backend(name, **{setting: value})
+    assert str(info.value) == (f"{setting} (setting of backend {name!r}): expected "
+                               f"{expected}, got {value!r}")
+
+
+def test_good_backend_settings_are_kept_as_ints():
+    import numpy as np
+
+    from snnkit.backends import get_backend
+
+    backend = get_backend("loihi-emulator-fast", chunk_size=np.int64(16), n_threads=1)
+    assert (backend.chunk_size, backend.n_threads) == (16, 1)
+    assert type(backend.chunk_size) is int
+
+
 def test_simulate_must_return_a_run_summary(dense):
     from snnkit.exceptions import BackendContractError
 

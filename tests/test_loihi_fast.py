@@ -25,6 +25,7 @@ from snnkit.backends.loihi_fast import (  # noqa: E402
     UnsupportedFeatureError,
     reference_run,
 )
+from snnkit.exceptions import ValidationError  # noqa: E402
 
 N_INPUTS = 6
 N_STEPS = 25
@@ -235,6 +236,13 @@ def test_bad_input_shape_names_argument():
         emu.run(np.zeros((2, 5)), 10)
     with pytest.raises(ValueError, match="n_steps"):
         emu.run(np.zeros((2, 12)), 0)
+    with pytest.raises(ValidationError, match="chunk_size: expected an int >= 1, got 0"):
+        emu.run(np.zeros((2, 12)), 10, chunk_size=0)
+    with pytest.raises(ValidationError, match="n_threads: expected an int >= 1, got 1.5"):
+        emu.run(np.zeros((2, 12)), 10, n_threads=1.5)
+    with pytest.raises(ValidationError, match=r"dt: expected a finite number > 0 "
+                                              r"\(seconds\), got -0.001"):
+        FastLoihiEmulator(net, inp, probe, layers, dt=-0.001)
 
 
 def _build_case(builder, neuron_type, seed=0):
