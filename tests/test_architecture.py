@@ -113,7 +113,7 @@ def test_the_check_sees_imports():
     assert {"snnkit/_stack.py", "snnkit/frozen.py", "snnkit/exceptions.py"} <= _imports(
         "snnkit/build.py")
     assert "backends/__init__.py" in _imports("snnkit/trainer.py")
-    assert "backends/loihi_planning.py" in _imports("snnkit/cli.py")
+    assert "backends/loihi_planning.py" in _imports("snnkit/cli/inspect.py")
     # a subpackage's relative imports, one and two levels up
     assert {"snnkit/bench/store.py", "snnkit/frozen.py", "backends/__init__.py"} <= \
         _imports("snnkit/bench/run.py")

@@ -1,0 +1,49 @@
+"""The ``snnkit`` command line (also ``python -m snnkit``).
+
+Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``tune``
+(delegates to :mod:`snnkit.tuning`), ``bench``, ``export``, ``backends``; one module
+each in this package (``register`` adds its arguments, ``run`` does the work), and
+:mod:`.arguments` for what they share. Only the standard library is imported until
+a subcommand runs, so ``--help``, ``--version`` and usage errors answer at once.
+Every failure ends with one line on stderr and a non-zero exit code (2 for bad
+arguments, 1 for anything else); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import arguments, backends, bench, calibrate, convert, demo, inspect, train, tune
+
+# in the order ``snnkit --help`` lists them
+_REGISTER = (demo.register, train.register, convert.register, calibrate.register,
+             inspect.register, tune.register, bench.register, convert.register_export,
+             backends.register)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = arguments.Parser(
+        prog="snnkit", description="Keras models to spiking networks on Loihi.")
+    parser.add_argument("--version", action="version", version=f"snnkit {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks on errors")
+    # also accepted after the subcommand; SUPPRESS keeps it from resetting the above
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in _REGISTER:
+        register(commands, common)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return arguments.run_reporting_errors(args.command, args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

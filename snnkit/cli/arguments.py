@@ -1,0 +1,225 @@
+"""What every ``snnkit`` subcommand shares: the parser class, argument types that name
+what they expected and what they got, file checks made before any work starts, and
+the options several subcommands take (added by one function each, so they read the
+same everywhere). Standard library only at import time: ``--help`` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..keras_files import KERAS_SUFFIXES
+
+MNIST_TEST = 10_000
+MNIST_TRAIN = 60_000
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says where to find help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def run_reporting_errors(command: str, func, args) -> int:
+    """``func(args)``; a failure becomes one line on stderr and exit code 1 (130 when
+    interrupted), or its traceback with ``--debug``."""
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print(f"snnkit {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line for users; the traceback with --debug
+        if args.debug:
+            raise
+        from ..exceptions import SnnkitError
+
+        kind = "error" if isinstance(e, (SnnkitError, OSError)) else type(e).__name__
+        message = " ".join(str(e).split())  # one line, even for multi-line messages
+        print(f"snnkit {command}: {kind}: {message}", file=sys.stderr)
+        return 1
+
+
+# --- argument types: each names what it expected and what it got -----------------
+def int_at_least(low: int):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {value}")
+        return value
+    return parse
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def synapse_value(text):
+    if text == "keep":  # calibrate's default: the network's own synapse
+        return text
+    if text.lower() in ("none", "0"):
+        return None
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a time constant in seconds > 0 or 'none', got {text!r}")
+
+
+def scale_value(text):
+    """``100`` (every layer) or ``conv0=50,conv1=80``."""
+    if "=" not in text:
+        return positive_float(text)
+    scales = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if not name.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected LAYER=SCALE pairs separated by commas, got {text!r}")
+        scales[name.strip()] = positive_float(value)
+    return scales
+
+
+def rate_target(text):
+    """``200`` (Hz) or ``100:300`` (a range in Hz)."""
+    low, sep, high = text.partition(":")
+    if not sep:
+        return positive_float(text)
+    lo, hi = positive_float(low), positive_float(high)
+    if lo > hi:
+        raise argparse.ArgumentTypeError(
+            f"expected LOW:HIGH with LOW <= HIGH, got {text!r}")
+    return (lo, hi)
+
+
+def names(text):
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def caps(text):
+    """``loihi-emulator=20,nengo=10``."""
+    caps = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected BACKEND=N pairs separated by commas, got {text!r}")
+        caps[name.strip()] = int_at_least(1)(value)
+    return caps
+
+
+# --- checks made before any work ------------------------------------------------
+def error(message):
+    from ..exceptions import ValidationError
+
+    return ValidationError(message)
+
+
+def input_file(path, argument: str, suffixes=None) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{argument}: no such file: {str(path)!r}")
+    if not path.is_file():
+        raise error(f"{argument}: expected a file, got a folder: {str(path)!r}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise error(f"{argument}: expected a {' or '.join(suffixes)} file, "
+                     f"got {str(path)!r}")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise error(f"{argument}: cannot read {str(path)!r} ({e.strerror or e})") from e
+    return path
+
+
+def output_file(path, argument: str = "--out") -> Path:
+    """Fail before hours of work, not after: the output's folder must be writable."""
+    from ..bench import check_writable_dir
+
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), argument)
+    return path
+
+
+def load_network(path, argument: str = "network"):
+    from ..frozen import FrozenNetwork
+
+    return FrozenNetwork.load(input_file(path, argument))
+
+
+def check_count(argument: str, value: int, limit: int, what: str) -> None:
+    if value > limit:
+        raise error(f"{argument}: expected at most {limit} ({what}), got {value}")
+
+
+def load_keras_model(path, argument: str = "model", *, for_training: bool = True):
+    """A saved Keras model, loaded by :func:`snnkit.keras_files.load_keras_model`
+    (no stored code runs) and checked to convert natively (to be trained, or only
+    frozen: :func:`snnkit.fit_inputs.check_convertible`)."""
+    from ..keras_files import load_keras_model as load
+    from ..trainer import check_convertible
+
+    model = load(input_file(path, argument, KERAS_SUFFIXES), argument)
+    check_convertible(model, for_training=for_training)
+    return model
+
+
+def load_model(spec: str, seed: int):
+    if spec == "seed":
+        from ..models import seed_convnet
+
+        return seed_convnet(seed=seed)
+    return load_keras_model(spec, "--model")
+
+
+# --- options several subcommands take ------------------------------------------
+def add_quiet(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead")
+
+
+def add_network(parser, help: str = "FrozenNetwork file") -> None:
+    parser.add_argument("network", help=help)
+
+
+def add_out_file(parser, help: str = "FrozenNetwork file to write") -> None:
+    parser.add_argument("--out", required=True, help=help)
+
+
+def add_neuron_type(parser, default, help: str) -> None:
+    from ..neurons import NEURON_TYPE_NAMES
+
+    parser.add_argument("--neuron-type", default=default, choices=NEURON_TYPE_NAMES,
+                        help=help)
+
+
+def add_scale(parser, help: str) -> None:
+    parser.add_argument("--scale", type=scale_value, default=None,
+                        help=f"scale_firing_rates: a number or LAYER=SCALE,... {help}")
+
+
+def add_synapse(parser, default, help: str) -> None:
+    parser.add_argument("--synapse", type=synapse_value, default=default, help=help)
+
+
+def add_n_steps(parser, help: str = "steps per image") -> None:
+    parser.add_argument("--n-steps", type=int_at_least(1), default=30,
+                        help=f"{help} (default 30)")

@@ -1,0 +1,41 @@
+"""The ``backends`` subcommand: the registered backends, available here or why not."""
+
+from __future__ import annotations
+
+import json
+
+from . import arguments as A
+
+
+def register(commands, common) -> None:
+    parser = commands.add_parser(
+        "backends", parents=[common],
+        help="the registered backends: available here or why not, and what each is",
+        description="List every registered backend (built-in or from a plugin's "
+                    "entry point) with its availability on this machine, the reason "
+                    "when it is unavailable, and its description.")
+    A.add_json(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..backends import backend_entries
+
+    rows = [{"name": e.name, "available": e.is_available,
+             "reason": e.unavailable_reason(), "description": e.description,
+             "source": e.source} for e in backend_entries()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from ..text_table import text_table
+
+    table = []
+    for row in rows:
+        state = "available" if row["available"] else "unavailable"
+        table.append((row["name"], state, row["description"]))
+        if row["source"] != "snnkit":
+            table.append(("", "", f"from {row['source']}"))
+        if not row["available"]:
+            table.append(("", "", f"why: {row['reason']}"))
+    print("\n".join(line.rstrip() for line in text_table(table, "<<<", sep="  ")))
+    return 0

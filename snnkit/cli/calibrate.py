@@ -1,0 +1,76 @@
+"""The ``calibrate`` subcommand: per-layer scales measured with the neurons that will run."""
+
+from __future__ import annotations
+
+from . import arguments as A
+
+
+def register(commands, common) -> None:
+    parser = commands.add_parser(
+        "calibrate", parents=[common],
+        help="per-layer firing-rate scales measured with the neurons that will run",
+        description="Calibrate per-layer scale_firing_rates of a FrozenNetwork so every "
+                    "layer's rate statistic meets a target, measured with the neuron "
+                    "type that will run (on MNIST training images).")
+    A.add_network(parser, "FrozenNetwork file to read")
+    A.add_out_file(parser)
+    parser.add_argument("--target-rate", type=A.positive_float, default=200.0,
+                        help="target rate, Hz (default 200)")
+    A.add_neuron_type(parser, "loihi-relu", "neuron type to calibrate with and save "
+                                            "(default loihi-relu)")
+    A.add_synapse(parser, "keep", "synapse to calibrate with and save, s, or 'none' "
+                                  "(default: the network's)")
+    parser.add_argument("--n-images", type=A.int_at_least(1), default=200,
+                        help="training images to measure rates on (default 200)")
+    A.add_n_steps(parser)
+    parser.add_argument("--tolerance", type=A.positive_float, default=0.1,
+                        help="accepted relative rate error (default 0.1)")
+    parser.add_argument("--max-iterations", type=A.int_at_least(1), default=8,
+                        help="default 8")
+    parser.add_argument("--statistic", default="mean",
+                        help="rate statistic brought to the target: 'mean' (active "
+                             "neurons' mean rate, default) or a percentile like p99")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if the calibration does not converge")
+    A.add_quiet(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    network = A.load_network(args.network)
+    A.check_count("--n-images", args.n_images, A.MNIST_TRAIN, "the MNIST training set's size")
+    out = A.output_file(args.out)
+    from ..data import load_mnist
+    from ..trainer import Trainer
+
+    (x, _), _ = load_mnist(args.n_images, 0)
+    synapse = network.synapse if args.synapse == "keep" else args.synapse
+    trainer = Trainer(enable_progress_bar=not args.quiet, synapse=synapse)
+    # synapse passed explicitly: given a FrozenNetwork, Trainer.calibrate's default
+    # ("trainer") keeps the network's own synapse rather than the Trainer's, and the
+    # rates must be measured with the synapse that will run
+    cal = trainer.calibrate(network, x, target_rate_hz=args.target_rate,
+                            neuron_type=args.neuron_type, n_steps=args.n_steps,
+                            tolerance=args.tolerance, max_iterations=args.max_iterations,
+                            synapse=synapse, statistic=args.statistic)
+    metadata = dict(network.metadata)
+    metadata["calibration"] = {"target_rate_hz": cal.target_rate_hz,
+                               "statistic": cal.statistic, "rates_hz": cal.rates_hz,
+                               "plateau_fraction": cal.plateau_fraction,
+                               "converged": cal.converged,
+                               "iterations": len(cal.history), "n_images": len(x),
+                               "n_steps": args.n_steps}
+    calibrated = network.replace(neuron=cal.neuron_type, scale_firing_rates=cal.scales,
+                                 synapse=synapse, metadata=metadata)
+    state = "converged" if cal.converged else "NOT converged (best found is saved)"
+    print(f"calibration {state} after {len(cal.history)} iteration(s), "
+          f"target {cal.statistic} {cal.target_rate_hz:g} Hz, {cal.neuron_type} neurons:")
+    from ..text_table import text_table
+
+    rows = [("layer", "scale", "rate (Hz)", "on the 500 Hz plateau")]
+    rows += [(name, f"{cal.scales[name]:.4g}", f"{cal.rates_hz.get(name, float('nan')):.1f}",
+              f"{cal.plateau_fraction.get(name, 0.0):.1%}")
+             for name in calibrated.neuron_layers]
+    print("\n".join("  " + line for line in text_table(rows, "<>>>", sep="  ")))
+    print(f"FrozenNetwork saved to {calibrated.save(out)}")
+    return 0 if cal.converged or not args.strict else 1

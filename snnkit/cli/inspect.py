@@ -1,0 +1,88 @@
+"""The ``inspect`` subcommand: a FrozenNetwork's layers, placement and Loihi core plan."""
+
+from __future__ import annotations
+
+import json
+
+from . import arguments as A
+
+
+def register(commands, common) -> None:
+    parser = commands.add_parser(
+        "inspect", parents=[common],
+        help="summary of a FrozenNetwork: layers, neurons, scales, on/off chip, "
+             "Loihi core plan",
+        description="Print a FrozenNetwork's layers, neuron type, scales, on/off-chip "
+                    "placement and its Loihi core plan and per-core utilization.")
+    A.add_network(parser)
+    A.add_json(parser)
+    parser.add_argument("--no-plan", dest="plan", action="store_false",
+                        help="skip the Loihi core plan (it builds the network)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    network = A.load_network(args.network)
+    report = {"file": str(args.network), "neuron_type": network.neuron.to_dict(),
+              "synapse_s": network.synapse, "dt_s": network.dt,
+              "input_shape": list(network.input_shape),
+              "layers": [{"name": n, "shape": list(network.layer_shape(n)),
+                          "neurons": n in network.neuron_layers,
+                          "scale": network.scale(n) if n in network.neuron_layers
+                          else None,
+                          "on_chip": n in network.on_chip_layers,
+                          "block_shape": list(network.block_shapes[n])
+                          if n in network.block_shapes else None}
+                         for n in network.layer_names],
+              "metadata_keys": sorted(network.metadata)}
+    plan_text, note = None, None
+    if args.plan:
+        plan_text, note, plan = core_plan(network)
+        report["core_plan"] = plan.to_dict() if plan is not None else None
+        report["core_plan_note"] = note
+    if args.json:
+        print(json.dumps(report, indent=2, default=json_default))
+        return 0
+    print(f"{args.network}")
+    print(network.summary())
+    if network.metadata:
+        facts = {k: v for k, v in network.metadata.items()
+                 if isinstance(v, (str, int, float, bool)) or v is None}
+        if facts:
+            print("metadata: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
+        cal = network.metadata.get("calibration")
+        if isinstance(cal, dict):  # free-form metadata may hold anything here
+            print(f"calibration: target {cal.get('target_rate_hz')} Hz, converged "
+                  f"{cal.get('converged')}")
+    if args.plan:
+        print("\nLoihi core plan (fullest core of each layer; % of the per-core limit):")
+        if note:
+            print(f"note: {note}")
+        print(plan_text if plan_text else "(none)")
+    return 0
+
+
+def json_default(value):
+    """numpy scalars and arrays (the core plan's figures) as plain JSON."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def core_plan(network):
+    """The Loihi core plan, or why there is none."""
+    from ..backends.loihi_planning import plan_loihi_cores
+
+    if not network.on_chip_layers:
+        return None, "no layer is on chip: nothing to map to Loihi cores", None
+    note = None
+    if not network.neuron.runs_on_loihi:
+        note = (f"neuron type {network.neuron.name!r} cannot run on Loihi; planned as "
+                "if it were 'loihi-relu' (same weights and scales)")
+        network = network.replace(neuron="loihi-relu")
+    plan = plan_loihi_cores(network)
+    return plan.table(), note, plan
