@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import atomic_write
+from .text_table import text_table
 
 
 @dataclass(frozen=True)
@@ -246,31 +247,28 @@ def latency_table(results: dict, y) -> list:
     """Lines: per network, accuracy at :data:`LATENCY_STEPS` and each layer's
     first-spike step (mean over inputs) and the output's onset."""
     steps = [s for s in LATENCY_STEPS if all(r.n_steps >= s for r in results.values())]
-    header = f"{'Loihi-exact (fast emulator)':<28}" + "".join(
-        f"{'@' + str(s):>8}" for s in steps)
-    lines = ["", header, "-" * len(header)]
+    rows = [("Loihi-exact (fast emulator)", *(f"@{s}" for s in steps))]
     for name, result in results.items():
         acc = result.accuracy_by_step(y)
-        lines.append(f"{name + f' ({result.n_inputs} images)':<28}" + "".join(
-            f"{100 * acc[s - 1]:7.2f}%" for s in steps))
+        rows.append((f"{name} ({result.n_inputs} images)",
+                     *(f"{100 * acc[s - 1]:.2f}%" for s in steps)))
+    lines = [""] + text_table(rows, "<" + ">" * len(steps), sep="  ", rule="line")
     lines.append("")
     lines.append("first spike step, mean over inputs (output: first step it is more than "
                  "its bias)")
-    for name, result in results.items():
-        stats = result.first_spike_stats()
-        lines.append(f"  {name:<26}" + "  ".join(
-            f"{layer} {s['mean']:.1f}" if s["mean"] is not None else f"{layer} never"
-            for layer, s in stats.items()))
-    return lines
+    rows = [(name, "  ".join(f"{layer} {s['mean']:.1f}" if s["mean"] is not None
+                             else f"{layer} never"
+                             for layer, s in result.first_spike_stats().items()))
+            for name, result in results.items()]
+    return lines + ["  " + line for line in text_table(rows, "<<", sep="  ")]
 
 
 def format_table(stages, layers) -> str:
-    header = f"{'stage':<60} {'accuracy':>9} {'images':>7}  " + "  ".join(
-        f"{name:>9}" for name in layers) + f"  {'wall s':>7}"
-    lines = [header, "-" * len(header)]
+    rows = [("stage", "accuracy", "images", *layers, "wall s")]
     for s in stages:
-        acc = f"{100 * s.accuracy:8.2f}%" if s.accuracy is not None else f"{'':>9}"
-        rates = "  ".join(f"{s.rates_hz[n]:7.1f}Hz" if n in s.rates_hz else f"{'':>9}"
-                          for n in layers)
-        lines.append(f"{s.name:<60} {acc} {s.n_images:>7}  {rates}  {s.wall_time_s:7.1f}")
-    return "\n".join(lines)
+        rows.append((s.name, f"{100 * s.accuracy:.2f}%" if s.accuracy is not None else "",
+                     str(s.n_images),
+                     *(f"{s.rates_hz[n]:.1f}Hz" if n in s.rates_hz else "" for n in layers),
+                     f"{s.wall_time_s:.1f}"))
+    return "\n".join(text_table(rows, "<>>" + ">" * len(layers) + ">", sep="  ",
+                                 rule="line"))

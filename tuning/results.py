@@ -13,6 +13,8 @@ from keras_tuner.engine.trial import TrialStatus
 from snnkit._io import atomic_write
 from snnkit.exceptions import SnnkitError
 
+from snnkit.text_table import text_table
+
 from . import distributed
 
 
@@ -107,22 +109,22 @@ class SearchResults:
         lines = [f"Search in {self.project_dir}: {self.objective.describe()}",
                  f"oracle {self.oracle_name}; {len(done)} completed, "
                  f"{len(failed)} failed or unfinished, of max_trials {self.max_trials}"]
-        header = (f"{'trial':>6} {'score':>10} {'accuracy':>9} {'synops/input':>13} "
-                  f"{'decision':>9} {'min rate':>9} {'sat':>6} {'ok':>3}  configuration")
-        lines += [header, "-" * len(header)]
+        rows = [("trial", "score", "accuracy", "synops/input", "decision", "min rate",
+                 "sat", "ok", "configuration")]
+        nan = float("nan")
         for t in done[:num_trials]:
             m = t["metrics"]
             config = " ".join(f"{k}={_fmt(v)}" for k, v in t["hyperparameters"].items()
                               if not k.startswith("tuner/"))
-            lines.append(
-                f"{t['trial_id']:>6} {t['score']:>10.4g} {m.get('accuracy', float('nan')):>9.4f} "
-                f"{m.get('synaptic_ops', float('nan')):>13.4g} "
-                f"{m.get('time_to_decision_steps', float('nan')):>9.2f} "
-                f"{m.get('min_rate_hz', float('nan')):>7.1f}Hz "
-                f"{m.get('max_saturated_fraction', float('nan')):>6.3f} "
-                f"{'yes' if m.get('feasible', 1) > 0 else 'no':>3}  {config}")
+            rows.append((t["trial_id"], f"{t['score']:.4g}", f"{m.get('accuracy', nan):.4f}",
+                         f"{m.get('synaptic_ops', nan):.4g}",
+                         f"{m.get('time_to_decision_steps', nan):.2f}",
+                         f"{m.get('min_rate_hz', nan):.1f}Hz",
+                         f"{m.get('max_saturated_fraction', nan):.3f}",
+                         "yes" if m.get("feasible", 1) > 0 else "no", config))
+        lines += text_table(rows, ">>>>>>>><", sep=" ", rule="line")
         for t in failed:
-            lines.append(f"{t['trial_id']:>6} {t['status']}: {t['reason']}")
+            lines.append(f"{t['trial_id']} {t['status']}: {t['reason']}")
         text = "\n".join(lines)
         print(text)
         return text
