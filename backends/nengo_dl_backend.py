@@ -97,9 +97,22 @@ def _predict(sim, built, x, n_steps, minibatch, sequential):
         stream = np.repeat(x, n_steps, axis=0)[None]
         data = sim.predict({built.input_node: stream}, stateful=True, verbose=0)
         return {p: v.reshape(count, n_steps, -1) for p, v in data.items()}
-    padded = -count % minibatch  # nengo-dl needs whole minibatches
-    if padded:
-        x = np.concatenate([x, np.zeros((padded,) + x.shape[1:], x.dtype)])
-    tiled = np.tile(x[:, None, :], (1, n_steps, 1))
-    data = sim.predict({built.input_node: tiled}, verbose=0)
-    return {p: v[:count] for p, v in data.items()}
+    parts = [{p: v[:n] for p, v in data.items()}
+             for n, data in predict_minibatches(sim, built, x, n_steps, minibatch)]
+    return {p: np.concatenate([part[p] for part in parts]) for p in parts[0]}
+
+
+def predict_minibatches(sim, built, x, n_steps: int,
+                        minibatch_size: int) :
+    """Run inputs ``x`` ``(N, input_size)`` through ``sim``, each held for ``n_steps``
+    steps, one minibatch of ``minibatch_size`` at a time (the last one padded with
+    zeros); yields ``(count, data)`` per minibatch, ``data`` the simulator's probe
+    data of which the first ``count`` rows are real inputs."""
+    count, batch = len(x), minibatch_size
+    padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
+    for start in range(0, len(padded), batch):
+        stop = min(start + batch, count)
+        if stop <= start:
+            break
+        chunk = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
+        yield stop - start, sim.predict_on_batch({built.input_node: chunk})

@@ -8,7 +8,6 @@ Private to the training layer: the Trainer and the benchmark's rate pass use it.
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 
@@ -110,19 +109,3 @@ class KerasBridge(tf.keras.callbacks.Callback):
 def wants_batches(callbacks) -> bool:
     """Whether a callback overrides ``on_batch_end``."""
     return any(type(c).on_batch_end is not Callback.on_batch_end for c in callbacks)
-
-
-def predict_minibatches(sim, built, x, n_steps: int,
-                        minibatch_size: int) -> Iterator[tuple[int, dict]]:
-    """Run inputs ``x`` ``(N, input_size)`` through ``sim``, each held for ``n_steps``
-    steps, one minibatch of ``minibatch_size`` at a time (the last one padded with
-    zeros); yields ``(count, data)`` per minibatch, ``data`` the simulator's probe
-    data of which the first ``count`` rows are real inputs."""
-    count, batch = len(x), minibatch_size
-    padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
-    for start in range(0, len(padded), batch):
-        stop = min(start + batch, count)
-        if stop <= start:
-            break
-        chunk = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
-        yield stop - start, sim.predict_on_batch({built.input_node: chunk})

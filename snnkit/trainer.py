@@ -23,8 +23,7 @@ from .exceptions import CheckpointError, UnknownNameError, ValidationError
 from .fit_inputs import check_convertible, check_data, read_data, read_inputs
 from .fold import write_back
 from .nengo_dl_fit import (OPTIMIZERS, KerasBridge, fit_feeds, fit_losses, make_optimizer,
-                          predict_minibatches, snnkit_logs, wants_batches,
-                          whole_minibatches)
+                          snnkit_logs, wants_batches, whole_minibatches)
 from .nengo_dl_weights import copy_weights_to_keras, restore_optimizer
 from .resume import callback_states, find_checkpoint, load_callback_states
 from .frozen import FrozenNetwork
@@ -248,6 +247,7 @@ class Trainer:
         """Per-layer rate statistics (a :class:`~snnkit.results.RunSummary`) of the
         network being fitted, with its neuron type running (spikes
         for spiking types), on inputs ``x`` (``(N, input_size)`` float32)."""
+        from .backends.nengo_dl_backend import predict_minibatches
         from .results import LayerActivity, layer_amplitudes
 
         sim, built = self._sim, self._built

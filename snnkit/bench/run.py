@@ -136,7 +136,7 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
     from .._stack import import_nengo_dl
     from ..build import build_network
     from ..inputs import check_inputs
-    from ..nengo_dl_fit import predict_minibatches
+    from ..backends.nengo_dl_backend import predict_minibatches
 
     nengo_dl = import_nengo_dl()
 
