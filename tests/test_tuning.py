@@ -223,6 +223,9 @@ def test_check_cores_plans_loihi_cores_on_any_backend(tiny, val, tmp_path, monke
     ({"backend": "loihi-9"}, "backend: 'loihi-9' not found; registered backends:"),
     ({"n_steps": (20, 10)}, "n_steps: bounds reversed"),
     ({"synapse": (0.0, 0.01)}, "synapse: expected (low, high) numbers with 0 < low"),
+    ({"backend": "nengo-dl", "backend_options": {"minibatch_size": 0}},
+     "backend_options: minibatch_size (setting of backend 'nengo-dl'): expected an int "
+     ">= 1, got 0"),
 ])
 def test_bad_search_configuration_fails_at_once(tiny, val, tmp_path, options, message):
     with pytest.raises(SearchConfigError) as info:

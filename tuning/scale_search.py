@@ -192,6 +192,8 @@ def _get_backend(name, options, network):
         raise SearchConfigError(f"backend: {e}") from None
     except TypeError as e:
         raise SearchConfigError(f"backend_options: {name!r} does not take them: {e}") from None
+    except ValidationError as e:  # a setting out of range
+        raise SearchConfigError(f"backend_options: {e}") from None
     try:
         backend.check_network(network)
     except (BackendCapabilityError, SnnkitError) as e:
