@@ -326,6 +326,7 @@ def test_train_then_calibrate_a_keras_file(capsys, files):
     assert network.neuron.name == "relu"
     assert network.metadata["rate_target_hz"] == [100.0, 300.0]
     assert network.metadata["n_train"] == 200
+    assert "data" not in network.metadata  # a user's file: its history is unknown
 
     calibrated = files / "calibrated.snn.npz"
     code, stdout, err = _run(capsys, ["calibrate", trained, "--out", calibrated,
@@ -338,6 +339,32 @@ def test_train_then_calibrate_a_keras_file(capsys, files):
     assert network.neuron.name == "loihi-relu" and network.synapse == 0.005
     assert set(network.scale_firing_rates) == {"to-spikes", "conv0", "dense0"}
     assert network.metadata["calibration"]["target_rate_hz"] == 200.0
+
+
+def test_seed_training_and_calibration_record_the_images_they_used(capsys, tmp_path):
+    """A search holds these images out of validation (snnkit.tuning.data_split)."""
+    trained, calibrated = tmp_path / "seed.snn.npz", tmp_path / "cal.snn.npz"
+    code, _, err = _run(capsys, ["train", "--n-train", "200", "--epochs", "1",
+                                 "--minibatch-size", "100", "--out", trained, "--quiet"])
+    assert code == 0, err
+    assert FrozenNetwork.load(trained).metadata["data"] == {
+        "dataset": "mnist", "train_images": [0, 200]}
+    code, _, err = _run(capsys, ["calibrate", trained, "--out", calibrated, "--n-images",
+                                 "300", "--n-steps", "5", "--max-iterations", "1",
+                                 "--quiet"])
+    assert code == 0, err
+    assert FrozenNetwork.load(calibrated).metadata["data"] == {
+        "dataset": "mnist", "train_images": [0, 200], "calibration_images": [0, 300]}
+
+
+def test_calibration_record_keeps_the_widest_range_and_no_record_stays_none():
+    from snnkit.cli.calibrate import calibration_record
+
+    assert calibration_record({}, 50) == {}
+    seen = {"data": {"dataset": "mnist", "train_images": [0, 10],
+                     "calibration_images": [0, 500]}}
+    assert calibration_record(seen, 50)["data"]["calibration_images"] == [0, 500]
+    assert calibration_record(seen, 900)["data"]["calibration_images"] == [0, 900]
 
 
 def test_train_refuses_a_lambda_model_before_training(capsys, files):

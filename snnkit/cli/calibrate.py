@@ -54,6 +54,7 @@ def run(args) -> int:
                             tolerance=args.tolerance, max_iterations=args.max_iterations,
                             synapse=synapse, statistic=args.statistic)
     metadata = dict(network.metadata)
+    metadata.update(calibration_record(metadata, len(x)))
     metadata["calibration"] = {"target_rate_hz": cal.target_rate_hz,
                                "statistic": cal.statistic, "rates_hz": cal.rates_hz,
                                "plateau_fraction": cal.plateau_fraction,
@@ -74,3 +75,19 @@ def run(args) -> int:
     print("\n".join("  " + line for line in text_table(rows, "<>>>", sep="  ")))
     print(f"FrozenNetwork saved to {calibrated.save(out)}")
     return 0 if cal.converged or not args.strict else 1
+
+
+def calibration_record(metadata: dict, n_images: int) -> dict:
+    """The network's record of the MNIST training images it has seen
+    (``metadata["data"]``, :func:`snnkit.data.mnist_record`) with the first
+    ``n_images``, which calibrated it, added; ``{}`` when it keeps no record (then
+    nobody knows what it has seen, and a search will not validate on training
+    images)."""
+    from ..data import DATA_RECORD_KEY, mnist_record
+
+    record = metadata.get(DATA_RECORD_KEY)
+    if not isinstance(record, dict) or record.get("dataset") != "mnist":
+        return {}
+    before = record.get("calibration_images") or [0, 0]
+    return {DATA_RECORD_KEY: mnist_record(tuple(record["train_images"]),
+                                          (0, max(int(before[1]), n_images)))}

@@ -82,6 +82,10 @@ def run(args) -> int:
     metadata = {"procedure": "snnkit train", "model": args.model,
                 "epochs": len(history), "n_train": len(x_train),
                 "train_history": history, "rate_target_hz": args.rate_target}
+    if args.model == "seed":  # a fresh network: these are all the images it has seen
+        from ..data import DATA_RECORD_KEY, mnist_record
+
+        metadata[DATA_RECORD_KEY] = mnist_record((0, len(x_train)))
     network = trainer.freeze(model, metadata=metadata)
     if args.n_test:
         result = trainer.evaluate(network, x_test, y_test, n_steps=args.n_steps)
