@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .exceptions import ValidationError
 from .frozen import FrozenNetwork
 from .trainer import Calibration, Trainer
 
@@ -66,7 +67,7 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                     rate_weight: float = 10.0, neuron_type: str = "loihi-relu",
                     seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
                     val_data=None, statistic: str = "mean",
-                    minibatch_size: int = 200, readout: str = "last", select_on=None,
+                    minibatch_size: int = 200, readout="last", select_on=None,
                     select_backend: str = "loihi-emulator-fast") -> LoihiTraining:
     """Train ``model`` (in place) for Loihi neurons; returns the frozen network with
     calibrated per-layer scales and ``synapse``.
@@ -76,11 +77,15 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
     rate regularization during the fine-tuning (see :class:`~snnkit.Trainer`).
     ``calibration_inputs``: how many training images the scales are calibrated on;
     ``statistic``: the calibrated rate statistic (:mod:`snnkit.calibration`).
-    ``readout``: the networks' output readout (:mod:`snnkit.readout`).
+    ``readout``: the networks' output readout (:mod:`snnkit.readout`), or several
+    candidates (e.g. ``("mean", "last")``) to choose from on ``select_on``.
     ``select_on``: held-out ``(x, y)`` (never test data): the calibrated network
     before fine-tuning and the fine-tuned one both run on it (``select_backend``,
-    ``n_steps``) and the more accurate is returned (``LoihiTraining.selected``).
+    ``n_steps``), each read out with every candidate readout, and the most accurate
+    pair is returned (``LoihiTraining.selected``, the network's ``readout``; ties go
+    to the fine-tuned network and to the readout listed first).
     """
+    readouts = _check_readouts(readout, select_on)
     x, y = train_data
     relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
                    callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
@@ -114,27 +119,65 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                   "loihi_epochs": loihi_epochs, "target_rate_hz": target_rate_hz,
                   "calibrated_rates_hz": calibration.rates_hz,
                   "calibration_converged": calibration.converged})
-    network, calibrated = network.replace(readout=readout), calibrated.replace(readout=readout)
+    network = network.replace(readout=readouts[0])
+    calibrated = calibrated.replace(readout=readouts[0])
     selected = "fine-tuned" if loihi_epochs > 0 else "calibrated"
-    if select_on is not None and loihi_epochs > 0:
+    if select_on is not None:
         # fine-tuning with Loihi neurons can lose to calibration alone (small layers,
-        # few examples): keep whichever does better on held-out images, Loihi-exact
-        from snnkit.backends import get_backend
-
-        x_sel, y_sel = select_on
-        backend = get_backend(select_backend)
-        tuned = backend.run(network, x_sel, n_steps=n_steps).accuracy(y_sel)
-        plain = backend.run(calibrated, x_sel, n_steps=n_steps).accuracy(y_sel)
-        if plain > tuned:
-            selected = "calibrated"
-            network = calibrated.replace(metadata=dict(network.metadata))
-        network = network.replace(metadata=dict(
-            network.metadata, selected=selected,
-            selection_accuracy={"fine-tuned": tuned, "calibrated": plain}))
+        # few examples), and a deep stack of filtered layers answers late, where a
+        # running mean still carries the silent first steps: keep whichever network
+        # and readout do best on held-out images, Loihi-exact
+        candidates = {"calibrated": calibrated}
+        if loihi_epochs > 0:
+            candidates = {"fine-tuned": network, **candidates}
+        scores = _selection_scores(candidates, readouts, select_on, select_backend,
+                                   n_steps)
+        selected, chosen = max(scores, key=scores.get)  # first of equals wins
+        calibrated = calibrated.replace(readout=chosen)
+        network = candidates[selected].replace(
+            readout=chosen, metadata=dict(
+                network.metadata, selected=selected, selected_readout=chosen,
+                selection_accuracy={f"{name}/{r}": acc
+                                    for (name, r), acc in scores.items()}))
     return LoihiTraining(network=network, calibration=calibration,
                          first_calibration=first, relu_history=relu_history,
                          loihi_history=loihi_history, calibrated_network=calibrated,
                          selected=selected)
+
+
+def _check_readouts(readout, select_on) -> tuple:
+    from .readout import check_readout
+
+    readouts = (readout,) if isinstance(readout, str) else tuple(readout)
+    if not readouts:
+        raise ValidationError("readout: expected a readout or candidates, got none")
+    for r in readouts:
+        check_readout(r)
+    if len(readouts) > 1 and select_on is None:
+        raise ValidationError(
+            f"readout: {len(readouts)} candidates ({', '.join(readouts)}) need select_on "
+            "(held-out images to choose on); got select_on=None")
+    return readouts
+
+
+def _selection_scores(candidates: dict, readouts, select_on, backend_name: str,
+                      n_steps: int) -> dict:
+    """``{(network name, readout): accuracy on select_on}``, in candidate then
+    readout order; one run per network (the readouts are host arithmetic on the same
+    outputs)."""
+    from snnkit.backends import get_backend
+
+    from .readout import apply_readout
+
+    x_sel, y_sel = select_on
+    backend = get_backend(backend_name)
+    scores = {}
+    for name, net in candidates.items():
+        raw = backend.run(net.replace(readout="last"), x_sel, n_steps=n_steps).outputs
+        for r in readouts:
+            predictions = np.argmax(apply_readout(raw, r)[:, -1], axis=-1)
+            scores[(name, r)] = float(np.mean(predictions == np.asarray(y_sel)))
+    return scores
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,40 @@ def test_fine_tuning_trains_a_folded_copy_of_what_nengo_dl_cannot_train():
     np.testing.assert_allclose(copy(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-5)
     plain = architecture("conv-narrow", (8, 8, 1))
     assert _trainable(plain) is plain
+
+
+def test_selection_scores_every_network_and_readout_from_one_run_each(mnist_small):
+    """The best procedure picks network and readout on held-out images; the readouts
+    are host arithmetic on one run's outputs, so each score equals a run with that
+    readout."""
+    from snnkit.recipes import _selection_scores
+    from tiny_networks import tiny_network
+
+    (x, y), (x_test, y_test) = mnist_small
+    tiny = tiny_network(x[:2000], y[:2000], off_chip=("a", "out"))
+    net = tiny.replace(scale_firing_rates={"a": 200.0, "b": 200.0})
+    other = tiny.replace(scale_firing_rates={"a": 40.0, "b": 40.0})
+    x_sel, y_sel = x_test[:40], y_test[:40]
+    scores = _selection_scores({"one": net, "two": other}, ("mean", "last"),
+                               (x_sel, y_sel), "loihi-emulator-fast", 20)
+    assert list(scores) == [("one", "mean"), ("one", "last"), ("two", "mean"),
+                            ("two", "last")]
+    fast = get_backend("loihi-emulator-fast")
+    for (name, readout), score in scores.items():
+        run = fast.run({"one": net, "two": other}[name].replace(readout=readout),
+                       x_sel, n_steps=20)
+        assert score == run.accuracy(y_sel), (name, readout)
+    assert len(set(scores.values())) > 1  # the candidates differ: a real choice
+
+
+@pytest.mark.parametrize("readout, select_on, match", [
+    (("mean", "last"), None, "readout: 2 candidates \\(mean, last\\) need select_on"),
+    (("mean", "first"), "given", "readout: expected one of last, mean, got 'first'"),
+    ((), "given", "readout: expected a readout or candidates, got none"),
+])
+def test_readout_candidates_are_checked(readout, select_on, match):
+    from snnkit.exceptions import ValidationError
+    from snnkit.recipes import _check_readouts
+
+    with pytest.raises(ValidationError, match=match):
+        _check_readouts(readout, select_on)
