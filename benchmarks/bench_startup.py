@@ -33,6 +33,8 @@ CASES = {
     "snnkit --help": ([SNNKIT, "--help"], 0, True),
     "snnkit train --help": ([SNNKIT, "train", "--help"], 0, True),
     "snnkit --version": ([SNNKIT, "--version"], 0, True),
+    "python -m snnkit.tuning --help": (
+        [sys.executable, "-m", "snnkit.tuning", "--help"], 0, True),
     "snnkit train --epochs x (usage error)": ([SNNKIT, "train", "--epochs", "x"], 2, True),
     "python -c 'import snnkit'": ([sys.executable, "-c", "import snnkit"], 0, True),
     "python -c 'import snnkit.backends'": (

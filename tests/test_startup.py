@@ -71,6 +71,33 @@ def test_help_and_usage_errors_load_no_heavy_module():
     assert report["codes"] == [0, 0] + [0] * len(report["commands"]) + [2, 2]
 
 
+def test_tuning_entry_point_help_loads_no_heavy_module():
+    """``python -m snnkit.tuning --help``: the package exports lazily (PEP 562) and the
+    entry point builds the tune command's parser alone."""
+    code = (
+        "import contextlib, io, json, runpy, sys\n"
+        "sys.argv = ['snnkit.tuning', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        runpy.run_module('snnkit.tuning', run_name='__main__')\n"
+        "    except SystemExit as e:\n"
+        "        code = e.code\n"
+        "print(json.dumps({'code': code, 'usage': out.getvalue().split()[:3],\n"
+        "                  'heavy': [m for m in %r if m in sys.modules]}))\n" % (HEAVY,))
+    report = json.loads(_python(code).stdout)
+    assert report == {"code": 0, "usage": ["usage:", "python", "-m"], "heavy": []}
+
+
+def test_tuning_lazy_exports():
+    import snnkit.tuning as tuning
+    from snnkit.tuning.scale_search import ScaleSearch
+
+    assert tuning.ScaleSearch is ScaleSearch
+    assert set(tuning.__all__) <= set(dir(tuning))
+    with pytest.raises(AttributeError, match="'snnkit.tuning' has no attribute 'Scale'"):
+        tuning.Scale
+
+
 def test_version():
     done = subprocess.run([sys.executable, "-m", "snnkit", "--version"],
                           capture_output=True, text=True, timeout=60)

@@ -14,41 +14,47 @@ dict or JSON path, see :mod:`snnkit.tuning.config`; ``python -m snnkit.tuning`` 
 them).
 """
 
-from snnkit._stack import import_tensorflow
+from __future__ import annotations
 
-import_tensorflow()  # keras-tuner imports TensorFlow: let it start quietly
+import importlib
 
-from .config import build_search, load_config, run_chief, run_search, run_worker
-from .distributed import role_env
-from .errors import (
-    ChiefUnreachableError,
-    FailedTrialError,
-    SearchConfigError,
-    SearchLockedError,
-    SearchStateError,
-)
-from .objective import SearchObjective, metric_direction, reported_metrics
-from .rate_search import RateTargetSearch
-from .scale_search import ScaleSearch
-from .tuner import ORACLES, SnnSearch
+# public name -> the module that defines it; imported on first use (PEP 562), with
+# TensorFlow (which keras-tuner imports) started quietly first, so that importing
+# the package, and ``python -m snnkit.tuning --help``, load none of the heavy stack
+_EXPORTS = {
+    "ORACLES": "tuner",
+    "ChiefUnreachableError": "errors",
+    "FailedTrialError": "errors",
+    "RateTargetSearch": "rate_search",
+    "ScaleSearch": "scale_search",
+    "SearchConfigError": "errors",
+    "SearchLockedError": "errors",
+    "SearchStateError": "errors",
+    "SearchObjective": "objective",
+    "SnnSearch": "tuner",
+    "build_search": "config",
+    "load_config": "config",
+    "metric_direction": "objective",
+    "reported_metrics": "objective",
+    "role_env": "distributed",
+    "run_chief": "config",
+    "run_search": "config",
+    "run_worker": "config",
+}
 
-__all__ = [
-    "ORACLES",
-    "ChiefUnreachableError",
-    "FailedTrialError",
-    "RateTargetSearch",
-    "ScaleSearch",
-    "SearchConfigError",
-    "SearchLockedError",
-    "SearchStateError",
-    "SearchObjective",
-    "SnnSearch",
-    "build_search",
-    "load_config",
-    "metric_direction",
-    "reported_metrics",
-    "role_env",
-    "run_chief",
-    "run_search",
-    "run_worker",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'snnkit.tuning' has no attribute {name!r}")
+    from snnkit._stack import import_tensorflow
+
+    import_tensorflow()
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -63,6 +63,9 @@ def run(args) -> int:
     """Delegates to snnkit.tuning's configuration runner (its owner documents the
     JSON format in snnkit/tuning/config.py)."""
     config = A.input_file(args.config, "config", (".json",))
+    from .._stack import import_tensorflow
+
+    import_tensorflow()  # keras-tuner imports it: let it start quietly
     from ..tuning.config import run_chief, run_search, run_worker, with_objective
     from ..tuning.pareto_files import write_pareto_files
 
