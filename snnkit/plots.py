@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_write
-
-
-NO_OUTPUT_BELOW = 0.5  # fraction of inputs whose output has received a spike
+from .results import NO_OUTPUT_BELOW
 
 
 def _pyplot():
@@ -234,36 +232,69 @@ def plot_activation_profiles(path) -> Path:
 def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
                 accuracy_label: str = "accuracy", title: str | None = None) -> Path:
     """Accuracy (%) vs steps of a search, one point per completed trial
-    (:func:`snnkit.tuning.pareto.pareto_rows`): Pareto-front trials (``on_front``)
-    highlighted, labelled with their trial id and connected in order of steps;
-    trials outside the constraints hollow."""
+    (:func:`snnkit.tuning.pareto.pareto_rows`).
+
+    Pareto-front trials (``on_front``) are red and labelled with their trial id and
+    synaptic operations per input (the third axis: a front trial below another one
+    is on the front for using fewer of them); the line joins the front's best
+    accuracy for each step budget. Trials outside the constraints are hollow. Trials
+    read out before their output answered (``answered`` False: the accuracy is the
+    output layer's bias) are marked x at the bottom edge, so that the accuracy axis
+    spans the answers only."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.4))
     done = [r for r in rows if r.get("accuracy") is not None]
+    answered = [r for r in done if r.get("answered", True)]
+    low = min((100 * r["accuracy"] for r in answered), default=0.0)
+    bottom = max(0.0, low - max(1.0, 0.1 * (100 - low)))
+    ax.set_ylim(bottom, 100.0 + 0.02 * (100 - bottom))
     for feasible, style in ((True, dict(color="grey", alpha=0.6)),
                             (False, dict(facecolors="none", edgecolors="grey"))):
-        pts = [r for r in done if bool(r["feasible"]) is feasible and not r["on_front"]]
+        pts = [r for r in answered if bool(r["feasible"]) is feasible and not r["on_front"]]
         if pts:
             ax.scatter([r["steps"] for r in pts], [100 * r["accuracy"] for r in pts],
                        s=22, label="trial" if feasible else
                        "trial outside the constraints / target not reached", **style)
+    silent = [r for r in done if not r.get("answered", True)]
+    if silent:
+        ax.scatter([r["steps"] for r in silent], [bottom] * len(silent), marker="x",
+                   s=30, color="grey", clip_on=False,
+                   label=f"no output yet at the readout step ({len(silent)} trial"
+                         f"{'s' if len(silent) > 1 else ''}; its accuracy is the bias)")
     front = sorted((r for r in done if r["on_front"]),
                    key=lambda r: (r["steps"], -r["accuracy"]))
     if front:
-        steps = [r["steps"] for r in front]
-        acc = [100 * r["accuracy"] for r in front]
-        ax.plot(steps, acc, color="C3", lw=1.5, marker="o", ms=6,
-                label="Pareto front (accuracy x steps x synaptic ops)")
-        for r, x, y in zip(front, steps, acc):
-            ax.annotate(str(r["trial_id"]), (x, y), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7, color="C3")
+        ax.scatter([r["steps"] for r in front], [100 * r["accuracy"] for r in front],
+                   s=40, color="C3", zorder=3,
+                   label="Pareto front (accuracy x steps x synaptic ops), "
+                         "labelled trial: synaptic ops per input")
+        best, line = -1.0, []
+        for r in front:  # best accuracy for each step budget
+            if r["accuracy"] > best:
+                best = r["accuracy"]
+                line.append(r)
+        ax.plot([r["steps"] for r in line], [100 * r["accuracy"] for r in line],
+                color="C3", lw=1.5, drawstyle="steps-post", zorder=2,
+                label="best accuracy on the front within a step budget")
+        for r in front:
+            ax.annotate(f"{r['trial_id']}: {_short(r['synaptic_ops'])}",
+                        (r["steps"], 100 * r["accuracy"]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color="C3")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole
     ax.set_xlabel(steps_label)
     ax.set_ylabel(f"{accuracy_label} (%)")
-    ax.set_title(title or "Search trials: accuracy vs steps")
+    ax.set_title(title or "Search trials: accuracy vs steps", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=8,
               frameon=False)
     return _save(fig, Path(path))
+
+
+def _short(value: float) -> str:
+    """``534148`` -> ``"534k"``, ``1.2e6`` -> ``"1.2M"``."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"

@@ -205,6 +205,19 @@ def onset_stats(steps) -> dict:
             "never_fraction": never}
 
 
+# below this fraction of inputs whose output has received a spike, the output at a
+# step is mostly the output layer's bias: "no output yet", not an answer
+NO_OUTPUT_BELOW = 0.5
+
+
+def answered_from_step(onset_steps, n_steps: int) -> int:
+    """The first step (1-based) at which at least :data:`NO_OUTPUT_BELOW` of the
+    inputs' outputs have received spikes (``onset_steps``: per input, 0 = never);
+    ``n_steps + 1`` if no step of the run is."""
+    answered = np.flatnonzero(received_by_step(onset_steps, n_steps) >= NO_OUTPUT_BELOW)
+    return int(answered[0]) + 1 if answered.size else int(n_steps) + 1
+
+
 def received_by_step(onset_steps, n_steps: int) -> np.ndarray:
     """Fraction of inputs whose onset (1-based, 0 = never) is at or before each step."""
     onset = np.asarray(onset_steps)

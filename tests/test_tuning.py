@@ -156,6 +156,10 @@ def test_objective_scores():
     assert SearchObjective({"synaptic_ops": -1e-6}, {"accuracy": (">=", 0.9)},
                            penalty=5).score({"accuracy": 0.45, "synaptic_ops": 1}) == 5 * -1.5
     assert "minimize synaptic_ops subject to accuracy >= 0.9" == cheap.describe()
+    assert SearchObjective({"accuracy": 1, "n_steps": -0.0025}).describe() == \
+        "maximize 1*accuracy - 0.0025*n_steps"
+    assert SearchObjective({"synaptic_ops": -1e-6, "accuracy": 2}).describe() == \
+        "maximize -1e-06*synaptic_ops + 2*accuracy"
 
 
 # --- failures do not stop a search ---------------------------------------------------

@@ -130,7 +130,7 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     front = (tmp_path / "chief" / "dist" / "pareto.csv").read_text().splitlines()
     assert len(front) == 1 + 4 and set(front[0].split(",")) == {
         "trial_id", "status", "scale/a", "scale/b", "n_steps", "accuracy", "steps",
-        "synaptic_ops", "feasible", "on_front"}
+        "synaptic_ops", "feasible", "answered", "on_front"}
     assert (tmp_path / "chief" / "dist" / "pareto.png").is_file()
     assert not list((tmp_path / "worker1").rglob("pareto.*"))
     # workers ran them (the chief only serves the oracle); with trials this short one

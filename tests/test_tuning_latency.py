@@ -89,6 +89,71 @@ def test_front_axes_follow_the_objective():
         {"accuracy_at_steps/12": 0.5, "synaptic_ops": 7.0}) == (0.5, 12.0, 7.0)
 
 
+def test_answered_from_step_is_when_most_outputs_have_received_spikes():
+    from snnkit.results import answered_from_step
+
+    # per input the step its output first moved off the bias (0: never)
+    assert answered_from_step([3, 5, 0, 4], n_steps=6) == 4   # 2 of 4 by step 4
+    assert answered_from_step([1, 1, 1, 1], n_steps=6) == 1
+    assert answered_from_step([0, 0, 0, 6], n_steps=6) == 7   # never half: n_steps + 1
+
+
+class _Trials:
+    """The two things pareto_rows reads from a search: its objective and trials."""
+
+    def __init__(self, objective, trials):
+        self.objective, self._trials = SearchObjective(objective), trials
+
+    def trials(self):
+        return self._trials
+
+
+def _trial(trial_id, accuracy, n_steps, synops, onset, **more):
+    return {"trial_id": trial_id, "status": "COMPLETED", "hyperparameters": {},
+            "metrics": dict({"accuracy": accuracy, "n_steps": float(n_steps),
+                             "synaptic_ops": synops, "output_onset_steps": float(onset),
+                             "feasible": 1.0}, **more)}
+
+
+def test_a_trial_read_out_before_its_output_answered_is_not_on_the_front():
+    from snnkit.tuning.pareto import pareto_rows
+
+    trials = [_trial("0", 0.97, 14, 5e5, onset=13),
+              _trial("1", 0.98, 20, 6e5, onset=13),
+              # cheapest and shortest, but read at step 10 with no output until 11:
+              # its 9% is the output layer's bias
+              _trial("2", 0.09, 10, 2e5, onset=11),
+              # answered from its last step on: a real (poor) answer, on the front
+              _trial("3", 0.50, 12, 1e5, onset=12)]
+    rows = pareto_rows(_Trials("accuracy", trials))
+    assert [r["answered"] for r in rows] == [True, True, False, True]
+    assert [r["on_front"] for r in rows] == [True, True, False, True]
+    # read at step 12 (accuracy_at_steps/12), whatever n_steps: trial 2 has answered
+    # by then (onset 11), trials 0 and 1 (onset 13) have not
+    at_12 = pareto_rows(_Trials("accuracy_at_steps/12", [
+        dict(t, metrics=dict(t["metrics"], **{"accuracy_at_steps/12": 0.5}))
+        for t in trials]))
+    assert [r["answered"] for r in at_12] == [False, False, True, True]
+    # a trial recorded before output_onset_steps existed counts as answered
+    old = _trial("4", 0.5, 10, 1.0, onset=0)
+    del old["metrics"]["output_onset_steps"]
+    assert pareto_rows(_Trials("accuracy", [old]))[0]["on_front"]
+
+
+def test_pareto_plot_draws_a_front_with_an_unanswered_trial(tmp_path):
+    from snnkit.plots import plot_pareto
+
+    rows = [dict(trial_id=i, accuracy=a, steps=s, synaptic_ops=o, feasible=f,
+                 answered=ans, on_front=front)
+            for i, (a, s, o, f, ans, front) in enumerate([
+                (0.974, 14, 5.3e5, True, True, True), (0.98, 16, 5.6e5, True, True, True),
+                (0.976, 18, 5.0e5, True, True, True), (0.96, 22, 9.8e5, True, True, False),
+                (0.95, 25, 1e6, False, True, False), (0.092, 10, 2.2e5, True, False, False)])]
+    path = plot_pareto(tmp_path / "front.png", rows, title="t")
+    png = path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
 def test_pareto_front_of_hand_made_points():
     points = [(0.90, 10, 100.0),   # 0: on the front
               (0.90, 12, 100.0),   # 1: dominated by 0 (more steps, same otherwise)
@@ -253,7 +318,8 @@ def test_snnkit_tune_with_a_latency_objective_writes_the_front(mnist_small, tmp_
         rows = list(csv.DictReader(f))
     assert [r["trial_id"] for r in rows] == ["0", "1", "2"]
     assert set(rows[0]) == {"trial_id", "status", "scale/a", "scale/b", "n_steps",
-                            "accuracy", "steps", "synaptic_ops", "feasible", "on_front"}
+                            "accuracy", "steps", "synaptic_ops", "feasible", "answered",
+                            "on_front"}
     done = [r for r in rows if r["status"] == "COMPLETED"]
     assert done, rows
     for row in done:
@@ -288,3 +354,44 @@ def test_validation_on_test_images_takes_the_last_ones():
     np.testing.assert_array_equal(x_val, x_test[-50:])
     np.testing.assert_array_equal(y_val, y_test[-50:])
     assert not _rows(x_val) & _rows(x_test[:9950])
+
+
+def test_the_latency_front_example_configuration_builds(mnist_small, tmp_path):
+    """tuning/examples/latency_front.json (the measured search in tuning/README.md)
+    is a valid configuration: built, not run, with a small network in place of the
+    one it names (same on-chip layers searched around their scales)."""
+    from pathlib import Path
+
+    from snnkit.tuning.config import build_search, load_config
+
+    example = Path(__file__).resolve().parents[1] / "tuning" / "examples" / \
+        "latency_front.json"
+    config = load_config(example)
+    (x_train, y_train), _ = mnist_small
+    network = tiny_network(x_train, y_train, off_chip=("a", "out"))
+    config["network"] = _network_file(network, tmp_path, (0, 50_000))
+    config["options"] = dict(config["options"], directory=str(tmp_path / "tune"))
+    s = build_search(config)
+    assert s.backend_name == "loihi-emulator-fast" and s.max_trials == 16
+    assert s.oracle_name == "bayesian"
+    # "pareto": accuracy - 0.1 * n_steps / (largest n_steps, 30)
+    assert s.objective.metric == {"accuracy": 1.0, "n_steps": -0.1 / 30}
+    space = {hp.name: hp.get_config() for hp in s.oracle.get_space().space}
+    assert (space["n_steps"]["min_value"], space["n_steps"]["max_value"]) == (8, 30)
+    assert (space["synapse_s"]["min_value"], space["synapse_s"]["max_value"]) == (
+        0.001, 0.005)
+    scale = network.scale("b")
+    assert space["scale/b"]["min_value"] == pytest.approx(scale / 2)
+    assert space["scale/b"]["max_value"] == pytest.approx(scale * 4)
+    # validation: the last 500 training images, which the network (first 50,000) and
+    # the search never fit on
+    (x_all, y_all), _ = snnkit_mnist()
+    np.testing.assert_array_equal(s.x_val.reshape(500, -1),
+                                  x_all[-500:].reshape(500, -1).astype(np.float32))
+    np.testing.assert_array_equal(s.y_val, y_all[-500:])
+
+
+def snnkit_mnist():
+    import snnkit
+
+    return snnkit.load_mnist()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from keras_tuner.errors import FailedTrialError
 
+from snnkit.results import answered_from_step, output_onset_steps, silent_output
 from snnkit.validation import is_number
 
 from .errors import SearchConfigError
@@ -32,6 +33,9 @@ _DIRECTIONS = {
     "max_saturated_fraction": "min",
     "wall_time_s": "min",
     "n_steps": "min",
+    # first step at which most validation inputs' outputs have received spikes
+    # (before it the output is the bias: "no output yet"); n_steps + 1 if never
+    "output_onset_steps": "min",
 }
 _UNIT_INTERVAL = {"accuracy", "max_saturated_fraction", "feasible"}
 # metrics named with a parameter (tuning/latency.py), reported when an objective
@@ -186,7 +190,10 @@ class SearchObjective:
 
     def describe(self) -> str:
         if isinstance(self.metric, dict):
-            text = "maximize " + " + ".join(f"{w:g}*{n}" for n, w in self.metric.items())
+            text = "maximize"
+            for i, (n, w) in enumerate(self.metric.items()):
+                sign = ("-" if w < 0 else "") if i == 0 else ("- " if w < 0 else "+ ")
+                text += f" {sign}{abs(w):g}*{n}"
         else:
             text = f"{'maximize' if self.goal == 'max' else 'minimize'} {self.metric}"
         if self.constraints:
@@ -226,6 +233,8 @@ def metrics_from_result(result, y, network, latency=None) -> dict:
         "max_saturated_fraction": max(result.saturated_fraction[name] for name in watched),
         "wall_time_s": result.wall_time_s,
         "n_steps": float(result.n_steps),
+        "output_onset_steps": float(answered_from_step(
+            output_onset_steps(result.outputs, silent_output(network)), result.n_steps)),
     }
     if latency is not None:
         metrics.update(latency.compute(result.accuracy_by_step(y)))

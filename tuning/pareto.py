@@ -12,7 +12,11 @@ Which accuracy and which steps (:func:`front_axes`) follow the objective:
 
 A point is on the front if no other point is at least as good on all three and
 better on one; equal points are all on it. Only completed, feasible trials (within
-the constraints, every ``steps_to_accuracy`` target reached) can be on it.
+the constraints, every ``steps_to_accuracy`` target reached) whose output answered
+by the step the accuracy is read at can be on it: a trial read out before most
+inputs' outputs received a spike (``output_onset_steps``, "no output yet") scores
+the output layer's bias, not an answer, and would sit on the front only for being
+the cheapest.
 """
 
 from __future__ import annotations
@@ -58,6 +62,19 @@ class FrontAxes:
         return (float(metrics[self.accuracy]), float(steps),
                 float(metrics["synaptic_ops"]))
 
+    def readout_step(self, metrics: dict) -> float:
+        """The step the accuracy is read at: N of ``accuracy_at_steps/N``, else the
+        trial's ``n_steps``."""
+        if self.accuracy.startswith(ACCURACY_AT_STEPS):
+            return float(self.accuracy[len(ACCURACY_AT_STEPS):])
+        return float(metrics["n_steps"])
+
+    def answered(self, metrics: dict) -> bool:
+        """Whether most inputs' outputs had received spikes by :meth:`readout_step`
+        (True for a trial recorded without ``output_onset_steps``)."""
+        onset = metrics.get("output_onset_steps")
+        return onset is None or float(onset) <= self.readout_step(metrics)
+
     def steps_label(self) -> str:
         if isinstance(self.steps, int):
             return f"steps (accuracy read at step {self.steps})"
@@ -85,7 +102,9 @@ def front_axes(objective) -> FrontAxes:
 def pareto_rows(search) -> list[dict]:
     """One row per trial of ``search`` (an :class:`SnnSearch`), in trial order:
     ``trial_id``, ``status``, each hyperparameter, ``accuracy``, ``steps``,
-    ``synaptic_ops`` (None unless completed), ``feasible`` and ``on_front``."""
+    ``synaptic_ops`` (None unless completed), ``feasible``, ``answered`` (the
+    output had received spikes by the readout step, :meth:`FrontAxes.answered`)
+    and ``on_front``."""
     axes = front_axes(search.objective)
     trials = search.trials()
     names = list(dict.fromkeys(k for t in trials for k in t["hyperparameters"]
@@ -97,9 +116,10 @@ def pareto_rows(search) -> list[dict]:
         done = t["status"] == "COMPLETED"
         accuracy, steps, synops = axes.point(t["metrics"]) if done else (None,) * 3
         feasible = done and t["metrics"].get("feasible", 1.0) > 0
+        answered = done and axes.answered(t["metrics"])
         row.update(accuracy=accuracy, steps=steps, synaptic_ops=synops,
-                   feasible=feasible, on_front=False)
-        if feasible:
+                   feasible=feasible, answered=answered, on_front=False)
+        if feasible and answered:
             candidates.append(len(rows))
             points.append((accuracy, steps, synops))
         rows.append(row)
@@ -112,7 +132,8 @@ def write_pareto_csv(rows: list[dict], path) -> str:
     """Write :func:`pareto_rows` as CSV (a header, one line per trial), atomically;
     returns the path."""
     columns = list(dict.fromkeys(k for row in rows for k in row)) or [
-        "trial_id", "status", "accuracy", "steps", "synaptic_ops", "feasible", "on_front"]
+        "trial_id", "status", "accuracy", "steps", "synaptic_ops", "feasible", "answered",
+        "on_front"]
     with atomic_write(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()

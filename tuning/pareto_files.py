@@ -22,8 +22,11 @@ def write_pareto_files(search, directory=None) -> tuple[str, str]:
     rows = pareto_rows(search)
     csv_path = write_pareto_csv(rows, os.path.join(directory, CSV_NAME))
     axes = front_axes(search.objective)
+    n_done = sum(row["accuracy"] is not None for row in rows)
     png_path = plot_pareto(os.path.join(directory, PNG_NAME), rows,
                            steps_label=axes.steps_label(),
                            accuracy_label=axes.accuracy_label(),
-                           title=f"{search.objective.describe()}: accuracy vs steps")
+                           title=f"Pareto front of {n_done} completed trials "
+                                 f"({len(rows)} in all)\noracle: "
+                                 f"{search.objective.describe()}")
     return csv_path, os.fspath(png_path)
