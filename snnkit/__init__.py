@@ -14,8 +14,9 @@ silent unless the application configures logging (e.g.
 
 from __future__ import annotations
 
-import importlib
 import logging
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -42,13 +43,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'snnkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

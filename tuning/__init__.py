@@ -16,7 +16,7 @@ them).
 
 from __future__ import annotations
 
-import importlib
+from snnkit._lazy import lazy_exports
 
 # public name -> the module that defines it; imported on first use (PEP 562), with
 # TensorFlow (which keras-tuner imports) started quietly first, so that importing
@@ -45,16 +45,10 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'snnkit.tuning' has no attribute {name!r}")
+def _start_tensorflow() -> None:
     from snnkit._stack import import_tensorflow
 
     import_tensorflow()
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, before_first=_start_tensorflow)
