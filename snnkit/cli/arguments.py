@@ -211,9 +211,13 @@ def add_neuron_type(parser, default, help: str) -> None:
                         help=help)
 
 
-def add_scale(parser, help: str) -> None:
+def add_saved_neurons(parser, neuron_default, neuron_help: str, synapse_help: str) -> None:
+    """--neuron-type, --scale and --synapse of the network a command saves."""
+    add_neuron_type(parser, neuron_default, neuron_help)
     parser.add_argument("--scale", type=scale_value, default=None,
-                        help=f"scale_firing_rates: a number or LAYER=SCALE,... {help}")
+                        help="scale_firing_rates: a number or LAYER=SCALE,... "
+                             "(default 1)")
+    add_synapse(parser, None, synapse_help)
 
 
 def add_synapse(parser, default, help: str) -> None:

@@ -18,11 +18,9 @@ def register(commands, common) -> None:
     parser.add_argument("--from-nir", metavar="FILE", default=None,
                         help="read a NIR graph file (.nir) instead of a Keras model")
     A.add_out_file(parser)
-    A.add_neuron_type(parser, None, "neuron type of the ReLU layers (default relu; "
-                                    "with --from-nir: the graph's)")
-    A.add_scale(parser, "(default 1)")
-    A.add_synapse(parser, None, "lowpass synapse on neuron outputs, s, or 'none' "
-                                "(default none)")
+    A.add_saved_neurons(parser, None, "neuron type of the ReLU layers (default relu; "
+                                      "with --from-nir: the graph's)",
+                        "lowpass synapse on neuron outputs, s, or 'none' (default none)")
     parser.add_argument("--dt", type=A.positive_float, default=None,
                         help="simulation step, s (default 0.001; with --from-nir: the "
                              "graph's snnkit metadata, else 0.001)")

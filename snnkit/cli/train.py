@@ -23,11 +23,9 @@ def register(commands, common) -> None:
     A.add_out_file(parser, "FrozenNetwork file to write (e.g. net.snn.npz)")
     parser.add_argument("--epochs", type=A.int_at_least(1), default=2,
                         help="training epochs (default 2)")
-    A.add_neuron_type(parser, "relu", "neuron type while training and in the saved "
-                                      "network (default relu: rates)")
-    A.add_scale(parser, "(default 1)")
-    A.add_synapse(parser, None, "synapse of the saved network, s, or 'none' (default "
-                                "none)")
+    A.add_saved_neurons(parser, "relu", "neuron type while training and in the saved "
+                                        "network (default relu: rates)",
+                        "synapse of the saved network, s, or 'none' (default none)")
     parser.add_argument("--rate-target", type=A.rate_target, default=None,
                         help="firing-rate regularization: HZ or LOW:HIGH in Hz "
                              "(default none)")
