@@ -130,12 +130,20 @@ class Result:
 
     def time_to_decision(self) -> np.ndarray:
         """Per input, the first step (1-based) from which the prediction no longer
-        changes until the end of the presentation."""
+        changes until the end of the presentation, and not before the output has
+        received spikes (:attr:`output_onset_steps`, when the backend records it):
+        an output still at its bias has not decided anything. An input whose output
+        never received a spike gets ``n_steps + 1`` (no decision within the
+        presentation)."""
         by_step = np.argmax(self.outputs, axis=-1)
         changed = by_step != by_step[:, -1:]
         last_change = np.where(changed.any(axis=1),
                                changed.shape[1] - np.argmax(changed[:, ::-1], axis=1), 0)
-        return last_change + 1
+        decided = last_change + 1
+        if self.output_onset_steps is not None:
+            onset = np.asarray(self.output_onset_steps)
+            decided = np.where(onset > 0, np.maximum(decided, onset), self.n_steps + 1)
+        return decided
 
     def time_to_decision_stats(self) -> dict:
         """Mean, median and 95th percentile over inputs of :meth:`time_to_decision`,

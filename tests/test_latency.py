@@ -324,3 +324,20 @@ def test_readout_survives_nir_export_and_import():
     back = FrozenNetwork.from_nir(net.to_nir())
     assert back.readout == "mean"
     assert FrozenNetwork.from_nir(_tiny().to_nir()).readout == "last"
+
+
+def test_no_decision_before_the_output_has_answered():
+    """An output still at its bias has decided nothing: the decision step is at least
+    the output's onset, and an input whose output never answers gets n_steps + 1."""
+    result = get_backend("loihi-emulator-fast").run(
+        _tiny(synapse=0.005, hidden_weight=10.0), X, n_steps=N_STEPS)
+    np.testing.assert_array_equal(result.output_onset_steps, [5, 7, 0])
+    ttd = result.time_to_decision()
+    assert ttd[0] >= 5 and ttd[1] >= 7
+    assert ttd[2] == N_STEPS + 1  # the silent input: argmax of the bias, no answer
+    # without the onset (a backend that does not record it) the bias counts as an
+    # answer from step 1
+    from dataclasses import replace
+
+    blind = replace(result, output_onset_steps=None).time_to_decision()
+    assert blind[2] == 1 and np.all(ttd >= blind)
