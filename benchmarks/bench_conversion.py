@@ -257,8 +257,8 @@ def report(rows, args, quiet: bool = False) -> None:
               f"{args.target_hz:g} Hz; test images: "
               + ", ".join(sorted({f"{r['dataset']} {r['n_test']}" for r in rows})))
     with atomic_write(args.out / "conversion.json", "w") as f:
-        json.dump({"settings": vars(args) | {"out": str(args.out)}, "rows": rows}, f,
-                  indent=1, default=float)
+        json.dump({"settings": vars(args), "rows": rows}, f, indent=1,
+                  default=lambda v: str(v) if isinstance(v, Path) else float(v))
     with atomic_write(args.out / "conversion.csv", "w") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -280,7 +280,7 @@ def plot(rows, path) -> None:
     ax.bar(pos, [100 * r["loihi_calibrated_accuracy"] for r in rows], 0.27,
            label="Loihi-exact, calibrated")
     ax.bar(pos + 0.27, [100 * r["loihi_accuracy"] for r in rows], 0.27,
-           label="Loihi-exact, fine-tuned")
+           label="Loihi-exact, best procedure")
     low = min(min(100 * r["loihi_calibrated_accuracy"] for r in rows), 85)
     ax.set_ylim(low - 2, 100.5)
     ax.set_xticks(pos, labels, rotation=60, fontsize=7)
