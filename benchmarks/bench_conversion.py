@@ -246,12 +246,16 @@ def _line(r) -> str:
     seeds = r.get("gap_points_by_seed", [])
     by_seed = ("  seeds: " + " ".join(f"{g:+.2f}" for g in seeds)) if len(seeds) > 1 else ""
     settled = r.get("within_1pt_from_step")
+    why = ""
+    if r["gap_points"] > 1 and r.get("loihi_accuracy_long_mean_readout", 0) >= \
+            r["relu_accuracy"] - 0.01:
+        why = f"  (needs more steps: within 1 pt at {r['long_steps']}, running mean)"
     return (f"{r['dataset']:<8}{r['architecture']:<18}{r['relu_accuracy']:>8.2%}"
             f"{r['loihi_calibrated_accuracy']:>12.2%}{r['loihi_accuracy']:>13.2%}"
             f"{r['gap_points']:>+10.2f}{'yes' if r['gap_points'] <= 1 else 'NO':>13}"
             f"{r.get('loihi_accuracy_long', float('nan')):>10.2%}"
             f"{r.get('loihi_accuracy_long_mean_readout', float('nan')):>10.2%}"
-            f"{settled if settled is not None else 'never':>10}{by_seed}")
+            f"{settled if settled is not None else 'never':>10}{by_seed}{why}")
 
 
 def report(rows, args, quiet: bool = False) -> None:
