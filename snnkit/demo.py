@@ -101,27 +101,15 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
     stage("ReLU rates, NengoDL, 10 steps", relu_eval)
 
-    def calibrate(trainer_now, label, rate_hz):
-        def run():
-            cal = trainer_now.calibrate(model, x_train[:config.n_calibrate],
-                                        target_rate_hz=rate_hz,
-                                        neuron_type="loihi-relu", synapse=config.synapse_s,
-                                        n_steps=config.n_steps)
-            return None, config.n_calibrate, cal.rates_hz, cal
+    def calibrate():
+        cal = trainer.calibrate(model, x_train[:config.n_calibrate],
+                                target_rate_hz=config.target_rate_hz,
+                                neuron_type="loihi-relu", synapse=config.synapse_s,
+                                n_steps=config.n_steps)
+        return None, config.n_calibrate, cal.rates_hz, cal
 
-        return stage(f"{label}calibrate scales to {rate_hz:g} Hz (Loihi neurons)", run)
-
-    def freeze(cal, procedure):
-        return trainer.freeze(model, neuron_type="loihi-relu",
-                              scale_firing_rates=cal.scales, synapse=config.synapse_s,
-                              metadata={"procedure": procedure, "calibration": {
-                                  "target_rate_hz": cal.target_rate_hz,
-                                  "rates_hz": cal.rates_hz,
-                                  "converged": cal.converged},
-                                  # which images it saw: searches hold them out
-                                  "data": mnist_record((0, len(x_train)),
-                                                       (0, min(config.n_calibrate,
-                                                               len(x_train))))})
+    # the MNIST images every network here saw: searches hold them out
+    seen = mnist_record((0, len(x_train)), (0, min(config.n_calibrate, len(x_train))))
 
     def evaluate(network, label, x, y, backend="nengo-dl"):
         def run():
@@ -131,12 +119,19 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
         return stage(f"{label}{backend}, {config.n_steps} steps", run)
 
-    cal = calibrate(trainer, "", config.target_rate_hz)
-    network = freeze(cal, "seed demo: ReLU training, calibrated scales")
+    cal = stage(f"calibrate scales to {config.target_rate_hz:g} Hz (Loihi neurons)",
+                calibrate)
+    network = trainer.freeze(model, neuron_type="loihi-relu", scale_firing_rates=cal.scales,
+                             synapse=config.synapse_s, metadata={
+                                 "procedure": "seed demo: ReLU training, calibrated scales",
+                                 "calibration": {"target_rate_hz": cal.target_rate_hz,
+                                                 "rates_hz": cal.rates_hz,
+                                                 "converged": cal.converged},
+                                 "data": seen})
     evaluate(network, "Loihi neurons, ", x_test, y_test)
 
     if config.extra_relu_epochs > 0 or config.loihi_epochs > 0:
-        network = _best_stage(config, stage, model, (x_train, y_train))
+        network = _best_stage(config, stage, model, (x_train, y_train), seen)
         evaluate(network, "best: Loihi neurons, ", x_test, y_test)
 
     label = "best: " if config.extra_relu_epochs > 0 or config.loihi_epochs > 0 else ""
@@ -174,10 +169,11 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
     return stages
 
 
-def _best_stage(config, stage, model, train_data):
+def _best_stage(config, stage, model, train_data, seen: dict):
     """The best procedure, :func:`snnkit.recipes.train_for_loihi`, on the seed's
     trained model: more ReLU epochs, calibrate, fine-tune with Loihi neurons,
-    calibrate again, freeze. Returns the network."""
+    calibrate again, freeze. Returns the network, its metadata recording the images
+    it ``seen``."""
     from .recipes import train_for_loihi
 
     def run():
@@ -198,10 +194,6 @@ def _best_stage(config, stage, model, train_data):
     procedure = (f"seed demo: {config.epochs + config.extra_relu_epochs} ReLU epochs, "
                  f"{config.loihi_epochs} Loihi epoch(s) at calibrated scales, "
                  "recalibrated (recipes.train_for_loihi)")
-    from .data import mnist_record
-
-    n_train = len(train_data[0])  # the first images of MNIST's training set
-    seen = mnist_record((0, n_train), (0, min(config.n_calibrate, n_train)))
     return trained.network.replace(metadata=dict(trained.network.metadata,
                                                  procedure=procedure, data=seen))
 
