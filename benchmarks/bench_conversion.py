@@ -98,8 +98,6 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, long_
                 "wall_time_s": time.perf_counter() - start}
     by_step = _by_step(apply_readout(raw, trained.network.readout), y_test)
     by_step_mean = _by_step(apply_readout(raw, "mean"), y_test)
-    close = by_step >= relu - 0.01  # within 1 point of ReLU
-    settled = [t + 1 for t in range(len(close)) if close[t:].all()]
     return {
         "architecture": name,
         "relu_accuracy": relu,
@@ -111,7 +109,7 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, long_
         "long_steps": len(by_step),
         "loihi_accuracy_long": by_step[-1],
         "loihi_accuracy_long_mean_readout": by_step_mean[-1],
-        "within_1pt_from_step": settled[0] if settled else None,
+        "within_1pt_from_step": _within_1pt_from(by_step, relu),
         "accuracy_by_step": by_step.tolist(),
         "rates_hz": trained.calibration.mean_rates_hz,
         "plateau_fraction": trained.calibration.plateau_fraction,
@@ -121,6 +119,14 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, long_
         "n_test": int(len(y_test)),
         "wall_time_s": time.perf_counter() - start,
     }
+
+
+def _within_1pt_from(by_step, relu: float):
+    """The first step (1-based) from which accuracy stays within 1 point of ``relu``
+    to the end of the run, or None."""
+    close = np.asarray(by_step) >= relu - 0.01
+    settled = [t + 1 for t in range(len(close)) if close[t:].all()]
+    return settled[0] if settled else None
 
 
 def _by_step(outputs, y) -> np.ndarray:
@@ -168,9 +174,8 @@ def mean_row(rows: list[dict]) -> dict:
     out["readout"] = [r["readout"] for r in rows]
     out["gap_points_by_seed"] = [r["gap_points"] for r in rows]
     # the mean curve's own first step from which it stays within 1 point
-    close = np.asarray(out["accuracy_by_step"]) >= out["relu_accuracy"] - 0.01
-    settled = [t + 1 for t in range(len(close)) if close[t:].all()]
-    out["within_1pt_from_step"] = settled[0] if settled else None
+    out["within_1pt_from_step"] = _within_1pt_from(out["accuracy_by_step"],
+                                                   out["relu_accuracy"])
     return out
 
 
