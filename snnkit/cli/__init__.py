@@ -1,9 +1,10 @@
 """The ``snnkit`` command line (also ``python -m snnkit``).
 
 Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``tune``
-(delegates to :mod:`snnkit.tuning`), ``bench``, ``export``, ``backends``; one module
-each in this package (``register`` adds its arguments, ``run`` does the work), and
-:mod:`.arguments` for what they share. Only the standard library is imported until
+(delegates to :mod:`snnkit.tuning`), ``bench``, ``export``, ``backends``. Their options
+are declared in ``commands.toml`` (built into parsers by :mod:`.declared`); the work is
+done by one module each in this package (its ``run``), imported only once the command
+is known; :mod:`.arguments` holds what they share. Only the standard library is imported until
 a subcommand runs, so ``--help``, ``--version`` and usage errors answer at once.
 Every failure ends with one line on stderr and a non-zero exit code (2 for bad
 arguments, 1 for anything else); ``--debug`` shows the traceback instead.
@@ -14,12 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import arguments, backends, bench, calibrate, convert, demo, inspect, train, tune
-
-# in the order ``snnkit --help`` lists them
-_REGISTER = (demo.register, train.register, convert.register, calibrate.register,
-             inspect.register, tune.register, bench.register, convert.register_export,
-             backends.register)
+from . import arguments, declared
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,14 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in _REGISTER:
-        register(commands, common)
+    for command in declared.command_names():
+        declared.add_command(commands, command, parents=[common])
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return arguments.run_reporting_errors(args.command, args.func, args)
+    return arguments.run_reporting_errors(args.command, declared.runner(args), args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """What every ``snnkit`` subcommand shares: the parser class, argument types that name
-what they expected and what they got, file checks made before any work starts, and
-the options several subcommands take (added by one function each, so they read the
-same everywhere). Standard library only at import time: ``--help`` stays instant."""
+what they expected and what they got (``commands.toml`` names them through
+:data:`TYPES`), and file checks made before any work starts. Standard library only at
+import time: ``--help`` stays instant."""
 
 from __future__ import annotations
 
@@ -121,6 +121,12 @@ def caps(text):
     return caps
 
 
+# the types commands.toml names (snnkit.cli.declared)
+TYPES = {"int": int, "int>=0": int_at_least(0), "int>=1": int_at_least(1),
+         "positive_float": positive_float, "synapse": synapse_value, "scale": scale_value,
+         "rate_target": rate_target, "names": names, "caps": caps}
+
+
 # --- checks made before any work ------------------------------------------------
 def error(message):
     from ..exceptions import ValidationError
@@ -185,45 +191,3 @@ def load_model(spec: str, seed: int):
 
         return seed_convnet(seed=seed)
     return load_keras_model(spec, "--model")
-
-
-# --- options several subcommands take ------------------------------------------
-def add_quiet(parser) -> None:
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def add_json(parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead")
-
-
-def add_network(parser, help: str = "FrozenNetwork file") -> None:
-    parser.add_argument("network", help=help)
-
-
-def add_out_file(parser, help: str = "FrozenNetwork file to write") -> None:
-    parser.add_argument("--out", required=True, help=help)
-
-
-def add_neuron_type(parser, default, help: str) -> None:
-    from ..neurons import NEURON_TYPE_NAMES
-
-    parser.add_argument("--neuron-type", default=default, choices=NEURON_TYPE_NAMES,
-                        help=help)
-
-
-def add_saved_neurons(parser, neuron_default, neuron_help: str, synapse_help: str) -> None:
-    """--neuron-type, --scale and --synapse of the network a command saves."""
-    add_neuron_type(parser, neuron_default, neuron_help)
-    parser.add_argument("--scale", type=scale_value, default=None,
-                        help="scale_firing_rates: a number or LAYER=SCALE,... "
-                             "(default 1)")
-    add_synapse(parser, None, synapse_help)
-
-
-def add_synapse(parser, default, help: str) -> None:
-    parser.add_argument("--synapse", type=synapse_value, default=default, help=help)
-
-
-def add_n_steps(parser, help: str = "steps per image") -> None:
-    parser.add_argument("--n-steps", type=int_at_least(1), default=30,
-                        help=f"{help} (default 30)")

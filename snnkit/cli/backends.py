@@ -4,19 +4,6 @@ from __future__ import annotations
 
 import json
 
-from . import arguments as A
-
-
-def register(commands, common) -> None:
-    parser = commands.add_parser(
-        "backends", parents=[common],
-        help="the registered backends: available here or why not, and what each is",
-        description="List every registered backend (built-in or from a plugin's "
-                    "entry point) with its availability on this machine, the reason "
-                    "when it is unavailable, and its description.")
-    A.add_json(parser)
-    parser.set_defaults(func=run)
-
 
 def run(args) -> int:
     from ..backends import backend_entries

@@ -5,37 +5,6 @@ from __future__ import annotations
 from . import arguments as A
 
 
-def register(commands, common) -> None:
-    parser = commands.add_parser(
-        "calibrate", parents=[common],
-        help="per-layer firing-rate scales measured with the neurons that will run",
-        description="Calibrate per-layer scale_firing_rates of a FrozenNetwork so every "
-                    "layer's rate statistic meets a target, measured with the neuron "
-                    "type that will run (on MNIST training images).")
-    A.add_network(parser, "FrozenNetwork file to read")
-    A.add_out_file(parser)
-    parser.add_argument("--target-rate", type=A.positive_float, default=200.0,
-                        help="target rate, Hz (default 200)")
-    A.add_neuron_type(parser, "loihi-relu", "neuron type to calibrate with and save "
-                                            "(default loihi-relu)")
-    A.add_synapse(parser, "keep", "synapse to calibrate with and save, s, or 'none' "
-                                  "(default: the network's)")
-    parser.add_argument("--n-images", type=A.int_at_least(1), default=200,
-                        help="training images to measure rates on (default 200)")
-    A.add_n_steps(parser)
-    parser.add_argument("--tolerance", type=A.positive_float, default=0.1,
-                        help="accepted relative rate error (default 0.1)")
-    parser.add_argument("--max-iterations", type=A.int_at_least(1), default=8,
-                        help="default 8")
-    parser.add_argument("--statistic", default="mean",
-                        help="rate statistic brought to the target: 'mean' (active "
-                             "neurons' mean rate, default) or a percentile like p99")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 if the calibration does not converge")
-    A.add_quiet(parser)
-    parser.set_defaults(func=run)
-
-
 def run(args) -> int:
     network = A.load_network(args.network)
     A.check_count("--n-images", args.n_images, A.MNIST_TRAIN, "the MNIST training set's size")

@@ -6,46 +6,6 @@ from __future__ import annotations
 from . import arguments as A
 
 
-def register(commands, common) -> None:
-    parser = commands.add_parser(
-        "convert", parents=[common],
-        help="a saved Keras model (.h5/.keras) to a FrozenNetwork file",
-        description="Freeze a saved Keras model into a FrozenNetwork. The file is "
-                    "checked against snnkit's layer allowlist before Keras reads it, "
-                    "so a Lambda or custom layer is refused and no stored code runs.")
-    parser.add_argument("model", nargs="?", default=None,
-                        help="Keras model file (.h5 or .keras); omitted with --from-nir")
-    parser.add_argument("--from-nir", metavar="FILE", default=None,
-                        help="read a NIR graph file (.nir) instead of a Keras model")
-    A.add_out_file(parser)
-    A.add_saved_neurons(parser, None, "neuron type of the ReLU layers (default relu; "
-                                      "with --from-nir: the graph's)",
-                        "lowpass synapse on neuron outputs, s, or 'none' (default none)")
-    parser.add_argument("--dt", type=A.positive_float, default=None,
-                        help="simulation step, s (default 0.001; with --from-nir: the "
-                             "graph's snnkit metadata, else 0.001)")
-    parser.add_argument("--off-chip", type=A.names, default=None,
-                        help="comma-separated layers that run on the host (default: "
-                             "the first neuron layer and layers without neurons)")
-    parser.set_defaults(func=run)
-
-
-def register_export(commands, common) -> None:
-    parser = commands.add_parser(
-        "export", parents=[common],
-        help="write a FrozenNetwork as a NIR graph (for Lava/Loihi 2 and other NIR "
-             "readers)",
-        description="Write a FrozenNetwork in another format, atomically. nir: the "
-                    "Neuromorphic Intermediate Representation (HDF5), read by Lava, "
-                    "snnTorch, Norse, sinabs, Rockpool, Spyx, SpiNNaker2; see the "
-                    "README's 'Leaving and entering snnkit'.")
-    A.add_network(parser)
-    parser.add_argument("--format", required=True, choices=("nir",),
-                        help="output format")
-    parser.add_argument("out", help="file to write (e.g. net.nir)")
-    parser.set_defaults(func=run_export)
-
-
 def run(args) -> int:
     out = A.output_file(args.out)
     from ..frozen import FrozenNetwork

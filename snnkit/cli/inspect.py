@@ -7,20 +7,6 @@ import json
 from . import arguments as A
 
 
-def register(commands, common) -> None:
-    parser = commands.add_parser(
-        "inspect", parents=[common],
-        help="summary of a FrozenNetwork: layers, neurons, scales, on/off chip, "
-             "Loihi core plan",
-        description="Print a FrozenNetwork's layers, neuron type, scales, on/off-chip "
-                    "placement and its Loihi core plan and per-core utilization.")
-    A.add_network(parser)
-    A.add_json(parser)
-    parser.add_argument("--no-plan", dest="plan", action="store_false",
-                        help="skip the Loihi core plan (it builds the network)")
-    parser.set_defaults(func=run)
-
-
 def run(args) -> int:
     network = A.load_network(args.network)
     report = {"file": str(args.network), "neuron_type": network.neuron.to_dict(),

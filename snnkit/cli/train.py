@@ -10,48 +10,6 @@ from pathlib import Path
 from . import arguments as A
 
 
-def register(commands, common) -> None:
-    parser = commands.add_parser(
-        "train", parents=[common],
-        help="train a Keras model (file or the built-in 'seed') on MNIST with "
-             "nengo-dl; write a FrozenNetwork",
-        description="Train a Keras model on MNIST as a Nengo network (nengo-dl) and "
-                    "save it as a FrozenNetwork file.")
-    parser.add_argument("--model", default="seed",
-                        help="'seed' (the notebook's convnet) or a saved Keras model "
-                             "file (.h5/.keras); default seed")
-    A.add_out_file(parser, "FrozenNetwork file to write (e.g. net.snn.npz)")
-    parser.add_argument("--epochs", type=A.int_at_least(1), default=2,
-                        help="training epochs (default 2)")
-    A.add_saved_neurons(parser, "relu", "neuron type while training and in the saved "
-                                        "network (default relu: rates)",
-                        "synapse of the saved network, s, or 'none' (default none)")
-    parser.add_argument("--rate-target", type=A.rate_target, default=None,
-                        help="firing-rate regularization: HZ or LOW:HIGH in Hz "
-                             "(default none)")
-    parser.add_argument("--n-train", type=A.int_at_least(1), default=A.MNIST_TRAIN,
-                        help=f"training images (default {A.MNIST_TRAIN})")
-    parser.add_argument("--n-test", type=A.int_at_least(0), default=0,
-                        help="test images to evaluate on after training (default 0: "
-                             "skip)")
-    A.add_n_steps(parser, "steps per test image")
-    parser.add_argument("--minibatch-size", type=A.int_at_least(1), default=200,
-                        help="default 200")
-    parser.add_argument("--learning-rate", type=A.positive_float, default=0.001,
-                        help="RMSprop learning rate (default 0.001)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--checkpoint-dir", default=None,
-                        help="folder for the checkpoint written after every epoch, "
-                             "removed when training ends (default: OUT.checkpoints "
-                             "next to --out)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a killed or interrupted training from its "
-                             "checkpoint (same arguments); gives the weights an "
-                             "uninterrupted run would")
-    A.add_quiet(parser)
-    parser.set_defaults(func=run)
-
-
 def run(args) -> int:
     A.check_count("--n-train", args.n_train, A.MNIST_TRAIN, "the MNIST training set's size")
     A.check_count("--n-test", args.n_test, A.MNIST_TEST, "the MNIST test set's size")

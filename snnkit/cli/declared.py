@@ -1,0 +1,124 @@
+"""The command line as declared in ``commands.toml``: read it, check it, and build the
+argparse parsers from it. Standard library only, so ``--help`` stays instant.
+
+``commands.toml`` lists every subcommand (its help, description and the function in
+:mod:`snnkit.cli` that runs it) and every option it takes. Options several commands
+take are declared once under ``[shared.*]`` and used by name. The help of an option
+never states its default; " (default: X)" is added here from the declared default, so
+help and behaviour cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from . import arguments as A
+
+SPEC_FILE = Path(__file__).with_name("commands.toml")
+
+_COMMAND_KEYS = frozenset({"help", "description", "module", "function", "options"})
+_OPTION_KEYS = frozenset({"flag", "use", "dest", "type", "default", "default_text",
+                          "choices", "choices_of", "action", "required", "nargs",
+                          "metavar", "help", "group"})
+_ACTIONS = ("store_true", "store_false")
+
+
+class DeclarationError(Exception):
+    """``commands.toml`` declares something this module cannot build (a mistake in
+    snnkit itself, found by its tests, never by a user's input)."""
+
+
+@lru_cache(maxsize=1)
+def declarations() -> dict:
+    """``{"shared": {...}, "command": {name: {...}}}`` as read from ``commands.toml``,
+    every option resolved against ``shared`` and checked."""
+    with open(SPEC_FILE, "rb") as f:
+        spec = tomllib.load(f)
+    shared = spec.get("shared", {})
+    commands = {}
+    for name, command in spec.get("command", {}).items():
+        unknown = set(command) - _COMMAND_KEYS
+        if unknown:
+            raise DeclarationError(f"command {name!r}: unknown keys {sorted(unknown)}")
+        options = [_resolve(name, option, shared) for option in command.get("options", [])]
+        commands[name] = dict(command, options=options)
+    return {"shared": shared, "command": commands}
+
+
+def command_names() -> tuple[str, ...]:
+    """The subcommands, in the order ``snnkit --help`` lists them."""
+    return tuple(declarations()["command"])
+
+
+def _resolve(command: str, option: dict, shared: dict) -> dict:
+    if "use" in option:
+        if option["use"] not in shared:
+            raise DeclarationError(f"command {command!r}: no shared option "
+                                   f"{option['use']!r}; shared: {', '.join(shared)}")
+        option = {**shared[option["use"]], **{k: v for k, v in option.items() if k != "use"}}
+    unknown = set(option) - _OPTION_KEYS
+    if unknown or "flag" not in option or "help" not in option:
+        raise DeclarationError(f"command {command!r}, option {option.get('flag')!r}: "
+                               f"needs flag and help, may have {sorted(_OPTION_KEYS)}; "
+                               f"got {sorted(option)}")
+    if option.get("type") is not None and option["type"] not in A.TYPES:
+        raise DeclarationError(f"{command} {option['flag']}: unknown type "
+                               f"{option['type']!r}; types: {', '.join(A.TYPES)}")
+    if option.get("action") not in (None, *_ACTIONS):
+        raise DeclarationError(f"{command} {option['flag']}: unknown action "
+                               f"{option['action']!r}")
+    return option
+
+
+def help_text(option: dict) -> str:
+    """The option's help with its default: ``default_text`` when declared, else
+    ``default`` when it is not None (floats as ``%g``)."""
+    shown = option.get("default_text")
+    if shown is None and option.get("default") is not None:
+        default = option["default"]
+        shown = format(default, "g") if isinstance(default, float) else str(default)
+    return option["help"] if shown is None else f"{option['help']} (default: {shown})"
+
+
+def add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """Add ``command``'s declared options to ``parser``, in their declared order."""
+    groups = {}
+    for option in declarations()["command"][command]["options"]:
+        target = parser
+        if "group" in option:
+            if option["group"] not in groups:
+                groups[option["group"]] = parser.add_mutually_exclusive_group()
+            target = groups[option["group"]]
+        kwargs = {"help": help_text(option)}
+        for key in ("dest", "default", "choices", "action", "required", "nargs", "metavar"):
+            if key in option:
+                kwargs[key] = option[key]
+        if "type" in option:
+            kwargs["type"] = A.TYPES[option["type"]]
+        if option.get("choices_of") == "neuron_types":
+            from ..neurons import NEURON_TYPE_NAMES
+
+            kwargs["choices"] = NEURON_TYPE_NAMES
+        target.add_argument(option["flag"], **kwargs)
+
+
+def add_command(commands, command: str, parents=()) -> argparse.ArgumentParser:
+    """A subparser for ``command`` under ``commands`` (argparse's subparsers), with its
+    options and the function that runs it (``args.run``, resolved after parsing)."""
+    declared = declarations()["command"][command]
+    parser = commands.add_parser(command, parents=list(parents), help=declared["help"],
+                                 description=declared.get("description"))
+    add_options(parser, command)
+    parser.set_defaults(run=(declared.get("module", command),
+                             declared.get("function", "run")))
+    return parser
+
+
+def runner(args):
+    """The function that runs the parsed ``args``' subcommand."""
+    module, function = args.run
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
