@@ -77,34 +77,28 @@ class Trainer:
                  rate_weight: float = 10.0, callbacks=(), logger=None,
                  seed: int | None = 0, deterministic: bool = True,
                  default_root_dir=None, enable_progress_bar: bool = True):
-        max_epochs = check_int("max_epochs", max_epochs, low=1)
-        minibatch_size = check_int("minibatch_size", minibatch_size, low=1)
-        learning_rate = check_positive("learning_rate", learning_rate)
-        if synapse is not None:
-            synapse = check_positive("synapse", synapse, "seconds")
-        dt = check_positive("dt", dt, "seconds")
+        # each setting checked (the error names it) and stored
+        self.max_epochs = check_int("max_epochs", max_epochs, low=1)
+        self.minibatch_size = check_int("minibatch_size", minibatch_size, low=1)
         if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
             raise UnknownNameError(f"optimizer: unknown optimizer {optimizer!r}; "
                                    f"known: {', '.join(OPTIMIZERS)}")
-        callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
-        rate_weight = check_at_least("rate_weight", rate_weight, 0)
-        self.max_epochs = max_epochs
-        self.minibatch_size = minibatch_size
         self.optimizer = optimizer
-        self.learning_rate = learning_rate
+        self.learning_rate = check_positive("learning_rate", learning_rate)
         self.neuron_type = neuron_spec(neuron_type)
         self.scale_firing_rates = scale_firing_rates
-        self.synapse = synapse
-        self.dt = dt
+        self.synapse = None if synapse is None else \
+            check_positive("synapse", synapse, "seconds")
+        self.dt = check_positive("dt", dt, "seconds")
         self.off_chip = off_chip
         self.rate_target_hz = rate_target_hz
-        self.rate_weight = float(rate_weight)
+        self.rate_weight = float(check_at_least("rate_weight", rate_weight, 0))
         self.seed = seed
         self.deterministic = deterministic
         self.default_root_dir = Path(default_root_dir) if default_root_dir is not None \
             else Path.cwd()
         self.enable_progress_bar = enable_progress_bar
-        self.callbacks = callbacks
+        self.callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
         self.steps_per_epoch = 0
         self.history: list[dict] = []
         self.should_stop = False
