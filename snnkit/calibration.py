@@ -35,7 +35,7 @@ from typing import Callable
 
 from .exceptions import CalibrationError, ValidationError
 from .neurons import MAX_LOIHI_RATE_HZ
-from .validation import check_fraction, check_int, is_number
+from .validation import check_fraction, check_int, check_positive
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ def layer_statistic(result, statistic: str) -> dict:
 def check_target_rate(rate, spec) -> None:
     """A target rate in Hz: a number > 0, and for Loihi neurons (``spec``, a
     :class:`~snnkit.neurons.NeuronSpec`) at most one spike per 1 ms step."""
-    if not is_number(rate) or not rate > 0:
-        raise ValidationError(f"target_rate_hz: expected a number > 0 Hz, got {rate!r}")
+    check_positive("target_rate_hz", rate, "Hz")
     if spec.runs_on_loihi and rate > MAX_LOIHI_RATE_HZ:
         raise ValidationError(
             f"target_rate_hz: Loihi neurons fire at most once per 1 ms step "

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_write
 from .exceptions import UnknownNameError, ValidationError
+from .validation import check_int
 
 
 class Callback:
@@ -161,10 +162,8 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", *, patience: int = 3, mode: str = "min",
                  min_delta: float = 0.0):
         _check_mode("EarlyStopping", mode)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValidationError(f"EarlyStopping.patience: expected an int >= 0, "
-                                  f"got {patience!r}")
-        self.monitor, self.patience, self.mode = monitor, patience, mode
+        self.patience = check_int("EarlyStopping.patience", patience, low=0)
+        self.monitor, self.mode = monitor, mode
         self.min_delta = float(min_delta)
         self.best_score = None
         self.wait = 0
@@ -209,13 +208,9 @@ class RateMonitor(Callback):
     order = -1
 
     def __init__(self, x=None, *, n_inputs: int = 200, n_steps: int = 30):
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValidationError(f"RateMonitor.n_steps: expected an int >= 1, "
-                                  f"got {n_steps!r}")
-        if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
-            raise ValidationError(f"RateMonitor.n_inputs: expected an int >= 1, "
-                                  f"got {n_inputs!r}")
-        self.x, self.n_inputs, self.n_steps = x, n_inputs, n_steps
+        self.n_steps = check_int("RateMonitor.n_steps", n_steps, low=1)
+        self.n_inputs = check_int("RateMonitor.n_inputs", n_inputs, low=1)
+        self.x = x
         self.last = None  # the latest RunSummary
 
     needs_layer_probes = True

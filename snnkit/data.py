@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_write
-from .exceptions import ValidationError
+from .validation import check_int
 
 N_TRAIN = 60_000
 N_TEST = 10_000
@@ -64,16 +64,8 @@ def load_mnist(n_train: int | None = None, n_test: int | None = None):
 
 
 def _check_count(name: str, value, limit: int) -> int:
-    if value is None:
-        return limit
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValidationError(
-            f"{name}: expected an int from 0 to {limit} or None, "
-            f"got {value!r} ({type(value).__name__})"
-        )
-    if not 0 <= value <= limit:
-        raise ValidationError(f"{name}: expected 0 <= {name} <= {limit}, got {value}")
-    return int(value)
+    return limit if value is None else check_int(name, value, low=0, high=limit,
+                                                 what="or None: all")
 
 
 def _load_full():

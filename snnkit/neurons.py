@@ -18,12 +18,11 @@ when a neuron object is built (``NeuronSpec.build``).
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 from dataclasses import dataclass, field
 
 from .exceptions import UnknownNameError, ValidationError, shown
-from .validation import is_number
+from .validation import check_number
 
 # name -> (module, class); the module is imported by NeuronSpec.build, not here
 _TYPES = {
@@ -46,11 +45,12 @@ _PARAMS = {
 MAX_LOIHI_RATE_HZ = 1000.0  # one spike per 1 ms step
 # parameter -> (lowest value, whether the lowest value itself is excluded,
 # highest value, unit); the ranges nengo's own NumberParams enforce
+# (low, low excluded, high, unit); None: unbounded
 _RANGES = {
-    "amplitude": (0.0, True, math.inf, ""),
-    "tau_rc": (0.0, True, math.inf, " (seconds)"),
-    "tau_ref": (0.0, False, math.inf, " (seconds)"),
-    "min_voltage": (-math.inf, False, 0.0, ""),
+    "amplitude": (0.0, True, None, ""),
+    "tau_rc": (0.0, True, None, "seconds"),
+    "tau_ref": (0.0, False, None, "seconds"),
+    "min_voltage": (None, False, 0.0, ""),
 }
 
 
@@ -119,14 +119,8 @@ class NeuronSpec:
 
 def _check_param(key: str, value) -> float:
     low, low_open, high, unit = _RANGES[key]
-    ok = is_number(value) and (value > low if low_open else value >= low) \
-        and value <= high
-    if not ok:
-        bound = (f"> {low:g}" if low_open else f">= {low:g}") if low > -math.inf \
-            else f"<= {high:g}"
-        raise ValidationError(f"neuron_type: params.{key}: expected a finite number "
-                              f"{bound}{unit}, got {shown(value)}")
-    return float(value)
+    return check_number(f"neuron_type: params.{key}", value, low=low, high=high,
+                        low_open=low_open, unit=unit)
 
 
 def neuron_spec(value) -> NeuronSpec:

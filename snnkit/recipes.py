@@ -43,6 +43,7 @@ import numpy as np
 from .exceptions import ValidationError
 from .frozen import FrozenNetwork
 from .trainer import Calibration, Trainer
+from .validation import check_number, check_positive
 
 
 @dataclass(frozen=True)
@@ -304,13 +305,10 @@ def percentile_scales(model, x, *, max_rate_hz: float = 1000.0,
 
     tf = import_tensorflow()
 
-    from .exceptions import ValidationError
     from .models import neuron_layers
 
-    if not 0 < percentile <= 100:
-        raise ValidationError(f"percentile: expected a number in (0, 100], got {percentile!r}")
-    if not max_rate_hz > 0:
-        raise ValidationError(f"max_rate_hz: expected a number > 0 Hz, got {max_rate_hz!r}")
+    check_number("percentile", percentile, low=0, low_open=True, high=100)
+    check_positive("max_rate_hz", max_rate_hz, "Hz")
     names = neuron_layers(model)
     probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     x = np.asarray(x, np.float32).reshape((-1,) + tuple(model.input_shape[1:]))

@@ -20,6 +20,7 @@ from .exceptions import ValidationError
 from .fit_inputs import check_data, read_data
 from .frozen import FrozenNetwork
 from .unrolled import UnrolledLoihi
+from .validation import check_int
 
 logger = logging.getLogger(__name__)
 tf = import_tensorflow()  # this module is imported only to train through time
@@ -49,14 +50,14 @@ def fit_over_time(network: FrozenNetwork, train_data, *, n_steps: int = 16,
     (2-D inputs only). ``val_data``: ``(x, y)`` evaluated after each epoch with the
     same model (float weights: an estimate of what the chip will do).
     """
-    _check_int("n_steps", n_steps, 1)
-    _check_int("loss_from_step", loss_from_step, 1)
+    check_int("n_steps", n_steps, low=1)
+    check_int("loss_from_step", loss_from_step, low=1)
     if loss_from_step > n_steps:
         raise ValidationError(f"loss_from_step: expected a step <= n_steps={n_steps}, "
                               f"got {loss_from_step}")
-    _check_int("epochs", epochs, 1)
-    _check_int("minibatch_size", minibatch_size, 1)
-    _check_int("shift_pixels", shift_pixels, 0)
+    check_int("epochs", epochs, low=1)
+    check_int("minibatch_size", minibatch_size, low=1)
+    check_int("shift_pixels", shift_pixels, low=0)
     x, y = check_data("train_data", network, read_data("train_data", train_data))
     val = None if val_data is None else check_data(
         "val_data", network, read_data("val_data", val_data))
@@ -153,7 +154,3 @@ def random_shifts(xb, pixels, rng):
             xb[i, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
     return out
 
-
-def _check_int(name, value, minimum) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValidationError(f"{name}: expected an int >= {minimum}, got {value!r}")

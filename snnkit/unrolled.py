@@ -37,6 +37,7 @@ from ._stack import import_tensorflow
 from .exceptions import ValidationError
 from .frozen import FrozenNetwork
 from .readout import apply_readout
+from .validation import check_int
 
 tf = import_tensorflow()  # this module is imported only to train through time
 _CHAIN_LAYERS = ("InputLayer", "Conv2D", "Dense", "Flatten", "Reshape")
@@ -62,10 +63,8 @@ class UnrolledLoihi:
     """
 
     def __init__(self, network: FrozenNetwork, n_steps: int, *, train_scales: bool = True):
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValidationError(f"n_steps: expected an int >= 1, got {n_steps!r}")
         self.network = network
-        self.n_steps = n_steps
+        self.n_steps = check_int("n_steps", n_steps, low=1)
         self.model = network.to_keras()
         self.stages = _chain(network, self.model)
         self._layers = {layer.name: layer for layer in self.model.layers}

@@ -48,22 +48,37 @@ def check_int(argument: str, value, *, low: int | None = None, high: int | None 
     return int(value)
 
 
+def check_number(argument: str, value, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False, unit: str = "",
+                 error=ValidationError) -> float:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with
+    ``low_open``; either bound optional); ``unit`` (e.g. ``"seconds"``) is named in
+    the message."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"<= {high:g}")
+    ok = is_number(value) and (low is None or (value > low if low_open else value >= low)) \
+        and (high is None or value <= high)
+    if not ok:
+        unit = f" ({unit})" if unit else ""
+        expected = " and ".join(["a finite number " + bounds[0]] + bounds[1:]) if bounds \
+            else "a finite number"
+        raise error(f"{argument}: expected {expected}{unit}, got {shown(value)}")
+    return float(value)
+
+
 def check_positive(argument: str, value, unit: str = "", *, error=ValidationError) -> float:
     """``value`` as a finite float > 0; ``unit`` (e.g. ``"seconds"``) is named in the
     message."""
-    if not is_number(value) or not value > 0:
-        unit = f" ({unit})" if unit else ""
-        raise error(f"{argument}: expected a finite number > 0{unit}, got {shown(value)}")
-    return float(value)
+    return check_number(argument, value, low=0, low_open=True, unit=unit, error=error)
 
 
 def check_at_least(argument: str, value, low: float, unit: str = "", *,
                    error=ValidationError) -> float:
     """``value`` as a finite float >= ``low``."""
-    if not is_number(value) or not value >= low:
-        unit = f" ({unit})" if unit else ""
-        raise error(f"{argument}: expected a finite number >= {low:g}{unit}, got {value!r}")
-    return float(value)
+    return check_number(argument, value, low=low, unit=unit, error=error)
 
 
 def check_fraction(argument: str, value, *, error=ValidationError) -> float:

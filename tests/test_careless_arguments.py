@@ -123,3 +123,29 @@ def test_save_and_load_name_the_users_path(network, tmp_path):
     with pytest.raises(FrozenNetworkFileError) as info:
         FrozenNetwork.load(tmp_path)
     assert str(info.value) == f"{tmp_path}: a folder, not a file"
+
+
+@pytest.mark.parametrize("kwargs, value, message", [
+    ({"low": 0, "low_open": True}, 0, "x: expected a finite number > 0, got 0"),
+    ({"low": 0, "high": 100, "low_open": True}, 100.5,
+     "x: expected a finite number > 0 and <= 100, got 100.5"),
+    ({"high": 0.0, "unit": "volts"}, 0.5, "x: expected a finite number <= 0 (volts), got 0.5"),
+    ({"low": -1}, float("nan"), "x: expected a finite number >= -1, got nan"),
+    ({}, "3", "x: expected a finite number, got '3'"),
+    ({}, True, "x: expected a finite number, got True"),
+])
+def test_number_check_names_its_bounds(kwargs, value, message):
+    """snnkit.validation.check_number: the one number check every module uses."""
+    from snnkit.validation import check_number
+
+    with pytest.raises(ValidationError) as e:
+        check_number("x", value, **kwargs)
+    assert str(e.value) == message
+
+
+def test_number_check_accepts_the_bounds_it_states():
+    from snnkit.validation import check_number
+
+    assert check_number("x", 100, low=0, high=100, low_open=True) == 100.0
+    assert check_number("x", 0, low=0) == 0.0
+    assert check_number("x", np.float32(-2.5)) == -2.5

@@ -200,7 +200,8 @@ def test_percentile_scales_map_the_percentile_to_the_rate():
     assert scales == {"a": pytest.approx(800 / 2.5)}
     with pytest.raises(ValidationError, match="layer 'a' is silent"):
         percentile_scales(model, -x - 1)
-    with pytest.raises(ValidationError, match=r"percentile: expected a number in \(0, 100\]"):
+    with pytest.raises(ValidationError,
+                       match=r"percentile: expected a finite number > 0 and <= 100, got"):
         percentile_scales(model, x, percentile=0)
 
 

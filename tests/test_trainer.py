@@ -264,7 +264,8 @@ def test_calibrate_rejects_rates_loihi_cannot_fire(mnist):
                                               r"got 1200 Hz"):
         Trainer(enable_progress_bar=False).calibrate(seed_convnet(0), x[:10],
                                                      target_rate_hz=1200)
-    with pytest.raises(ValidationError, match="target_rate_hz: expected a number > 0 Hz"):
+    with pytest.raises(ValidationError,
+                       match=r"target_rate_hz: expected a finite number > 0 \(Hz\)"):
         Trainer(enable_progress_bar=False).calibrate(seed_convnet(0), x[:10],
                                                      target_rate_hz=0)
 
