@@ -73,7 +73,7 @@ def test_help_and_usage_errors_load_no_heavy_module():
 
 def test_tuning_entry_point_help_loads_no_heavy_module():
     """``python -m snnkit.tuning --help``: the package exports lazily (PEP 562) and the
-    entry point builds the tune command's parser alone."""
+    entry point builds the tune command's parser alone, importing no other subcommand."""
     code = (
         "import contextlib, io, json, runpy, sys\n"
         "sys.argv = ['snnkit.tuning', '--help']\n"
@@ -83,9 +83,14 @@ def test_tuning_entry_point_help_loads_no_heavy_module():
         "    except SystemExit as e:\n"
         "        code = e.code\n"
         "print(json.dumps({'code': code, 'usage': out.getvalue().split()[:3],\n"
-        "                  'heavy': [m for m in %r if m in sys.modules]}))\n" % (HEAVY,))
+        "                  'heavy': [m for m in %r if m in sys.modules],\n"
+        "                  'cli': sorted(m for m in sys.modules if m.startswith('snnkit.cli'))\n"
+        "                  }))\n" % (HEAVY,))
     report = json.loads(_python(code).stdout)
-    assert report == {"code": 0, "usage": ["usage:", "python", "-m"], "heavy": []}
+    # the tune command alone: no other subcommand's module, nothing heavy
+    assert report == {"code": 0, "usage": ["usage:", "python", "-m"], "heavy": [],
+                      "cli": ["snnkit.cli", "snnkit.cli.arguments", "snnkit.cli.declared",
+                              "snnkit.cli.tune"]}
 
 
 def test_tuning_lazy_exports():
