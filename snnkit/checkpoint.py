@@ -1,8 +1,10 @@
 """Training checkpoints: weights, optimizer state, epoch and history in one ``.npz``.
 
 Layout: ``__snnkit_ckpt__`` holds UTF-8 JSON (as ``uint8``) with the format, the
-completed epoch count, the history, callback states and the model's architecture
-fingerprint (layer names, classes and weight shapes); ``w/<layer>/<i>`` hold weights;
+completed epoch count, the history, callback states, the model's architecture
+fingerprint (layer names, classes and weight shapes) and the settings of the fit that
+wrote it (:func:`snnkit.resume.training_settings`; format version 2 on);
+``w/<layer>/<i>`` hold weights;
 ``opt/<i>`` the optimizer's variables in its own order. Read with
 ``np.load(allow_pickle=False)``, one named member at a time, every field checked
 (:func:`load_checkpoint`); written atomically (a kill leaves the previous file).
@@ -24,11 +26,13 @@ from .keras_layers import MAX_LAYER_WEIGHTS
 from .validation import is_int
 
 FORMAT = "snnkit.Checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META_KEY = "__snnkit_ckpt__"
 MAX_EPOCH = 10 ** 6
-_HEADER_FIELDS = ("format", "format_version", "epoch", "weights", "n_optimizer",
-                  "history", "callbacks", "fingerprint")
+# the header's fields by format version (version 1 recorded no settings)
+_HEADER_FIELDS = {1: ("format", "format_version", "epoch", "weights", "n_optimizer",
+                      "history", "callbacks", "fingerprint")}
+_HEADER_FIELDS[2] = _HEADER_FIELDS[1] + ("settings",)
 
 
 def fingerprint(model) -> list:
@@ -48,6 +52,7 @@ class Checkpoint:
     history: list
     callback_states: dict
     fingerprint: list
+    settings: dict | None = None  # None: a version 1 file, which recorded none
 
     def check_model(self, model) -> None:
         """Raise :class:`CheckpointError` unless ``model`` has the same architecture."""
@@ -90,8 +95,9 @@ def _describe(entry) -> str:
 
 
 def save_checkpoint(path, model, *, epoch: int, history: list, optimizer=(),
-                    callback_states=None) -> Path:
-    """Write a checkpoint atomically; returns the path."""
+                    callback_states=None, settings=None) -> Path:
+    """Write a checkpoint atomically; returns the path. ``settings``: what a resumed
+    fit must share with the one that wrote it (JSON-ready, ``{name: value}``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, keys = {}, {}
@@ -108,9 +114,10 @@ def save_checkpoint(path, model, *, epoch: int, history: list, optimizer=(),
         "epoch": int(epoch),
         "weights": keys,
         "n_optimizer": len(optimizer),
-        "history": _json_ready(history),
-        "callbacks": _json_ready(callback_states or {}),
+        "history": json_ready(history),
+        "callbacks": json_ready(callback_states or {}),
         "fingerprint": fingerprint(model),
+        "settings": json_ready(settings or {}),
     }
     write_npz_with_header(path, _META_KEY, meta, arrays)
     return path
@@ -145,7 +152,7 @@ def load_checkpoint(path) -> Checkpoint:
                 f"ckpt_path: {path} has format version {version}, "
                 f"newer than this snnkit reads ({FORMAT_VERSION})")
         try:
-            return _read(path, meta, members)
+            return _read(path, meta, members, version)
         except ValidationError as e:
             raise CheckpointError(f"ckpt_path: {path}: invalid checkpoint: {e}") from e
 
@@ -154,9 +161,10 @@ def _is_scalar(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _read(path, meta, members) -> Checkpoint:
-    unknown = sorted(set(meta) - set(_HEADER_FIELDS))
-    missing = [key for key in _HEADER_FIELDS if key not in meta]
+def _read(path, meta, members, version) -> Checkpoint:
+    fields = _HEADER_FIELDS[version]
+    unknown = sorted(set(meta) - set(fields))
+    missing = [key for key in fields if key not in meta]
     if unknown or missing:
         raise ValidationError(
             "header: " + "; ".join(
@@ -184,8 +192,14 @@ def _read(path, meta, members) -> Checkpoint:
                               f"iteration count and slots per weight), got "
                               f"{shown(n_optimizer)}")
     optimizer = _read_optimizer(members, n_optimizer, shapes)
+    settings = meta.get("settings")
+    if settings is not None and not (isinstance(settings, dict) and all(
+            isinstance(key, str) for key in settings)):
+        raise ValidationError(f"settings: expected a dict of setting name -> value, "
+                              f"got {shown(settings)}")
     return Checkpoint(path=path, epoch=epoch, weights=weights, optimizer=optimizer,
-                      history=history, callback_states=callbacks, fingerprint=prints)
+                      history=history, callback_states=callbacks, fingerprint=prints,
+                      settings=settings)
 
 
 def _check_fingerprint(prints) -> list:
@@ -280,14 +294,17 @@ def _read_optimizer(members, n_optimizer, shapes) -> list:
     return arrays
 
 
-def _json_ready(value):
-    """Floats that JSON can hold (inf/nan become strings and back via float())."""
+def json_ready(value):
+    """``value`` as JSON can hold it: tuples as lists, NumPy scalars as Python
+    numbers, inf/nan floats as strings (read back with ``float()``)."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else str(float(value))
     if isinstance(value, np.integer):
         return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
     return value

@@ -1,15 +1,19 @@
 """Resuming :meth:`snnkit.Trainer.fit` from a checkpoint: which file ``ckpt_path``
-names, and the callback states saved with it (keyed by each callback's
-``state_key``)."""
+names, that the fit resuming it has the settings and data of the fit that wrote it,
+and the callback states saved with it (keyed by each callback's ``state_key``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from .callbacks import CallbackList, ModelCheckpoint
-from .checkpoint import Checkpoint, load_checkpoint
-from .exceptions import ValidationError
+from .checkpoint import Checkpoint, json_ready, load_checkpoint
+from .exceptions import CheckpointError, ValidationError
 
 
 def find_checkpoint(ckpt_path, trainer) -> Checkpoint | None:
@@ -49,3 +53,60 @@ def load_callback_states(callbacks, states: dict) -> None:
         state = states.get(key, states.get(f"{name}.{counts[name]}"))
         if state is not None:
             callback.load_state_dict(state)
+
+
+def training_settings(trainer, x, y, val) -> dict:
+    """What decides the weights a fit produces, besides the model and the epoch count:
+    the Trainer's training settings and a digest of the training and validation
+    data (``x``, ``y`` and ``val`` as the fit uses them). A fit resumed with other
+    settings would not give the weights an uninterrupted run gives; ``max_epochs``
+    is left out, as resuming with more epochs is how a training is extended."""
+    optimizer = trainer.optimizer if isinstance(trainer.optimizer, str) else \
+        type(trainer.optimizer).__name__
+    settings = {
+        "minibatch_size": trainer.minibatch_size, "optimizer": optimizer,
+        "learning_rate": trainer.learning_rate,
+        "neuron_type": trainer.neuron_type.to_dict(),
+        "scale_firing_rates": trainer.scale_firing_rates, "dt": trainer.dt,
+        "off_chip": trainer.off_chip, "rate_target_hz": trainer.rate_target_hz,
+        "rate_weight": trainer.rate_weight, "seed": trainer.seed,
+        "deterministic": trainer.deterministic,
+        "train_data": data_digest(x, y),
+        "val_data": None if val is None else data_digest(*val),
+    }
+    return json.loads(json.dumps(json_ready(settings)))
+
+
+def data_digest(x, y) -> str:
+    """``"<n> images, sha256 <hex>"`` of images and labels, as bytes."""
+    digest = hashlib.sha256()
+    for array in (x, y):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return f"{len(x)} images, sha256 {digest.hexdigest()[:16]}"
+
+
+def check_same_settings(checkpoint: Checkpoint, settings: dict) -> None:
+    """Raise :class:`CheckpointError` naming every setting in which the fit resuming
+    ``checkpoint`` differs from the fit that wrote it; a checkpoint from before
+    settings were recorded (format version 1) is resumed with a warning."""
+    if checkpoint.settings is None:
+        warnings.warn(f"ckpt_path: {checkpoint.path} records no training settings "
+                      "(written by an older snnkit): resuming without checking that "
+                      "they are the same")
+        return
+    names = sorted(set(settings) | set(checkpoint.settings))
+    differ = [f"{name}: {_shown(checkpoint.settings.get(name))} (checkpoint) vs "
+              f"{_shown(settings.get(name))} (this fit)"
+              for name in names if checkpoint.settings.get(name) != settings.get(name)]
+    if differ:
+        raise CheckpointError(
+            f"ckpt_path: {checkpoint.path} was written by a fit with other settings; "
+            f"{'; '.join(differ)}. Resume with the settings and data it was trained "
+            "with, or train afresh without ckpt_path")
+
+
+def _shown(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."

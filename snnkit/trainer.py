@@ -25,7 +25,8 @@ from .fold import write_back
 from .nengo_dl_fit import (OPTIMIZERS, KerasBridge, fit_feeds, fit_losses, make_optimizer,
                           snnkit_logs, wants_batches, whole_minibatches)
 from .nengo_dl_weights import copy_weights_to_keras, restore_optimizer
-from .resume import callback_states, find_checkpoint, load_callback_states
+from .resume import (callback_states, check_same_settings, find_checkpoint,
+                     load_callback_states, training_settings)
 from .frozen import FrozenNetwork
 from .neurons import neuron_spec
 from .rate_reg import parse_rate_targets
@@ -108,6 +109,7 @@ class Trainer:
         self.train_x = None
         self.has_validation = False
         self._rate_targets: dict = {}
+        self._settings: dict = {}  # of the running fit (snnkit.resume.training_settings)
         self._sim = None
         self._built = None
         self._model = None
@@ -126,7 +128,10 @@ class Trainer:
         :class:`~snnkit.checkpoint.ModelCheckpoint` callback, or of
         ``<default_root_dir>/checkpoints``; if none exists yet, training starts
         from scratch). Weights, optimizer state, history and callback states are
-        restored; training continues up to ``max_epochs`` in total.
+        restored; training continues up to ``max_epochs`` in total. The fit must have
+        the settings and data of the one that wrote the checkpoint (``max_epochs``
+        may grow): otherwise a :class:`~snnkit.exceptions.CheckpointError` names what
+        differs, as the result would not be the weights of an uninterrupted run.
         """
         folded = check_convertible(model)
         self._seed_everything()
@@ -143,9 +148,11 @@ class Trainer:
             val = whole_minibatches("val_data", *val, self.minibatch_size)
 
         checkpoint = find_checkpoint(ckpt_path, self)
+        self._settings = training_settings(self, x, y, val)
         self.history = []
         start_epoch = 0
         if checkpoint is not None:
+            check_same_settings(checkpoint, self._settings)
             checkpoint.restore_weights(model)
             folded = check_convertible(model)
             network = self.freeze(folded.model, synapse=None, fold=False,
@@ -235,7 +242,8 @@ class Trainer:
         optimizer = [v.numpy() for v in self._sim.keras_model.optimizer.variables()]
         return save_checkpoint(path, self._model, epoch=self.current_epoch + 1,
                                history=self.history, optimizer=optimizer,
-                               callback_states=callback_states(self.callbacks))
+                               callback_states=callback_states(self.callbacks),
+                               settings=self._settings)
 
     def measure_live_rates(self, x, *, n_steps: int = 30):
         """Per-layer rate statistics (a :class:`~snnkit.results.RunSummary`) of the

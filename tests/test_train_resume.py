@@ -105,3 +105,22 @@ def test_train_checkpoint_dir_must_be_a_folder(keras_file, tmp_path, capsys):
     assert code == 1
     assert f"--checkpoint-dir: expected a folder, got a file: '{not_a_folder}'" in \
         capsys.readouterr().err
+
+
+def test_train_resume_with_other_arguments_is_refused(keras_file, tmp_path, monkeypatch,
+                                                      capsys):
+    """'--resume (same arguments)' is checked: other arguments would not give the
+    weights of an uninterrupted run, so the command ends in one line naming them."""
+    out = tmp_path / "net.snn.npz"
+    with killed_at_write(monkeypatch, 2), pytest.raises(_Killed):
+        train(keras_file, out)  # killed writing epoch 2's checkpoint: epoch 1's stays
+    capsys.readouterr()
+    assert train(keras_file, out, "--resume", "--learning-rate", "0.01") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("resuming from ") and len(err) == 2
+    err = err[1]
+    assert err.startswith("snnkit train: error: ckpt_path: ")
+    assert "learning_rate: 0.001 (checkpoint) vs 0.01 (this fit)" in err
+    assert train(keras_file, out, "--resume", "--n-train", "200") == 1
+    assert "train_data: \"300 images" in capsys.readouterr().err
+    assert train(keras_file, out, "--resume") == 0  # the same arguments: continues

@@ -77,6 +77,50 @@ def test_resume_of_a_finished_run_trains_no_more(tmp_path, data):
     assert len(history) == 1
 
 
+def test_resume_with_other_settings_or_data_is_refused(tmp_path, data):
+    """A resumed fit must be the fit that wrote the checkpoint (else its weights are
+    not an uninterrupted run's); only max_epochs may grow."""
+    from hostile_payloads import rewrite_npz
+
+    train, _ = data
+
+    def trainer(**kwargs):
+        settings = dict(max_epochs=1, minibatch_size=100, enable_progress_bar=False,
+                        default_root_dir=tmp_path, callbacks=[ModelCheckpoint()])
+        return Trainer(**{**settings, **kwargs})
+
+    trainer().fit(seed_convnet(0), train)
+    last = tmp_path / "checkpoints" / "last.npz"
+    assert load_checkpoint(last).settings["learning_rate"] == 0.001
+    with pytest.raises(CheckpointError, match=r"learning_rate: 0.001 \(checkpoint\) vs "
+                                              r"0.01 \(this fit\)") as e:
+        trainer(max_epochs=2, learning_rate=0.01).fit(seed_convnet(0), train,
+                                                      ckpt_path="last")
+    assert str(last) in str(e.value) and "rate_weight" not in str(e.value)
+    with pytest.raises(CheckpointError, match=r"train_data: \"600 images, sha256 \w+\" "
+                                              r"\(checkpoint\) vs \"500 images"):
+        trainer(max_epochs=2).fit(seed_convnet(0), (train[0][:500], train[1][:500]),
+                                  ckpt_path="last")
+    with pytest.raises(CheckpointError, match=r"minibatch_size: 100 \(checkpoint\) vs 200 "
+                                              r"\(this fit\); seed: 0 \(checkpoint\) vs 3"):
+        trainer(seed=3, minibatch_size=200).fit(seed_convnet(0), train, ckpt_path="last")
+    # more epochs with the same settings: the training is extended
+    history = trainer(max_epochs=2).fit(seed_convnet(0), train, ckpt_path="last")
+    assert [h["epoch"] for h in history] == [0, 1]
+
+    # a checkpoint of format version 1 recorded no settings: resumed, with a warning
+    def version_1(header):
+        header.pop("settings")
+        header["format_version"] = 1
+
+    rewrite_npz(last, "__snnkit_ckpt__", version_1)
+    assert load_checkpoint(last).settings is None
+    with pytest.warns(UserWarning, match="records no training settings"):
+        history = trainer(max_epochs=2, learning_rate=0.01).fit(
+            seed_convnet(0), train, ckpt_path="last")
+    assert len(history) == 2
+
+
 def test_best_and_last_checkpoints_follow_the_monitored_metric(tmp_path, data):
     train, val = data
     model = seed_convnet(0)
