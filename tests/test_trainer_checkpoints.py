@@ -71,10 +71,14 @@ def test_resume_of_a_finished_run_trains_no_more(tmp_path, data):
     Trainer(max_epochs=1, minibatch_size=100, enable_progress_bar=False,
             default_root_dir=tmp_path, callbacks=[ModelCheckpoint()]).fit(model, train)
     weights = model.get_weights()
+    resumed = seed_convnet(5)
     history = Trainer(max_epochs=1, minibatch_size=100, enable_progress_bar=False,
                       default_root_dir=tmp_path, callbacks=[ModelCheckpoint()]).fit(
-        seed_convnet(5), train, ckpt_path="last")
+        resumed, train, ckpt_path="last")
     assert len(history) == 1
+    # the checkpoint's weights, untouched by further training
+    for a, b in zip(weights, resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_resume_with_other_settings_or_data_is_refused(tmp_path, data):
