@@ -6,22 +6,30 @@ of those writes leaves them disagreeing (a trial recorded COMPLETED that the ora
 still lists as running is run again; a trial recorded RUNNING that the oracle never
 heard of is stuck and the search ends one short). Here ``oracle.json`` holds the
 oracle's state *and every trial*, written atomically in one step, so a kill at any
-instant leaves the search as it was after some whole step. ``trial.json`` files are
-still written (keras-tuner's layout, for people and tools reading the folder), after
-``oracle.json`` and atomically, so a trial file never says more than the state; they
-are never read back when ``oracle.json`` has the trials.
+instant leaves the search as it was after some whole step.
+
+``trial.json`` files are still written, by keras-tuner itself (its oracle saves a
+trial through the public ``Trial.save`` whenever the trial changes, just *before* it
+saves its own state): the oracle's trials are :class:`AtomicTrial` objects, whose
+``save`` replaces the file atomically. A trial file is therefore never half-written,
+but after a kill it may be one step ahead of ``oracle.json`` (a trial just created
+or just finished there, not yet in the state). They are for people and tools reading
+the folder and are never read back when ``oracle.json`` has the trials:
+``oracle.json`` is the authority.
 
 On reload, every field of the state is checked first (:mod:`.state_check`: the
 schema, trial ids, statuses, finite scores, values inside the search space), then a
 trial still running when the process died is run again (keras-tuner's own retry
 queue), and a trial recorded as finished is never run again.
 
+Everything here goes through keras-tuner's public API: the ``Oracle`` methods
+``get_state``/``set_state``/``save``/``reload`` and ``Trial.save``/``from_state``.
+
 **One writer.** :class:`SearchLock` is an exclusive ``flock`` on
 ``<project>/search.lock`` (which also holds the owner's pid, for the message): a
 second search on the same project is refused while the first runs. The kernel drops
 the lock when its process dies, so the lock of a killed search is taken over at once.
 """
-
 from __future__ import annotations
 
 import glob
@@ -45,9 +53,36 @@ _FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)  # never run again
 log = logging.getLogger(__name__)
 
 
+class AtomicTrial(Trial):
+    """A keras-tuner ``Trial`` whose ``save`` (how keras-tuner writes ``trial.json``)
+    replaces the file atomically: a reader or a kill never sees it half-written."""
+
+    def save(self, fname):
+        text = json.dumps(self.get_state())
+        _write_text(fname, text)
+        return text
+
+
+class AtomicTrials(dict):
+    """An oracle's ``trials`` (``{trial_id: Trial}``): a trial put in becomes an
+    :class:`AtomicTrial` (the same object, so keras-tuner's other references to it
+    stay valid; ``AtomicTrial`` adds no state), before keras-tuner saves it."""
+
+    def __init__(self, trials=()):
+        super().__init__()
+        for trial_id, trial in dict(trials).items():
+            self[trial_id] = trial
+
+    def __setitem__(self, trial_id, trial):
+        if not isinstance(trial, AtomicTrial):
+            trial.__class__ = AtomicTrial
+        super().__setitem__(trial_id, trial)
+
+
 class OneFileState:
     """Mixin for a keras-tuner ``Oracle``: the whole search in one atomic file, read
-    back only after every field is checked (:mod:`.state_check`).
+    back only after every field is checked (:mod:`.state_check`); trial files written
+    atomically (:class:`AtomicTrial`).
 
     Set ``state_path`` (the project's ``oracle.json``), ``oracle_kind`` ("random",
     "bayesian" or "hyperband") and ``metric_names`` (the metrics every finished trial
@@ -58,6 +93,11 @@ class OneFileState:
     oracle_kind: str
     metric_names: frozenset
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trials = AtomicTrials()
+        self.saved_state_text = None
+
     def get_state(self):
         state = super().get_state()
         state["trials"] = {trial_id: trial.get_state()
@@ -65,38 +105,16 @@ class OneFileState:
         return state
 
     def set_state(self, state):
-        self.trials = {trial_id: Trial.from_state(trial_state)
-                       for trial_id, trial_state in state["trials"].items()}
+        self.trials = AtomicTrials({trial_id: AtomicTrial.from_state(trial_state)
+                                    for trial_id, trial_state in state["trials"].items()})
         super().set_state(state)
 
     def save(self):
-        """Write the state (if it changed) atomically, then each trial file that
-        changed."""
+        """Write the state atomically, if it changed since the last write."""
         text = json.dumps(self.get_state())
-        if text != getattr(self, "_saved_state", None):
+        if text != self.saved_state_text:
             _write_text(self.state_path, text)
-            self._saved_state = text
-        written = self.__dict__.setdefault("_saved_trials", {})
-        final = self.__dict__.setdefault("_final_trials", set())
-        project = os.path.dirname(self.state_path)
-        for trial_id, trial in self.trials.items():
-            if trial_id in final:
-                continue  # its last file is written: it will not change again
-            trial_text = json.dumps(trial.get_state())
-            if written.get(trial_id) != trial_text:
-                folder = os.path.join(project, f"trial_{trial_id}")
-                os.makedirs(folder, exist_ok=True)
-                _write_text(os.path.join(folder, TRIAL_FILE), trial_text)
-                written[trial_id] = trial_text
-            if trial.status in _FINAL:
-                final.add(trial_id)
-
-    def _save_trial(self, trial):
-        # keras-tuner 1.4 calls this private method to write trial.json in place, at
-        # points of its own choosing (before the oracle's state, and without rename),
-        # and has no public hook for it. Trial files are written by save() instead,
-        # after the state they mirror.
-        pass
+            self.saved_state_text = text
 
     def reload(self):
         """Read the state file, check every field against this search (its space,
@@ -104,8 +122,7 @@ class OneFileState:
         then hand it to keras-tuner. A search saved in keras-tuner's own layout
         (trials in their ``trial.json`` files only) has those files read and checked
         the same way."""
-        self._saved_state = None
-        self._saved_trials, self._final_trials = {}, set()
+        self.saved_state_text = None
         space = json.loads(json.dumps(self.hyperparameters.get_config()["space"]))
         state = read_search_state(self.state_path, space_config=space,
                                   metric_names=self.metric_names, oracle=self.oracle_kind,
