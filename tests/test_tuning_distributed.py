@@ -83,7 +83,9 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     base = [sys.executable, "-m", "snnkit.tuning"]
     where = ["--address", "127.0.0.1", "--port", str(port)]
     commands = {
-        "chief": base + [str(configs["chief"]), "--chief"] + where,
+        # --workers 2: with trials this short, one worker may run them all before the
+        # other has come; the chief then stays up until both were told it is over
+        "chief": base + [str(configs["chief"]), "--chief", "--workers", "2"] + where,
         "worker1": base + [str(configs["worker1"]), "--worker", "--worker-id", "1",
                            "--chief-timeout", "120"] + where,
         "worker2": base + [str(configs["worker2"]), "--worker", "--worker-id", "2",
@@ -190,3 +192,141 @@ def test_a_worker_that_starts_after_the_last_trial_ends_cleanly(mnist_small, tmp
                 process.kill()
                 process.wait(10)
             log.close()
+
+
+# --- bounded waits, in one process (public gRPC and keras-tuner API only) ----------
+def role(monkeypatch, tuner_id, port) -> None:
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+
+
+def test_a_worker_whose_chief_dies_ends_with_an_error(tmp_path, monkeypatch):
+    """The chief answers when the worker starts, then is gone: the worker's next call
+    (keras-tuner's client would wait an hour) ends with ChiefUnreachableError."""
+    from concurrent import futures
+
+    import grpc
+
+    from snnkit.tuning import ChiefUnreachableError
+    from toy_search import ToySearch
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    role(monkeypatch, "worker1", port)
+    try:
+        worker = ToySearch(tmp_path, max_trials=2, chief_timeout_s=1.0)
+    finally:
+        server.stop(None).wait(5)
+    with pytest.raises(ChiefUnreachableError) as info:
+        worker.search()
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message and "create_trial" in message
+    assert worker.evaluated == []
+
+
+def test_a_lost_connection_is_a_chief_unreachable_error(monkeypatch):
+    import grpc
+
+    from snnkit.tuning import ChiefUnreachableError
+    from snnkit.tuning.distributed import BoundedOracleClient
+
+    class Lost(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.UNAVAILABLE
+
+        def details(self):
+            return "Socket closed"
+
+    class Refused(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.UNKNOWN
+
+    class Client:
+        objective = "score"
+
+        def end_trial(self, trial):
+            raise Lost()
+
+        def get_trial(self, trial_id):
+            raise Refused()
+
+    role(monkeypatch, "worker1", free_port())
+    client = BoundedOracleClient(Client(), chief_timeout_s=1.0, call_timeout_s=5.0)
+    assert client.objective == "score"  # keras-tuner's client settings pass through
+    with pytest.raises(ChiefUnreachableError, match="lost the chief oracle at 127.0.0.1:.* "
+                                                    "during end_trial .UNAVAILABLE"):
+        client.end_trial(None)
+    with pytest.raises(Refused):  # the chief's own errors are not hidden
+        client.get_trial("0")
+
+
+def test_a_call_the_chief_does_not_answer_in_time_ends_with_an_error(monkeypatch):
+    """The chief is reachable but does not answer (a hung chief): the call gives up
+    after call_timeout_s."""
+    import threading
+    from concurrent import futures
+
+    import grpc
+
+    from snnkit.tuning import ChiefUnreachableError
+    from snnkit.tuning.distributed import BoundedOracleClient
+
+    release = threading.Event()
+
+    class Hung:
+        def create_trial(self, tuner_id):
+            release.wait(60)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    role(monkeypatch, "worker1", port)
+    client = BoundedOracleClient(Hung(), chief_timeout_s=5.0, call_timeout_s=0.3,
+                                 poll_s=0.05)
+    try:
+        with pytest.raises(ChiefUnreachableError,
+                           match="did not answer create_trial within 0.3 s"):
+            client.create_trial("worker1")
+    finally:
+        release.set()
+        server.stop(None).wait(5)
+
+
+def test_chief_that_cannot_listen_names_address_and_port(tmp_path, monkeypatch):
+    from snnkit.tuning import ChiefUnreachableError
+    from toy_search import ToySearch
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        role(monkeypatch, "chief", port)
+        chief = ToySearch(tmp_path, max_trials=1)
+        with pytest.raises(ChiefUnreachableError, match=f"chief: cannot listen on "
+                                                        f"127.0.0.1:{port}"):
+            chief.search()
+
+
+def test_the_chief_holds_for_expected_workers_until_they_come_or_time_runs_out(tmp_path):
+    """keras-tuner's chief serves while its oracle's tuner_ids is not empty: the hold
+    stays there until the expected workers were told the search is over, or the late
+    worker timeout passes."""
+    import threading
+
+    from snnkit.tuning.distributed import HOLD_ID, release_when_workers_came
+    from toy_search import ToySearch
+
+    oracle = ToySearch(tmp_path, max_trials=1).search().oracle  # tuner0 was told STOPPED
+    assert set(oracle.stopped_tuners) == {"tuner0"} and oracle.search_over()
+    for expected, timeout_s in ((1, 1e9), (2, 0.2)):
+        oracle.hold_for_workers()
+        assert HOLD_ID in oracle.tuner_ids and oracle.search_over()
+        release_when_workers_came(oracle, expected, timeout_s, 0.01, threading.Event())
+        assert HOLD_ID not in oracle.tuner_ids
+    oracle.hold_for_workers()
+    done = threading.Event()
+    done.set()  # the search ended otherwise: the watcher leaves without releasing
+    release_when_workers_came(oracle, 2, 1e9, 0.01, done)
+    assert HOLD_ID in oracle.tuner_ids

@@ -6,23 +6,34 @@ A process's role comes from three environment variables (keras-tuner's):
 ``"worker1"``), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` (where the
 chief listens / where workers find it). :func:`role_env` builds them.
 
-keras-tuner 1.4 has no public API for its distributed mode beyond these variables:
-the chief's gRPC server, its servicer and the client's timeout live in
-``keras_tuner.src.distribute`` and ``keras_tuner.src.protos``. This module is the one
-place that reaches into them, each use commented with what it needs and why.
+Only keras-tuner's public API is used (plus the ``grpc`` library's own):
 
-Two things here differ from ``keras_tuner.src.distribute.oracle_chief.start_server``,
-with the same servicer and protocol: the chief stops polling within a fraction of a
-second once every worker is done (keras-tuner sleeps 20 s between checks) and shuts
-its server down; and a worker checks at start that the chief answers, within a
-bounded time, instead of waiting up to an hour in its first call.
+- **Chief.** keras-tuner's chief is ``BaseTuner.search`` in the chief process
+  (:func:`serve_search`): it serves the oracle until every worker it has heard from
+  has been told the search is over and no trial runs, checking 1 s after the first
+  such answer and then every 20 s (keras-tuner's pace: a chief ends up to ~20 s
+  after its last worker). Before that, snnkit checks the address can be listened on
+  (else :class:`ChiefUnreachableError`). With ``expected_workers``, the oracle
+  (:class:`ServedOracle`) keeps one placeholder in its ``tuner_ids`` (the tuners
+  keras-tuner's chief still waits for) until that many workers have been told to
+  stop, or ``late_worker_timeout_s`` after the last trial, so a worker that starts
+  late is told the search is over instead of finding no chief.
+- **Worker.** keras-tuner's gRPC client waits up to an hour for each answer. A
+  worker first checks that the chief answers (:func:`wait_for_chief`), then makes
+  every call through :class:`BoundedOracleClient`, which gives up with
+  :class:`ChiefUnreachableError` once the chief has not been reachable for
+  ``chief_timeout_s``, or after ``call_timeout_s`` without an answer.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
-from concurrent import futures
+
+from keras_tuner import synchronized
+from keras_tuner.engine.trial import TrialStatus
 
 from snnkit.validation import check_int
 
@@ -31,6 +42,8 @@ from .errors import ChiefUnreachableError, SearchConfigError
 ENV_ID = "KERASTUNER_TUNER_ID"
 ENV_IP = "KERASTUNER_ORACLE_IP"
 ENV_PORT = "KERASTUNER_ORACLE_PORT"
+# in the chief oracle's tuner_ids while it waits for expected workers; no worker's id
+HOLD_ID = "snnkit: waiting for expected workers"
 
 
 def role_env(role: str, address: str = "127.0.0.1", port: int = 8000,
@@ -80,9 +93,9 @@ def chief_address() -> tuple[str, int]:
     return ip, port_number
 
 
-def wait_for_chief(timeout_s: float) -> None:
+def wait_for_chief(timeout_s: float, doing: str | None = None) -> None:
     """Raise :class:`ChiefUnreachableError` unless the chief's gRPC server answers
-    within ``timeout_s`` seconds."""
+    within ``timeout_s`` seconds (at once when it is up)."""
     import grpc
 
     ip, port = chief_address()
@@ -90,95 +103,197 @@ def wait_for_chief(timeout_s: float) -> None:
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout_s)
     except grpc.FutureTimeoutError:
+        during = f" (waiting for its answer to {doing})" if doing else ""
         raise ChiefUnreachableError(
             f"worker {os.environ.get(ENV_ID)!r}: no chief oracle answered at {ip}:{port} "
             f"(address {ip!r}, port {port}, from {ENV_IP}/{ENV_PORT}) within "
-            f"{timeout_s:g} s; start the chief first, check the address and that the "
+            f"{timeout_s:g} s{during}; start the chief first (a chief that ended "
+            "resumes its search when restarted), check the address and that the "
             "port is open, or raise chief_timeout_s") from None
     finally:
         channel.close()
 
 
-def _servicer(oracle):
-    """keras-tuner's servicer, also remembering which workers were told the search is
-    over (so the chief can wait for late ones)."""
-    from keras_tuner.engine.trial import Trial, TrialStatus
-    # internal: keras-tuner exports no servicer; this one speaks its workers' protocol
-    from keras_tuner.src.distribute import oracle_chief
-
-    class Servicer(oracle_chief.OracleServicer):
-        def __init__(self, oracle):
-            super().__init__(oracle)
-            self.stopped_workers = set()
-
-        def CreateTrial(self, request, context):  # noqa: N802 (gRPC's name)
-            response = super().CreateTrial(request, context)
-            if Trial.from_proto(response.trial).status == TrialStatus.STOPPED:
-                self.stopped_workers.add(request.tuner_id)
-            return response
-
-    return Servicer(oracle)
+def check_can_listen() -> None:
+    """Raise :class:`ChiefUnreachableError` if the chief's address and port (from the
+    environment) cannot be listened on: in use, or not an address of this machine."""
+    ip, port = chief_address()
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            ip or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+            probe.listen(1)
+    except OSError as e:
+        raise ChiefUnreachableError(
+            f"chief: cannot listen on {ip}:{port} (address {ip!r}, port {port}, from "
+            f"{ENV_IP}/{ENV_PORT}): {e}; give a free port and an address of this "
+            "machine (0.0.0.0 for every interface)") from None
 
 
-def bound_client_wait(timeout_s: float) -> None:
-    """Make every call of this worker to the chief give up after ``timeout_s``
-    seconds instead of keras-tuner's one hour (``oracle_client.TIMEOUT``, read at each
-    call): a worker whose chief has gone then ends with an error instead of hanging.
-    The chief's answers take milliseconds; the wait only matters when it is gone."""
-    # internal: the timeout is a module constant of keras-tuner's gRPC client (no
-    # argument or public setting reaches it), read at every call
-    from keras_tuner.src.distribute import oracle_client
+class ServedOracle:
+    """Mixin for the chief's keras-tuner ``Oracle``: remembers which tuners were told
+    the search is over (``stopped_tuners``, a set of tuner ids), and can
+    hold keras-tuner's chief open for workers that have not come yet."""
 
-    oracle_client.TIMEOUT = float(timeout_s)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stopped_tuners = set()
+
+    @synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.STOPPED:
+            self.stopped_tuners.add(tuner_id)
+        return trial
+
+    @synchronized
+    def hold_for_workers(self) -> None:
+        """Keep keras-tuner's chief serving (it waits while ``tuner_ids`` is not
+        empty) until :meth:`release_hold`."""
+        self.tuner_ids.add(HOLD_ID)
+
+    @synchronized
+    def release_hold(self) -> None:
+        self.tuner_ids.discard(HOLD_ID)
+
+    @synchronized
+    def search_over(self) -> bool:
+        """Every trial handed out and finished, every worker heard from told so."""
+        return (bool(self.stopped_tuners) and not self.ongoing_trials
+                and self.tuner_ids <= {HOLD_ID})
 
 
-def serve_oracle(oracle, poll_s: float = 0.2, expected_workers: int | None = None,
-                 late_worker_timeout_s: float = 120.0, linger_s: float = 5.0) -> None:
-    """Serve ``oracle`` to the workers until the search is over: every trial handed
-    out, every worker told to stop, no trial still running.
+def serve_search(tuner, expected_workers: int | None = None,
+                 late_worker_timeout_s: float = 120.0, poll_s: float = 0.2) -> None:
+    """Be the chief of ``tuner``'s search (its oracle a :class:`ServedOracle`):
+    keras-tuner's ``BaseTuner.search``, which serves the oracle to the workers until
+    the search is over.
 
     With ``expected_workers``, the chief keeps answering after that until so many
     distinct workers have been told the search is over (at most
     ``late_worker_timeout_s`` seconds more): a worker that starts after the others
-    finished every trial then ends cleanly instead of finding no chief.
+    finished every trial then ends cleanly instead of finding no chief."""
+    from keras_tuner.engine.base_tuner import BaseTuner
 
-    The server then answers for ``linger_s`` more seconds before it stops: a worker
-    that was just told to stop still makes a call or two on its way out, and
-    keras-tuner's client waits for an answer for hours (``wait_for_ready``)."""
-    import grpc
-    # internal: keras-tuner's gRPC service definition and its chief's exit test have
-    # no public home; start_server (which uses them) cannot stop early or shut down
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    ip, port = chief_address()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = _servicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    check_can_listen()
+    oracle = tuner.oracle
+    done = threading.Event()
+    watcher = None
+    if expected_workers is not None:
+        oracle.hold_for_workers()
+        watcher = threading.Thread(
+            target=release_when_workers_came, daemon=True, name="snnkit-chief-hold",
+            args=(oracle, expected_workers, late_worker_timeout_s, poll_s, done))
+        watcher.start()
     try:
-        bound = server.add_insecure_port(f"{ip}:{port}")
-    except RuntimeError as e:
-        bound, error = 0, e
-    else:
-        error = None
-    if not bound:
-        raise ChiefUnreachableError(
-            f"chief: cannot listen on {ip}:{port} (address in use or not on this "
-            f"machine){': ' + str(error) if error else ''}")
-    server.start()
-    over_since = None
-    try:
-        while True:
-            if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
-                over_since = over_since or time.monotonic()
-                if (expected_workers is None
-                        or len(servicer.stopped_workers) >= expected_workers
-                        or time.monotonic() - over_since > late_worker_timeout_s):
-                    break
-            time.sleep(poll_s)
-        time.sleep(linger_s)
+        BaseTuner.search(tuner)
     finally:
-        server.stop(grace=2).wait(5)
+        done.set()
+        if watcher is not None:
+            watcher.join()
+        oracle.release_hold()
+
+
+def release_when_workers_came(oracle, expected_workers: int,
+                               late_worker_timeout_s: float, poll_s: float,
+                               done: threading.Event) -> None:
+    """Every ``poll_s`` seconds until ``done``: once the search is over and
+    ``expected_workers`` distinct workers were told so, or ``late_worker_timeout_s``
+    seconds after it was first seen over, release ``oracle``'s hold."""
+    over_since = None
+    while not done.wait(poll_s):
+        if not oracle.search_over():
+            continue
+        over_since = over_since or time.monotonic()
+        if (len(oracle.stopped_tuners) >= expected_workers
+                or time.monotonic() - over_since > late_worker_timeout_s):
+            oracle.release_hold()
+            return
+
+
+class BoundedOracleClient:
+    """A worker's oracle: keras-tuner's gRPC client (``tuner.oracle`` in a worker),
+    each call bounded. A call runs in its own (daemon) thread; while it waits, the
+    chief's address is checked every ``poll_s``: if the chief has not been reachable
+    for ``chief_timeout_s``, or has not answered within ``call_timeout_s``, or the
+    connection broke, the call raises :class:`ChiefUnreachableError` instead of
+    waiting (keras-tuner's client waits up to an hour). The chief's answers take
+    milliseconds; the bounds only matter when it is gone."""
+
+    def __init__(self, client, chief_timeout_s: float, call_timeout_s: float,
+                 poll_s: float = 1.0):
+        self.client = client
+        self.chief_timeout_s = float(chief_timeout_s)
+        self.call_timeout_s = float(call_timeout_s)
+        self.poll_s = float(poll_s)
+
+    def __getattr__(self, name):
+        # keras-tuner's client forwards a few settings (objective, max_trials, ...)
+        if name == "client":
+            raise AttributeError(name)
+        return getattr(self.client, name)
+
+    def get_space(self):
+        return self._call("get_space")
+
+    def update_space(self, hyperparameters):
+        return self._call("update_space", hyperparameters)
+
+    def create_trial(self, tuner_id):
+        return self._call("create_trial", tuner_id)
+
+    def update_trial(self, trial_id, metrics, step=0):
+        return self._call("update_trial", trial_id, metrics, step=step)
+
+    def end_trial(self, trial):
+        return self._call("end_trial", trial)
+
+    def get_trial(self, trial_id):
+        return self._call("get_trial", trial_id)
+
+    def get_best_trials(self, num_trials=1):
+        return self._call("get_best_trials", num_trials)
+
+    def _call(self, name, *args, **kwargs):
+        import grpc
+
+        outcome = {}
+        answered = threading.Event()
+
+        def run():
+            try:
+                outcome["value"] = getattr(self.client, name)(*args, **kwargs)
+            except BaseException as e:  # handed to the caller's thread
+                outcome["error"] = e
+            finally:
+                answered.set()
+
+        threading.Thread(target=run, daemon=True, name=f"snnkit-oracle-{name}").start()
+        give_up = time.monotonic() + self.call_timeout_s
+        while not answered.wait(self.poll_s):
+            wait_for_chief(self.chief_timeout_s, doing=name)
+            if time.monotonic() > give_up:
+                raise ChiefUnreachableError(
+                    f"worker {os.environ.get(ENV_ID)!r}: the chief oracle at "
+                    f"{_where()} did not answer {name} within {self.call_timeout_s:g} s")
+        error = outcome.get("error")
+        if error is None:
+            return outcome["value"]
+        if isinstance(error, grpc.RpcError) and error.code() in (
+                grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise ChiefUnreachableError(
+                f"worker {os.environ.get(ENV_ID)!r}: lost the chief oracle at {_where()} "
+                f"during {name} ({error.code().name}: {error.details()}); the chief "
+                "ended or the network failed: restart the chief (it resumes the "
+                "search), then this worker") from error
+        raise error
+
+
+def _where() -> str:
+    ip, port = chief_address()
+    return f"{ip}:{port}"
 
 
 def _check_port(port) -> None:

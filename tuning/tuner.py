@@ -10,7 +10,10 @@ oracle's public methods and evaluates one configuration. Subclasses implement
 
 State: the whole search is one atomic file, and one process at a time may run it
 (:mod:`snnkit.tuning.state`); a search killed at any instant resumes without running
-a finished trial again.
+a finished trial again. Distributed mode: :mod:`snnkit.tuning.distributed`.
+
+keras-tuner is used through its public API only (``tests/test_keras_tuner_public.py``
+checks the source: no ``keras_tuner.src``, no private attribute or method).
 
 Failures: a configuration that does not fit on Loihi cores
 (:class:`~snnkit.exceptions.LoihiMappingError`) or that leaves a neuron layer
@@ -40,6 +43,7 @@ from snnkit.exceptions import LoihiMappingError
 from snnkit.validation import check_int
 
 from . import distributed
+from .distributed import ServedOracle
 from .errors import SearchConfigError
 from .latency import LatencyMetrics, expand_pareto, latency_names, latency_parameter
 from .objective import SCORE, SearchObjective, as_objective
@@ -73,11 +77,14 @@ class SnnSearch(SearchResults, BaseTuner):
         project while one runs raises :class:`SearchLockedError`.
     max_consecutive_failed_trials : stop after this many failed trials in a row
         (default: never; a failed trial is a result, not an accident).
-    chief_timeout_s : in a distributed worker, how long to wait for the chief oracle
-        to answer before raising :class:`ChiefUnreachableError`.
+    chief_timeout_s : in a distributed worker, how long the chief oracle may stay
+        unreachable (when the worker starts, or later while it waits for an answer)
+        before :class:`ChiefUnreachableError` is raised; a call it does not answer
+        within ``max(chief_timeout_s, 300)`` s raises it too.
     expected_workers : in the chief, how many workers to wait for: after the last
         trial it keeps answering (up to 120 s) until that many have been told the
-        search is over, so a late worker ends cleanly (default: stop at once).
+        search is over, so a late worker ends cleanly (default: end once every
+        worker heard from is done).
     steps_range : ``(smallest, largest)`` ``n_steps`` a trial can run (set by the
         subclass); enables the latency metrics and objectives of
         :mod:`snnkit.tuning.latency` (``accuracy_at_steps/N``,
@@ -150,7 +157,6 @@ class SnnSearch(SearchResults, BaseTuner):
         project_name = project_name or self.default_project_name
         if distributed.is_worker():
             distributed.wait_for_chief(chief_timeout_s)
-            distributed.bound_client_wait(max(chief_timeout_s, 300.0))
         project_dir = os.path.join(directory, project_name)
         kt_oracle.state_path = os.path.join(project_dir, STATE_FILE)
         kt_oracle.oracle_kind = oracle
@@ -163,6 +169,10 @@ class SnnSearch(SearchResults, BaseTuner):
                 clear_project(project_dir)
             super().__init__(kt_oracle, directory=directory, project_name=project_name,
                              overwrite=False)
+        if distributed.is_worker():  # keras-tuner made self.oracle its gRPC client
+            self.oracle = distributed.BoundedOracleClient(
+                self.oracle, chief_timeout_s=chief_timeout_s,
+                call_timeout_s=max(chief_timeout_s, 300.0))
 
     # --- one trial -------------------------------------------------------------
     def run_trial(self, trial, *args, **kwargs) -> dict:
@@ -211,8 +221,7 @@ class SnnSearch(SearchResults, BaseTuner):
                 # constructor reloads a project only when it finds that file
                 self.save()
             if distributed.is_chief():
-                distributed.serve_oracle(self.oracle,
-                                         expected_workers=self.expected_workers)
+                distributed.serve_search(self, expected_workers=self.expected_workers)
             else:
                 self._run_trials(verbose, *args, **kwargs)
         return self
@@ -272,15 +281,15 @@ class SnnSearch(SearchResults, BaseTuner):
             yield
 
 
-class _RandomSearchOracle(OneFileState, RandomSearchOracle):
+class _RandomSearchOracle(ServedOracle, OneFileState, RandomSearchOracle):
     pass
 
 
-class _BayesianOptimizationOracle(OneFileState, BayesianOptimizationOracle):
+class _BayesianOptimizationOracle(ServedOracle, OneFileState, BayesianOptimizationOracle):
     pass
 
 
-class _HyperbandOracle(OneFileState, HyperbandOracle):
+class _HyperbandOracle(ServedOracle, OneFileState, HyperbandOracle):
     pass
 
 
