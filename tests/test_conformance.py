@@ -57,56 +57,68 @@ def _randomize(model, seed):
     return model
 
 
+def _model(input_shape, layers, seed):
+    """The Keras model running ``layers`` one after another on an input named
+    'input' of ``input_shape``, with seeded weights (``_randomize``)."""
+    inp = tf.keras.Input(input_shape, name="input")
+    x = inp
+    for layer in layers:
+        x = layer(x)
+    return _randomize(tf.keras.Model(inp, x), seed)
+
+
+def _relu_conv(filters, kernel, name, **options):
+    """A ReLU convolution without bias, the neuron layer of the convolutional cases."""
+    return tf.keras.layers.Conv2D(filters, kernel, activation="relu", use_bias=False,
+                                  name=name, **options)
+
+
+def _dense_head(units, n_out):
+    """``flatten`` -> ReLU ``dense0`` of ``units`` -> linear ``out`` of ``n_out``."""
+    return [tf.keras.layers.Flatten(name="flatten"),
+            tf.keras.layers.Dense(units, activation="relu", name="dense0"),
+            tf.keras.layers.Dense(n_out, name="out")]
+
+
 def _dense():
-    inp = tf.keras.Input((6, 6, 1), name="input")
-    x = tf.keras.layers.Flatten(name="flatten")(inp)
-    x = tf.keras.layers.Dense(24, activation="relu", name="to-spikes")(x)
-    x = tf.keras.layers.Dense(20, activation="relu", name="dense0")(x)
-    x = tf.keras.layers.Dense(16, activation="relu", name="dense1")(x)
-    out = tf.keras.layers.Dense(4, name="out")(x)
-    return _randomize(tf.keras.Model(inp, out), 1)
+    return _model((6, 6, 1), [
+        tf.keras.layers.Flatten(name="flatten"),
+        tf.keras.layers.Dense(24, activation="relu", name="to-spikes"),
+        tf.keras.layers.Dense(20, activation="relu", name="dense0"),
+        tf.keras.layers.Dense(16, activation="relu", name="dense1"),
+        tf.keras.layers.Dense(4, name="out"),
+    ], seed=1)
 
 
 def _conv():
-    inp = tf.keras.Input((10, 10, 1), name="input")
-    x = tf.keras.layers.Conv2D(3, 1, activation="relu", use_bias=False,
-                               name="to-spikes")(inp)
-    x = tf.keras.layers.Conv2D(6, 3, strides=2, activation="relu", use_bias=False,
-                               name="conv0")(x)
-    x = tf.keras.layers.Conv2D(8, 3, activation="relu", use_bias=False, name="conv1")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = tf.keras.layers.Dense(12, activation="relu", name="dense0")(x)
-    out = tf.keras.layers.Dense(5, name="out")(x)
-    return _randomize(tf.keras.Model(inp, out), 2)
+    return _model((10, 10, 1), [
+        _relu_conv(3, 1, "to-spikes"),
+        _relu_conv(6, 3, "conv0", strides=2),
+        _relu_conv(8, 3, "conv1"),
+        *_dense_head(12, 5),
+    ], seed=2)
 
 
 def _pool():
     """Average pooling on the host, before the first neuron layer: the place
     nengo-loihi 1.1.0 can run it (see ``_pool_on_chip``)."""
-    inp = tf.keras.Input((12, 12, 1), name="input")
-    x = tf.keras.layers.AveragePooling2D(2, name="pool")(inp)
-    x = tf.keras.layers.Conv2D(3, 1, activation="relu", use_bias=False,
-                               name="to-spikes")(x)
-    x = tf.keras.layers.Conv2D(6, 3, activation="relu", use_bias=False, name="conv0")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = tf.keras.layers.Dense(10, activation="relu", name="dense0")(x)
-    out = tf.keras.layers.Dense(3, name="out")(x)
-    return _randomize(tf.keras.Model(inp, out), 3)
+    return _model((12, 12, 1), [
+        tf.keras.layers.AveragePooling2D(2, name="pool"),
+        _relu_conv(3, 1, "to-spikes"),
+        _relu_conv(6, 3, "conv0"),
+        *_dense_head(10, 3),
+    ], seed=3)
 
 
 def _pool_on_chip():
     """Average pooling between two on-chip convolutions."""
-    inp = tf.keras.Input((10, 10, 1), name="input")
-    x = tf.keras.layers.Conv2D(2, 1, activation="relu", use_bias=False,
-                               name="to-spikes")(inp)
-    x = tf.keras.layers.Conv2D(4, 3, padding="same", activation="relu", use_bias=False,
-                               name="conv0")(x)
-    x = tf.keras.layers.AveragePooling2D(2, name="pool")(x)
-    x = tf.keras.layers.Conv2D(4, 3, activation="relu", use_bias=False, name="conv1")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = tf.keras.layers.Dense(8, activation="relu", name="dense0")(x)
-    out = tf.keras.layers.Dense(3, name="out")(x)
-    return _randomize(tf.keras.Model(inp, out), 4)
+    return _model((10, 10, 1), [
+        _relu_conv(2, 1, "to-spikes"),
+        _relu_conv(4, 3, "conv0", padding="same"),
+        tf.keras.layers.AveragePooling2D(2, name="pool"),
+        _relu_conv(4, 3, "conv1"),
+        *_dense_head(8, 3),
+    ], seed=4)
 
 
 def _random_images(shape, n, seed=0):
