@@ -240,17 +240,26 @@ def test_inbound_cycle_and_bad_index_end_in_an_error(saved):
     _refused(saved, r"layer 'flat': inbound_nodes\[0\]\[0\]: expected node index 0")
 
 
-def test_huge_units_are_refused_before_any_allocation(saved):
-    rewrite_npz(saved, META, lambda m: _layer(m, "hidden")["config"].update(
-        units=2 ** 31))
+@contextlib.contextmanager
+def _allocates_under(limit_bytes):
+    """Fails the test if the block's peak traced allocation reaches ``limit_bytes``:
+    a hostile size must be refused, or left unread, before anything that large is
+    allocated."""
     tracemalloc.start()
     try:
-        _refused(saved, r"layer 'hidden': units: expected an int in 1..16777216, got "
-                        r"2147483648")
+        yield
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 16 * 2 ** 20
+    assert peak < limit_bytes, f"peak allocation {peak} bytes, limit {limit_bytes}"
+
+
+def test_huge_units_are_refused_before_any_allocation(saved):
+    rewrite_npz(saved, META, lambda m: _layer(m, "hidden")["config"].update(
+        units=2 ** 31))
+    with _allocates_under(16 * 2 ** 20):
+        _refused(saved, r"layer 'hidden': units: expected an int in 1..16777216, got "
+                        r"2147483648")
 
 
 def _equal(a: FrozenNetwork, b: FrozenNetwork):
@@ -267,13 +276,8 @@ def _equal(a: FrozenNetwork, b: FrozenNetwork):
 def test_members_the_header_does_not_name_are_never_read(saved, network):
     # 64 MB of zeros, deflated to 64 kB: reading it would show
     add_member(saved, "unnamed.npy", b"\0" * 2 ** 26)
-    tracemalloc.start()
-    try:
+    with _allocates_under(16 * 2 ** 20):
         loaded = FrozenNetwork.load(saved)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 * 2 ** 20
     _equal(loaded, network)
 
 
@@ -284,14 +288,9 @@ def test_a_named_member_larger_than_its_shape_is_not_read(saved):
     np.save(npy, arrays[key])
     rewrite_npz(saved, META, change_arrays=lambda a: a.pop(key))
     add_member(saved, key + ".npy", npy.getvalue() + b"\0" * 2 ** 26)
-    tracemalloc.start()
-    try:
+    with _allocates_under(16 * 2 ** 20):
         _refused(saved, r"weights\['out'\]\[1\]: archive member 'w/out/1' holds "
                         r"67109004 bytes, expected 140")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 * 2 ** 20
 
 
 # --- field by field ------------------------------------------------------------------
