@@ -18,6 +18,7 @@ nengo_loihi = pytest.importorskip("nengo_loihi")
 from nengo.exceptions import BuildError  # noqa: E402
 from nengo_loihi.neurons import LoihiSpikingRectifiedLinear  # noqa: E402
 
+from snnkit import models  # noqa: E402
 from snnkit.backends.core_mapping import (  # noqa: E402
     LOIHI_CORE_LIMITS,
     BlockShapeDoesNotFit,
@@ -76,15 +77,9 @@ def _convert(model, on_chip, scales):
 
 
 def seed_convnet():
-    """The seed notebook's convnet (28x28x1 MNIST input), untrained glorot weights."""
-    inp = tf.keras.Input((28, 28, 1), name="input")
-    x = _conv(3, 1, 1, "to-spikes", 0)(inp)
-    x = _conv(32, 3, 2, "conv0", 1)(x)
-    x = _conv(64, 3, 2, "conv1", 2)(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = _dense(100, "dense0", 3)(x)
-    out = _dense(10, "dense1", 4, activation=None)(x)
-    model = tf.keras.Model(inp, out)
+    """The seed notebook's convnet (``snnkit.models.seed_convnet``, 28x28x1 MNIST
+    input), untrained glorot weights."""
+    model = models.seed_convnet(seed=0)
     scales = {"to-spikes": 100, "conv0": 100, "conv1": 120, "dense0": 150}
     return _convert(model, ("conv0", "conv1", "dense0"), scales)
 
