@@ -24,23 +24,10 @@ from .registry import register_backend
 from .toolkit import present_sequentially
 
 
-@register_backend
-class LoihiEmulatorBackend(Backend):
-    """nengo-loihi's emulator; see the module docstring for the presentation modes."""
-
-    name = "loihi-emulator"
-    description = ("nengo-loihi's chip emulator (target 'sim'): the chip's integer "
-                   "arithmetic, one input at a time (about 1 image/s)")
-    target = "sim"
-
-    def check_network(self, network) -> None:
-        check_loihi_network(network)
-
-    def build(self, network) -> PreparedNetwork:
-        return _PreparedLoihi(self, network)
-
-
 class _PreparedLoihi(PreparedNetwork):
+    """The network converted for Loihi and its cores planned once; each run opens
+    fresh nengo-loihi simulators of that build (see the module docstring)."""
+
     def __init__(self, backend, network):
         super().__init__(backend, network)
         self.built, self.core_plan = build_for_loihi(network, probe_layers=True)
@@ -76,3 +63,19 @@ class _PreparedLoihi(PreparedNetwork):
                                     category=RuntimeWarning)
             return nengo_loihi.Simulator(built.net, dt=built.network.dt,
                                          target=self.backend.target, progress_bar=False)
+
+
+@register_backend
+class LoihiEmulatorBackend(Backend):
+    """nengo-loihi's emulator; see the module docstring for the presentation modes."""
+
+    name = "loihi-emulator"
+    description = ("nengo-loihi's chip emulator (target 'sim'): the chip's integer "
+                   "arithmetic, one input at a time (about 1 image/s)")
+    target = "sim"
+
+    def check_network(self, network) -> None:
+        check_loihi_network(network)
+
+    def build(self, network) -> PreparedNetwork:
+        return _PreparedLoihi(self, network)

@@ -22,28 +22,9 @@ from .registry import register_backend
 logger = logging.getLogger(__name__)
 
 
-@register_backend
-class FastLoihiEmulatorBackend(Backend):
-    """``chunk_size`` inputs are simulated at a time (memory grows with it: about
-    1.5 GB at 128 on the seed network); ``n_threads`` share the chunks."""
-
-    name = "loihi-emulator-fast"
-    description = ("snnkit's batched emulator: bit-exact with 'loihi-emulator', "
-                   "hundreds of images/s; reset presentation only")
-    presentations = ("reset",)
-
-    def __init__(self, chunk_size: int = 128, n_threads: int = 2):
-        self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
-        self.n_threads = self.check_int_setting("n_threads", n_threads)
-
-    def check_network(self, network) -> None:
-        check_loihi_network(network)
-
-    def build(self, network) -> PreparedNetwork:
-        return _PreparedFastLoihi(self, network)
-
-
 class _PreparedFastLoihi(PreparedNetwork):
+    """The network converted, its cores planned and the fast emulator built once."""
+
     def __init__(self, backend, network):
         from .loihi_fast import FastLoihiEmulator
 
@@ -65,3 +46,24 @@ class _PreparedFastLoihi(PreparedNetwork):
                                 first_spike=run.first_spike_steps[name])
         activity.finish_batch(x.shape[0])
         return run.outputs, activity.summary()
+
+
+@register_backend
+class FastLoihiEmulatorBackend(Backend):
+    """``chunk_size`` inputs are simulated at a time (memory grows with it: about
+    1.5 GB at 128 on the seed network); ``n_threads`` share the chunks."""
+
+    name = "loihi-emulator-fast"
+    description = ("snnkit's batched emulator: bit-exact with 'loihi-emulator', "
+                   "hundreds of images/s; reset presentation only")
+    presentations = ("reset",)
+
+    def __init__(self, chunk_size: int = 128, n_threads: int = 2):
+        self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
+        self.n_threads = self.check_int_setting("n_threads", n_threads)
+
+    def check_network(self, network) -> None:
+        check_loihi_network(network)
+
+    def build(self, network) -> PreparedNetwork:
+        return _PreparedFastLoihi(self, network)

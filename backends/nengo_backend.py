@@ -23,20 +23,9 @@ from .toolkit import present_sequentially, probe_data
 SEED = 0  # same simulator seed as the "nengo-dl" backend: same initial neuron state
 
 
-@register_backend
-class NengoBackend(Backend):
-    """Runs the network in ``nengo.Simulator``; see the module docstring for the
-    presentation modes."""
-
-    name = "nengo"
-    description = ("nengo's reference simulator (NumPy, float64): defines what the "
-                   "network means; one input at a time, the slowest")
-
-    def build(self, network) -> PreparedNetwork:
-        return _PreparedNengo(self, network)
-
-
 class _PreparedNengo(PreparedNetwork):
+    """The network built for nengo once; one reset simulator kept across runs."""
+
     def __init__(self, backend, network):
         from snnkit.build import build_network
 
@@ -86,3 +75,16 @@ class _PreparedNengo(PreparedNetwork):
             self._reset_sim.close()
             self._reset_sim = None
         super().close()
+
+
+@register_backend
+class NengoBackend(Backend):
+    """Runs the network in ``nengo.Simulator``; see the module docstring for the
+    presentation modes."""
+
+    name = "nengo"
+    description = ("nengo's reference simulator (NumPy, float64): defines what the "
+                   "network means; one input at a time, the slowest")
+
+    def build(self, network) -> PreparedNetwork:
+        return _PreparedNengo(self, network)

@@ -20,25 +20,9 @@ logger = logging.getLogger(__name__)
 SEED = 0
 
 
-@register_backend
-class NengoDLBackend(Backend):
-    """Runs the network in ``nengo_dl.Simulator``; see the module docstring."""
-
-    name = "nengo-dl"
-    description = ("NengoDL's TensorFlow simulator: batched, the fastest; float32, "
-                   "matches 'nengo' to rounding")
-
-    def __init__(self, minibatch_size: int = 100, chunk_size: int = 1000):
-        """``minibatch_size``: inputs per simulator batch (>= 1); ``chunk_size``:
-        inputs evaluated per call (>= 1; rounded to whole minibatches)."""
-        self.minibatch_size = self.check_int_setting("minibatch_size", minibatch_size)
-        self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
-
-    def build(self, network) -> PreparedNetwork:
-        return _PreparedNengoDL(self, network)
-
-
 class _PreparedNengoDL(PreparedNetwork):
+    """The network built for NengoDL once; one simulator per (minibatch, mode) kept."""
+
     def __init__(self, backend, network):
         from snnkit.build import build_network
 
@@ -88,6 +72,24 @@ class _PreparedNengoDL(PreparedNetwork):
             sim.close()
         self._sims.clear()
         super().close()
+
+
+@register_backend
+class NengoDLBackend(Backend):
+    """Runs the network in ``nengo_dl.Simulator``; see the module docstring."""
+
+    name = "nengo-dl"
+    description = ("NengoDL's TensorFlow simulator: batched, the fastest; float32, "
+                   "matches 'nengo' to rounding")
+
+    def __init__(self, minibatch_size: int = 100, chunk_size: int = 1000):
+        """``minibatch_size``: inputs per simulator batch (>= 1); ``chunk_size``:
+        inputs evaluated per call (>= 1; rounded to whole minibatches)."""
+        self.minibatch_size = self.check_int_setting("minibatch_size", minibatch_size)
+        self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
+
+    def build(self, network) -> PreparedNetwork:
+        return _PreparedNengoDL(self, network)
 
 
 def _predict(sim, built, x, n_steps, minibatch, sequential):
