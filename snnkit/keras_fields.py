@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from .exceptions import ValidationError, shown
-from .validation import is_int, is_number
+from .validation import fail, is_int, is_number
 
 MAX_DIMENSION = 2 ** 24        # any one size (units, filters, a tensor dimension)
 MAX_WINDOW = 2 ** 16           # kernel, pool, stride, dilation, padding sizes
@@ -67,10 +67,6 @@ _WORDS = frozenset({"fan_in", "fan_out", "fan_avg", "truncated_normal",
                     "untruncated_normal", "uniform", "normal", "rows", "columns"})
 FLOAT_DTYPES = frozenset({"float16", "float32", "float64"})
 INPUT_DTYPES = FLOAT_DTYPES | {"uint8", "int8", "int16", "int32", "int64"}
-
-
-def fail(field: str, expected: str, value):
-    raise ValidationError(f"{field}: expected {expected}, got {shown(value)}")
 
 
 def known_keys(field: str, mapping, allowed, hint: str = "") -> None:

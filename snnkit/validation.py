@@ -1,9 +1,12 @@
 """Number and path checks shared by the whole package: each raises an error that names
 the argument, what was expected and what was received.
 
-Every check takes ``error``, the exception class to raise (default
-:class:`~snnkit.exceptions.ValidationError`; the tuning package passes its
-``SearchConfigError``). Imports nothing heavy: any module may use it.
+Every check takes ``error``, what makes the exception from the message: an exception
+class (default :class:`~snnkit.exceptions.ValidationError`; the tuning package passes
+its ``SearchConfigError``) or a function returning one (the search-state checks add
+the file and what to do). Refused values are shown by
+:func:`~snnkit.exceptions.shown`, so a megabyte value read from a file makes a short
+message. Imports nothing heavy: any module may use it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def fail(argument: str, expected: str, value, *, error=ValidationError):
+    """Raise ``argument: expected <expected>, got <value>``."""
+    raise error(f"{argument}: expected {expected}, got {shown(value)}")
+
+
 def check_int(argument: str, value, *, low: int | None = None, high: int | None = None,
               what: str = "", error=ValidationError) -> int:
     """``value`` as an int in ``[low, high]`` (either bound optional); ``what`` says
@@ -44,7 +52,7 @@ def check_int(argument: str, value, *, low: int | None = None, high: int | None 
         expected = "an int"
     if not is_int(value) or (low is not None and value < low) or \
             (high is not None and value > high):
-        raise error(f"{argument}: expected {expected}, got {value!r}")
+        fail(argument, expected, value, error=error)
     return int(value)
 
 
@@ -65,7 +73,7 @@ def check_number(argument: str, value, *, low: float | None = None,
         unit = f" ({unit})" if unit else ""
         expected = " and ".join(["a finite number " + bounds[0]] + bounds[1:]) if bounds \
             else "a finite number"
-        raise error(f"{argument}: expected {expected}{unit}, got {shown(value)}")
+        fail(argument, expected + unit, value, error=error)
     return float(value)
 
 
@@ -84,15 +92,13 @@ def check_at_least(argument: str, value, low: float, unit: str = "", *,
 def check_fraction(argument: str, value, *, error=ValidationError) -> float:
     """``value`` as a float strictly between 0 and 1."""
     if not is_number(value) or not 0 < value < 1:
-        raise error(f"{argument}: expected a fraction in (0, 1), got {value!r}")
+        fail(argument, "a fraction in (0, 1)", value, error=error)
     return float(value)
 
 
 def check_finite(argument: str, value, *, error=ValidationError) -> float:
     """``value`` as a finite float."""
-    if not is_number(value):
-        raise error(f"{argument}: expected a finite number, got {value!r}")
-    return float(value)
+    return check_number(argument, value, error=error)
 
 
 def check_labels(argument: str, y, n_inputs: int, n_classes: int, *,

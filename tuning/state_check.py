@@ -19,7 +19,7 @@ from datetime import datetime
 from keras_tuner.engine.trial import TrialStatus
 
 from snnkit.exceptions import shown
-from snnkit.validation import is_int, is_number
+from snnkit.validation import check_int, check_number, fail
 
 from .errors import SearchStateError
 
@@ -249,16 +249,20 @@ def _check_hyperband(c, state, ids) -> None:
 
 
 class _Checker:
-    """Field checks that raise :class:`SearchStateError` naming the file and field."""
+    """Field checks that raise :class:`SearchStateError` naming the file and field
+    (the package's own checks of :mod:`snnkit.validation`, given :meth:`error`)."""
 
     def __init__(self, path: str):
         self.path = path
 
+    def error(self, message: str) -> SearchStateError:
+        """``message`` about a field, with the file and what to do."""
+        return SearchStateError(
+            f"{self.path}: {message}; the search state is damaged: pass overwrite=True "
+            "(or another project_name) to start afresh")
+
     def fail(self, field, expected, got):
-        raise SearchStateError(
-            f"{self.path}: {field}: expected {expected}, got {shown(got)}; the search "
-            "state is damaged: pass overwrite=True (or another project_name) to start "
-            "afresh")
+        fail(field, expected, got, error=self.error)
 
     def kind(self, field, value, kind, expected):
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
@@ -279,13 +283,10 @@ class _Checker:
                       else "unknown: " + ", ".join(map(str, unknown)))
 
     def integer(self, field, value, low=None):
-        if not is_int(value) or (low is not None and value < low):
-            self.fail(field, "an int" + (f" >= {low}" if low is not None else ""), value)
+        check_int(field, value, low=low, error=self.error)
 
     def number(self, field, value, low=None):
-        if not is_number(value) or (low is not None and value < low):
-            self.fail(field, "a finite number" + (f" >= {low}" if low is not None else ""),
-                      value)
+        check_number(field, value, low=low, error=self.error)
 
     def trial_id(self, field, value, ids):
         if not isinstance(value, str) or value not in ids:
