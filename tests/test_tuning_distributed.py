@@ -1,4 +1,4 @@
-"""A distributed ScaleSearch: one chief and two workers as separate processes on
+"""A distributed ScaleSearch: one chief, two workers and a late third as separate processes on
 127.0.0.1 (keras-tuner's gRPC oracle), through ``python -m snnkit.tuning``. Each
 worker has its own directory, as on separate machines. Every process has a bounded
 time to end by itself, and is killed otherwise."""
@@ -57,17 +57,17 @@ def stop_with_stacks(processes) -> None:
 
 def logs_text(tmp_path) -> str:
     return "\n".join(f"--- {role}\n" + (tmp_path / f"{role}.log").read_text()[-4000:]
-                     for role in ("chief", "worker1", "worker2")
+                     for role in ("chief", "worker1", "worker2", "worker3")
                      if (tmp_path / f"{role}.log").exists())
 
 
 @pytest.mark.slow
-def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
+def test_chief_and_workers_record_every_trial_once_and_a_late_worker_ends_cleanly(mnist_small, tmp_path):
     (x_train, y_train), _ = mnist_small
     network_path = tiny_network(x_train, y_train).save(tmp_path / "tiny.snn.npz")
     port = free_port()
     configs = {}
-    for role in ("chief", "worker1", "worker2"):
+    for role in ("chief", "worker1", "worker2", "worker3"):
         directory = tmp_path / role
         directory.mkdir()
         summary = directory / "summary.json" if role == "chief" else None
@@ -83,9 +83,10 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     base = [sys.executable, "-m", "snnkit.tuning"]
     where = ["--address", "127.0.0.1", "--port", str(port)]
     commands = {
-        # --workers 2: with trials this short, one worker may run them all before the
-        # other has come; the chief then stays up until both were told it is over
-        "chief": base + [str(configs["chief"]), "--chief", "--workers", "2"] + where,
+        # --workers 3: with trials this short, one worker may run them all before the
+        # other has come, and a third starts only after both ended; the chief stays up
+        # until all three were told the search is over
+        "chief": base + [str(configs["chief"]), "--chief", "--workers", "3"] + where,
         "worker1": base + [str(configs["worker1"]), "--worker", "--worker-id", "1",
                            "--chief-timeout", "120"] + where,
         "worker2": base + [str(configs["worker2"]), "--worker", "--worker-id", "2",
@@ -97,13 +98,25 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
                  for role, cmd in commands.items()}
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        for role, process in processes.items():
-            remaining = max(1.0, deadline - time.monotonic())
+
+        def wait(role):
             try:
-                process.wait(timeout=remaining)
+                processes[role].wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pytest.fail(f"{role} did not end within {TIMEOUT_S} s; log:\n"
                             + (tmp_path / f"{role}.log").read_text()[-3000:])
+
+        wait("worker1")
+        wait("worker2")
+        assert processes["chief"].poll() is None, \
+            "the chief ended before the third worker came: " + logs_text(tmp_path)
+        # a worker that starts after the last trial is told the search is over
+        logs["worker3"] = open(tmp_path / "worker3.log", "w")
+        processes["worker3"] = subprocess.Popen(
+            base + [str(configs["worker3"]), "--worker", "--worker-id", "3"] + where,
+            env=env, stdout=logs["worker3"], stderr=subprocess.STDOUT)
+        wait("worker3")
+        wait("chief")
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -137,9 +150,11 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     assert not list((tmp_path / "worker1").rglob("pareto.*"))
     # workers ran them (the chief only serves the oracle); with trials this short one
     # worker may take all four before the other has started
-    ran = [p.name for role in ("worker1", "worker2")
+    # (a worker saves its tuner state, worker<id>.json, after the trials it ran)
+    ran = [p.name for role in ("worker1", "worker2", "worker3")
            for p in (tmp_path / role / "dist").glob("worker*.json")]
     assert ran and set(ran) <= {"worker1.json", "worker2.json"}, logs_text(tmp_path)
+    # the late worker ran no trial: none was left
 
     # the best configuration is the one the same search finds in one process
     from snnkit.tuning.config import run_search
@@ -149,49 +164,6 @@ def test_chief_and_two_workers_record_every_trial_once(mnist_small, tmp_path):
     assert summary["best"]["metrics"]["synaptic_ops"] == min(
         t["metrics"]["synaptic_ops"] for t in trials)
     assert Path(tmp_path / "chief" / "best.snn.npz").is_file()
-
-
-@pytest.mark.slow
-def test_a_worker_that_starts_after_the_last_trial_ends_cleanly(mnist_small, tmp_path):
-    """The chief waits for the workers it was told to expect (--workers 2): a second
-    worker that starts only after the first finished every trial is told the search is
-    over and exits 0, instead of finding no chief."""
-    (x_train, y_train), _ = mnist_small
-    network_path = tiny_network(x_train, y_train).save(tmp_path / "tiny.snn.npz")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP",
-                        "KERASTUNER_ORACLE_PORT")}
-    base = [sys.executable, "-m", "snnkit.tuning"]
-    where = ["--address", "127.0.0.1", "--port", str(port)]
-
-    def start(role, *extra):
-        directory = tmp_path / role
-        directory.mkdir()
-        path = tmp_path / f"{role}.json"
-        path.write_text(json.dumps(config(network_path, directory)))
-        log = open(tmp_path / f"{role}.log", "w")
-        return subprocess.Popen(base + [str(path), *extra] + where, env=env, stdout=log,
-                                stderr=subprocess.STDOUT), log
-
-    started = [start("chief", "--chief", "--workers", "2")]
-    try:
-        started.append(start("worker1", "--worker", "--worker-id", "1"))
-        assert started[1][0].wait(timeout=TIMEOUT_S) == 0, logs_text(tmp_path)
-        assert started[0][0].poll() is None, "the chief ended before the second worker came"
-        started.append(start("worker2", "--worker", "--worker-id", "2"))
-        assert started[2][0].wait(timeout=TIMEOUT_S) == 0, logs_text(tmp_path)
-        assert started[0][0].wait(timeout=60) == 0, logs_text(tmp_path)
-        # a worker saves its tuner state (worker<id>.json) after the trials it ran
-        assert (tmp_path / "worker1" / "dist" / "worker1.json").is_file()
-        assert not (tmp_path / "worker2" / "dist" / "worker2.json").exists(), \
-            "the late worker ran a trial although none was left"
-    finally:
-        for process, log in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-            log.close()
 
 
 # --- bounded waits, in one process (public gRPC and keras-tuner API only) ----------
