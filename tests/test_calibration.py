@@ -3,7 +3,6 @@
 import types
 import warnings
 
-import numpy as np
 import pytest
 
 from snnkit.calibration import CalibrationWarning, calibrate, parse_statistic
