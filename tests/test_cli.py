@@ -315,6 +315,39 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
     assert 0 <= json.loads(stored.read_text())["accuracy"] <= 1
 
 
+def test_readout_is_chosen_kept_and_single_spike_readouts_are_pointed_out(capsys, files):
+    """Spiking neurons, no synapse and the 'last' readout read one step's spikes (an
+    accuracy that differs between backends): the commands that save a network say so
+    on stderr; --readout sets the readout, and calibrate keeps it by default."""
+    note = "note: spiking neurons with no synapse and the 'last' readout"
+    last = files / "last.snn.npz"
+    code, _, err = _run(capsys, ["convert", files / "tiny.h5", "--out", last,
+                                 "--neuron-type", "loihi-relu"])
+    assert code == 0 and note in err
+    assert FrozenNetwork.load(last).readout == "last"
+    mean = files / "mean.snn.npz"
+    code, _, err = _run(capsys, ["convert", files / "tiny.h5", "--out", mean,
+                                 "--neuron-type", "loihi-relu", "--readout", "mean"])
+    assert code == 0 and note not in err
+    assert FrozenNetwork.load(mean).readout == "mean"
+    code, _, err = _run(capsys, ["convert", files / "tiny.h5", "--out", files / "r.snn.npz"])
+    assert code == 0 and note not in err  # rate neurons: each step is the rate
+
+    kept = files / "kept.snn.npz"
+    common = ["--n-images", "10", "--n-steps", "10", "--max-iterations", "1", "--quiet"]
+    code, _, err = _run(capsys, ["calibrate", mean, "--out", kept, *common])
+    assert code == 0 and note not in err
+    assert FrozenNetwork.load(kept).readout == "mean"
+    code, _, err = _run(capsys, ["calibrate", mean, "--out", kept, "--readout", "last",
+                                 *common])
+    assert code == 0 and note in err
+    assert FrozenNetwork.load(kept).readout == "last"
+
+    code, _, err = _run(capsys, ["convert", "--from-nir", files / "none.nir", "--out",
+                                 files / "n.snn.npz", "--readout", "mean"])
+    assert code == 1 and "--readout: not used with --from-nir" in _one_line_error(err)
+
+
 def test_train_then_calibrate_a_keras_file(capsys, files):
     trained = files / "trained.snn.npz"
     code, stdout, err = _run(capsys, ["train", "--model", files / "tiny.h5", "--n-train",

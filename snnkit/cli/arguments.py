@@ -185,6 +185,17 @@ def load_keras_model(path, argument: str = "model", *, for_training: bool = True
     return model
 
 
+def note_readout(network) -> None:
+    """A line on stderr when ``network`` (about to be saved) reads single spikes out:
+    spiking neurons, no synapse and the 'last' readout give each step's output from
+    that step's spikes alone, an accuracy that is noisy and differs between backends
+    (spike phases differ); the 'mean' readout or a synapse fixes that."""
+    if network.neuron.is_spiking and network.synapse is None and network.readout == "last":
+        print("note: spiking neurons with no synapse and the 'last' readout read one "
+              "step's spikes: accuracy will be noisy and differ between backends; "
+              "pass --readout mean or a --synapse (e.g. 0.005)", file=sys.stderr)
+
+
 def load_model(spec: str, seed: int):
     if spec == "seed":
         from ..models import seed_convnet

@@ -30,8 +30,9 @@ def run(args) -> int:
                                "converged": cal.converged,
                                "iterations": len(cal.history), "n_images": len(x),
                                "n_steps": args.n_steps}
+    readout = network.readout if args.readout == "keep" else args.readout
     calibrated = network.replace(neuron=cal.neuron_type, scale_firing_rates=cal.scales,
-                                 synapse=synapse, metadata=metadata)
+                                 synapse=synapse, readout=readout, metadata=metadata)
     state = "converged" if cal.converged else "NOT converged (best found is saved)"
     print(f"calibration {state} after {len(cal.history)} iteration(s), "
           f"target {cal.statistic} {cal.target_rate_hz:g} Hz, {cal.neuron_type} neurons:")
@@ -43,6 +44,7 @@ def run(args) -> int:
              for name in calibrated.neuron_layers]
     print("\n".join("  " + line for line in text_table(rows, "<>>>", sep="  ")))
     print(f"FrozenNetwork saved to {calibrated.save(out)}")
+    A.note_readout(calibrated)
     return 0 if cal.converged or not args.strict else 1
 
 

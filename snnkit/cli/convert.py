@@ -20,10 +20,11 @@ def run(args) -> int:
         kwargs["off_chip"] = args.off_chip
     network = FrozenNetwork.from_keras(
         model, neuron_type=args.neuron_type or "relu", scale_firing_rates=args.scale or {},
-        synapse=args.synapse, dt=args.dt or 0.001,
+        synapse=args.synapse, dt=args.dt or 0.001, readout=args.readout or "last",
         metadata={"procedure": "snnkit convert", "source": str(args.model)}, **kwargs)
     print(network.summary())
     print(f"FrozenNetwork saved to {network.save(out)}")
+    A.note_readout(network)
     return 0
 
 
@@ -31,7 +32,8 @@ def _convert_from_nir(args, out) -> int:
     from ..nir_import import from_nir
 
     for flag, value in (("model", args.model), ("--scale", args.scale),
-                        ("--synapse", args.synapse), ("--off-chip", args.off_chip)):
+                        ("--synapse", args.synapse), ("--off-chip", args.off_chip),
+                        ("--readout", args.readout)):
         if value is not None:
             raise A.error(f"{flag}: not used with --from-nir (the NIR graph sets it), "
                          f"got {value!r}")
@@ -39,6 +41,7 @@ def _convert_from_nir(args, out) -> int:
                        neuron_type=args.neuron_type, dt=args.dt)
     print(network.summary())
     print(f"FrozenNetwork saved to {network.save(out)}")
+    A.note_readout(network)
     return 0
 
 

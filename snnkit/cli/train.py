@@ -42,7 +42,7 @@ def run(args) -> int:
         from ..data import DATA_RECORD_KEY, mnist_record
 
         metadata[DATA_RECORD_KEY] = mnist_record((0, len(x_train)))
-    network = trainer.freeze(model, metadata=metadata)
+    network = trainer.freeze(model, metadata=metadata).replace(readout=args.readout)
     if args.n_test:
         result = trainer.evaluate(network, x_test, y_test, n_steps=args.n_steps)
         metadata["test_accuracy"] = result.accuracy(y_test)
@@ -53,6 +53,7 @@ def run(args) -> int:
               f"{len(x_test)} images): {100 * metadata['test_accuracy']:.2f}%")
     print(f"train accuracy (last epoch): {100 * history[-1]['accuracy']:.2f}%")
     print(f"FrozenNetwork saved to {network.save(out)}")
+    A.note_readout(network)
     # the training is finished: its checkpoint has nothing left to resume
     last.unlink()
     with contextlib.suppress(OSError):
