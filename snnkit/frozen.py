@@ -70,7 +70,11 @@ class FrozenNetwork:
     metadata : free JSON-compatible facts (training settings, accuracy, versions).
     readout : how the host reads the output layer out over time
         (:mod:`snnkit.readout`): ``"last"`` (its value at each step) or ``"mean"``
-        (its running mean since the input's onset).
+        (its running mean since the input's onset). With spiking neurons and no
+        ``synapse``, ``"last"`` reads each step's output from that step's spikes
+        alone: noisy, and different between backends (spike phases differ); use
+        ``"mean"`` or a synapse (the ``snnkit`` commands that save such a network
+        say so).
     """
 
     model_json: str
