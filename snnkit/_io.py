@@ -96,6 +96,10 @@ class NpzMembers:
     def __contains__(self, key) -> bool:
         return isinstance(key, str) and self._member(key) is not None
 
+    def keys(self) -> list[str]:
+        """The archive's member names (without ``.npy``), sorted."""
+        return sorted(name[:-4] if name.endswith(".npy") else name for name in self._names)
+
     def read(self, key: str, field: str, *, kinds: str = "f", shape=None,
              max_elements: int | None = None) -> np.ndarray:
         """The array stored as ``key``: its dtype kind must be in ``kinds`` (numpy's
@@ -140,7 +144,8 @@ class NpzMembers:
                                   f"{array_shape}, more than {max_elements} numbers")
 
 
-_KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iuf": "numbers"}
+_KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iu": "integers",
+               "iuf": "numbers"}
 
 
 def _npy_header(f):
@@ -159,6 +164,22 @@ def _npy_header(f):
 
 
 @contextlib.contextmanager
+def open_npz(path, error: Callable[[str, Exception | None], Exception]):
+    """Yield an :class:`NpzMembers` of the ``.npz`` file ``path``. Never unpickles;
+    reads nothing until asked. A truncated, corrupt or non-archive file raises
+    ``error("unreadable", cause)`` (``cause``: the underlying exception)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) not in _ZIP_MAGIC:
+                raise ValueError("not a zip archive (an .npz file is one)")
+        archive = np.load(path, allow_pickle=False)
+    except UNREADABLE as e:
+        raise error("unreadable", e) from e
+    with contextlib.closing(archive):
+        yield NpzMembers(archive)
+
+
+@contextlib.contextmanager
 def open_npz_with_header(path, header_key: str,
                          error: Callable[[str, Exception | None], Exception]):
     """Yield ``(header, members)`` of a file written by :func:`write_npz_with_header`:
@@ -169,15 +190,7 @@ def open_npz_with_header(path, header_key: str,
     ``header_key``, ``"unreadable"`` for a truncated, corrupt or non-archive file
     (``cause`` is the underlying exception).
     """
-    try:
-        with open(path, "rb") as f:
-            if f.read(4) not in _ZIP_MAGIC:
-                raise ValueError("not a zip archive (an .npz file is one)")
-        archive = np.load(path, allow_pickle=False)
-    except UNREADABLE as e:
-        raise error("unreadable", e) from e
-    with contextlib.closing(archive):
-        members = NpzMembers(archive)
+    with open_npz(path, error) as members:
         if header_key not in members:
             raise error("no-header", None)
         try:

@@ -4,15 +4,14 @@ and the callback states saved with it (keyed by each callback's ``state_key``)."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 from .callbacks import CallbackList, ModelCheckpoint
 from .checkpoint import Checkpoint, json_ready, load_checkpoint
+from .data_files import data_digest
 from .exceptions import CheckpointError, ValidationError
 
 
@@ -75,16 +74,6 @@ def training_settings(trainer, x, y, val) -> dict:
         "val_data": None if val is None else data_digest(*val),
     }
     return json.loads(json.dumps(json_ready(settings)))
-
-
-def data_digest(x, y) -> str:
-    """``"<n> images, sha256 <hex>"`` of images and labels, as bytes."""
-    digest = hashlib.sha256()
-    for array in (x, y):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
-    return f"{len(x)} images, sha256 {digest.hexdigest()[:16]}"
 
 
 def check_same_settings(checkpoint: Checkpoint, settings: dict) -> None:

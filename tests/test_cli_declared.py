@@ -62,9 +62,14 @@ def test_string_defaults_pass_through_the_option_type():
     assert build_parser().parse_args(["calibrate", "n", "--out", "o"]).synapse == "keep"
 
 
-def test_declared_counts_match_the_checks():
+def test_image_counts_default_to_what_the_help_says():
     args = build_parser().parse_args(["train", "--out", "o"])
-    assert args.n_train == arguments.MNIST_TRAIN
+    assert args.n_train is None  # "(default: all)"
+    images = arguments.Images(None)  # MNIST
+    x, y, data_id = images.take("test", "--n-test", None, default=1000)
+    assert len(x) == len(y) == 1000 and data_id == "mnist-test[:1000]"
+    x, _, data_id = images.take("train", "--n-train", None)
+    assert len(x) == arguments.MNIST_TRAIN and data_id == "mnist-train[:60000]"
 
 
 def test_every_argument_a_command_reads_is_declared():

@@ -173,6 +173,42 @@ def check_count(argument: str, value: int, limit: int, what: str) -> None:
         raise error(f"{argument}: expected at most {limit} ({what}), got {value}")
 
 
+class Images:
+    """Where a command's images come from: the ``--data`` file (``path``), or MNIST
+    when it is None. The file is read and checked once, when this is made."""
+
+    def __init__(self, path):
+        self.file = None
+        if path is not None:
+            from ..data_files import load_data_file
+
+            self.file = load_data_file(input_file(path, "--data", (".npz",)))
+
+    def take(self, which: str, flag: str, count: int | None, default: int | None = None):
+        """``(x, y, data_id)``: the first ``count`` ``"train"`` or ``"test"`` images
+        and labels (None: ``default``, or all when fewer or no default), checked
+        against what there is (``flag`` names the count in errors); ``data_id`` names
+        them (the file by its contents' digest)."""
+        if self.file is None:
+            available = MNIST_TRAIN if which == "train" else MNIST_TEST
+            what = f"the MNIST {'training' if which == 'train' else 'test'} set's size"
+        else:
+            x, y = self.file.pair(which, "--data")
+            available, what = len(x), f"the {which} images of --data"
+        if count is None:
+            count = available if default is None else min(default, available)
+        check_count(flag, count, available, what)
+        if self.file is not None:
+            return x[:count], y[:count], \
+                f"{self.file.path.name} ({self.file.digest})[{which}][:{count}]"
+        from ..data import load_mnist
+
+        train, test = load_mnist(count if which == "train" else 0,
+                                 count if which == "test" else 0)
+        x, y = train if which == "train" else test
+        return x, y, f"mnist-{which}[:{count}]"
+
+
 def load_keras_model(path, argument: str = "model", *, for_training: bool = True):
     """A saved Keras model, loaded by :func:`snnkit.keras_files.load_keras_model`
     (no stored code runs) and checked to convert natively (to be trained, or only

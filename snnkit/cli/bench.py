@@ -10,12 +10,10 @@ def run(args) -> int:
 
     network = A.load_network(args.network)
     check_backends(args.backends)
-    A.check_count("--n-test", args.n_test, A.MNIST_TEST, "the MNIST test set's size")
+    x, y, data_id = A.Images(args.data).take("test", "--n-test", args.n_test, default=1000)
     out = check_writable_dir(args.out, "--out")
-    from ..data import load_mnist
     from ..bench import run_bench
 
-    _, (x, y) = load_mnist(0, args.n_test)
     config = BenchConfig(backends=args.backends, n_steps=args.n_steps,
                          presentation=args.presentation,
                          max_images_slow=args.max_images_slow,
@@ -23,7 +21,7 @@ def run(args) -> int:
                          n_hist=args.n_hist, n_plot=args.n_plot, plots=not args.no_plots,
                          progress=not args.quiet)
     report = run_bench(network, x, y, out, config, network_path=args.network,
-                       data_id=f"mnist-test[:{args.n_test}]")
+                       data_id=data_id)
     print(format_table(report))
     files = report["files"]
     print(f"\nwrote {files['json']}, {files['csv']}, {files['accuracy_by_step_csv']}")

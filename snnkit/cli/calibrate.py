@@ -7,12 +7,10 @@ from . import arguments as A
 
 def run(args) -> int:
     network = A.load_network(args.network)
-    A.check_count("--n-images", args.n_images, A.MNIST_TRAIN, "the MNIST training set's size")
+    x, _, _ = A.Images(args.data).take("train", "--n-images", args.n_images, default=200)
     out = A.output_file(args.out)
-    from ..data import load_mnist
     from ..trainer import Trainer
 
-    (x, _), _ = load_mnist(args.n_images, 0)
     synapse = network.synapse if args.synapse == "keep" else args.synapse
     trainer = Trainer(enable_progress_bar=not args.quiet, synapse=synapse)
     # synapse passed explicitly: given a FrozenNetwork, Trainer.calibrate's default
@@ -23,7 +21,8 @@ def run(args) -> int:
                             tolerance=args.tolerance, max_iterations=args.max_iterations,
                             synapse=synapse, statistic=args.statistic)
     metadata = dict(network.metadata)
-    metadata.update(calibration_record(metadata, len(x)))
+    if args.data is None:  # MNIST training images: the network's record says which
+        metadata.update(calibration_record(metadata, len(x)))
     metadata["calibration"] = {"target_rate_hz": cal.target_rate_hz,
                                "statistic": cal.statistic, "rates_hz": cal.rates_hz,
                                "plateau_fraction": cal.plateau_fraction,

@@ -1,5 +1,5 @@
-"""The ``train`` subcommand: train a Keras model on MNIST with nengo-dl, with a checkpoint
-after every epoch and ``--resume``; write a FrozenNetwork."""
+"""The ``train`` subcommand: train a Keras model on MNIST or ``--data`` with nengo-dl,
+with a checkpoint after every epoch and ``--resume``; write a FrozenNetwork."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from . import arguments as A
 
 
 def run(args) -> int:
-    A.check_count("--n-train", args.n_train, A.MNIST_TRAIN, "the MNIST training set's size")
-    A.check_count("--n-test", args.n_test, A.MNIST_TEST, "the MNIST test set's size")
+    images = A.Images(args.data)
+    x_train, y_train, _ = images.take("train", "--n-train", args.n_train)
+    x_test, y_test, _ = images.take("test", "--n-test", args.n_test) if args.n_test \
+        else (None, None, None)
     out = A.output_file(args.out)
     checkpoints = _train_checkpoint_dir(args, out)
     from ..neurons import neuron_spec
@@ -20,10 +22,8 @@ def run(args) -> int:
     neuron_spec(args.neuron_type)  # a bad name fails before the data is loaded
     model = A.load_model(args.model, args.seed)
     from ..callbacks import ModelCheckpoint
-    from ..data import load_mnist
     from ..trainer import Trainer
 
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.n_train, args.n_test)
     saver = ModelCheckpoint(checkpoints, save_best=False)
     trainer = Trainer(max_epochs=args.epochs, minibatch_size=args.minibatch_size,
                       learning_rate=args.learning_rate, neuron_type=args.neuron_type,
@@ -38,7 +38,8 @@ def run(args) -> int:
     metadata = {"procedure": "snnkit train", "model": args.model,
                 "epochs": len(history), "n_train": len(x_train),
                 "train_history": history, "rate_target_hz": args.rate_target}
-    if args.model == "seed":  # a fresh network: these are all the images it has seen
+    if args.model == "seed" and args.data is None:
+        # a fresh network: these are all the (MNIST) images it has seen
         from ..data import DATA_RECORD_KEY, mnist_record
 
         metadata[DATA_RECORD_KEY] = mnist_record((0, len(x_train)))

@@ -1,0 +1,153 @@
+"""``--data``: the command line on your own images (here scikit-learn's 8x8 digits, a
+second dataset beside MNIST): train, calibrate and bench read an .npz file of arrays,
+checked before use; a bad file is a one-line error naming --data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import snnkit
+from snnkit import FrozenNetwork
+from snnkit.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """The digits as a --data file, and an untrained Keras model for 8x8 images."""
+    import tensorflow as tf
+
+    root = tmp_path_factory.mktemp("digits")
+    (x_train, y_train), (x_test, y_test) = snnkit.load_digits(seed=0)
+    np.savez(root / "digits.npz", x_train=x_train, y_train=y_train, x_test=x_test,
+             y_test=y_test)
+    init = tf.keras.initializers.GlorotUniform
+    inp = tf.keras.Input((8, 8, 1), name="input")
+    x = tf.keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer=init(0),
+                               name="conv0")(inp)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    x = tf.keras.layers.Dense(32, activation="relu", kernel_initializer=init(1),
+                              name="dense0")(x)
+    out = tf.keras.layers.Dense(10, kernel_initializer=init(2), name="out")(x)
+    tf.keras.Model(inp, out).save(root / "model.h5")
+    return root
+
+
+def _run(capsys, argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_calibrate_and_bench_on_your_own_data(digits, tmp_path, capsys):
+    data = digits / "digits.npz"
+    trained = tmp_path / "trained.snn.npz"
+    code, out, err = _run(capsys, ["train", "--model", digits / "model.h5", "--data", data,
+                                   "--epochs", "8", "--minibatch-size", "50",
+                                   "--learning-rate", "0.003", "--n-test", "539",
+                                   "--out", trained, "--quiet"])
+    assert code == 0, err
+    network = FrozenNetwork.load(trained)
+    assert network.metadata["n_train"] == 1258  # every training image, by default
+    assert network.metadata["test_n_images"] == 539
+    assert network.metadata["test_accuracy"] > 0.8, network.metadata["test_accuracy"]
+    assert "data" not in network.metadata  # no MNIST record: these were not MNIST
+
+    calibrated = tmp_path / "calibrated.snn.npz"
+    code, out, err = _run(capsys, ["calibrate", trained, "--data", data, "--out",
+                                   calibrated, "--readout", "mean", "--quiet"])
+    assert code == 0, err
+    network = FrozenNetwork.load(calibrated)
+    assert network.metadata["calibration"]["n_images"] == 200  # the default
+    assert "data" not in network.metadata
+
+    bench = ["bench", calibrated, "--data", data, "--backends",
+             "nengo-dl,loihi-emulator-fast", "--n-steps", "30", "--no-plots", "--quiet",
+             "--out", tmp_path / "bench"]
+    code, out, err = _run(capsys, bench)
+    assert code == 0, err
+    report = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    cases = {c["backend"]: c for c in report["cases"]}
+    assert cases["loihi-emulator-fast"]["n_images"] == 539  # all of them: fewer than 1000
+    assert cases["loihi-emulator-fast"]["accuracy"] > 0.7, cases["loihi-emulator-fast"]
+    assert "digits.npz" in report["data"] and "sha256" in report["data"]
+
+    # the cache knows the file by its contents: the same file resumes, another does not
+    code, out, _ = _run(capsys, bench)
+    assert code == 0 and out.count("(resumed)") == 2
+    arrays = dict(np.load(data))
+    arrays["x_test"] = arrays["x_test"][::-1].copy()
+    arrays["y_test"] = arrays["y_test"][::-1].copy()
+    np.savez(tmp_path / "digits.npz", **arrays)
+    bench[bench.index(data)] = tmp_path / "digits.npz"
+    code, out, _ = _run(capsys, bench)
+    assert code == 0 and "(resumed)" not in out
+
+
+def _save(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+X = np.zeros((4, 8, 8, 1), np.float32)
+Y = np.arange(4)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_test": X, "y_test": Y, "labels": Y}, r"unknown arrays 'labels'; expected x_train"),
+    ({"x_test": X}, r"has x_test but no y_test"),
+    ({"x_test": X, "y_test": Y.astype(np.float32)},
+     r"y_test: archive member 'y_test' has dtype float32, expected integers"),
+    ({"x_test": X, "y_test": Y[:3]}, r"y_test: expected one label per image \(4\), got "
+                                      r"shape \(3,\)"),
+    ({"x_test": X, "y_test": Y - 1}, r"y_test: expected class labels >= 0, got -1"),
+    ({"x_test": X[:, 0, 0, 0], "y_test": Y}, r"x_test: expected images of shape \(N, "
+                                             r"\.\.\.\) with N >= 1, got shape \(4,\)"),
+    ({"x_train": X, "y_train": Y}, r"has no x_test/y_test \(the test images this command "
+                                   r"needs\); it holds: x_train, y_train"),
+    ({}, r"holds no arrays"),
+])
+def test_a_bad_data_file_is_one_line_naming_data(digits, tmp_path, capsys, arrays,
+                                                 message):
+    path = _save(tmp_path / "bad.npz", **arrays)
+    network = _trained_network(digits, tmp_path)
+    code, _, err = _run(capsys, ["bench", network, "--data", path, "--out",
+                                 tmp_path / "bench", "--quiet"])
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"snnkit bench: error: --data: {path}")
+    assert __import__("re").search(message, err), err
+
+
+def _trained_network(digits, tmp_path):
+    import tensorflow as tf
+
+    path = tmp_path / "net.snn.npz"
+    FrozenNetwork.from_keras(tf.keras.models.load_model(digits / "model.h5")).save(path)
+    return path
+
+
+def test_pickled_and_non_archive_data_files_are_refused_unread(digits, tmp_path, capsys):
+    network = _trained_network(digits, tmp_path)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, x_test=np.array([{"a": 1}] * 4, dtype=object), y_test=Y)
+    text = tmp_path / "text.npz"
+    text.write_text("x,y\n1,2\n")
+    for path, message in ((pickled, "has dtype object, expected numbers"),
+                          (text, "is not a readable .npz file")):
+        code, _, err = _run(capsys, ["bench", network, "--data", path, "--out",
+                                     tmp_path / "bench", "--quiet"])
+        assert code == 1 and message in err, err
+
+
+def test_counts_are_checked_against_the_file(digits, tmp_path, capsys):
+    network = _trained_network(digits, tmp_path)
+    code, _, err = _run(capsys, ["bench", network, "--data", digits / "digits.npz",
+                                 "--n-test", "600", "--out", tmp_path / "bench"])
+    assert code == 1
+    assert "--n-test: expected at most 539 (the test images of --data), got 600" in err
+    code, _, err = _run(capsys, ["calibrate", network, "--data", digits / "digits.npz",
+                                 "--n-images", "2000", "--out", tmp_path / "c.snn.npz"])
+    assert code == 1
+    assert "--n-images: expected at most 1258 (the train images of --data), got 2000" in err
