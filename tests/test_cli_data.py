@@ -151,3 +151,22 @@ def test_counts_are_checked_against_the_file(digits, tmp_path, capsys):
                                  "--n-images", "2000", "--out", tmp_path / "c.snn.npz"])
     assert code == 1
     assert "--n-images: expected at most 1258 (the train images of --data), got 2000" in err
+
+
+def test_images_and_labels_must_fit_the_network_before_any_run(digits, tmp_path, capsys):
+    network = _trained_network(digits, tmp_path)  # 8x8 images, 10 outputs
+    mnist_shaped = _save(tmp_path / "28.npz", x_test=np.zeros((4, 28, 28, 1)), y_test=Y)
+    code, _, err = _run(capsys, ["bench", network, "--data", mnist_shaped, "--out",
+                                 tmp_path / "bench", "--quiet"])
+    assert code == 1 and "--data test images: expected shape (N, 8, 8, 1) or (N, 64), " \
+        "got (4, 28, 28, 1)" in err, err
+    eleven = _save(tmp_path / "11.npz", x_test=X, y_test=Y + 8)
+    code, _, err = _run(capsys, ["bench", network, "--data", eleven, "--out",
+                                 tmp_path / "bench", "--quiet"])
+    assert code == 1 and "--data test labels: labels must be in 0..9 (the model has 10 " \
+        "outputs), got 8..11" in err, err
+    assert not (tmp_path / "bench" / "bench.json").exists()
+    train_28 = _save(tmp_path / "28train.npz", x_train=np.zeros((4, 28, 28, 1)), y_train=Y)
+    code, _, err = _run(capsys, ["calibrate", network, "--data", train_28, "--out",
+                                 tmp_path / "c.snn.npz"])
+    assert code == 1 and "--data train images: expected shape (N, 8, 8, 1)" in err, err

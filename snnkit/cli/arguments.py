@@ -184,11 +184,27 @@ class Images:
 
             self.file = load_data_file(input_file(path, "--data", (".npz",)))
 
-    def take(self, which: str, flag: str, count: int | None, default: int | None = None):
+    def take(self, which: str, flag: str, count: int | None, default: int | None = None,
+             *, network=None, labels: bool = True):
         """``(x, y, data_id)``: the first ``count`` ``"train"`` or ``"test"`` images
         and labels (None: ``default``, or all when fewer or no default), checked
         against what there is (``flag`` names the count in errors); ``data_id`` names
-        them (the file by its contents' digest)."""
+        them (the file by its contents' digest). With ``network``, the images must
+        fit its input and (``labels``) the labels its outputs, checked now, before
+        any work."""
+        x, y, data_id = self._take(which, flag, count, default)
+        if network is not None:
+            from ..inputs import check_inputs
+            from ..validation import check_labels
+
+            source = "--data" if self.file is not None else "MNIST"
+            check_inputs(network, x, f"{source} {which} images")
+            if labels:
+                check_labels(f"{source} {which} labels", y, len(x),
+                             network.layer_shape(network.output_layer)[-1])
+        return x, y, data_id
+
+    def _take(self, which, flag, count, default):
         if self.file is None:
             available = MNIST_TRAIN if which == "train" else MNIST_TEST
             what = f"the MNIST {'training' if which == 'train' else 'test'} set's size"

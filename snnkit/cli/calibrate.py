@@ -7,7 +7,8 @@ from . import arguments as A
 
 def run(args) -> int:
     network = A.load_network(args.network)
-    x, _, _ = A.Images(args.data).take("train", "--n-images", args.n_images, default=200)
+    x, _, _ = A.Images(args.data).take("train", "--n-images", args.n_images, default=200,
+                                       network=network, labels=False)
     out = A.output_file(args.out)
     from ..trainer import Trainer
 
