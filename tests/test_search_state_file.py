@@ -111,7 +111,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("oracle, field, value, fragments", CASES,
-                         ids=[".".join(map(str, c[1])) + f"={c[2]!r}"[:30] for c in CASES])
+                         ids=[".".join(map(str, c[1])) + (
+                             " deleted" if c[2] is _DELETE else f"={c[2]!r}"[:30])
+                             for c in CASES])
 def test_each_damaged_field_is_named(saved, tmp_path, oracle, field, value, fragments):
     _, state = copy_of(saved, oracle, tmp_path)
     _set(state, field, value)
