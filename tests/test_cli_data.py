@@ -170,3 +170,47 @@ def test_images_and_labels_must_fit_the_network_before_any_run(digits, tmp_path,
     code, _, err = _run(capsys, ["calibrate", network, "--data", train_28, "--out",
                                  tmp_path / "c.snn.npz"])
     assert code == 1 and "--data train images: expected shape (N, 8, 8, 1)" in err, err
+
+
+def test_a_scale_search_on_your_own_data(digits, tmp_path, capsys):
+    """``snnkit tune`` with ``data.file``: validation on the file's last test images
+    (its network records no MNIST images), the file's own checks as config errors."""
+    import tensorflow as tf
+
+    from snnkit.tuning.config import build_search
+
+    model = tf.keras.models.load_model(digits / "model.h5")
+    (x_train, y_train), (x_test, y_test) = snnkit.load_digits(seed=0)
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, epochs=10, verbose=0)
+    network = FrozenNetwork.from_keras(model, neuron_type="loihi-relu", readout="mean",
+                                       scale_firing_rates={"conv0": 100, "dense0": 100})
+    network_path = network.save(tmp_path / "digits.snn.npz")
+    config = {"search": "scale", "network": str(network_path),
+              "data": {"file": str(digits / "digits.npz"), "n_val": 100},
+              "options": {"scales": {"dense0": [50.0, 200.0]}, "backend":
+                          "loihi-emulator-fast", "n_steps": 20, "objective": "accuracy",
+                          "oracle": "random", "max_trials": 2, "seed": 0,
+                          "directory": str(tmp_path / "search"), "project_name": "d"},
+              "summary": str(tmp_path / "summary.json")}
+    search = build_search(config)
+    np.testing.assert_array_equal(search.x_val.reshape(100, 8, 8, 1), x_test[-100:])
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    code, _, err = _run(capsys, ["tune", path])
+    assert code == 0, err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [t["status"] for t in summary["trials"]] == ["COMPLETED"] * 2
+    assert summary["best"]["metrics"]["accuracy"] > 0.5  # the file's labels, not MNIST's
+
+    for data, message in (
+            ({"file": str(digits / "digits.npz"), "val_from": "train"},
+             "the network does not record which training images it saw"),
+            ({"file": str(digits / "digits.npz"), "n_val": 600},
+             "expected an int from 1 to 539 (the file's test images"),
+            ({"file": str(_save(tmp_path / "t.npz", x_train=X, y_train=Y))},
+             "has no x_test/y_test"),
+            ({"file": str(tmp_path / "none.npz")}, "(no such file)")):
+        path.write_text(json.dumps(dict(config, data=data)))
+        code, _, err = _run(capsys, ["tune", path])
+        assert code == 1 and message in err and "config['data']" in err, err

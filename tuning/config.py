@@ -41,7 +41,7 @@ from .errors import SearchConfigError
 
 SEARCHES = ("scale", "rate")
 _KEYS = {"search", "network", "model", "data", "options", "export", "summary"}
-_DATA_KEYS = {"dataset", "n_train", "n_val", "val_from"}
+_DATA_KEYS = {"dataset", "file", "n_train", "n_val", "val_from"}
 
 
 def load_config(config) -> dict:
@@ -70,7 +70,11 @@ def load_config(config) -> dict:
                                 f"{', '.join(sorted(_DATA_KEYS))}, got {data!r}")
     if data.get("dataset", "mnist") != "mnist":
         raise SearchConfigError(
-            f"config['data']['dataset']: only 'mnist' is built in, got {data['dataset']!r}")
+            f"config['data']['dataset']: only 'mnist' is built in (your own images: "
+            f"'file'), got {data['dataset']!r}")
+    if "file" in data and "dataset" in data:
+        raise SearchConfigError("config['data']: give 'file' (your images) or 'dataset' "
+                                "(MNIST), not both")
     return config
 
 
