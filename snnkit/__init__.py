@@ -35,6 +35,7 @@ _EXPORTS = {
     "Trainer": "trainer",
     "ValidationError": "exceptions",
     "known_neuron_types": "neurons",
+    "load_data_file": "data_files",
     "load_digits": "data",
     "load_keras_model": "keras_files",
     "load_mnist": "data",

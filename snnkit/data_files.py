@@ -32,7 +32,7 @@ MAX_NUMBERS = 2 ** 31  # per array: 8 GB of float32 images
 class DataFile:
     """What :func:`load_data_file` read: ``train`` and ``test`` as ``(x, y)`` pairs
     (None when the file has no such pair) and ``digest``, identifying the contents
-    (:func:`data_digest` of every array)."""
+    (:func:`sha256_of` every array)."""
 
     path: Path
     train: tuple | None
@@ -87,7 +87,7 @@ def load_data_file(path, argument: str = "--data") -> DataFile:
     if not pairs:
         raise ValidationError(f"{where}: holds no arrays; expected x_train and y_train "
                               "and/or x_test and y_test")
-    digest = data_digest(*[a for pair in pairs.values() for a in pair])
+    digest = sha256_of(*[a for pair in pairs.values() for a in pair])
     return DataFile(path, pairs.get("train"), pairs.get("test"), digest)
 
 
@@ -104,12 +104,16 @@ def _check_pair(where, x_key, x, y_key, y) -> tuple:
     return x, y
 
 
-def data_digest(*arrays) -> str:
-    """``"<n> images, sha256 <16 hex digits>"`` of arrays (the first one's length is
-    the image count): their dtypes, shapes and bytes."""
+def sha256_of(*arrays) -> str:
+    """``"sha256 <16 hex digits>"`` of arrays: their dtypes, shapes and bytes."""
     digest = hashlib.sha256()
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.reshape(-1).view(np.uint8))
-    return f"{len(arrays[0])} images, sha256 {digest.hexdigest()[:16]}"
+    return f"sha256 {digest.hexdigest()[:16]}"
+
+
+def data_digest(x, y) -> str:
+    """``"<n> images, sha256 <16 hex digits>"`` of images ``x`` and labels ``y``."""
+    return f"{len(x)} images, {sha256_of(x, y)}"
