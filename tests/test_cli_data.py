@@ -214,3 +214,33 @@ def test_a_scale_search_on_your_own_data(digits, tmp_path, capsys):
         path.write_text(json.dumps(dict(config, data=data)))
         code, _, err = _run(capsys, ["tune", path])
         assert code == 1 and message in err and "config['data']" in err, err
+
+
+def test_an_array_claiming_too_many_numbers_is_refused_before_it_is_read(tmp_path, capsys):
+    """A compressed member can claim gigabytes in a few bytes: the claim, read from the
+    array's header, is refused before anything is decompressed or allocated."""
+    import io
+    import tracemalloc
+
+    from hostile_payloads import zip_bytes
+
+    from snnkit.data_files import MAX_NUMBERS, load_data_file
+    from snnkit.exceptions import ValidationError
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (MAX_NUMBERS + 1, 1)})
+    labels = io.BytesIO()
+    np.save(labels, np.arange(4))
+    path = tmp_path / "claims.npz"
+    path.write_bytes(zip_bytes({"x_test.npy": header.getvalue() + b"\0" * 64,
+                                "y_test.npy": labels.getvalue()}))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValidationError, match=rf"x_test: archive member 'x_test' has "
+                                                  rf"shape \({MAX_NUMBERS + 1}, 1\), more "
+                                                  rf"than {MAX_NUMBERS} numbers"):
+            load_data_file(path)
+        assert tracemalloc.get_traced_memory()[1] < 50 * 2 ** 20
+    finally:
+        tracemalloc.stop()
