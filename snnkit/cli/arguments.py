@@ -175,10 +175,12 @@ def check_count(argument: str, value: int, limit: int, what: str) -> None:
 
 class Images:
     """Where a command's images come from: the ``--data`` file (``path``), or MNIST
-    when it is None. The file is read and checked once, when this is made."""
+    when it is None. The file is read and checked once, when this is made; MNIST
+    once, when first taken from."""
 
     def __init__(self, path):
         self.file = None
+        self._mnist = None
         if path is not None:
             from ..data_files import load_data_file
 
@@ -217,12 +219,12 @@ class Images:
         if self.file is not None:
             return x[:count], y[:count], \
                 f"{self.file.path.name} ({self.file.digest})[{which}][:{count}]"
-        from ..data import load_mnist
+        if self._mnist is None:
+            from ..data import load_mnist
 
-        train, test = load_mnist(count if which == "train" else 0,
-                                 count if which == "test" else 0)
-        x, y = train if which == "train" else test
-        return x, y, f"mnist-{which}[:{count}]"
+            self._mnist = dict(zip(("train", "test"), load_mnist()))
+        x, y = self._mnist[which]
+        return x[:count], y[:count], f"mnist-{which}[:{count}]"
 
 
 def load_keras_model(path, argument: str = "model", *, for_training: bool = True):
