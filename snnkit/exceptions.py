@@ -92,5 +92,9 @@ class UnsupportedFeatureError(SnnkitError, NotImplementedError):
 def shown(value, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages: a refused
     value read from a file may be megabytes long."""
-    text = repr(value)
+    return shortened(repr(value), limit)
+
+
+def shortened(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, ``...`` marking the cut."""
     return text if len(text) <= limit else text[:limit - 3] + "..."

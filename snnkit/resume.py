@@ -8,11 +8,10 @@ import json
 import warnings
 from pathlib import Path
 
-
 from .callbacks import CallbackList, ModelCheckpoint
 from .checkpoint import Checkpoint, json_ready, load_checkpoint
 from .data_files import data_digest
-from .exceptions import CheckpointError, ValidationError
+from .exceptions import CheckpointError, ValidationError, shortened
 
 
 def find_checkpoint(ckpt_path, trainer) -> Checkpoint | None:
@@ -86,8 +85,8 @@ def check_same_settings(checkpoint: Checkpoint, settings: dict) -> None:
                       "they are the same")
         return
     names = sorted(set(settings) | set(checkpoint.settings))
-    differ = [f"{name}: {_shown(checkpoint.settings.get(name))} (checkpoint) vs "
-              f"{_shown(settings.get(name))} (this fit)"
+    differ = [f"{name}: {_shortened_json(checkpoint.settings.get(name))} (checkpoint) vs "
+              f"{_shortened_json(settings.get(name))} (this fit)"
               for name in names if checkpoint.settings.get(name) != settings.get(name)]
     if differ:
         raise CheckpointError(
@@ -96,6 +95,6 @@ def check_same_settings(checkpoint: Checkpoint, settings: dict) -> None:
             "with, or train afresh without ckpt_path")
 
 
-def _shown(value) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _shortened_json(value) -> str:
+    """A setting as JSON (how the checkpoint holds it), cut for the message."""
+    return shortened(json.dumps(value))
