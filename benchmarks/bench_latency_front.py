@@ -89,7 +89,7 @@ def front_rows(search, network, x, y) -> tuple[list[dict], list[float]]:
 
 def write_files(out: Path, report: dict) -> list[Path]:
     from snnkit._io import atomic_write
-    from snnkit.plots import _pyplot, _save
+    from snnkit.plots import pyplot, save_figure
 
     rows = report["front"]
     with atomic_write(out / "front.json", "w") as f:
@@ -101,7 +101,7 @@ def write_files(out: Path, report: dict) -> list[Path]:
     writer.writerows(rows)
     with atomic_write(out / "front.csv", "w") as f:
         f.write(text.getvalue())
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     steps = range(1, len(report["reference_by_step"]) + 1)
     ax.plot(steps, [100 * a for a in report["reference_by_step"]],
@@ -113,7 +113,7 @@ def write_files(out: Path, report: dict) -> list[Path]:
            ylim=(max(0, min([100 * r["test_accuracy"] for r in rows] + [90]) - 5), 100))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    _save(fig, out / "front_vs_reference.png")
+    save_figure(fig, out / "front_vs_reference.png")
     return [out / "front.json", out / "front.csv", out / "front_vs_reference.png"]
 
 

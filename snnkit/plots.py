@@ -18,7 +18,8 @@ from ._io import atomic_write
 from .results import NO_OUTPUT_BELOW
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot with the Agg backend (PNG files, no window)."""
     import matplotlib
 
     # Agg: files only; never try to open a window (servers, CI, tests)
@@ -28,8 +29,9 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    plt = _pyplot()
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG, atomically, and close it."""
+    plt = pyplot()
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -66,7 +68,7 @@ def plot_accuracy_vs_steps(path, cases, dt_s: float, title: str | None = None,
     ``n_images``, optionally ``output_received_by_step``). A step at which most
     inputs' outputs have not received a spike yet is not plotted as accuracy (it
     would be the output layer's bias): it is marked "no output yet" (x) instead."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     marked = False
     for i, case in enumerate(cases):
@@ -96,12 +98,12 @@ def plot_accuracy_vs_steps(path, cases, dt_s: float, title: str | None = None,
     # below the axes: inside, it hides the curves it explains
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
               frameon=False)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_rate_histograms(path, rates: dict, network, n_images: int,
                          n_steps: int | None = None) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     names = list(rates)
     cols = min(len(names), 2)
     rows = int(np.ceil(len(names) / cols))
@@ -142,7 +144,7 @@ def plot_rate_histograms(path, rates: dict, network, n_images: int,
                  f"{network.neuron.name} neurons (NengoDL); silent pairs not drawn",
                  y=1.0)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _softmax(z):
@@ -152,7 +154,7 @@ def _softmax(z):
 
 
 def plot_outputs_over_time(path, outputs: dict, x, y, n_plot: int) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     backends = list(outputs)
     n_plot = min(n_plot, *(len(o) for o in outputs.values()))
     cols = 1 + len(backends)
@@ -192,7 +194,7 @@ def plot_outputs_over_time(path, outputs: dict, x, y, n_plot: int) -> Path:
                title="class\n(true one\nthicker)", loc="center right", fontsize=8)
     fig.suptitle("Output predictions over time (softmax of the output layer)")
     fig.tight_layout(rect=(0, 0, 0.93, 1))
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_activation_profiles(path) -> Path:
@@ -204,7 +206,7 @@ def plot_activation_profiles(path) -> Path:
     from ._stack import import_nengo_loihi
 
     nengo_loihi = import_nengo_loihi()
-    plt = _pyplot()
+    plt = pyplot()
     pairs = (
         (nengo.RectifiedLinear(), nengo_loihi.neurons.LoihiSpikingRectifiedLinear(),
          (-100, 1000)),
@@ -226,7 +228,7 @@ def plot_activation_profiles(path) -> Path:
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle("Activation profiles: standard vs Loihi neurons")
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
@@ -241,7 +243,7 @@ def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
     read out before their output answered (``answered`` False: the accuracy is the
     output layer's bias) are marked x at the bottom edge, so that the accuracy axis
     spans the answers only."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.4))
     done = [r for r in rows if r.get("accuracy") is not None]
     answered = [r for r in done if r.get("answered", True)]
@@ -289,7 +291,7 @@ def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=8,
               frameon=False)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _short(value: float) -> str:

@@ -5,6 +5,7 @@ checked before use; a bad file is a one-line error naming --data."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -117,7 +118,7 @@ def test_a_bad_data_file_is_one_line_naming_data(digits, tmp_path, capsys, array
                                  tmp_path / "bench", "--quiet"])
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"snnkit bench: error: --data: {path}")
-    assert __import__("re").search(message, err), err
+    assert re.search(message, err), err
 
 
 def _trained_network(digits, tmp_path):
