@@ -9,10 +9,16 @@ To write a backend: :mod:`snnkit.backends.toolkit`. Importing this package regis
 the built-in backends without importing nengo, nengo-loihi or TensorFlow.
 """
 
-from snnkit.inputs import check_inputs, check_n_steps
-
-from .base import PRESENTATIONS, Backend, PreparedNetwork
-from .registry import (
+# Importing a backend module registers it.
+from snnkit.backends import (  # noqa: E402,F401
+    loihi_emulator,
+    loihi_emulator_fast,
+    loihi_hardware,
+    nengo_backend,
+    nengo_dl_backend,
+)
+from snnkit.backends.base import PRESENTATIONS, Backend, PreparedNetwork
+from snnkit.backends.registry import (
     BackendEntry,
     available_backends,
     backend_entries,
@@ -21,15 +27,7 @@ from .registry import (
     registered_backends,
     unregister_backend,
 )
-
-# Importing a backend module registers it.
-from . import (  # noqa: E402,F401
-    loihi_emulator,
-    loihi_emulator_fast,
-    loihi_hardware,
-    nengo_backend,
-    nengo_dl_backend,
-)
+from snnkit.network.inputs import check_inputs, check_n_steps
 
 __all__ = [
     "PRESENTATIONS",

@@ -8,7 +8,7 @@ backend in one short file):
   ``presentations``, ``unavailable_reason()`` and ``check_network()``, and
   ``build(network) -> PreparedNetwork``;
 - a :class:`PreparedNetwork` subclass whose ``simulate(x, n_steps, *, presentation,
-  progress)`` returns the outputs and a :class:`~snnkit.results.RunSummary`.
+  progress)`` returns the outputs and a :class:`~snnkit.network.results.RunSummary`.
 
 Everything else (argument checks, availability, timing, versions, the
 :class:`~snnkit.Result`) is done here, so every backend rejects the same bad input
@@ -26,7 +26,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from snnkit.environment import package_versions
 from snnkit.exceptions import (
     BackendCapabilityError,
     BackendContractError,
@@ -34,10 +33,10 @@ from snnkit.exceptions import (
     UnknownOptionError,
     ValidationError,
 )
-from snnkit.frozen import FrozenNetwork
-from snnkit.inputs import check_inputs, check_n_steps
-from snnkit.readout import apply_readout
-from snnkit.results import (
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.network.inputs import check_inputs, check_n_steps
+from snnkit.network.readout import apply_readout
+from snnkit.network.results import (
     LayerActivity,
     Result,
     RunSummary,
@@ -45,7 +44,8 @@ from snnkit.results import (
     output_onset_steps,
     silent_output,
 )
-from snnkit.validation import check_int
+from snnkit.utils.environment import package_versions
+from snnkit.utils.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class PreparedNetwork(abc.ABC):
         steps each, in a ``presentation`` mode the backend lists.
 
         Returns the outputs ``(N, n_steps, n_outputs)`` at every step and their
-        :class:`~snnkit.results.RunSummary` (:meth:`new_activity` computes it)."""
+        :class:`~snnkit.network.results.RunSummary` (:meth:`new_activity` computes it)."""
 
     def run(self, x, n_steps: int = 30, *, presentation: str = "reset",
             progress: bool = False, **options) -> Result:
@@ -174,7 +174,7 @@ class PreparedNetwork(abc.ABC):
     def new_activity(self) -> LayerActivity:
         """Empty per-layer statistics for this network (fan-out computed once)."""
         if self._fan_out is None:
-            from snnkit.cost import fan_out
+            from snnkit.backends.cost import fan_out
 
             self._fan_out = fan_out(self.network)
         return LayerActivity(layer_amplitudes(self.network), self.network.dt,

@@ -6,7 +6,7 @@ synaptic input through a Python loop over spikes: about 1 image/s on the seed ne
 (BASELINE.md).
 
 The network is converted and its cores planned once, when it is prepared
-(:func:`~snnkit.backends.loihi_planning.build_for_loihi`). ``sequential``: all inputs
+(:func:`~snnkit.backends.loihi.planning.build_for_loihi`). ``sequential``: all inputs
 in one run, one after another, read out at the end of each presentation: the
 notebook's way. ``reset``: nengo-loihi 1.1.0 has no ``Simulator.reset``, so each input
 gets a fresh nengo-loihi simulator of the same converted network (exact, slower).
@@ -18,10 +18,10 @@ import warnings
 
 import numpy as np
 
-from .base import Backend, PreparedNetwork
-from .loihi_planning import build_for_loihi, check_loihi_network
-from .registry import register_backend
-from .toolkit import present_sequentially
+from snnkit.backends.base import Backend, PreparedNetwork
+from snnkit.backends.loihi.planning import build_for_loihi, check_loihi_network
+from snnkit.backends.registry import register_backend
+from snnkit.backends.toolkit import present_sequentially
 
 
 class _PreparedLoihi(PreparedNetwork):
@@ -53,7 +53,7 @@ class _PreparedLoihi(PreparedNetwork):
                                     self._open_simulator, dtype=None)
 
     def _open_simulator(self, built):
-        from snnkit._stack import import_nengo_loihi
+        from snnkit.utils.stack import import_nengo_loihi
 
         nengo_loihi = import_nengo_loihi()
         with warnings.catch_warnings():

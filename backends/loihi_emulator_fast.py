@@ -1,7 +1,7 @@
 """Backend ``"loihi-emulator-fast"``: nengo-loihi's emulator, batched and vectorized.
 
 Runs the network exactly as nengo-loihi builds it (same block shapes, discretized
-weights, host↔chip transfer) through :class:`~snnkit.backends.loihi_fast.
+weights, host↔chip transfer) through :class:`~snnkit.backends.loihi_fast.emulator.
 FastLoihiEmulator`, which reproduces nengo-loihi's emulator bit for bit, over many
 inputs at once. The conversion, core plan and emulator build happen once, when the
 network is prepared. ``reset`` presentation only (each input from rest); features it
@@ -15,9 +15,9 @@ import logging
 
 import numpy as np
 
-from .base import Backend, PreparedNetwork
-from .loihi_planning import build_for_loihi, check_loihi_network
-from .registry import register_backend
+from snnkit.backends.base import Backend, PreparedNetwork
+from snnkit.backends.loihi.planning import build_for_loihi, check_loihi_network
+from snnkit.backends.registry import register_backend
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class _PreparedFastLoihi(PreparedNetwork):
     """The network converted, its cores planned and the fast emulator built once."""
 
     def __init__(self, backend, network):
-        from .loihi_fast import FastLoihiEmulator
+        from snnkit.backends.loihi_fast.emulator import FastLoihiEmulator
 
         super().__init__(backend, network)
         built, self.core_plan = build_for_loihi(network, probe_layers=False)

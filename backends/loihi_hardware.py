@@ -1,6 +1,6 @@
 """Backend ``"loihi"``: a Loihi board through nengo-loihi (``target="loihi"``).
 
-It needs Intel's nxsdk (``snnkit.backends._nxsdk``). Without it ``is_available()`` is
+It needs Intel's nxsdk (``snnkit.backends.loihi.nxsdk``). Without it ``is_available()`` is
 False and ``run`` raises :class:`~snnkit.exceptions.BackendUnavailable` naming nxsdk
 and pointing to ``"loihi-emulator"``; it never falls back to the emulator on its own.
 
@@ -12,8 +12,8 @@ pays the board's setup time).
 
 from __future__ import annotations
 
-from .loihi_emulator import LoihiEmulatorBackend
-from .registry import register_backend
+from snnkit.backends.loihi_emulator import LoihiEmulatorBackend
+from snnkit.backends.registry import register_backend
 
 
 @register_backend
@@ -26,6 +26,6 @@ class LoihiHardwareBackend(LoihiEmulatorBackend):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        from ._nxsdk import nxsdk_missing_reason
+        from snnkit.backends.loihi.nxsdk import nxsdk_missing_reason
 
         return nxsdk_missing_reason()

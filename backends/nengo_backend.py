@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backend, PreparedNetwork
-from .registry import register_backend
-from .toolkit import present_sequentially, probe_data
+from snnkit.backends.base import Backend, PreparedNetwork
+from snnkit.backends.registry import register_backend
+from snnkit.backends.toolkit import present_sequentially, probe_data
 
 SEED = 0  # same simulator seed as the "nengo-dl" backend: same initial neuron state
 
@@ -27,7 +27,7 @@ class _PreparedNengo(PreparedNetwork):
     """The network built for nengo once; one reset simulator kept across runs."""
 
     def __init__(self, backend, network):
-        from snnkit.build import build_network
+        from snnkit.convert.to_nengo import build_network
 
         super().__init__(backend, network)
         self.built = build_network(network)

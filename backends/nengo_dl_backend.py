@@ -13,8 +13,9 @@ import logging
 
 import numpy as np
 
-from .base import Backend, PreparedNetwork
-from .registry import register_backend
+from snnkit.backends.base import Backend, PreparedNetwork
+from snnkit.backends.registry import register_backend
+from snnkit.backends.toolkit import predict_minibatches
 
 logger = logging.getLogger(__name__)
 SEED = 0
@@ -24,7 +25,7 @@ class _PreparedNengoDL(PreparedNetwork):
     """The network built for NengoDL once; one simulator per (minibatch, mode) kept."""
 
     def __init__(self, backend, network):
-        from snnkit.build import build_network
+        from snnkit.convert.to_nengo import build_network
 
         super().__init__(backend, network)
         self.built = build_network(network)
@@ -53,7 +54,7 @@ class _PreparedNengoDL(PreparedNetwork):
         return outputs, activity.summary()
 
     def _simulator(self, minibatch, sequential):
-        from snnkit._stack import import_nengo_dl
+        from snnkit.utils.stack import import_nengo_dl
 
         nengo_dl = import_nengo_dl()
         key = (minibatch, sequential)
@@ -102,19 +103,3 @@ def _predict(sim, built, x, n_steps, minibatch, sequential):
     parts = [{p: v[:n] for p, v in data.items()}
              for n, data in predict_minibatches(sim, built, x, n_steps, minibatch)]
     return {p: np.concatenate([part[p] for part in parts]) for p in parts[0]}
-
-
-def predict_minibatches(sim, built, x, n_steps: int,
-                        minibatch_size: int) :
-    """Run inputs ``x`` ``(N, input_size)`` through ``sim``, each held for ``n_steps``
-    steps, one minibatch of ``minibatch_size`` at a time (the last one padded with
-    zeros); yields ``(count, data)`` per minibatch, ``data`` the simulator's probe
-    data of which the first ``count`` rows are real inputs."""
-    count, batch = len(x), minibatch_size
-    padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
-    for start in range(0, len(padded), batch):
-        stop = min(start + batch, count)
-        if stop <= start:
-            break
-        chunk = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
-        yield stop - start, sim.predict_on_batch({built.input_node: chunk})

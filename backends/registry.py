@@ -18,14 +18,13 @@ import logging
 import warnings
 from dataclasses import dataclass
 
+from snnkit.backends.base import Backend
 from snnkit.exceptions import (
     BackendRegistryError,
     BackendUnavailable,
     UnknownNameError,
     UnknownOptionError,
 )
-
-from .base import Backend
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@
   :func:`check_n_steps`;
 - conversion to Nengo: :func:`build_network`; presentation helpers for simulators
   with nengo's interface (``run_steps``, ``data``): :func:`present_sequentially`,
-  :func:`probe_data`.
+  :func:`probe_data`; and for a ``nengo_dl.Simulator`` (the ``nengo-dl`` backend,
+  the Trainer's rate measurements and the bench): :func:`predict_minibatches`.
 
 Importing this module imports neither nengo nor TensorFlow.
 """
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnkit.inputs import check_inputs, check_n_steps
-from snnkit.results import LayerActivity, RunSummary
-
-from .base import PRESENTATIONS, Backend, PreparedNetwork
-from .registry import register_backend
+from snnkit.backends.base import PRESENTATIONS, Backend, PreparedNetwork
+from snnkit.backends.registry import register_backend
+from snnkit.network.inputs import check_inputs, check_n_steps
+from snnkit.network.results import LayerActivity, RunSummary
 
 __all__ = [
     "PRESENTATIONS",
@@ -36,6 +36,7 @@ __all__ = [
     "build_network",
     "check_inputs",
     "check_n_steps",
+    "predict_minibatches",
     "present_sequentially",
     "probe_data",
     "register_backend",
@@ -43,9 +44,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # build_network lives in snnkit.build, which imports nengo: loaded on first use
+    # build_network lives in snnkit.convert.to_nengo, which imports nengo: loaded on first use
     if name == "build_network":
-        from snnkit.build import build_network
+        from snnkit.convert.to_nengo import build_network
 
         return build_network
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -62,7 +63,7 @@ def present_sequentially(built, x, n_steps: int, activity: LayerActivity,
     """Show inputs ``x`` one after another in one simulator, each for ``n_steps``
     steps with state carried over, and read every presentation out.
 
-    ``built``: a :class:`~snnkit.build.BuiltNetwork` (its input node is set to a
+    ``built``: a :class:`~snnkit.convert.to_nengo.BuiltNetwork` (its input node is set to a
     ``nengo.processes.PresentInput`` of ``x``); ``open_simulator(built)``: a new
     simulator of ``built.net`` usable as a context manager. Adds each probed layer
     to ``activity``; returns the outputs ``(N, n_steps, n_outputs)`` (``dtype`` as in
@@ -81,3 +82,18 @@ def present_sequentially(built, x, n_steps: int, activity: LayerActivity,
             activity.add(name, probe_data(sim, probe, n, n_steps, dtype))
     activity.finish_batch(n)
     return outputs
+
+
+def predict_minibatches(sim, built, x, n_steps: int, minibatch_size: int):
+    """Run inputs ``x`` ``(N, input_size)`` through ``sim``, each held for ``n_steps``
+    steps, one minibatch of ``minibatch_size`` at a time (the last one padded with
+    zeros); yields ``(count, data)`` per minibatch, ``data`` the simulator's probe
+    data of which the first ``count`` rows are real inputs."""
+    count, batch = len(x), minibatch_size
+    padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
+    for start in range(0, len(padded), batch):
+        stop = min(start + batch, count)
+        if stop <= start:
+            break
+        chunk = np.tile(padded[start:start + batch, None, :], (1, n_steps, 1))
+        yield stop - start, sim.predict_on_batch({built.input_node: chunk})

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 import snnkit
-from snnkit._io import atomic_write
 from snnkit.backends import get_backend, registered_backends
-from snnkit.environment import package_versions
-from snnkit.frozen import FrozenNetwork
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.utils.environment import package_versions
+from snnkit.utils.files import atomic_write
 
 DEFAULT_COUNTS = {"nengo-dl": 200, "loihi-emulator-fast": 200, "nengo": 50,
                   "loihi-emulator": 20, "loihi": 20}
@@ -39,7 +39,7 @@ ORDER = ("nengo-dl", "nengo", "loihi-emulator-fast", "loihi-emulator", "loihi")
 
 def trained_seed_network(n_train: int = 2000, seed: int = 0) -> FrozenNetwork:
     from snnkit.models import seed_convnet
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     (x_train, y_train), (x_test, _) = snnkit.load_mnist(n_train, 10_000)
     model = seed_convnet(seed)

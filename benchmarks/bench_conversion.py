@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def keras_train(model, data, epochs, batch_size, seed):
-    from snnkit._stack import import_tensorflow
+    from snnkit.utils.stack import import_tensorflow
 
     tf = import_tensorflow()
 
@@ -70,8 +70,8 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, long_
                 target_hz, statistic, synapse, n_calibrate, seed, minibatch, readout):
     from snnkit.backends import get_backend
     from snnkit.exceptions import LoihiMappingError
-    from snnkit.readout import apply_readout
-    from snnkit.recipes import train_for_loihi
+    from snnkit.network.readout import apply_readout
+    from snnkit.training.recipes import train_for_loihi
 
     (x, y), (x_test, y_test) = data
     n_val = int(round(VAL_FRACTION * len(x)))  # held out of training, for selection
@@ -264,7 +264,7 @@ def _line(r) -> str:
 
 
 def report(rows, args, quiet: bool = False) -> None:
-    from snnkit._io import atomic_write
+    from snnkit.utils.files import atomic_write
 
     header = ("dataset", "architecture", "relu_accuracy", "loihi_calibrated_accuracy",
               "loihi_accuracy", "gap_points", "readout", "loihi_accuracy_long",

@@ -3,8 +3,8 @@
 - ``seed``: the seed notebook's procedure as ``snnkit demo`` runs it: 2 ReLU epochs,
   per-layer scales calibrated to 200 Hz with Loihi neurons and a 5 ms synapse, the
   output read at each step.
-- ``best``: :func:`snnkit.recipes.train_for_loihi` (best accuracy at 30 steps).
-- ``latency``: :func:`snnkit.recipes.train_for_latency` (no synapse, trained through
+- ``best``: :func:`snnkit.training.recipes.train_for_loihi` (best accuracy at 30 steps).
+- ``latency``: :func:`snnkit.training.recipes.train_for_latency` (no synapse, trained through
   time, the host's running-mean readout).
 
 Each network runs on ``loihi-emulator-fast`` (bit-exact with nengo-loihi's emulator)
@@ -50,8 +50,8 @@ def _network_arg(text: str):
 def train(name: str, train_data, seed: int):
     """Train the seed network with procedure ``name``; returns the FrozenNetwork."""
     from snnkit.models import seed_convnet
-    from snnkit.recipes import train_for_latency, train_for_loihi
-    from snnkit.trainer import Trainer
+    from snnkit.training.recipes import train_for_latency, train_for_loihi
+    from snnkit.training.trainer import Trainer
 
     model = seed_convnet(seed)
     if name == "best":
@@ -120,7 +120,7 @@ def format_table(rows) -> str:
 
 
 def write_csv(path: Path, rows) -> None:
-    from snnkit._io import atomic_write
+    from snnkit.utils.files import atomic_write
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -159,10 +159,10 @@ def main(argv=None) -> dict:
                      f"{', '.join(PROCEDURES)}")
 
     import snnkit
-    from snnkit._io import atomic_write
-    from snnkit.environment import machine_environment
-    from snnkit.frozen import FrozenNetwork
+    from snnkit.network.frozen import FrozenNetwork
     from snnkit.plots import plot_accuracy_vs_steps
+    from snnkit.utils.environment import machine_environment
+    from snnkit.utils.files import atomic_write
 
     given = dict(args.network)
     out = Path(args.out)

@@ -2,7 +2,7 @@
 scales, synapse and time steps, checked on test images against the network it started
 from.
 
-1. Train the seed convnet with ``snnkit.recipes.train_for_loihi`` (seed 0, the first
+1. Train the seed convnet with ``snnkit.training.recipes.train_for_loihi`` (seed 0, the first
    50,000 training images, 4 ReLU epochs, 2 Loihi epochs, 200 calibration images;
    Loihi ReLU at 250 Hz, synapse 5 ms), recording the images it saw
    (``metadata["data"]``); cached in ``--out`` as ``seed.snn.npz`` (``--retrain``
@@ -39,10 +39,10 @@ N_CALIBRATION = 200
 def trained_network(out: Path, retrain: bool):
     """The search's starting network (step 1), cached as ``out/seed.snn.npz``."""
     import snnkit
-    from snnkit.data import DATA_RECORD_KEY, mnist_record
-    from snnkit.frozen import FrozenNetwork
+    from snnkit.data.datasets import DATA_RECORD_KEY, mnist_record
     from snnkit.models import seed_convnet
-    from snnkit.recipes import train_for_loihi
+    from snnkit.network.frozen import FrozenNetwork
+    from snnkit.training.recipes import train_for_loihi
 
     path = out / "seed.snn.npz"
     if path.is_file() and not retrain:
@@ -88,8 +88,8 @@ def front_rows(search, network, x, y) -> tuple[list[dict], list[float]]:
 
 
 def write_files(out: Path, report: dict) -> list[Path]:
-    from snnkit._io import atomic_write
     from snnkit.plots import pyplot, save_figure
+    from snnkit.utils.files import atomic_write
 
     rows = report["front"]
     with atomic_write(out / "front.json", "w") as f:
@@ -125,9 +125,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import snnkit
-    from snnkit.environment import machine_environment
     from snnkit.tuning.config import load_config, run_search
     from snnkit.tuning.pareto_files import write_pareto_files
+    from snnkit.utils.environment import machine_environment
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

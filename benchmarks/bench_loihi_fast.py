@@ -25,15 +25,15 @@ from pathlib import Path
 import numpy as np
 
 import snnkit
-from snnkit._io import atomic_write
 from snnkit.backends import get_backend
+from snnkit.utils.files import atomic_write
 
 
 def trained_seed_network(path: Path) -> snnkit.FrozenNetwork:
     if path.exists():
         return snnkit.FrozenNetwork.load(path)
     from snnkit.models import seed_convnet
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     print(f"{path} not found: training the seed network as the demo does", flush=True)
     (x_train, y_train), _ = snnkit.load_mnist()

@@ -35,10 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from snnkit._io import atomic_write  # noqa: E402
 from snnkit.bench import check_writable_dir  # noqa: E402
-from snnkit.environment import machine_environment  # noqa: E402
 from snnkit.demo import Stage, format_table  # noqa: E402
+from snnkit.utils.environment import machine_environment  # noqa: E402
+from snnkit.utils.files import atomic_write  # noqa: E402
 
 TARGET_HZ = 200.0
 GLOBAL_SCALE = 100.0
@@ -75,9 +75,9 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = check_writable_dir(args.out, "--out")
-    from snnkit.data import load_mnist
+    from snnkit.data.datasets import load_mnist
     from snnkit.models import seed_convnet
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.n_train, args.n_test)
     trainer = Trainer(max_epochs=args.epochs, minibatch_size=200, neuron_type="relu",

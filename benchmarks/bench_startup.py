@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from snnkit._io import atomic_write  # noqa: E402
+from snnkit.utils.files import atomic_write  # noqa: E402
 
 TARGET_S = 0.5
 SNNKIT = str(Path(sys.executable).with_name("snnkit"))

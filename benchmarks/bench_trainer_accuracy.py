@@ -1,5 +1,5 @@
 """Loihi-neuron spiking accuracy of the seed network trained with
-:func:`snnkit.recipes.train_for_loihi`, in NengoDL, on the full 10,000-image MNIST
+:func:`snnkit.training.recipes.train_for_loihi`, in NengoDL, on the full 10,000-image MNIST
 test set at 30 steps (Loihi neurons: ``LoihiSpikingRectifiedLinear``).
 
 Procedure (the recipe's defaults): ReLU rates for ``--relu-epochs`` epochs on the 60k
@@ -45,7 +45,7 @@ def main(argv=None) -> dict:
     import snnkit
     from snnkit.backends import get_backend
     from snnkit.models import seed_convnet
-    from snnkit.recipes import train_for_loihi
+    from snnkit.training.recipes import train_for_loihi
 
     (x, y), (x_test, y_test) = snnkit.load_mnist(n_test=args.n_test)
     start = time.perf_counter()

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import snnkit
-from snnkit._stack import import_nengo_dl, import_tensorflow
+from snnkit.utils.stack import import_nengo_dl, import_tensorflow
 
 
 def raw_fit(x, y, minibatch_size: int, seed: int) -> float:
@@ -46,7 +46,7 @@ def raw_fit(x, y, minibatch_size: int, seed: int) -> float:
 
 def trainer_fit(x, y, minibatch_size: int, seed: int) -> float:
     from snnkit.models import seed_convnet
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     start = time.perf_counter()
     model = seed_convnet(seed)

@@ -32,6 +32,8 @@ import json
 import time
 from pathlib import Path
 
+from snnkit.convert.keras_model import to_keras
+
 TARGET_ACCURACY = 0.985
 
 
@@ -61,8 +63,8 @@ def main(argv=None) -> int:
 
     import snnkit
     from snnkit.backends import get_backend
-    from snnkit.frozen import FrozenNetwork
-    from snnkit.data import mnist_record
+    from snnkit.data.datasets import mnist_record
+    from snnkit.network.frozen import FrozenNetwork
     from snnkit.tuning import ScaleSearch
     from snnkit.tuning.data_split import DataSplit, network_record
 
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
         print(f"calibrated network from {cached}")
     else:
         from snnkit.models import seed_convnet
-        from snnkit.trainer import Trainer
+        from snnkit.training.trainer import Trainer
 
         model = seed_convnet(seed=0)
         trainer = Trainer(max_epochs=2, neuron_type="relu", seed=0,
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     import numpy as np
 
-    keras_pred = calibrated.to_keras().predict(np.asarray(x_test, np.float32),
+    keras_pred = to_keras(calibrated).predict(np.asarray(x_test, np.float32),
                                                batch_size=500, verbose=0)
     acc_relu = float(np.mean(keras_pred.argmax(-1) == y_test))
     cal_cache = out / f"calibrated_test_{len(x_test)}_{args.n_steps}_{args.backend}.json"
@@ -158,7 +160,7 @@ def main(argv=None) -> int:
         acc_cal = cal_test.accuracy(y_test)
         ops_cal = cal_test.synaptic_ops_per_input["total"]
         cal_rates = cal_test.layer_rates_hz
-        from snnkit._io import atomic_write
+        from snnkit.utils.files import atomic_write
 
         with atomic_write(cal_cache, "w") as f:
             json.dump({"accuracy": acc_cal, "synaptic_ops_per_input": ops_cal,
@@ -183,7 +185,7 @@ def main(argv=None) -> int:
         "meets_target": acc_best >= TARGET_ACCURACY and acc_best >= acc_cal,
         "times_s": times,
     }
-    from snnkit._io import atomic_write
+    from snnkit.utils.files import atomic_write
 
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)

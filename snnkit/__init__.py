@@ -5,7 +5,7 @@ Train with :class:`Trainer`, freeze to a :class:`FrozenNetwork`, run it on any b
 
 ``import snnkit`` is quick and changes nothing in the process: each name below is
 imported from its module on first use (PEP 562), and TensorFlow, nengo-dl and
-nengo-loihi only when a function needs them (:mod:`snnkit._stack`).
+nengo-loihi only when a function needs them (:mod:`snnkit.utils.stack`).
 
 Decisions (the Loihi core plan, chunk sizes) are logged to the ``snnkit`` logger,
 silent unless the application configures logging (e.g.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from ._lazy import lazy_exports
+from snnkit.utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -26,19 +26,24 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # public name -> the module that defines it
 _EXPORTS = {
     "BackendUnavailable": "exceptions",
-    "FrozenNetwork": "frozen",
+    "FrozenNetwork": "network.frozen",
     "FrozenNetworkFileError": "exceptions",
-    "NeuronSpec": "neurons",
-    "Result": "results",
-    "RunSummary": "results",
+    "NeuronSpec": "network.neurons",
+    "Result": "network.results",
+    "RunSummary": "network.results",
     "SnnkitError": "exceptions",
-    "Trainer": "trainer",
+    "Trainer": "training.trainer",
     "ValidationError": "exceptions",
-    "known_neuron_types": "neurons",
-    "load_data_file": "data_files",
-    "load_digits": "data",
-    "load_keras_model": "keras_files",
-    "load_mnist": "data",
+    "from_keras": "convert.freeze",
+    "from_nir": "nir.importer",
+    "known_neuron_types": "network.neurons",
+    "load_data_file": "data.files",
+    "load_digits": "data.datasets",
+    "load_keras_model": "convert.keras_model",
+    "load_mnist": "data.datasets",
+    "to_nir": "nir.export",
+    "train_for_latency": "training.recipes",
+    "train_for_loihi": "training.recipes",
 }
 
 __all__ = sorted(_EXPORTS)

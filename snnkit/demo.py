@@ -1,17 +1,17 @@
 """The main job (``make demo``, ``snnkit demo``): the seed notebook's workflow, scripted,
-then carried on to the best procedure we found (:func:`snnkit.recipes.train_for_loihi`).
+then carried on to the best procedure we found (:func:`snnkit.training.recipes.train_for_loihi`).
 
 1. The seed's procedure: train the seed convnet 2 epochs on MNIST with ReLU rates;
    measure per-layer rates; calibrate per-layer scales to 200 Hz with the Loihi neurons
    and the synapse that will run; Loihi-neuron spiking accuracy on NengoDL.
-2. The best procedure (:func:`snnkit.recipes.train_for_loihi`, called as is): train on
+2. The best procedure (:func:`snnkit.training.recipes.train_for_loihi`, called as is): train on
    to 6 ReLU epochs, calibrate to 250 Hz, fine-tune 4 epochs with Loihi neurons at
    those scales, calibrate again; accuracy on NengoDL, on
    nengo-loihi's emulator (first 50 test images: it runs about 1 image/s) and on
    ``loihi-emulator-fast`` (bit-exact with that emulator) over the full test set.
 3. Save the FrozenNetwork and print one table: stage, accuracy, rates, wall time.
 4. Optional (``latency=True``, ``snnkit demo --latency``; 6–15 more minutes on two
-   shared cores): the latency-first procedure (:func:`snnkit.recipes.train_for_latency`)
+   shared cores): the latency-first procedure (:func:`snnkit.training.recipes.train_for_latency`)
    from a fresh seed network, evaluated on ``loihi-emulator-fast``; then a table of
    accuracy at 5–30 steps and each layer's first-spike step, best vs latency-first.
 
@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_write
-from .text_table import text_table
+from snnkit.utils.files import atomic_write
+from snnkit.utils.text_table import text_table
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ class Stage:
 def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
     """Run every stage, save ``seed.snn.npz`` and ``demo.json`` in ``config.out_dir``,
     print the table; returns the stages."""
-    from .data import load_mnist, mnist_record
-    from .models import seed_convnet
-    from .trainer import Trainer
+    from snnkit.data.datasets import load_mnist, mnist_record
+    from snnkit.models import seed_convnet
+    from snnkit.training.trainer import Trainer
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,11 +170,11 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
 
 def _best_stage(config, stage, model, train_data, seen: dict):
-    """The best procedure, :func:`snnkit.recipes.train_for_loihi`, on the seed's
+    """The best procedure, :func:`snnkit.training.recipes.train_for_loihi`, on the seed's
     trained model: more ReLU epochs, calibrate, fine-tune with Loihi neurons,
     calibrate again, freeze. Returns the network, its metadata recording the images
     it ``seen``."""
-    from .recipes import train_for_loihi
+    from snnkit.training.recipes import train_for_loihi
 
     def run():
         trained = train_for_loihi(
@@ -204,9 +204,9 @@ LATENCY_STEPS = (5, 8, 10, 12, 16, 20, 30)
 def _latency_stages(config, stage, train_data, test_data):
     """Train the latency-first network from a fresh seed convnet; evaluate it on
     ``loihi-emulator-fast``. Returns the network and its Result."""
-    from .backends import get_backend
-    from .models import seed_convnet
-    from .recipes import train_for_latency
+    from snnkit.backends import get_backend
+    from snnkit.models import seed_convnet
+    from snnkit.training.recipes import train_for_latency
 
     holder = {}
 

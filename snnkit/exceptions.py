@@ -45,6 +45,14 @@ class LoihiMappingError(SnnkitError, ValueError):
     """A layer that does not fit Loihi's per-core limits, or nothing is on chip."""
 
 
+class BlockShapeDoesNotFit(LoihiMappingError):
+    """A user-given block shape exceeds a per-core limit."""
+
+
+class NothingOnChipError(LoihiMappingError):
+    """The network has no layer to put on the chip."""
+
+
 class CheckpointError(SnnkitError, ValueError):
     """A checkpoint that does not belong to this model or cannot be read."""
 
@@ -55,6 +63,11 @@ class CalibrationError(SnnkitError, RuntimeError):
 
 class NIRError(SnnkitError, ValueError):
     """A network NIR cannot express, or a NIR graph or file snnkit cannot read."""
+
+
+class StaleNIRMetadata(NIRError):
+    """snnkit's metadata in a NIR graph no longer describes the graph (the graph was
+    edited by another tool); the importer then reads the graph alone."""
 
 
 class BackendRegistryError(SnnkitError, ValueError):
@@ -87,6 +100,20 @@ class UnsupportedFeatureError(SnnkitError, NotImplementedError):
             f"supported: {supported}. Use nengo_loihi.Simulator(..., target='sim') "
             "for this model."
         )
+
+
+class DeclarationError(SnnkitError, ValueError):
+    """The command line's declaration (``snnkit/cli/commands.toml``) holds something
+    the parser builder cannot build: a mistake in snnkit itself, found by its tests,
+    never by a user's input."""
+
+
+class SnnkitWarning(UserWarning):
+    """Root of the warnings snnkit issues on purpose."""
+
+
+class CalibrationWarning(SnnkitWarning):
+    """Calibration ended without every layer within tolerance of its target."""
 
 
 def shown(value, limit: int = 80) -> str:

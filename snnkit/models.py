@@ -1,14 +1,9 @@
-"""Ready-made Keras models.
-
-snnkit's convention for where layers run (see :func:`default_off_chip`): the first
-layer with neurons turns input values into spikes and runs off-chip (Loihi only
-receives spikes), and layers without neurons (a linear output) run off-chip as plain
-computation on the host.
-"""
+"""Ready-made Keras models: the seed notebook's network and a table of ordinary
+architectures (the conversion benchmark and the tests use them)."""
 
 from __future__ import annotations
 
-from ._stack import import_tensorflow
+from snnkit.utils.stack import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -22,7 +17,8 @@ def seed_convnet(seed: int | None = 0) -> tf.keras.Model:
     (off-chip) → ``conv0`` 32 filters 3×3 stride 2 → ``conv1`` 64 filters 3×3 stride 2
     → ``flatten`` → ``dense0`` 100 → ``dense1`` 10 linear (off-chip). All hidden layers
     are ReLU; convolutions have no bias, as in the notebook. Off-chip layers are listed
-    in :data:`SEED_OFF_CHIP`; :func:`default_off_chip` finds the same ones.
+    in :data:`SEED_OFF_CHIP`; :func:`snnkit.convert.freeze.default_off_chip` finds the
+    same ones.
 
     ``seed`` seeds the weight initializers, so two calls give the same model.
     """
@@ -39,29 +35,6 @@ def seed_convnet(seed: int | None = 0) -> tf.keras.Model:
                               name="dense0")(x)
     out = tf.keras.layers.Dense(10, kernel_initializer=init(4), name="dense1")(x)
     return tf.keras.Model(inputs=inp, outputs=out, name="seed_convnet")
-
-
-def neuron_layers(model: tf.keras.Model) -> list[str]:
-    """Names of the layers that become neurons (ReLU activation), in model order."""
-    return [layer.name for layer in model.layers if _has_relu(layer)]
-
-
-def default_off_chip(model: tf.keras.Model) -> tuple[str, ...]:
-    """Layers that run off-chip by snnkit's convention: the first neuron layer (it
-    turns input values into spikes) and every weighted layer without neurons."""
-    neurons = neuron_layers(model)
-    off = [neurons[0]] if neurons else []
-    for layer in model.layers:
-        if layer.get_weights() and layer.name not in neurons:
-            off.append(layer.name)
-    return tuple(name for name in (layer.name for layer in model.layers) if name in off)
-
-
-def _has_relu(layer) -> bool:
-    if isinstance(layer, tf.keras.layers.ReLU):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is not None and getattr(activation, "__name__", "") == "relu"
 
 
 # --- a table of ordinary Keras architectures (bench_conversion, tests) --------------
@@ -151,7 +124,7 @@ def architecture(name: str, input_shape, n_classes: int = 10,
     """A fresh Keras model from :data:`ARCHITECTURES` for images of ``input_shape``
     (e.g. ``(28, 28, 1)`` or ``(8, 8, 1)``), seeded."""
     if name not in ARCHITECTURES:
-        from .exceptions import UnknownNameError
+        from snnkit.exceptions import UnknownNameError
 
         raise UnknownNameError(f"architecture: unknown name {name!r}; known: "
                                f"{', '.join(ARCHITECTURES)}")

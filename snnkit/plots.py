@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write
-from .results import NO_OUTPUT_BELOW
+from snnkit.network.results import NO_OUTPUT_BELOW
+from snnkit.utils.files import atomic_write
 
 
 def pyplot():
@@ -203,7 +203,7 @@ def plot_activation_profiles(path) -> Path:
     1 / dt."""
     import nengo
 
-    from ._stack import import_nengo_loihi
+    from snnkit.utils.stack import import_nengo_loihi
 
     nengo_loihi = import_nengo_loihi()
     plt = pyplot()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import snnkit
-from snnkit.frozen import FrozenNetwork
+from snnkit.network.frozen import FrozenNetwork
 
 N_TRAIN = 2000
 N_TEST = 200
@@ -24,7 +24,7 @@ def trained_seed(mnist_small) -> FrozenNetwork:
     """The seed convnet after three ReLU epochs on 2,000 images (about 90% test
     accuracy), frozen with ReLU rates. Derive other settings with ``.replace``."""
     from snnkit.models import seed_convnet
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     (x_train, y_train), _ = mnist_small
     model = seed_convnet(seed=0)
@@ -37,7 +37,7 @@ def trained_seed(mnist_small) -> FrozenNetwork:
 @pytest.fixture(scope="session")
 def trained_seed_loihi(trained_seed, mnist_small) -> FrozenNetwork:
     """``trained_seed`` with Loihi neurons calibrated to 250 Hz and synapse 0.005 s."""
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     (x_train, _), _ = mnist_small
     trainer = Trainer(enable_progress_bar=False, synapse=0.005)

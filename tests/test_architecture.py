@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# what the pure-Python folders never import, at any depth
+HEAVY = ("tensorflow", "keras", "nengo", "nengo_dl", "nengo_loihi")
+PURE_FOLDERS = ("snnkit/keras/", "snnkit/network/")
 PACKAGES = {"snnkit": "snnkit", "snnkit.backends": "backends", "snnkit.tuning": "tuning"}
 # exports names lazily by string (PEP 562): it belongs to no layer
 EXEMPT = {"snnkit/__init__.py"}
@@ -110,13 +115,71 @@ def test_imports_go_down():
 
 def test_the_check_sees_imports():
     """The parser finds relative, absolute and in-function imports."""
-    assert {"snnkit/_stack.py", "snnkit/frozen.py", "snnkit/exceptions.py"} <= _imports(
-        "snnkit/build.py")
-    assert "backends/__init__.py" in _imports("snnkit/trainer.py")
-    assert "backends/loihi_planning.py" in _imports("snnkit/cli/inspect.py")
-    # a subpackage's relative imports, one and two levels up
-    assert {"snnkit/bench/store.py", "snnkit/frozen.py", "backends/__init__.py"} <= \
+    assert {"snnkit/utils/stack.py", "snnkit/network/frozen.py",
+            "snnkit/exceptions.py"} <= _imports("snnkit/convert/to_nengo.py")
+    assert "backends/__init__.py" in _imports("snnkit/training/trainer.py")
+    assert "backends/loihi/planning.py" in _imports("snnkit/cli/inspect.py")
+    # a subpackage's imports of its own package and of another
+    assert {"snnkit/bench/store.py", "snnkit/network/frozen.py", "backends/__init__.py"} <= \
         _imports("snnkit/bench/run.py")
     assert _rank_of_files()["snnkit/bench/run.py"][1] == "apps"
-    assert [layer for layer, _ in _layers()] == ["apps", "tuning", "training",
-                                                 "backends", "core"]
+    assert _rank_of_files()["backends/loihi_fast/chip.py"][1] == "backends"
+    assert [layer for layer, _ in _layers()] == ["apps", "tuning", "training", "backends",
+                                                 "conversion", "network", "keras", "base"]
+
+
+def _pure_files() -> list[str]:
+    return [p for p in _package_files() if p.startswith(PURE_FOLDERS)]
+
+
+def test_keras_and_network_import_no_heavy_stack_in_their_source():
+    """No import of TensorFlow, Keras, nengo, nengo-dl or nengo-loihi, and no call
+    into snnkit.utils.stack, anywhere in snnkit/keras/ and snnkit/network/ (in
+    functions too), nor any import of a snnkit module outside the pure folders and
+    the base layer."""
+    assert len(_pure_files()) >= 10
+    found = []
+    for path in _pure_files():
+        tree = ast.parse((ROOT / path).read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level \
+                else []
+            found += [f"{path} imports {n}" for n in names if n.split(".")[0] in HEAVY]
+        found += [f"{path} imports {t}" for t in _imports(path)
+                  if not t.startswith(PURE_FOLDERS + ("snnkit/utils/", "snnkit/exceptions"))
+                  or t == "snnkit/utils/stack.py"]
+    assert not found, "\n".join(found)
+
+
+def test_keras_and_network_load_without_the_heavy_stack(tmp_path):
+    """In a fresh process: every module of snnkit/keras/ and snnkit/network/ imports,
+    a FrozenNetwork is made, saved, loaded and summarized, a Keras configuration is
+    written from layer specs, and none of the heavy packages is loaded."""
+    modules = [p[:-3].replace("/", ".").removesuffix(".__init__") for p in _pure_files()]
+    code = f"""
+import sys, numpy as np
+for m in {modules!r}:
+    __import__(m)
+from snnkit.keras.specs import LayerSpec, model_config
+from snnkit.network.frozen import FrozenNetwork
+import json
+config = model_config([
+    LayerSpec("InputLayer", "input", {{"batch_input_shape": [None, 4]}}),
+    LayerSpec("Dense", "hidden", {{"units": 3, "activation": "relu"}}, ("input",)),
+    LayerSpec("Dense", "out", {{"units": 2}}, ("hidden",)),
+])
+net = FrozenNetwork(model_json=json.dumps(config), neuron="loihi-relu",
+                    weights={{"hidden": (np.ones((4, 3), np.float32), np.zeros(3, np.float32)),
+                              "out": (np.ones((3, 2), np.float32), np.zeros(2, np.float32))}})
+path = net.save({str(tmp_path / "n.snn.npz")!r})
+back = FrozenNetwork.load(path)
+assert back.neuron_layers == ("hidden",) and back.layer_shape("out") == (2,)
+back.summary()
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+print("HEAVY", heavy)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "HEAVY []" in proc.stdout, proc.stdout

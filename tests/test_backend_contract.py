@@ -23,6 +23,8 @@ from snnkit.backends.toolkit import (
     RunSummary,
     register_backend,
 )
+from snnkit.convert.freeze import from_keras
+from snnkit.convert.keras_model import to_keras
 
 # --- a third-party backend in one short class pair ------------------------------------
 
@@ -46,7 +48,7 @@ class _KerasRatePrepared(PreparedNetwork):
         import tensorflow as tf
 
         super().__init__(backend, network)
-        model = network.to_keras()
+        model = to_keras(network)
         layers = [model.get_layer(name).output for name in network.neuron_layers]
         self.model = tf.keras.Model(model.inputs, [model.output] + layers)
 
@@ -67,7 +69,6 @@ def dense():
     """A small untrained dense network with ReLU rates and its inputs."""
     import tensorflow as tf
 
-    from snnkit.frozen import FrozenNetwork
 
     tf.keras.utils.set_random_seed(1)
     inp = tf.keras.Input((6, 6, 1), name="input")
@@ -75,7 +76,7 @@ def dense():
     h = tf.keras.layers.Dense(24, activation="relu", name="to-spikes")(h)
     h = tf.keras.layers.Dense(16, activation="relu", name="dense0")(h)
     out = tf.keras.layers.Dense(4, name="out")(h)
-    network = FrozenNetwork.from_keras(tf.keras.Model(inp, out), neuron_type="relu",
+    network = from_keras(tf.keras.Model(inp, out), neuron_type="relu",
                                        scale_firing_rates=50.0)
     x = np.random.RandomState(0).uniform(0, 1, (3, 6, 6, 1)).astype(np.float32)
     return network, x
@@ -145,12 +146,13 @@ def test_built_ins_build_and_plan_once_per_prepare(backend_name, presentation,
                                                    dense, monkeypatch):
     """Re-running a prepared network converts nothing again, and a Loihi backend
     plans its cores on the same conversion it runs."""
-    import snnkit.build
-    from snnkit.backends import core_mapping, get_backend
+    import snnkit.convert.to_nengo
+    from snnkit.backends import get_backend
+    from snnkit.backends.loihi import core_mapping
 
     network, x = dense
     network = network.replace(neuron="loihi-relu", synapse=0.005)
-    builds = _count_calls(monkeypatch, snnkit.build, "build_network")
+    builds = _count_calls(monkeypatch, snnkit.convert.to_nengo, "build_network")
     plans = _count_calls(monkeypatch, core_mapping, "plan_cores")
     backend = get_backend(backend_name)
     with backend.prepare(network) as prepared:
@@ -175,7 +177,7 @@ def test_decisions_are_logged(dense, caplog):
     with caplog.at_level(logging.INFO, logger="snnkit"):
         get_backend("loihi-emulator-fast", chunk_size=2).run(network, x, n_steps=2)
     messages = {r.name: r.getMessage() for r in caplog.records}
-    assert messages["snnkit.backends.loihi_planning"] == (
+    assert messages["snnkit.backends.loihi.planning"] == (
         "Loihi core plan: 1 core(s); block shapes {'dense0': (16,)}")
     assert messages["snnkit.backends.loihi_emulator_fast"] == (
         "loihi-emulator-fast: 3 input(s) in chunks of 2 on 2 thread(s)")
@@ -268,7 +270,7 @@ def test_simulate_must_return_a_run_summary(dense):
 
 
 def test_run_summary_fields_are_result_fields():
-    from snnkit.results import Result
+    from snnkit.network.results import Result
 
     summary = {f.name for f in dataclasses.fields(RunSummary)}
     assert summary <= {f.name for f in dataclasses.fields(Result)}

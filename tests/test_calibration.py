@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 
-from snnkit.calibration import CalibrationWarning, calibrate, parse_statistic
-from snnkit.exceptions import CalibrationError, ValidationError
-from snnkit.trainer import Trainer
+from snnkit.exceptions import CalibrationError, CalibrationWarning, ValidationError
+from snnkit.training.calibration import calibrate, parse_statistic
+from snnkit.training.trainer import Trainer
 
 
 def _fake_measure(rate_of_scale):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from snnkit import FrozenNetwork, Result
+from snnkit.convert.freeze import from_keras
 from snnkit.exceptions import FrozenNetworkFileError, ValidationError
-from snnkit.trainer import Trainer
+from snnkit.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def network(model):
-    return FrozenNetwork.from_keras(model)
+    return from_keras(model)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -135,8 +136,8 @@ def test_save_and_load_name_the_users_path(network, tmp_path):
     ({}, True, "x: expected a finite number, got True"),
 ])
 def test_number_check_names_its_bounds(kwargs, value, message):
-    """snnkit.validation.check_number: the one number check every module uses."""
-    from snnkit.validation import check_number
+    """snnkit.utils.validation.check_number: the one number check every module uses."""
+    from snnkit.utils.validation import check_number
 
     with pytest.raises(ValidationError) as e:
         check_number("x", value, **kwargs)
@@ -144,7 +145,7 @@ def test_number_check_names_its_bounds(kwargs, value, message):
 
 
 def test_number_check_accepts_the_bounds_it_states():
-    from snnkit.validation import check_number
+    from snnkit.utils.validation import check_number
 
     assert check_number("x", 100, low=0, high=100, low_open=True) == 100.0
     assert check_number("x", 0, low=0) == 0.0

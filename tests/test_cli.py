@@ -13,6 +13,7 @@ import pytest
 
 from snnkit import FrozenNetwork
 from snnkit.cli import main
+from snnkit.convert.freeze import from_keras
 
 SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "tune", "bench",
                "export")
@@ -50,7 +51,7 @@ def files(tmp_path_factory):
     model = _tiny_keras()
     model.save(root / "tiny.h5")
     _tiny_keras(lambda_layer=True).save(root / "lambda.h5")
-    network = FrozenNetwork.from_keras(
+    network = from_keras(
         model, neuron_type="loihi-relu", synapse=0.005,
         scale_firing_rates={"to-spikes": 1, "conv0": 100, "dense0": 100})
     network.save(root / "tiny.snn.npz")

@@ -13,6 +13,7 @@ import pytest
 import snnkit
 from snnkit import FrozenNetwork
 from snnkit.cli import main
+from snnkit.convert.freeze import from_keras
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def _trained_network(digits, tmp_path):
     import tensorflow as tf
 
     path = tmp_path / "net.snn.npz"
-    FrozenNetwork.from_keras(tf.keras.models.load_model(digits / "model.h5")).save(path)
+    from_keras(tf.keras.models.load_model(digits / "model.h5")).save(path)
     return path
 
 
@@ -184,7 +185,7 @@ def test_a_scale_search_on_your_own_data(digits, tmp_path, capsys):
     (x_train, y_train), (x_test, y_test) = snnkit.load_digits(seed=0)
     model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train, y_train, epochs=10, verbose=0)
-    network = FrozenNetwork.from_keras(model, neuron_type="loihi-relu", readout="mean",
+    network = from_keras(model, neuron_type="loihi-relu", readout="mean",
                                        scale_firing_rates={"conv0": 100, "dense0": 100})
     network_path = network.save(tmp_path / "digits.snn.npz")
     config = {"search": "scale", "network": str(network_path),
@@ -225,7 +226,7 @@ def test_an_array_claiming_too_many_numbers_is_refused_before_it_is_read(tmp_pat
 
     from hostile_payloads import zip_bytes
 
-    from snnkit.data_files import MAX_NUMBERS, load_data_file
+    from snnkit.data.files import MAX_NUMBERS, load_data_file
     from snnkit.exceptions import ValidationError
 
     header = io.BytesIO()

@@ -23,19 +23,19 @@ import tensorflow as tf
 
 import snnkit
 from snnkit.backends import available_backends, get_backend, registered_backends
-from snnkit.backends._nxsdk import HAS_NXSDK
-from snnkit.backends.core_mapping import BlockShapeDoesNotFit
-from snnkit.backends.loihi_planning import plan_loihi_cores
+from snnkit.backends.loihi.nxsdk import HAS_NXSDK
+from snnkit.backends.loihi.planning import plan_loihi_cores
+from snnkit.convert.freeze import from_keras
 from snnkit.exceptions import (
     BackendCapabilityError,
     BackendUnavailable,
+    BlockShapeDoesNotFit,
     LoihiMappingError,
     UnknownNameError,
     ValidationError,
 )
-from snnkit.frozen import FrozenNetwork
 from snnkit.models import seed_convnet
-from snnkit.neurons import LOIHI_NEURON_TYPES
+from snnkit.network.neurons import LOIHI_NEURON_TYPES
 
 # Backends that run only Loihi neuron types and need something on chip.
 LOIHI_BACKENDS = {"loihi", "loihi-emulator", "loihi-emulator-fast"}
@@ -146,7 +146,7 @@ CASES = {
 # expects that clear error.
 # Average pooling between on-chip layers used to be refused here (nengo-loihi 1.1.0
 # cannot build nengo-dl's pooling node next to an on-chip layer); freezing now folds it
-# into the next convolution (snnkit.fold), so every backend runs the case.
+# into the next convolution (snnkit.convert.fold), so every backend runs the case.
 LIMITS = {
 }
 
@@ -160,7 +160,7 @@ def networks():
         if (case, neuron) not in cache:
             builder, images, scale, n, _ = CASES[case]
             model = builder()
-            network = FrozenNetwork.from_keras(model, neuron_type=neuron,
+            network = from_keras(model, neuron_type=neuron,
                                                scale_firing_rates=scale, synapse=0.005)
             x = images(network.input_shape, n)
             cache[case, neuron] = network, x

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnkit import FrozenNetwork
 from snnkit.backends import get_backend
+from snnkit.convert.freeze import from_keras
 
 L = tf.keras.layers
 
@@ -31,7 +31,7 @@ def _users_convnet():
 
 def test_conv_biases_batchnorm_and_pooling_run_loihi_exact():
     model = _users_convnet()
-    network = FrozenNetwork.from_keras(model, neuron_type="loihi-relu",
+    network = from_keras(model, neuron_type="loihi-relu",
                                        scale_firing_rates=2000, synapse=0.005)
     assert network.on_chip_layers == ("c0", "c1", "d0")
     x = np.random.default_rng(0).uniform(0, 1, (6, 12, 12, 1)).astype(np.float32)
@@ -58,7 +58,7 @@ def test_fast_subset_of_the_conversion_table(arch):
 
     import snnkit
     from snnkit.models import architecture
-    from snnkit.recipes import train_for_loihi
+    from snnkit.training.recipes import train_for_loihi
 
     (x, y), (x_test, y_test) = snnkit.load_digits()
     model = architecture(arch, (8, 8, 1))
@@ -80,9 +80,9 @@ def test_fast_subset_of_the_conversion_table(arch):
 
 
 def test_fine_tuning_trains_a_folded_copy_of_what_nengo_dl_cannot_train():
-    from snnkit.fit_inputs import check_convertible
+    from snnkit.convert.freeze import check_convertible
     from snnkit.models import architecture
-    from snnkit.recipes import _trainable
+    from snnkit.training.recipes import _trainable
 
     model = architecture("conv-separable", (8, 8, 1))
     copy = _trainable(model)
@@ -99,8 +99,9 @@ def test_selection_scores_every_network_and_readout_from_one_run_each(mnist_smal
     """The best procedure picks network and readout on held-out images; the readouts
     are host arithmetic on one run's outputs, so each score equals a run with that
     readout."""
-    from snnkit.recipes import _selection_scores
     from tiny_networks import tiny_network
+
+    from snnkit.training.recipes import _selection_scores
 
     (x, y), (x_test, y_test) = mnist_small
     tiny = tiny_network(x[:2000], y[:2000], off_chip=("a", "out"))
@@ -126,7 +127,7 @@ def test_selection_scores_every_network_and_readout_from_one_run_each(mnist_smal
 ])
 def test_readout_candidates_are_checked(readout, select_on, match):
     from snnkit.exceptions import ValidationError
-    from snnkit.recipes import _check_readouts
+    from snnkit.training.recipes import _check_readouts
 
     with pytest.raises(ValidationError, match=match):
         _check_readouts(readout, select_on)

@@ -1,4 +1,4 @@
-"""Automatic Loihi core mapping (snnkit.backends.core_mapping).
+"""Automatic Loihi core mapping (snnkit.backends.loihi.core_mapping).
 
 The networks are Keras models converted by nengo-dl, as users make them: Loihi spiking
 ReLU neurons, per-layer firing-rate scales, a 5 ms synapse, glorot-initialized weights
@@ -19,14 +19,16 @@ from nengo.exceptions import BuildError  # noqa: E402
 from nengo_loihi.neurons import LoihiSpikingRectifiedLinear  # noqa: E402
 
 from snnkit import models  # noqa: E402
-from snnkit.backends.core_mapping import (  # noqa: E402
+from snnkit.backends.loihi.core_mapping import (  # noqa: E402
     LOIHI_CORE_LIMITS,
-    BlockShapeDoesNotFit,
     CorePlan,
-    NothingOnChipError,
     plan_cores,
 )
-from snnkit.exceptions import LoihiMappingError  # noqa: E402
+from snnkit.exceptions import (  # noqa: E402
+    BlockShapeDoesNotFit,
+    LoihiMappingError,
+    NothingOnChipError,
+)
 
 # The seed notebook's hand-picked block shapes (keras-to-loihi.ipynb).
 NOTEBOOK_SHAPES = {"conv0": (16, 16, 4), "conv1": (8, 8, 16), "dense0": (50,)}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import snnkit
-from snnkit import data
+from snnkit.data import datasets as data
 from snnkit.exceptions import ValidationError
 
 

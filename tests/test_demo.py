@@ -1,5 +1,5 @@
 """The demo (``snnkit demo``) end to end on a small slice of MNIST: every stage runs,
-the best stage is :func:`snnkit.recipes.train_for_loihi` itself, and what it saves
+the best stage is :func:`snnkit.training.recipes.train_for_loihi` itself, and what it saves
 (the FrozenNetwork, demo.json) loads back and matches what it printed."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import json
 import pytest
 
 from snnkit.demo import DemoConfig, run_demo
-from snnkit.frozen import FrozenNetwork
+from snnkit.network.frozen import FrozenNetwork
 
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_the_best_stage_is_the_recipe(tmp_path, capsys,
                                                                  monkeypatch):
-    import snnkit.recipes as recipes
+    import snnkit.training.recipes as recipes
 
     calls = []
     real = recipes.train_for_loihi

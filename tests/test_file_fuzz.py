@@ -11,11 +11,12 @@ import random
 
 import numpy as np
 import pytest
+from hostile_payloads import read_members, tiny_keras, write_npz
 
 from snnkit import FrozenNetwork, FrozenNetworkFileError
-from snnkit.checkpoint import load_checkpoint, save_checkpoint
+from snnkit.convert.freeze import from_keras
 from snnkit.exceptions import CheckpointError
-from hostile_payloads import read_members, tiny_keras, write_npz
+from snnkit.training.checkpoint import load_checkpoint, save_checkpoint
 
 SEED = 14
 N_BYTE_FLIPS, N_TRUNCATIONS, N_HEADER_MUTANTS, N_ARRAY_SWAPS = 120, 40, 160, 30
@@ -161,7 +162,7 @@ def model():
 
 
 def test_fuzzed_frozen_network_files(model, tmp_path):
-    network = FrozenNetwork.from_keras(model, "loihi-lif", synapse=0.005,
+    network = from_keras(model, "loihi-lif", synapse=0.005,
                                        scale_firing_rates={"hidden": 2.0, "conv": 3.0},
                                        block_shapes={"hidden": (2,)},
                                        metadata={"note": "tiny", "n": [1, 2.5]})

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnkit import FrozenNetwork
+from snnkit.convert.fold import fold_model, write_back
+from snnkit.convert.freeze import from_keras
+from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import ConversionError
-from snnkit.fold import fold_model, write_back
 
 L = tf.keras.layers
 
@@ -204,7 +205,7 @@ def test_write_back_after_training_fold():
 def test_freeze_records_what_was_folded():
     body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(L.ReLU(name="r")(
         L.BatchNormalization(name="bn")(L.Conv2D(4, 3, name="c")(x)))))
-    network = FrozenNetwork.from_keras(_model(body), spike_encoder=False)
+    network = from_keras(_model(body), spike_encoder=False)
     assert network.neuron_layers == ("c",)
     assert any("bn: BatchNormalization folded into 'c'" in c
                for c in network.metadata["folded"])
@@ -252,19 +253,19 @@ def test_single_neuron_layer_gets_an_identity_spike_encoder(shape):
         return L.Dense(3, name="out")(L.Dense(8, activation="relu", name="h")(x))
 
     model = _model(body, shape=shape)
-    network = FrozenNetwork.from_keras(model, neuron_type="relu")
+    network = from_keras(model, neuron_type="relu")
     assert network.neuron_layers == ("to-spikes", "h")
     assert network.on_chip_layers == ("h",)
     x = _x(shape)  # inputs >= 0: the encoder is an identity
-    np.testing.assert_allclose(network.to_keras()(x).numpy(), model(x).numpy(),
+    np.testing.assert_allclose(to_keras(network)(x).numpy(), model(x).numpy(),
                                rtol=1e-5, atol=1e-6)
-    assert FrozenNetwork.from_keras(model, spike_encoder=False).on_chip_layers == ()
+    assert from_keras(model, spike_encoder=False).on_chip_layers == ()
 
 
 def test_model_without_neurons_is_refused():
     model = _model(lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(x)))
     with pytest.raises(ValueError, match="model: no layer has ReLU neurons"):
-        FrozenNetwork.from_keras(model)
+        from_keras(model)
 
 
 def test_pooling_that_cannot_fold_between_on_chip_layers_is_refused_before_running():
@@ -278,7 +279,7 @@ def test_pooling_that_cannot_fold_between_on_chip_layers_is_refused_before_runni
         x = L.Conv2D(5, 3, strides=2, padding="same", activation="relu", name="c1")(x)
         return L.Dense(3, name="out")(L.Flatten(name="f")(x))
 
-    network = FrozenNetwork.from_keras(_model(body), neuron_type="loihi-relu")
+    network = from_keras(_model(body), neuron_type="loihi-relu")
     assert network.on_chip_layers == ("c0", "c1")
     with pytest.raises(BackendCapabilityError, match="pooling layer 'p' is next to on-chip"):
         get_backend("loihi-emulator-fast").run(network, _x((12, 12, 2)), n_steps=2)
@@ -294,7 +295,7 @@ def test_relu_after_pooling_stays_a_neuron_layer_and_padding_runs_as_is():
     folded = _check_same(_model(body))
     assert [type(l).__name__ for l in folded.model.layers[1:]] == [
         "Conv2D", "AveragePooling2D", "ZeroPadding2D", "Activation", "Reshape", "Dense"]
-    assert FrozenNetwork.from_keras(_model(body), spike_encoder=False).neuron_layers == ("r",)
+    assert from_keras(_model(body), spike_encoder=False).neuron_layers == ("r",)
 
 
 @pytest.mark.parametrize("case,match", [

@@ -5,13 +5,14 @@ import pytest
 
 from snnkit import FrozenNetwork, FrozenNetworkFileError
 from snnkit.backends import get_backend
+from snnkit.convert.freeze import from_keras
 from snnkit.exceptions import UnknownNameError, ValidationError
 from snnkit.models import seed_convnet
 
 
 @pytest.fixture(scope="module")
 def untrained():
-    return FrozenNetwork.from_keras(seed_convnet(seed=1), "loihi-relu",
+    return from_keras(seed_convnet(seed=1), "loihi-relu",
                                     scale_firing_rates=100, synapse=0.005)
 
 
@@ -23,6 +24,22 @@ def test_from_keras_records_layers_and_off_chip(untrained):
     assert untrained.input_shape == (28, 28, 1)
     assert untrained.scale("conv1") == 100.0
     assert untrained.amplitude("conv1") == pytest.approx(0.01)
+
+
+def test_load_parses_the_architecture_once(untrained, tmp_path, monkeypatch):
+    """load checks the header's architecture once; the constructor it calls and a later
+    replace() find that parse, they do not repeat it."""
+    import snnkit.network.fields as fields
+
+    path = untrained.save(tmp_path / "net.snn.npz")
+    calls = []
+    parse = fields.parse_model_config
+    monkeypatch.setattr(fields, "parse_model_config",
+                        lambda *a, **k: calls.append(1) or parse(*a, **k))
+    fields._parse_text.cache_clear()
+    loaded = FrozenNetwork.load(path)
+    assert len(calls) == 1
+    assert loaded.replace(dt=0.002).dt == 0.002 and len(calls) == 1
 
 
 def test_save_load_roundtrip_gives_identical_outputs(trained_seed_loihi, mnist_small, tmp_path):

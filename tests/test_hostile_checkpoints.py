@@ -7,11 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from snnkit.checkpoint import load_checkpoint, save_checkpoint
-from snnkit.exceptions import CheckpointError
-from snnkit.trainer import Trainer
 from hostile_payloads import rewrite_npz, tiny_keras
+
+from snnkit.exceptions import CheckpointError
+from snnkit.training.checkpoint import load_checkpoint, save_checkpoint
+from snnkit.training.trainer import Trainer
 
 META = "__snnkit_ckpt__"
 HISTORY = [{"epoch": 0, "loss": 1.5, "accuracy": 0.4},

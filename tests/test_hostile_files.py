@@ -15,14 +15,22 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
+from hostile_payloads import (
+    add_member,
+    nested_lambda_config,
+    read_members,
+    rewrite_npz,
+    tiny_keras,
+    top_lambda_config,
+    zip_bytes,
+)
 
 import snnkit
 from snnkit import FrozenNetwork, FrozenNetworkFileError
 from snnkit.cli import main
+from snnkit.convert.freeze import from_keras
 from snnkit.exceptions import ValidationError
-from snnkit.keras_files import hdf5_signature_offset
-from hostile_payloads import (add_member, nested_lambda_config, read_members,
-                              rewrite_npz, tiny_keras, top_lambda_config, zip_bytes)
+from snnkit.keras.files import hdf5_signature_offset
 
 META = "__snnkit__"
 
@@ -34,7 +42,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def network(model):
-    return FrozenNetwork.from_keras(model, "loihi-relu", synapse=0.005,
+    return from_keras(model, "loihi-relu", synapse=0.005,
                                     scale_firing_rates={"hidden": 2.0},
                                     metadata={"note": "tiny"})
 

@@ -1,4 +1,4 @@
-"""snnkit.keras_config: output and weight shapes computed from the config alone agree
+"""snnkit.keras.config: output and weight shapes computed from the config alone agree
 with Keras' own for every supported layer type, and bad graphs or fields are refused
 with messages naming the layer and field."""
 
@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from snnkit.exceptions import ValidationError
-from snnkit.keras_config import parse_model_config
-from snnkit.keras_layers import SUPPORTED_LAYERS
+from snnkit.keras.config import parse_model_config
+from snnkit.keras.layers import SUPPORTED_LAYERS
 
 L = tf.keras.layers
 

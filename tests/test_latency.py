@@ -18,10 +18,14 @@ import pytest
 import tensorflow as tf
 
 from snnkit.backends import get_backend
+from snnkit.convert.freeze import from_keras
+from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import FrozenNetworkFileError, ValidationError
-from snnkit.frozen import FrozenNetwork
-from snnkit.readout import apply_readout
-from snnkit.results import onset_stats, received_by_step
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.network.results import onset_stats, received_by_step
+from snnkit.nir.export import to_nir
+from snnkit.nir.importer import from_nir
+from snnkit.training.unrolled import apply_readout_tensor
 
 X = np.array([[600.0], [300.0], [0.0]], np.float32)
 N_STEPS = 8
@@ -38,7 +42,7 @@ def _tiny(synapse=None, readout="last", hidden_weight=1.5) -> FrozenNetwork:
     model.get_layer("hidden").set_weights([np.full((1, 1), hidden_weight, np.float32)])
     model.get_layer("out").set_weights([np.full((1, 1), 2.0, np.float32),
                                         np.full(1, BIAS, np.float32)])
-    return FrozenNetwork.from_keras(model, neuron_type="loihi-relu", synapse=synapse,
+    return from_keras(model, neuron_type="loihi-relu", synapse=synapse,
                                     readout=readout, off_chip=("to-spikes", "out"))
 
 
@@ -106,7 +110,7 @@ def test_mean_readout_is_the_running_mean_of_the_output():
     expected = np.cumsum(last.outputs, axis=1) / np.arange(1, N_STEPS + 1)[None, :, None]
     np.testing.assert_allclose(mean.outputs, expected, rtol=1e-6)
     np.testing.assert_array_equal(mean.output_onset_steps, last.output_onset_steps)
-    np.testing.assert_allclose(apply_readout(tf.constant(last.outputs), "mean").numpy(),
+    np.testing.assert_allclose(apply_readout_tensor(tf.constant(last.outputs), "mean").numpy(),
                                expected, rtol=1e-6)
 
 
@@ -119,7 +123,7 @@ def test_readout_is_saved_and_checked(tmp_path):
     # a file with a bad readout is refused on loading, not accepted
     import json
 
-    from snnkit._io import write_npz_with_header
+    from snnkit.utils.files import write_npz_with_header
 
     with np.load(tmp_path / "n.snn.npz", allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files if key != "__snnkit__"}
@@ -134,7 +138,7 @@ def test_readout_is_saved_and_checked(tmp_path):
 
 @pytest.mark.parametrize("synapse, readout", [(None, "last"), (0.005, "mean")])
 def test_unrolled_model_has_loihis_timing(synapse, readout):
-    from snnkit.unrolled import UnrolledLoihi
+    from snnkit.training.unrolled import UnrolledLoihi
 
     net = _tiny(synapse=synapse, readout=readout, hidden_weight=10.0)
     fast = get_backend("loihi-emulator-fast").run(net, X, n_steps=N_STEPS)
@@ -152,12 +156,12 @@ def test_unrolled_model_on_a_convnet_matches_the_chip_closely():
     import sys
     from pathlib import Path
 
-    from snnkit.unrolled import UnrolledLoihi
+    from snnkit.training.unrolled import UnrolledLoihi
 
     sys.path.insert(0, str(Path(__file__).parent))
     from test_conformance import _conv
 
-    net = FrozenNetwork.from_keras(_conv(), neuron_type="loihi-relu", readout="mean",
+    net = from_keras(_conv(), neuron_type="loihi-relu", readout="mean",
                                    scale_firing_rates=1.0)
     x = np.random.RandomState(0).uniform(0, 255, (10, 10, 10, 1)).astype(np.float32)
     fast = get_backend("loihi-emulator-fast").run(net, x, n_steps=20)
@@ -170,14 +174,14 @@ def test_unrolled_model_on_a_convnet_matches_the_chip_closely():
 
 
 def test_unrolled_model_refuses_what_it_cannot_step():
-    from snnkit.unrolled import UnrolledLoihi
+    from snnkit.training.unrolled import UnrolledLoihi
 
     inp = tf.keras.Input((4, 4, 1), name="input")
     h = tf.keras.layers.Conv2D(2, 1, activation="relu", name="a")(inp)
     h = tf.keras.layers.AveragePooling2D(name="pool")(h)
     out = tf.keras.layers.Dense(2, name="out")(tf.keras.layers.Flatten(name="flat")(h))
     # unfolded: from_keras would fold the pooling into the next weighted layer
-    net = FrozenNetwork.from_keras(tf.keras.Model(inp, out), neuron_type="loihi-relu",
+    net = from_keras(tf.keras.Model(inp, out), neuron_type="loihi-relu",
                                    fold=False)
     with pytest.raises(ValidationError, match="layer 'pool' is a AveragePooling2D; "
                                               "training over time steps supports"):
@@ -189,7 +193,7 @@ def test_unrolled_model_refuses_what_it_cannot_step():
 # --- the latency-first recipe --------------------------------------------------
 
 def test_percentile_scales_map_the_percentile_to_the_rate():
-    from snnkit.recipes import percentile_scales
+    from snnkit.training.recipes import percentile_scales
 
     inp = tf.keras.Input((4,), name="input")
     h = tf.keras.layers.Dense(4, activation="relu", use_bias=False, name="a",
@@ -206,7 +210,7 @@ def test_percentile_scales_map_the_percentile_to_the_rate():
 
 
 def test_random_shifts_move_images_and_fill_with_zeros():
-    from snnkit.time_training import random_shifts
+    from snnkit.training.time_training import random_shifts
 
     image = np.zeros((1, 6, 6, 1), np.float32)
     image[0, 2:4, 2:4] = 1  # a 2x2 block in the middle survives any 2-pixel shift
@@ -220,10 +224,10 @@ def test_random_shifts_move_images_and_fill_with_zeros():
 
 @pytest.mark.slow
 def test_train_for_latency_answers_within_a_few_steps(trained_seed, mnist_small):
-    from snnkit.recipes import train_for_latency
+    from snnkit.training.recipes import train_for_latency
 
     (x_train, y_train), (x_test, y_test) = mnist_small
-    model = trained_seed.to_keras()
+    model = to_keras(trained_seed)
     trained = train_for_latency(model, (x_train[:600], y_train[:600]), relu_epochs=1,
                                 time_epochs=2, n_steps=10, loss_from_step=6,
                                 learning_rate=1e-3, calibration_inputs=200)
@@ -279,7 +283,7 @@ def test_demo_latency_table_lists_accuracy_and_first_spikes():
 
 
 def test_fit_over_time_checks_its_arguments():
-    from snnkit.time_training import fit_over_time
+    from snnkit.training.time_training import fit_over_time
 
     data = (np.tile(X, (10, 1)), np.zeros(30, np.int64))
     with pytest.raises(ValidationError, match="loss_from_step: expected a step <= "
@@ -296,7 +300,7 @@ def test_fit_over_time_checks_its_arguments():
 def test_fit_over_time_learns_a_tiny_task():
     """Two classes told apart by the input's size: after training, the answer read at
     the last step is right for both, and the history says so."""
-    from snnkit.time_training import fit_over_time
+    from snnkit.training.time_training import fit_over_time
 
     inp = tf.keras.Input((1,), name="input")
     h = tf.keras.layers.Dense(1, activation="relu", use_bias=False, name="to-spikes",
@@ -305,7 +309,7 @@ def test_fit_over_time_learns_a_tiny_task():
                               kernel_initializer=tf.keras.initializers.RandomUniform(
                                   0.5, 1.5, seed=0))(h)
     out = tf.keras.layers.Dense(2, name="out", kernel_initializer="zeros")(h)
-    net = FrozenNetwork.from_keras(tf.keras.Model(inp, out), neuron_type="loihi-relu",
+    net = from_keras(tf.keras.Model(inp, out), neuron_type="loihi-relu",
                                    scale_firing_rates=1.0, readout="mean",
                                    off_chip=("to-spikes", "out"))
     x = np.repeat(np.array([[200.0], [900.0]], np.float32), 50, axis=0)
@@ -322,9 +326,9 @@ def test_fit_over_time_learns_a_tiny_task():
 
 def test_readout_survives_nir_export_and_import():
     net = _tiny(readout="mean")
-    back = FrozenNetwork.from_nir(net.to_nir())
+    back = from_nir(to_nir(net))
     assert back.readout == "mean"
-    assert FrozenNetwork.from_nir(_tiny().to_nir()).readout == "last"
+    assert from_nir(to_nir(_tiny())).readout == "last"
 
 
 def test_no_decision_before_the_output_has_answered():

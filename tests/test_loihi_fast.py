@@ -16,11 +16,11 @@ import nengo  # noqa: E402
 import nengo_dl  # noqa: E402
 import nengo_loihi  # noqa: E402
 import numpy as np  # noqa: E402
-import threadpoolctl  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import threadpoolctl  # noqa: E402
 
-from snnkit.backends.loihi_fast import (  # noqa: E402
+from snnkit.backends.loihi_fast.emulator import (  # noqa: E402
     FastLoihiEmulator,
     UnsupportedFeatureError,
     reference_run,
@@ -277,13 +277,13 @@ def test_exact_trained_seed_convnet_20_mnist_images_30_steps(trained_seed_loihi,
     """The trained seed network (conftest), built as the Loihi backends build it (block
     shapes planned automatically): every on-chip compartment's spike train and the
     output probe equal nengo-loihi's emulator, run one image at a time from rest."""
-    from snnkit.backends.loihi_planning import loihi_block_shapes
-    from snnkit.build import build_network
+    from snnkit.backends.loihi.build import build_loihi_network
+    from snnkit.backends.loihi.planning import loihi_block_shapes
 
     _, (x_test, _) = mnist_small
     network = trained_seed_loihi
-    built = build_network(network, probe_layers=False, loihi=True,
-                          block_shapes=loihi_block_shapes(network))
+    built = build_loihi_network(network, probe_layers=False,
+                                block_shapes=loihi_block_shapes(network))
     x = x_test[:20].reshape(20, -1).astype(np.float64)
     fast = FastLoihiEmulator(built.net, built.input_node, built.output_probe,
                              built.neurons).run(x, 30)  # 2 threads, 1 BLAS thread each

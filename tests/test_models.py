@@ -1,4 +1,5 @@
-from snnkit.models import SEED_OFF_CHIP, default_off_chip, neuron_layers, seed_convnet
+from snnkit.convert.freeze import default_off_chip, neuron_layers
+from snnkit.models import SEED_OFF_CHIP, seed_convnet
 
 
 def test_seed_convnet_is_the_notebooks():

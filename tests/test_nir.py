@@ -1,23 +1,27 @@
-"""NIR export and import (snnkit.nir_export, snnkit.nir_import): the exact round trip,
+"""NIR export and import (snnkit.nir.export, snnkit.nir.importer): the exact round trip,
 an independent reference interpreter of the exported graphs, graphs from elsewhere
 (IF/LIF/CubaLIF, pools, padding, channels-first layout), every refusal, and the CLI."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import h5py
 import nir
 import numpy as np
 import pytest
-
 from nir_reference import run_graph, steady_state
+
 from snnkit import FrozenNetwork
 from snnkit.backends import get_backend
 from snnkit.cli import main
+from snnkit.convert.freeze import from_keras
+from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import NIRError, ValidationError
-from snnkit.nir_export import write_nir
-from snnkit.nir_import import from_nir
+from snnkit.nir.export import to_nir, write_nir
+from snnkit.nir.importer import from_nir
 
 
 def _nchw(x):
@@ -32,7 +36,7 @@ def exported(trained_seed_loihi, tmp_path_factory):
 
 # --- the round trip ------------------------------------------------------------------
 def test_round_trip_restores_the_network_exactly(trained_seed_loihi, exported, mnist_small):
-    back = FrozenNetwork.from_nir(exported)
+    back = from_nir(exported)
     original = trained_seed_loihi
     assert back.neuron == original.neuron
     assert back.scale_firing_rates == original.scale_firing_rates
@@ -56,6 +60,24 @@ def test_round_trip_restores_the_network_exactly(trained_seed_loihi, exported, m
         assert after.layer_rates_hz == before.layer_rates_hz
 
 
+def test_nir_import_needs_no_tensorflow(exported, tmp_path):
+    """Reading a NIR file into a FrozenNetwork and saving it loads neither TensorFlow
+    nor nengo-dl nor nengo-loihi (the Keras JSON is written from layer specs)."""
+    code = f"""
+import sys
+from snnkit.nir.importer import from_nir
+net = from_nir({str(exported)!r})
+net.save({str(tmp_path / "back.snn.npz")!r})
+print("LAYERS", len(net.neuron_layers))
+print("HEAVY", sorted(m for m in ("tensorflow", "nengo_dl", "nengo_loihi")
+                      if m in sys.modules))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "LAYERS 4" in proc.stdout and "HEAVY []" in proc.stdout, proc.stdout
+
+
 def test_the_graph_alone_describes_the_same_network(trained_seed_loihi, exported,
                                                     mnist_small):
     """Without snnkit's metadata the scales are folded into the weights (scale 1):
@@ -66,15 +88,15 @@ def test_the_graph_alone_describes_the_same_network(trained_seed_loihi, exported
     assert plain.off_chip == trained_seed_loihi.off_chip
     _, (x, _) = mnist_small
     x = np.asarray(x[:50], np.float32)
-    expected = trained_seed_loihi.to_keras()(x).numpy()
-    np.testing.assert_allclose(plain.to_keras()(x).numpy(), expected, rtol=1e-4,
+    expected = to_keras(trained_seed_loihi)(x).numpy()
+    np.testing.assert_allclose(to_keras(plain)(x).numpy(), expected, rtol=1e-4,
                                atol=1e-3)
 
 
 def test_graph_edited_elsewhere_is_read_without_the_stale_metadata(exported, caplog):
     graph = nir.read(exported)
     graph.nodes["conv0.neurons"].v_threshold = graph.nodes["conv0.neurons"].v_threshold * 2
-    with caplog.at_level(logging.WARNING, logger="snnkit.nir_import"):
+    with caplog.at_level(logging.WARNING, logger="snnkit.nir.importer"):
         network = from_nir(graph)
     assert "snnkit metadata ignored" in caplog.text and "conv0.neurons" in caplog.text
     assert network.scale_firing_rates == {}
@@ -118,7 +140,7 @@ def _layout_network(pad_layer):
     out = tf.keras.layers.Dense(3, use_bias=False, kernel_initializer=init(3), name="out")(x)
     model = tf.keras.Model(inp, out)
     # fold=False keeps the pooling layer and the separate ReLU layer, to export them
-    return FrozenNetwork.from_keras(model, neuron_type="loihi-relu", synapse=0.01,
+    return from_keras(model, neuron_type="loihi-relu", synapse=0.01,
                                     scale_firing_rates={"c0": 3.0, "c1": 0.5, "act": 7.0},
                                     fold=False)
 
@@ -129,10 +151,10 @@ def test_export_layout_matches_the_nir_equations(pad_layer, rng):
     steady state (NIR's rate equations) is the Keras model's output."""
     network = _layout_network(pad_layer)
     x = rng.uniform(0, 2, (5, 7, 5, 2)).astype(np.float32)
-    expected = network.to_keras()(x).numpy()
-    np.testing.assert_allclose(steady_state(network.to_nir(), _nchw(x)), expected,
+    expected = to_keras(network)(x).numpy()
+    np.testing.assert_allclose(steady_state(to_nir(network), _nchw(x)), expected,
                                rtol=1e-5, atol=1e-5)
-    back = FrozenNetwork.from_nir(network.to_nir())
+    back = from_nir(to_nir(network))
     assert back.scale_firing_rates == network.scale_firing_rates
     for layer, values in network.weights.items():
         for ours, theirs in zip(back.weights[layer], values):
@@ -181,7 +203,7 @@ def test_foreign_if_graph_folds_gains_and_runs_on_every_backend(rng):
     np.testing.assert_allclose(kernel, (graph.nodes["a"].weight * 4).T, rtol=1e-6)
     np.testing.assert_allclose(bias, graph.nodes["a"].bias * 4, rtol=1e-6)
     x = rng.uniform(20, 60, (6, 4)).astype(np.float32)  # rates of hundreds of Hz
-    np.testing.assert_allclose(network.to_keras()(x).numpy(), steady_state(graph, x),
+    np.testing.assert_allclose(to_keras(network)(x).numpy(), steady_state(graph, x),
                                rtol=1e-4, atol=1e-4)
     for backend in ("nengo", "nengo-dl", "loihi-emulator", "loihi-emulator-fast"):
         result = get_backend(backend).run(network, x[:2], n_steps=20)
@@ -210,7 +232,7 @@ def test_foreign_conv_graph_with_sum_pool(padding, rng):
     assert network.input_shape == (6, 5, 2) and network.neuron_layers == ("conv", "d")
     x = rng.uniform(0, 2, (4, 2, 6, 5))
     keras_x = x.transpose(0, 2, 3, 1).astype(np.float32)
-    np.testing.assert_allclose(network.to_keras()(keras_x).numpy(), steady_state(graph, x),
+    np.testing.assert_allclose(to_keras(network)(keras_x).numpy(), steady_state(graph, x),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -229,7 +251,7 @@ def test_foreign_lif_and_cubalif_graph(rng, caplog):
         ("b_syn", _li(4, tau=0.005)),
         ("o", nir.Affine(weight=rng.normal(0, 1, (2, 4)), bias=np.zeros(2))),
         ("output", nir.Output(output_type={"output": np.array([2])})), type_check=True)
-    with caplog.at_level(logging.WARNING, logger="snnkit.nir_layers"):
+    with caplog.at_level(logging.WARNING, logger="snnkit.nir.graph"):
         network = from_nir(graph)
     assert "filters the bias of 'b'" in caplog.text
     assert network.neuron.name == "loihi-lif" and network.synapse == 0.005
@@ -346,7 +368,7 @@ def _keras_network(layer, **kwargs):
     x = layer(inp)
     x = tf.keras.layers.Flatten(name="flat")(x)
     out = tf.keras.layers.Dense(2, name="out")(x)
-    return FrozenNetwork.from_keras(tf.keras.Model(inp, out), fold=False, **kwargs)
+    return from_keras(tf.keras.Model(inp, out), fold=False, **kwargs)
 
 
 def test_what_nir_cannot_express_is_refused_naming_the_layer():
@@ -354,19 +376,19 @@ def test_what_nir_cannot_express_is_refused_naming_the_layer():
 
     layers = tf.keras.layers
     with pytest.raises(NIRError, match=r"layers to-spikes.*'relu'.*spiking-relu"):
-        _keras_network(layers.Conv2D(2, 3, activation="relu", name="to-spikes"),
-                       neuron_type="relu").to_nir()
+        to_nir(_keras_network(layers.Conv2D(2, 3, activation="relu", name="to-spikes"),
+                              neuron_type="relu"))
     with pytest.raises(NIRError, match="layer 'even' pads 0 before and 1 after"):
-        _keras_network(layers.Conv2D(2, 2, padding="same", activation="relu", name="even"),
-                       neuron_type="loihi-relu").to_nir()
+        to_nir(_keras_network(layers.Conv2D(2, 2, padding="same", activation="relu",
+                                            name="even"), neuron_type="loihi-relu"))
     with pytest.raises(NIRError, match="layer 'c1d' is a Conv1D"):
-        _keras_network(layers.Conv1D(2, 3, activation="relu", name="c1d"),
-                       neuron_type="loihi-relu").to_nir()
+        to_nir(_keras_network(layers.Conv1D(2, 3, activation="relu", name="c1d"),
+                              neuron_type="loihi-relu"))
     inp = tf.keras.Input((4, 4, 1), name="input")
     x = layers.Conv2D(2, 3, activation="relu", name="conv")(inp)
     flat_out = tf.keras.Model(inp, layers.Flatten(name="flat")(x))
     with pytest.raises(NIRError, match="the output reads a Flatten without a Dense"):
-        FrozenNetwork.from_keras(flat_out, neuron_type="loihi-relu", fold=False).to_nir()
+        to_nir(from_keras(flat_out, neuron_type="loihi-relu", fold=False))
 
 
 @pytest.mark.parametrize("neuron", [
@@ -375,16 +397,16 @@ def test_what_nir_cannot_express_is_refused_naming_the_layer():
     {"name": "loihi-lif", "params": {"tau_rc": 0.03, "tau_ref": 0.002}},
 ])
 def test_round_trip_keeps_what_nir_cannot_say(neuron):
-    from snnkit.neurons import NeuronSpec
+    from snnkit.network.neurons import NeuronSpec
 
     network = _layout_network(pad_layer=True).replace(
         neuron=NeuronSpec.from_dict(neuron), block_shapes={"c1": (2, 2, 3)},
         metadata={"note": "kept"})
-    graph = network.to_nir()
+    graph = to_nir(network)
     kinds = {type(graph.nodes[f"{n}.neurons" if n != "act" else n]).__name__
              for n in network.neuron_layers}
     assert kinds == ({"IF"} if "relu" in neuron["name"] else {"LIF"})
-    back = FrozenNetwork.from_nir(graph)
+    back = from_nir(graph)
     assert back.neuron == network.neuron and back.block_shapes == network.block_shapes
     assert back.metadata == {"note": "kept"}
     for layer, values in network.weights.items():
@@ -398,7 +420,7 @@ def network_file(tmp_path_factory):
     from snnkit.models import seed_convnet
 
     root = tmp_path_factory.mktemp("nir-cli")
-    network = FrozenNetwork.from_keras(seed_convnet(0), neuron_type="loihi-relu",
+    network = from_keras(seed_convnet(0), neuron_type="loihi-relu",
                                        synapse=0.005, scale_firing_rates={"conv0": 40.0})
     network.save(root / "seed.snn.npz")
     network.replace(neuron="relu").save(root / "rates.snn.npz")
@@ -444,7 +466,7 @@ def test_nir_file_storage_is_bounded_before_reading(tmp_path):
     import h5py
 
     from snnkit.exceptions import NIRError
-    from snnkit.nir_import import MAX_NIR_NUMBERS, read_nir
+    from snnkit.nir.file import MAX_NIR_NUMBERS, read_nir
 
     huge = tmp_path / "huge.nir"
     with h5py.File(huge, "w") as f:  # a compressed, never-written 4 × limit dataset

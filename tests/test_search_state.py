@@ -16,11 +16,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from toy_search import ToySearch
 
 import snnkit.tuning.state as state
-from snnkit._io import remove_stale_temp_files
 from snnkit.tuning import SearchLockedError, SearchStateError
-from toy_search import ToySearch
+from snnkit.utils.files import remove_stale_temp_files
 
 MAX_TRIALS = 3
 STATUSES = ["COMPLETED", "FAILED", "COMPLETED"]  # the toy's trial 1 always fails

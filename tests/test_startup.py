@@ -113,7 +113,7 @@ def test_version():
 
 def test_backends_command_lists_every_backend(capsys):
     from snnkit.backends import backend_entries, registered_backends
-    from snnkit.backends._nxsdk import HAS_NXSDK
+    from snnkit.backends.loihi.nxsdk import HAS_NXSDK
     from snnkit.cli import main
 
     assert main(["backends", "--json"]) == 0
@@ -135,7 +135,7 @@ def test_backends_command_lists_every_backend(capsys):
 
 
 def test_lazy_exports():
-    from snnkit.frozen import FrozenNetwork
+    from snnkit.network.frozen import FrozenNetwork
 
     assert snnkit.FrozenNetwork is FrozenNetwork
     assert set(snnkit.__all__) <= set(dir(snnkit))
@@ -153,7 +153,7 @@ _STACK_AT_WORK = (
     "import snnkit\n"
     "from snnkit.backends import get_backend\n"
     "from snnkit.models import seed_convnet\n"
-    "network = snnkit.FrozenNetwork.from_keras(seed_convnet(), neuron_type='loihi-relu')\n"
+    "network = snnkit.from_keras(seed_convnet(), neuron_type='loihi-relu')\n"
     "for name in ('nengo-dl', 'loihi-emulator-fast'):\n"
     "    get_backend(name).run(network, np.zeros((1, 784)), n_steps=2)\n"
     "warnings.warn('a real warning')\n")

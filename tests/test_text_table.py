@@ -1,9 +1,9 @@
-"""The one table formatter (snnkit.text_table) and the tables printed through it."""
+"""The one table formatter (snnkit.utils.text_table) and the tables printed through it."""
 
 import pytest
 
 from snnkit.exceptions import ValidationError
-from snnkit.text_table import text_table
+from snnkit.utils.text_table import text_table
 
 
 def test_columns_take_the_widest_cell_and_align_each_way():

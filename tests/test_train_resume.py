@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import snnkit._io
+import snnkit.utils.files
 from snnkit import FrozenNetwork
 from snnkit.cli import main
 
@@ -44,7 +44,7 @@ def keras_file(tmp_path_factory):
 def killed_at_write(monkeypatch, k):
     """The ``k``-th atomic file write 'kills' the process: its temporary file (named
     for a process that is gone) stays, nothing more runs."""
-    real = snnkit._io.atomic_write
+    real = snnkit.utils.files.atomic_write
     count = [0]
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
@@ -59,9 +59,9 @@ def killed_at_write(monkeypatch, k):
         with real(path, mode) as f:
             yield f
 
-    monkeypatch.setattr(snnkit._io, "atomic_write", write)
+    monkeypatch.setattr(snnkit.utils.files, "atomic_write", write)
     yield count
-    monkeypatch.setattr(snnkit._io, "atomic_write", real)
+    monkeypatch.setattr(snnkit.utils.files, "atomic_write", real)
 
 
 def train(keras_file, out, *extra):

@@ -6,11 +6,11 @@ import pytest
 import tensorflow as tf
 
 import snnkit
-from snnkit.callbacks import Callback, RateMonitor
 from snnkit.exceptions import ConversionError, UnknownNameError, ValidationError
 from snnkit.models import seed_convnet
-from snnkit.rate_reg import parse_rate_targets, rate_loss
-from snnkit.trainer import Trainer
+from snnkit.training.callbacks import Callback, RateMonitor
+from snnkit.training.rate_reg import parse_rate_targets, rate_loss
+from snnkit.training.trainer import Trainer
 
 LAYERS = ("to-spikes", "conv0", "conv1", "dense0")
 
@@ -272,7 +272,7 @@ def test_calibrate_rejects_rates_loihi_cannot_fire(mnist):
 
 @pytest.mark.slow
 def test_train_for_loihi_returns_a_calibrated_loihi_network(mnist):
-    from snnkit.recipes import train_for_loihi
+    from snnkit.training.recipes import train_for_loihi
 
     x, y, xt, yt = mnist
     model = seed_convnet(0)

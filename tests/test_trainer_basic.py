@@ -4,15 +4,16 @@ test_trainer*.py)."""
 import numpy as np
 import pytest
 
+from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import UnknownNameError, ValidationError
 from snnkit.models import seed_convnet
-from snnkit.trainer import Trainer
+from snnkit.training.trainer import Trainer
 
 
 def test_trained_weights_are_written_back_to_keras(trained_seed, mnist_small):
     """The Keras model after fit computes what the trained Nengo network computes."""
     _, (x_test, y_test) = mnist_small
-    model = trained_seed.to_keras()
+    model = to_keras(trained_seed)
     keras_pred = np.argmax(model.predict(x_test.astype(np.float32), verbose=0), -1)
     result = Trainer(enable_progress_bar=False).evaluate(trained_seed, x_test, n_steps=1)
     np.testing.assert_allclose(result.outputs[:, 0], model.predict(

@@ -7,12 +7,17 @@ import pytest
 import tensorflow as tf
 
 import snnkit
-from snnkit.callbacks import Callback, CSVLogger, EarlyStopping, TensorBoardLogger
-from snnkit.callbacks import ModelCheckpoint
-from snnkit.checkpoint import load_checkpoint
 from snnkit.exceptions import CheckpointError, UnknownNameError, ValidationError
 from snnkit.models import seed_convnet
-from snnkit.trainer import Trainer
+from snnkit.training.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    ModelCheckpoint,
+    TensorBoardLogger,
+)
+from snnkit.training.checkpoint import load_checkpoint
+from snnkit.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

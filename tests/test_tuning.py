@@ -10,8 +10,10 @@ import os
 import numpy as np
 import pytest
 from keras_tuner.errors import FatalValueError
+from tiny_networks import tiny_network
 
-from snnkit.frozen import FrozenNetwork
+from snnkit.convert.keras_model import to_keras
+from snnkit.network.frozen import FrozenNetwork
 from snnkit.tuning import (
     ChiefUnreachableError,
     RateTargetSearch,
@@ -20,7 +22,6 @@ from snnkit.tuning import (
     SearchObjective,
     reported_metrics,
 )
-from tiny_networks import tiny_network
 
 N_VAL = 30
 GOOD = {"a": (60.0, 400.0), "b": (60.0, 400.0)}
@@ -103,7 +104,7 @@ def test_hyperband_budget_is_a_share_of_the_validation_set(tiny, val, tmp_path):
 def test_keras_model_is_frozen_and_searched_around_its_calibration(tiny, val, tmp_path,
                                                                    mnist_small):
     (x_train, _), _ = mnist_small
-    s = ScaleSearch(tiny.to_keras(), *val, neuron_type="loihi-relu", synapse=0.002,
+    s = ScaleSearch(to_keras(tiny), *val, neuron_type="loihi-relu", synapse=0.002,
                     layers=["a", "b"], calibrate_to_hz=150.0, x_calibrate=x_train,
                     n_calibrate=20,
                     scale_range=(2.0, 2.0), backend="nengo", n_steps=20, oracle="random",
@@ -196,7 +197,7 @@ def test_configuration_that_does_not_fit_on_cores_is_a_failed_trial(tiny, val, t
 
 
 def test_check_cores_plans_loihi_cores_on_any_backend(tiny, val, tmp_path, monkeypatch):
-    import snnkit.backends.loihi_planning as planning
+    import snnkit.backends.loihi.planning as planning
 
     planned = []
     real_plan = planning.plan_loihi_cores
@@ -272,7 +273,7 @@ def test_unknown_layer_is_reported_with_real_names_for_rate_search(tiny, val, tm
     (x, y), _ = mnist_small
     with pytest.raises(SearchConfigError, match="rate_targets: unknown layer 'c'; neuron "
                                                 "layers are: a, b"):
-        RateTargetSearch(tiny.to_keras(), (x[:100], y[:100]), *val,
+        RateTargetSearch(to_keras(tiny), (x[:100], y[:100]), *val,
                          rate_targets={"c": (10, 100)}, directory=tmp_path)
 
 
@@ -337,7 +338,7 @@ def test_search_killed_mid_trial_resumes_without_repeating_or_losing(tiny, val, 
 @pytest.mark.slow
 def test_rate_target_search_trains_each_trial(mnist_small, tiny, val, tmp_path):
     (x, y), _ = mnist_small
-    model = tiny.to_keras()
+    model = to_keras(tiny)
     s = RateTargetSearch(
         model, (x[:400], y[:400]), *val, rate_targets={"a": (50, 300), "b": (50, 300)},
         rate_weight=(0.1, 10.0), trainer_options={"max_epochs": 1, "minibatch_size": 100},

@@ -10,13 +10,13 @@ import json
 
 import numpy as np
 import pytest
+from tiny_networks import tiny_network
 
-from snnkit.results import Result
+from snnkit.network.results import Result
 from snnkit.tuning import ScaleSearch, SearchConfigError
 from snnkit.tuning.latency import LatencyMetrics, expand_pareto, steps_to_accuracy
-from snnkit.tuning.pareto import FrontAxes, front_axes, pareto_mask
 from snnkit.tuning.objective import SearchObjective
-from tiny_networks import tiny_network
+from snnkit.tuning.pareto import FrontAxes, front_axes, pareto_mask
 
 N_STEPS = 20
 
@@ -90,7 +90,7 @@ def test_front_axes_follow_the_objective():
 
 
 def test_answered_from_step_is_when_most_outputs_have_received_spikes():
-    from snnkit.results import answered_from_step
+    from snnkit.network.results import answered_from_step
 
     # per input the step its output first moved off the bias (0: never)
     assert answered_from_step([3, 5, 0, 4], n_steps=6) == 4   # 2 of 4 by step 4
@@ -222,7 +222,7 @@ def test_rate_search_validation_images_are_not_training_images(data):
 
 
 def _network_file(tiny, tmp_path, train, name="tiny.snn.npz"):
-    from snnkit.data import mnist_record
+    from snnkit.data.datasets import mnist_record
 
     metadata = {} if train is None else {"data": mnist_record(train, (0, 100))}
     return str(tiny.replace(metadata=metadata).save(tmp_path / name))
@@ -288,7 +288,7 @@ def test_snnkit_tune_with_a_latency_objective_writes_the_front(mnist_small, tmp_
     backend), validated on the last 40 MNIST training images, which the network (it
     records the first 2,000) never saw."""
     from snnkit.cli import main
-    from snnkit.frozen import FrozenNetwork
+    from snnkit.network.frozen import FrozenNetwork
 
     (x_train, y_train), _ = mnist_small
     network = tiny_network(x_train, y_train, off_chip=("a", "out"))

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnkit.convert.freeze import from_keras
+
 TINY_LAYERS = ("a", "b")
 
 
 def tiny_network(x_train, y_train, off_chip=("out",)):
     import tensorflow as tf
 
-    from snnkit.frozen import FrozenNetwork
 
     tf.keras.utils.set_random_seed(0)
     init = tf.keras.initializers.GlorotUniform
@@ -29,5 +30,5 @@ def tiny_network(x_train, y_train, off_chip=("out",)):
     # trained on pixel/255; snnkit feeds raw pixels: fold the 1/255 into layer a
     kernel, bias = model.get_layer("a").get_weights()
     model.get_layer("a").set_weights([kernel / 255, bias])
-    return FrozenNetwork.from_keras(model, neuron_type="loihi-relu", synapse=0.002,
+    return from_keras(model, neuron_type="loihi-relu", synapse=0.002,
                                     off_chip=off_chip)

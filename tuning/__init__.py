@@ -16,7 +16,7 @@ them).
 
 from __future__ import annotations
 
-from snnkit._lazy import lazy_exports
+from snnkit.utils.lazy import lazy_exports
 
 # public name -> the module that defines it; imported on first use (PEP 562), with
 # TensorFlow (which keras-tuner imports) started quietly first, so that importing
@@ -46,7 +46,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def _start_tensorflow() -> None:
-    from snnkit._stack import import_tensorflow
+    from snnkit.utils.stack import import_tensorflow
 
     import_tensorflow()
 

@@ -86,7 +86,7 @@ def build_search(config):
     split = data_split(config.get("data", {}), search=config["search"],
                        n_calibrate=options.get("n_calibrate", 200))
     if config["search"] == "scale":
-        from snnkit.frozen import FrozenNetwork
+        from snnkit.network.frozen import FrozenNetwork
 
         from .scale_search import ScaleSearch
 

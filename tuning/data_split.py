@@ -1,10 +1,10 @@
 """Which images a search from a configuration trains on, calibrates on and validates
 on, and the check that the validation images are held out: never an image the
 network was trained or calibrated on (by the search itself, or before it, as recorded
-in the network's ``metadata["data"]``, see :func:`snnkit.data.mnist_record`).
+in the network's ``metadata["data"]``, see :func:`snnkit.data.datasets.mnist_record`).
 
 ``data`` keys: ``file`` (your images: an ``.npz`` of ``x_train``, ``y_train`` and/or
-``x_test``, ``y_test``, read by :func:`snnkit.data_files.load_data_file`; default
+``x_test``, ``y_test``, read by :func:`snnkit.data.files.load_data_file`; default
 MNIST), ``n_train`` (training images, the first ones of the training set), ``n_val``
 (validation images, default 500) and ``val_from``: ``"train"`` takes the *last*
 ``n_val`` training images, ``"test"`` the *last* ``n_val`` test images (figures are
@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnkit.data import DATA_RECORD_KEY, N_TEST, N_TRAIN
-from snnkit.validation import check_int, is_int
+from snnkit.data.datasets import DATA_RECORD_KEY, N_TEST, N_TRAIN
+from snnkit.utils.validation import check_int, is_int
 
 from .errors import SearchConfigError
 
@@ -36,7 +36,7 @@ VAL_FROM = ("train", "test")
 class DataSplit:
     """Index ranges ``[start, stop)``: ``train`` and ``calibrate`` into the training
     set, ``val`` into the set named by ``val_from``; of MNIST, or of ``file`` (a
-    :class:`~snnkit.data_files.DataFile`) when it is not None."""
+    :class:`~snnkit.data.files.DataFile`) when it is not None."""
 
     train: tuple[int, int]
     calibrate: tuple[int, int]
@@ -61,7 +61,7 @@ class DataSplit:
             raise SearchConfigError(
                 "config['data']['val_from']: validation images must be held out, but "
                 f"the network does not record which training images it saw "
-                f"(metadata[{DATA_RECORD_KEY!r}], see snnkit.data.mnist_record); "
+                f"(metadata[{DATA_RECORD_KEY!r}], see snnkit.data.datasets.mnist_record); "
                 "expected 'test' for this network, got 'train'")
         used = [(f"the search's {what} images", r) for what, r in self.fitted()]
         for what, r in _record_ranges(network_record):
@@ -129,7 +129,7 @@ def _data_file(path, val_from: str):
     images ``val_from`` names; None: MNIST."""
     if path is None:
         return None
-    from snnkit.data_files import load_data_file
+    from snnkit.data.files import load_data_file
     from snnkit.exceptions import ValidationError
 
     argument = "config['data']['file']"
@@ -160,7 +160,7 @@ def _record_ranges(record) -> list[tuple[str, tuple[int, int]]]:
     if not isinstance(record, dict) or record.get("dataset") != "mnist":
         raise SearchConfigError(
             f"{where}: expected a dict with 'dataset': 'mnist' and 'train_images': "
-            f"[start, stop] (snnkit.data.mnist_record), got {record!r}")
+            f"[start, stop] (snnkit.data.datasets.mnist_record), got {record!r}")
     ranges = []
     for key, what in (("train_images", "training"), ("calibration_images", "calibration")):
         value = record.get(key)

@@ -35,7 +35,7 @@ import time
 from keras_tuner import synchronized
 from keras_tuner.engine.trial import TrialStatus
 
-from snnkit.validation import check_int
+from snnkit.utils.validation import check_int
 
 from .errors import ChiefUnreachableError, SearchConfigError
 

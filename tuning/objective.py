@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from keras_tuner.errors import FailedTrialError
 
-from snnkit.results import answered_from_step, output_onset_steps, silent_output
-from snnkit.validation import is_number
+from snnkit.network.results import answered_from_step, output_onset_steps, silent_output
+from snnkit.utils.validation import is_number
 
 from .errors import SearchConfigError
 from .latency import ACCURACY_AT_STEPS, STEPS_TO_ACCURACY

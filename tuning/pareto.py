@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnkit._io import atomic_write
+from snnkit.utils.files import atomic_write
 
 from .latency import ACCURACY_AT_STEPS, STEPS_TO_ACCURACY
 

@@ -10,12 +10,12 @@ import os
 from keras_tuner import HyperParameters
 
 from snnkit.exceptions import SnnkitError, ValidationError
-from snnkit.frozen import FrozenNetwork
+from snnkit.network.frozen import FrozenNetwork
 
 from .errors import SearchConfigError
 from .objective import metrics_from_result, reported_metrics
-from .space import add_dimension, check_bounds
 from .scale_search import _check_validation, _get_backend
+from .space import add_dimension, check_bounds
 from .tuner import SnnSearch
 
 RATE_PREFIX = "rate_hz/"
@@ -64,7 +64,7 @@ class RateTargetSearch(SnnSearch):
                  n_val: int | None = None, **search_options):
         import tensorflow as tf
 
-        from snnkit.trainer import Trainer
+        from snnkit.training.trainer import Trainer
 
         if isinstance(model, tf.keras.Model):
             initial = [w.copy() for w in model.get_weights()]
@@ -140,7 +140,7 @@ class RateTargetSearch(SnnSearch):
                          steps_range=(int(n_steps), int(n_steps)), **search_options)
 
     def evaluate_trial(self, trial) -> dict:
-        from snnkit.trainer import Trainer
+        from snnkit.training.trainer import Trainer
 
         values = trial.hyperparameters.values
         targets = {name: float(values[RATE_PREFIX + name]) for name in self.layers}

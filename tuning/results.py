@@ -10,10 +10,9 @@ import os
 
 from keras_tuner.engine.trial import TrialStatus
 
-from snnkit._io import atomic_write
 from snnkit.exceptions import SnnkitError
-
-from snnkit.text_table import text_table
+from snnkit.utils.files import atomic_write
+from snnkit.utils.text_table import text_table
 
 from . import distributed
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from keras_tuner import HyperParameters
 
+from snnkit.convert.freeze import from_keras
 from snnkit.exceptions import (
     BackendCapabilityError,
     BackendUnavailable,
@@ -16,8 +17,8 @@ from snnkit.exceptions import (
     UnknownNameError,
     ValidationError,
 )
-from snnkit.frozen import FrozenNetwork
-from snnkit.validation import check_int, check_labels, is_number
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.utils.validation import check_int, check_labels, is_number
 
 from .errors import SearchConfigError
 from .objective import metrics_from_result, reported_metrics
@@ -125,7 +126,7 @@ class ScaleSearch(SnnSearch):
         network, n_steps = self.configure(trial.hyperparameters.values)
         n = max(1, math.ceil(len(self.x_val) * self.trial_budget(trial)))
         if self.check_cores:
-            from snnkit.backends.loihi_planning import plan_loihi_cores
+            from snnkit.backends.loihi.planning import plan_loihi_cores
 
             plan_loihi_cores(network)
         result = self.backend.run(network, self.x_val[:n], n_steps=n_steps)
@@ -153,7 +154,7 @@ def _as_network(network, neuron_type, synapse) -> FrozenNetwork:
         tf = None
     if tf is not None and isinstance(network, tf.keras.Model):
         fixed = synapse if isinstance(synapse, (int, float)) else None
-        return FrozenNetwork.from_keras(network, neuron_type=neuron_type, synapse=fixed)
+        return from_keras(network, neuron_type=neuron_type, synapse=fixed)
     raise SearchConfigError(
         f"network: expected a snnkit.FrozenNetwork or a trained tf.keras.Model, "
         f"got {type(network).__name__}")
@@ -163,7 +164,7 @@ def _check_validation(x_val, y_val, n_val, network):
     """``(x, y)``: the first ``n_val`` validation inputs as float32 ``(N, size)`` (what
     every backend runs) and their labels, checked against ``network`` so that a bad
     set fails here, not as a failed trial."""
-    from snnkit.inputs import check_inputs
+    from snnkit.network.inputs import check_inputs
 
     try:
         x = check_inputs(network, x_val, "x_val")
@@ -232,7 +233,7 @@ def _check_range(scale_range):
 
 
 def _calibrate(network, x, target_rate_hz, n_steps) -> FrozenNetwork:
-    from snnkit.trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     steps = n_steps if isinstance(n_steps, int) else 30
     trainer = Trainer(enable_progress_bar=False, synapse=network.synapse, dt=network.dt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from keras_tuner import HyperParameters
 
-from snnkit.validation import is_int, is_number
+from snnkit.utils.validation import is_int, is_number
 
 from .errors import SearchConfigError
 

@@ -40,7 +40,7 @@ import shutil
 
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from snnkit._io import atomic_write, remove_stale_temp_files
+from snnkit.utils.files import atomic_write, remove_stale_temp_files
 
 from .errors import SearchLockedError
 from .state_check import read_search_state

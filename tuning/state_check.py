@@ -19,7 +19,7 @@ from datetime import datetime
 from keras_tuner.engine.trial import TrialStatus
 
 from snnkit.exceptions import shown
-from snnkit.validation import check_int, check_number, fail
+from snnkit.utils.validation import check_int, check_number, fail
 
 from .errors import SearchStateError
 
@@ -250,7 +250,7 @@ def _check_hyperband(c, state, ids) -> None:
 
 class _Checker:
     """Field checks that raise :class:`SearchStateError` naming the file and field
-    (the package's own checks of :mod:`snnkit.validation`, given :meth:`error`)."""
+    (the package's own checks of :mod:`snnkit.utils.validation`, given :meth:`error`)."""
 
     def __init__(self, path: str):
         self.path = path

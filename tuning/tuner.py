@@ -40,7 +40,7 @@ from keras_tuner.oracles import (
 )
 
 from snnkit.exceptions import LoihiMappingError
-from snnkit.validation import check_int
+from snnkit.utils.validation import check_int
 
 from . import distributed
 from .distributed import ServedOracle

@@ -24,12 +24,28 @@ keeps and what a stored case must match to be reused), :mod:`.energy` (the energ
 model) and :mod:`.report` (CSV files and the printed table).
 """
 
-from .energy import (ENERGY_SOURCE, PJ_PER_NEURON_UPDATE, PJ_PER_SYNOP,
-                     energy_estimate)
-from .report import CSV_FIELDS, format_first_spikes, format_table
-from .run import (SLOW_BACKENDS, BenchConfig, check_backends, decision_step,
-                  neuron_rates, run_bench, run_case)
-from .store import CASE_FORMAT, check_writable_dir, file_sha256, network_sha256
+from snnkit.bench.energy import (
+                     ENERGY_SOURCE,
+                     PJ_PER_NEURON_UPDATE,
+                     PJ_PER_SYNOP,
+                     energy_estimate,
+)
+from snnkit.bench.report import CSV_FIELDS, format_first_spikes, format_table
+from snnkit.bench.run import (
+                     SLOW_BACKENDS,
+                     BenchConfig,
+                     check_backends,
+                     decision_step,
+                     neuron_rates,
+                     run_bench,
+                     run_case,
+)
+from snnkit.bench.store import (
+                     CASE_FORMAT,
+                     check_writable_dir,
+                     file_sha256,
+                     network_sha256,
+)
 
 __all__ = [
     "CASE_FORMAT", "CSV_FIELDS", "ENERGY_SOURCE", "PJ_PER_NEURON_UPDATE", "PJ_PER_SYNOP",

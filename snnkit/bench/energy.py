@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..frozen import FrozenNetwork
+from snnkit.network.frozen import FrozenNetwork
 
 PJ_PER_SYNOP = 27.1
 PJ_PER_NEURON_UPDATE = 81.0

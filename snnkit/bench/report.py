@@ -6,9 +6,9 @@ import csv
 import io
 from pathlib import Path
 
-from .._io import atomic_write
-from ..text_table import text_table
-from .energy import ENERGY_SOURCE
+from snnkit.bench.energy import ENERGY_SOURCE
+from snnkit.utils.files import atomic_write
+from snnkit.utils.text_table import text_table
 
 CSV_FIELDS = (
     "backend", "n_images", "n_steps", "accuracy", "decision_step_within_1pct",

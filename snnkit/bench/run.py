@@ -7,14 +7,23 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .._io import atomic_write
-from ..environment import machine_environment
-from ..exceptions import UnknownNameError, ValidationError
-from ..frozen import FrozenNetwork
-from .energy import ENERGY_MODEL, energy_estimate
-from .report import write_csv, write_steps_csv
-from .store import (case_key, check_writable_dir, file_sha256, network_sha256, read_case,
-                    read_rates, rates_key, write_case, write_rates)
+from snnkit.bench.energy import ENERGY_MODEL, energy_estimate
+from snnkit.bench.report import write_csv, write_steps_csv
+from snnkit.bench.store import (
+    case_key,
+    check_writable_dir,
+    file_sha256,
+    network_sha256,
+    rates_key,
+    read_case,
+    read_rates,
+    write_case,
+    write_rates,
+)
+from snnkit.exceptions import UnknownNameError, ValidationError
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.utils.environment import machine_environment
+from snnkit.utils.files import atomic_write
 
 # Backends that run at about one image per second (BASELINE.md): their image count is
 # capped so one bench stays bounded in time.
@@ -57,7 +66,7 @@ class BenchConfig:
 
 def check_backends(names) -> tuple:
     """Registered and available backend names, or an error that lists the valid ones."""
-    from ..backends import available_backends, get_backend, registered_backends
+    from snnkit.backends import available_backends, get_backend, registered_backends
 
     names = tuple(names)
     if not names:
@@ -93,7 +102,7 @@ def decision_step(accuracy_by_step, n_images: int, tolerance: float = 0.01) -> i
 
 def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
              config: BenchConfig, key: dict) -> tuple[dict, np.ndarray]:
-    from ..backends import get_backend
+    from snnkit.backends import get_backend
 
     result = get_backend(backend).run(network, x[:n_images], n_steps=config.n_steps,
                                       presentation=config.presentation,
@@ -133,10 +142,10 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
     per-layer summaries, so the histograms need this extra pass. Per input, not
     averaged over inputs: a neuron that fires fast on some digits and not at all on
     others is what Loihi's one-spike-per-step ceiling is about."""
-    from .._stack import import_nengo_dl
-    from ..build import build_network
-    from ..inputs import check_inputs
-    from ..backends.nengo_dl_backend import predict_minibatches
+    from snnkit.backends.toolkit import predict_minibatches
+    from snnkit.convert.to_nengo import build_network
+    from snnkit.network.inputs import check_inputs
+    from snnkit.utils.stack import import_nengo_dl
 
     nengo_dl = import_nengo_dl()
 
@@ -180,7 +189,7 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
         raise ValidationError(
             f"max_images: caps for backends that are not benchmarked: "
             f"{', '.join(unknown_caps)}; benchmarked: {', '.join(backends)}")
-    from ..backends import get_backend
+    from snnkit.backends import get_backend
 
     for backend in backends:
         # before any case runs: a network one backend cannot run (e.g. non-Loihi
@@ -250,7 +259,7 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
     if rates is not None:
         files["neuron_rates"] = str(rates_path)
     if config.plots:
-        from .. import plots
+        from snnkit import plots
 
         files["plots"] = [str(p) for p in plots.bench_plots(
             out, network, cases, outputs, x, y, rates, n_plot=config.n_plot,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write
-from ..exceptions import ValidationError
-from ..frozen import FrozenNetwork
+from snnkit.exceptions import ValidationError
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.utils.files import atomic_write
 
 CASE_FORMAT = 2  # 2: latency fields (first spikes, output onset, TTD p95)
 
@@ -57,7 +57,7 @@ def case_key(network_id: str, backend: str, n_images: int, config,
     """What a stored case must match to be reused: the network file's hash, the
     backend, the data and settings, and the snnkit version that ran it (a new version
     may compute differently, so its cases are run again)."""
-    from .. import __version__
+    from snnkit import __version__
 
     return {"format": CASE_FORMAT, "network_sha256": network_id, "backend": backend,
             "n_images": n_images, "n_steps": config.n_steps,

@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import arguments, declared
+from snnkit.cli import arguments, declared
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from snnkit import __version__
 
     parser = arguments.Parser(
         prog="snnkit", description="Keras models to spiking networks on Loihi.")

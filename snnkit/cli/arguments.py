@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..keras_files import KERAS_SUFFIXES
+from snnkit.keras.files import KERAS_SUFFIXES
 
 MNIST_TEST = 10_000
 MNIST_TRAIN = 60_000
@@ -33,7 +33,7 @@ def run_reporting_errors(command: str, func, args) -> int:
     except Exception as e:  # one line for users; the traceback with --debug
         if args.debug:
             raise
-        from ..exceptions import SnnkitError
+        from snnkit.exceptions import SnnkitError
 
         kind = "error" if isinstance(e, (SnnkitError, OSError)) else type(e).__name__
         message = " ".join(str(e).split())  # one line, even for multi-line messages
@@ -129,7 +129,7 @@ TYPES = {"int": int, "int>=0": int_at_least(0), "int>=1": int_at_least(1),
 
 # --- checks made before any work ------------------------------------------------
 def error(message):
-    from ..exceptions import ValidationError
+    from snnkit.exceptions import ValidationError
 
     return ValidationError(message)
 
@@ -153,7 +153,7 @@ def input_file(path, argument: str, suffixes=None) -> Path:
 
 def output_file(path, argument: str = "--out") -> Path:
     """Fail before hours of work, not after: the output's folder must be writable."""
-    from ..bench import check_writable_dir
+    from snnkit.bench import check_writable_dir
 
     path = Path(path)
     if path.is_dir():
@@ -163,7 +163,7 @@ def output_file(path, argument: str = "--out") -> Path:
 
 
 def load_network(path, argument: str = "network"):
-    from ..frozen import FrozenNetwork
+    from snnkit.network.frozen import FrozenNetwork
 
     return FrozenNetwork.load(input_file(path, argument))
 
@@ -182,7 +182,7 @@ class Images:
         self.file = None
         self._mnist = None
         if path is not None:
-            from ..data_files import load_data_file
+            from snnkit.data.files import load_data_file
 
             self.file = load_data_file(input_file(path, "--data", (".npz",)))
 
@@ -196,8 +196,8 @@ class Images:
         any work."""
         x, y, data_id = self._take(which, flag, count, default)
         if network is not None:
-            from ..inputs import check_inputs
-            from ..validation import check_labels
+            from snnkit.network.inputs import check_inputs
+            from snnkit.utils.validation import check_labels
 
             source = "--data" if self.file is not None else "MNIST"
             check_inputs(network, x, f"{source} {which} images")
@@ -220,7 +220,7 @@ class Images:
             return x[:count], y[:count], \
                 f"{self.file.path.name} ({self.file.digest})[{which}][:{count}]"
         if self._mnist is None:
-            from ..data import load_mnist
+            from snnkit.data.datasets import load_mnist
 
             self._mnist = dict(zip(("train", "test"), load_mnist()))
         x, y = self._mnist[which]
@@ -228,11 +228,11 @@ class Images:
 
 
 def load_keras_model(path, argument: str = "model", *, for_training: bool = True):
-    """A saved Keras model, loaded by :func:`snnkit.keras_files.load_keras_model`
+    """A saved Keras model, loaded by :func:`snnkit.convert.keras_model.load_keras_model`
     (no stored code runs) and checked to convert natively (to be trained, or only
-    frozen: :func:`snnkit.fit_inputs.check_convertible`)."""
-    from ..keras_files import load_keras_model as load
-    from ..trainer import check_convertible
+    frozen: :func:`snnkit.convert.freeze.check_convertible`)."""
+    from snnkit.convert.freeze import check_convertible
+    from snnkit.convert.keras_model import load_keras_model as load
 
     model = load(input_file(path, argument, KERAS_SUFFIXES), argument)
     check_convertible(model, for_training=for_training)
@@ -252,7 +252,7 @@ def note_readout(network) -> None:
 
 def load_model(spec: str, seed: int):
     if spec == "seed":
-        from ..models import seed_convnet
+        from snnkit.models import seed_convnet
 
         return seed_convnet(seed=seed)
     return load_keras_model(spec, "--model")

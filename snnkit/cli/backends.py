@@ -6,7 +6,7 @@ import json
 
 
 def run(args) -> int:
-    from ..backends import backend_entries
+    from snnkit.backends import backend_entries
 
     rows = [{"name": e.name, "available": e.is_available,
              "reason": e.unavailable_reason(), "description": e.description,
@@ -14,7 +14,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from ..text_table import text_table
+    from snnkit.utils.text_table import text_table
 
     table = []
     for row in rows:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
-    from ..bench import BenchConfig, check_backends, check_writable_dir, format_table
+    from snnkit.bench import BenchConfig, check_backends, check_writable_dir, format_table
 
     network = A.load_network(args.network)
     check_backends(args.backends)
     x, y, data_id = A.Images(args.data).take("test", "--n-test", args.n_test, default=1000,
                                              network=network)
     out = check_writable_dir(args.out, "--out")
-    from ..bench import run_bench
+    from snnkit.bench import run_bench
 
     config = BenchConfig(backends=args.backends, n_steps=args.n_steps,
                          presentation=args.presentation,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
@@ -10,7 +10,7 @@ def run(args) -> int:
     x, _, _ = A.Images(args.data).take("train", "--n-images", args.n_images, default=200,
                                        network=network, labels=False)
     out = A.output_file(args.out)
-    from ..trainer import Trainer
+    from snnkit.training.trainer import Trainer
 
     synapse = network.synapse if args.synapse == "keep" else args.synapse
     trainer = Trainer(enable_progress_bar=not args.quiet, synapse=synapse)
@@ -36,7 +36,7 @@ def run(args) -> int:
     state = "converged" if cal.converged else "NOT converged (best found is saved)"
     print(f"calibration {state} after {len(cal.history)} iteration(s), "
           f"target {cal.statistic} {cal.target_rate_hz:g} Hz, {cal.neuron_type} neurons:")
-    from ..text_table import text_table
+    from snnkit.utils.text_table import text_table
 
     rows = [("layer", "scale", "rate (Hz)", "on the 500 Hz plateau")]
     rows += [(name, f"{cal.scales[name]:.4g}", f"{cal.rates_hz.get(name, float('nan')):.1f}",
@@ -50,11 +50,11 @@ def run(args) -> int:
 
 def calibration_record(metadata: dict, n_images: int) -> dict:
     """The network's record of the MNIST training images it has seen
-    (``metadata["data"]``, :func:`snnkit.data.mnist_record`) with the first
+    (``metadata["data"]``, :func:`snnkit.data.datasets.mnist_record`) with the first
     ``n_images``, which calibrated it, added; ``{}`` when it keeps no record (then
     nobody knows what it has seen, and a search will not validate on training
     images)."""
-    from ..data import DATA_RECORD_KEY, mnist_record
+    from snnkit.data.datasets import DATA_RECORD_KEY, mnist_record
 
     record = metadata.get(DATA_RECORD_KEY)
     if not isinstance(record, dict) or record.get("dataset") != "mnist":

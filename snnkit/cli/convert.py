@@ -3,22 +3,22 @@ FrozenNetwork, and a FrozenNetwork to a NIR graph."""
 
 from __future__ import annotations
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
     out = A.output_file(args.out)
-    from ..frozen import FrozenNetwork
-
     if args.from_nir is not None:
         return _convert_from_nir(args, out)
     if args.model is None:
         raise A.error("model: expected a Keras model file (or --from-nir FILE), got none")
+    from snnkit.convert.freeze import from_keras
+
     model = A.load_keras_model(args.model, "model", for_training=False)
     kwargs = {}
     if args.off_chip is not None:
         kwargs["off_chip"] = args.off_chip
-    network = FrozenNetwork.from_keras(
+    network = from_keras(
         model, neuron_type=args.neuron_type or "relu", scale_firing_rates=args.scale or {},
         synapse=args.synapse, dt=args.dt or 0.001, readout=args.readout or "last",
         metadata={"procedure": "snnkit convert", "source": str(args.model)}, **kwargs)
@@ -29,7 +29,7 @@ def run(args) -> int:
 
 
 def _convert_from_nir(args, out) -> int:
-    from ..nir_import import from_nir
+    from snnkit.nir.importer import from_nir
 
     for flag, value in (("model", args.model), ("--scale", args.scale),
                         ("--synapse", args.synapse), ("--off-chip", args.off_chip),
@@ -48,7 +48,7 @@ def _convert_from_nir(args, out) -> int:
 def run_export(args) -> int:
     network = A.load_network(args.network)
     out = A.output_file(args.out, "out")
-    from ..nir_export import write_nir
+    from snnkit.nir.export import write_nir
 
     print(f"NIR graph written to {write_nir(network, out)}")
     return 0

@@ -16,7 +16,8 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from . import arguments as A
+from snnkit.cli import arguments as A
+from snnkit.exceptions import DeclarationError
 
 SPEC_FILE = Path(__file__).with_name("commands.toml")
 
@@ -25,11 +26,6 @@ _OPTION_KEYS = frozenset({"flag", "use", "dest", "type", "default", "default_tex
                           "choices", "choices_of", "action", "required", "nargs",
                           "metavar", "help", "group"})
 _ACTIONS = ("store_true", "store_false")
-
-
-class DeclarationError(Exception):
-    """``commands.toml`` declares something this module cannot build (a mistake in
-    snnkit itself, found by its tests, never by a user's input)."""
 
 
 @lru_cache(maxsize=1)
@@ -100,7 +96,7 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> None:
         if "type" in option:
             kwargs["type"] = A.TYPES[option["type"]]
         if option.get("choices_of") == "neuron_types":
-            from ..neurons import NEURON_TYPE_NAMES
+            from snnkit.network.neurons import NEURON_TYPE_NAMES
 
             kwargs["choices"] = NEURON_TYPE_NAMES
         target.add_argument(option["flag"], **kwargs)

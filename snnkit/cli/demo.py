@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
-    from ..demo import DemoConfig, run_demo
+    from snnkit.demo import DemoConfig, run_demo
 
     A.check_count("--n-test", args.n_test, A.MNIST_TEST, "the MNIST test set's size")
     A.check_count("--n-emulator", args.n_emulator, A.MNIST_TEST, "the MNIST test set's size")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
@@ -61,7 +61,7 @@ def json_default(value):
 
 def core_plan(network):
     """The Loihi core plan, or why there is none."""
-    from ..backends.loihi_planning import plan_loihi_cores
+    from snnkit.backends.loihi.planning import plan_loihi_cores
 
     if not network.on_chip_layers:
         return None, "no layer is on chip: nothing to map to Loihi cores", None

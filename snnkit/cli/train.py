@@ -7,7 +7,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
@@ -17,12 +17,12 @@ def run(args) -> int:
         else (None, None, None)
     out = A.output_file(args.out)
     checkpoints = _train_checkpoint_dir(args, out)
-    from ..neurons import neuron_spec
+    from snnkit.network.neurons import neuron_spec
 
     neuron_spec(args.neuron_type)  # a bad name fails before the data is loaded
     model = A.load_model(args.model, args.seed)
-    from ..callbacks import ModelCheckpoint
-    from ..trainer import Trainer
+    from snnkit.training.callbacks import ModelCheckpoint
+    from snnkit.training.trainer import Trainer
 
     saver = ModelCheckpoint(checkpoints, save_best=False)
     trainer = Trainer(max_epochs=args.epochs, minibatch_size=args.minibatch_size,
@@ -40,7 +40,7 @@ def run(args) -> int:
                 "train_history": history, "rate_target_hz": args.rate_target}
     if args.model == "seed" and args.data is None:
         # a fresh network: these are all the (MNIST) images it has seen
-        from ..data import DATA_RECORD_KEY, mnist_record
+        from snnkit.data.datasets import DATA_RECORD_KEY, mnist_record
 
         metadata[DATA_RECORD_KEY] = mnist_record((0, len(x_train)))
     network = trainer.freeze(model, metadata=metadata).replace(readout=args.readout)
@@ -65,7 +65,7 @@ def run(args) -> int:
 def _train_checkpoint_dir(args, out: Path) -> Path:
     """Where ``snnkit train`` keeps ``last.npz`` while it runs (removed at the end),
     checked against ``--resume``; temporary files of killed runs are removed."""
-    from .._io import remove_stale_temp_files
+    from snnkit.utils.files import remove_stale_temp_files
 
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir is not None \
         else out.parent / f"{out.name}.checkpoints"

@@ -3,12 +3,12 @@ local, chief or worker; also ``python -m snnkit.tuning``."""
 
 from __future__ import annotations
 
-from . import arguments as A
+from snnkit.cli import arguments as A
 
 
 def main(argv=None) -> int:
     """``python -m snnkit.tuning CONFIG.json [...]``: this subcommand on its own."""
-    from . import declared
+    from snnkit.cli import declared
 
     parser = A.Parser(prog="python -m snnkit.tuning",
                       description=declared.declarations()["command"]["tune"]["description"])
@@ -23,11 +23,11 @@ def run(args) -> int:
     """Delegates to snnkit.tuning's configuration runner (its owner documents the
     JSON format in snnkit/tuning/config.py)."""
     config = A.input_file(args.config, "config", (".json",))
-    from .._stack import import_tensorflow
+    from snnkit.utils.stack import import_tensorflow
 
     import_tensorflow()  # keras-tuner imports it: let it start quietly
-    from ..tuning.config import run_chief, run_search, run_worker, with_objective
-    from ..tuning.pareto_files import write_pareto_files
+    from snnkit.tuning.config import run_chief, run_search, run_worker, with_objective
+    from snnkit.tuning.pareto_files import write_pareto_files
 
     config = with_objective(str(config), args.objective)
     if args.chief:

@@ -1,0 +1,51 @@
+"""Checks on what a caller feeds a network: inputs and step counts.
+
+Shared by every backend, the Trainer's input readers, callbacks and the bench, so the
+same bad input gets the same message everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from snnkit.exceptions import ValidationError
+from snnkit.utils.validation import check_int
+
+if TYPE_CHECKING:
+    from snnkit.network.frozen import FrozenNetwork
+
+
+def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
+    """Validate inputs against the network; return float32 ``(N, input_size)``.
+
+    ``x``: images as ``load_mnist`` returns them, ``(N,) + network.input_shape``, or
+    flattened ``(N, input_size)``; real and finite. Errors name ``argument``.
+    """
+    shape = tuple(network.input_shape)
+    size = int(np.prod(shape))
+    x = np.asarray(x)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValidationError(f"{argument}: expected numeric images, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ValidationError(
+            f"{argument}: expected real-valued images, got dtype {x.dtype}")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValidationError(f"{argument}: expected at least one input of shape {shape}, "
+                              f"got shape {x.shape}")
+    if x.shape[1:] != shape and x.shape[1:] != (size,):
+        raise ValidationError(
+            f"{argument}: expected shape (N, {', '.join(map(str, shape))}) or (N, {size}), "
+            f"got {x.shape}")
+    finite_already = not np.issubdtype(x.dtype, np.inexact)  # ints and bools
+    x = x.reshape(x.shape[0], size).astype(np.float32)
+    if not finite_already and not np.all(np.isfinite(x)):
+        bad = int(np.argmax(~np.isfinite(x).all(axis=1)))
+        raise ValidationError(f"{argument}: inputs must be finite; input {bad} has NaN or inf")
+    return x
+
+
+def check_n_steps(n_steps) -> int:
+    """``n_steps`` (steps of ``dt`` per input) as an int >= 1."""
+    return check_int("n_steps", n_steps, low=1)

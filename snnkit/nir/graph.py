@@ -1,0 +1,373 @@
+"""The graph side of NIR import: check a NIR graph is a feed-forward chain and walk it
+node by node (shapes, neuron parameters, gains folded into weights) into Keras layer
+specifications. Used by :mod:`snnkit.nir.importer`."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+
+from snnkit.exceptions import NIRError
+
+logger = logging.getLogger(__name__)
+
+WEIGHTED = ("Conv2d", "Affine", "Linear")
+NEURONS = ("IF", "LIF", "CubaLIF")
+
+
+def check_chain(graph, where) -> list:
+    """Node names from the one Input to the one Output; refuses cycles, branches,
+    unknown edge ends and nodes off the chain, naming the node."""
+    names = list(graph.nodes)
+    successors = {n: [] for n in names}
+    predecessors = {n: [] for n in names}
+    for edge in graph.edges:
+        pre, post = edge
+        for end in (pre, post):
+            if end not in graph.nodes:
+                raise NIRError(f"{where}: edge {pre!r} -> {post!r} names node {end!r}, "
+                               f"which is not in the graph")
+        successors[pre].append(post)
+        predecessors[post].append(pre)
+    _check_acyclic(graph, where, successors, predecessors)
+    kinds = {n: type(graph.nodes[n]).__name__ for n in names}
+    inputs = [n for n in names if kinds[n] == "Input"]
+    outputs = [n for n in names if kinds[n] == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NIRError(f"{where}: expected one Input and one Output node, got inputs "
+                       f"{inputs} and outputs {outputs}")
+    chain, node = [], inputs[0]
+    while True:
+        chain.append(node)
+        ins, outs = predecessors[node], successors[node]
+        if len(ins) != (0 if node == inputs[0] else 1):
+            raise NIRError(f"{where}: node {node!r} ({kinds[node]}) has {len(ins)} inputs "
+                           f"({', '.join(ins) or 'none'}); snnkit reads a chain of nodes")
+        if node == outputs[0]:
+            if outs:
+                raise NIRError(f"{where}: the Output node {node!r} feeds {outs}")
+            break
+        if len(outs) != 1:
+            raise NIRError(f"{where}: node {node!r} ({kinds[node]}) feeds {len(outs)} "
+                           f"nodes ({', '.join(outs) or 'none'}); snnkit reads a chain "
+                           "of nodes from the Input to the Output")
+        node = outs[0]
+    stray = [n for n in names if n not in chain]
+    if stray:
+        raise NIRError(f"{where}: node {stray[0]!r} ({kinds[stray[0]]}) is not on the path "
+                       "from the Input to the Output")
+    return chain
+
+
+def _check_acyclic(graph, where, successors, predecessors):
+    indegree = {n: len(p) for n, p in predecessors.items()}
+    ready = [n for n, d in indegree.items() if d == 0]
+    seen = 0
+    while ready:
+        node = ready.pop()
+        seen += 1
+        for post in successors[node]:
+            indegree[post] -= 1
+            if indegree[post] == 0:
+                ready.append(post)
+    cyclic = [n for n, d in indegree.items() if d > 0]
+    if cyclic:
+        node = cyclic[0]
+        raise NIRError(f"{where}: the graph has recurrence (a cycle through nodes "
+                       f"{', '.join(cyclic)}); node {node!r} "
+                       f"({type(graph.nodes[node]).__name__}) is on it; snnkit runs "
+                       "feed-forward graphs")
+
+
+def _ints(value, n=2) -> tuple:
+    array = np.atleast_1d(np.asarray(value)).astype(int).ravel()
+    return tuple(int(v) for v in (np.repeat(array, n) if array.size == 1 else array))
+
+
+def _text_padding(padding):
+    """'same'/'valid' (a str, or bytes as read from a file), else None."""
+    if isinstance(padding, bytes):
+        padding = padding.decode("utf-8", "replace")
+    if isinstance(padding, np.ndarray) and padding.dtype.kind in "SUO":
+        padding = str(padding.item())
+    return padding if isinstance(padding, str) else None
+
+
+class GraphWalk:
+    """Walks a checked chain; collects Keras layer specs (dicts) with the weights in
+    NIR layout (float64) and every gain folded in.
+
+    ``scales`` (``{layer: scale}``, from snnkit's metadata) undoes the scale folding
+    of :func:`snnkit.nir.export.to_nir`; None reads the graph alone (scales 1).
+    """
+
+    def __init__(self, graph, where, *, amplitude=1.0, scales=None, standalone=(),
+                 no_bias=()):
+        self.graph, self.where = graph, where
+        self.amplitude, self.scales = amplitude, scales
+        self.standalone, self.no_bias = set(standalone), set(no_bias)
+        self.specs, self.neurons, self.names = [], {}, set()
+        self.segment, self.start_gain = [], 1.0
+        self.filters = [[]]  # synapse nodes per segment: (node, tau)
+        self.flatten_chw = None
+        self.shape = None
+        self.input_name = self.keras_input_shape = None
+
+    # --- helpers -----------------------------------------------------------------
+    def _error(self, name, message):
+        kind = type(self.graph.nodes[name]).__name__
+        return NIRError(f"{self.where}: node {name!r} ({kind}): {message}")
+
+    def _mismatch(self, name, expected):
+        return self._error(name, f"expects input shape {tuple(expected)}, but the node "
+                                 f"before it gives {self.shape}")
+
+    def _keras_name(self, name) -> str:
+        clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name))
+        clean = clean if re.match(r"^[A-Za-z0-9.]", clean) else "n" + clean
+        unique, i = clean, 1
+        while unique in self.names:
+            unique, i = f"{clean}_{i}", i + 1
+        self.names.add(unique)
+        return unique
+
+    def _uniform(self, name, node, param) -> float:
+        values = np.asarray(getattr(node, param), np.float64)
+        if values.size != 1 and values.shape != self.shape:
+            raise self._mismatch(name, values.shape)
+        unique = np.unique(values)
+        if unique.size != 1 or not np.isfinite(unique[0]):
+            raise self._error(name, f"{param} must be one finite value for all neurons "
+                                    f"(snnkit gives a layer's neurons the same "
+                                    f"parameters), got {unique.min()}..{unique.max()}")
+        return float(unique[0])
+
+    def _gain(self, g):
+        """Multiply the signal here by ``g``: into the last weights (and bias) of this
+        segment, or the input of the next weights if none yet."""
+        if self.segment:
+            last = self.segment[-1]
+            last["weight"] = last["weight"] * g
+            if last["bias"] is not None:
+                last["bias"] = last["bias"] * g
+        else:
+            self.start_gain *= g
+
+    def _add_weighted(self, spec):
+        if self.start_gain != 1.0:
+            spec["weight"] = spec["weight"] * self.start_gain
+            self.start_gain = 1.0
+        self.specs.append(spec)
+        self.segment.append(spec)
+
+    def layer_names(self) -> list:
+        return [self.input_name] + [s["name"] for s in self.specs]
+
+    # --- the walk ----------------------------------------------------------------
+    def run(self, chain):
+        for name in chain:
+            node = self.graph.nodes[name]
+            try:
+                getattr(self, "_" + type(node).__name__.lower())(name, node)
+            except NIRError:
+                raise
+            except (ValueError, TypeError, IndexError, AttributeError, KeyError) as e:
+                raise self._error(name, f"malformed ({type(e).__name__}: {e})") from e
+
+    def _input(self, name, node):
+        self.shape = _ints(node.input_type["input"], 1)
+        if len(self.shape) not in (1, 3):
+            raise self._error(name, f"shape {self.shape}: snnkit reads vectors (N,) and "
+                                    "images (C, H, W)")
+        self.input_name = self._keras_name(name)
+        c = self.shape
+        self.keras_input_shape = (c[1], c[2], c[0]) if len(c) == 3 else c
+
+    def _output(self, name, node):
+        declared = node.output_type.get("output")
+        if declared is not None and _ints(declared, 1) != self.shape:
+            raise self._mismatch(name, _ints(declared, 1))
+        if self.flatten_chw is not None:
+            raise self._error(name, "reads a Flatten of a (C, H, W) tensor with no "
+                                    "Affine/Linear after it; Keras flattens channels-last, "
+                                    "so the outputs would be reordered")
+        if self.start_gain != 1.0:
+            raise self._error(name, "no weights after the last neuron layer to fold its "
+                                    "scale into")
+
+    def _conv2d(self, name, node):
+        weight = np.asarray(node.weight, np.float64)
+        if len(self.shape) != 3 or weight.ndim != 4 or weight.shape[1] != self.shape[0]:
+            raise self._mismatch(name, (weight.shape[1] if weight.ndim == 4 else "?",
+                                        "H", "W"))
+        if node.input_shape is not None and _ints(node.input_shape) != self.shape[1:]:
+            raise self._mismatch(name, (self.shape[0], *_ints(node.input_shape)))
+        if int(node.groups) != 1:
+            raise self._error(name, f"groups={node.groups}; snnkit handles groups=1")
+        stride, dilation = _ints(node.stride), _ints(node.dilation)
+        kernel = weight.shape[2:]
+        named = _text_padding(node.padding)
+        if named is not None:
+            if named not in ("same", "valid") or (named == "same" and stride != (1, 1)):
+                raise self._error(name, f"padding {named!r} with stride {stride}; snnkit "
+                                        "reads 'valid', or 'same' with stride 1")
+            pads = (0, 0) if named == "valid" else tuple(
+                (k - 1) * d // 2 for k, d in zip(kernel, dilation))
+            same = named == "same"
+        else:
+            pads = _ints(node.padding)
+            same = stride == (1, 1) and all((k - 1) * d == 2 * p for k, d, p in
+                                            zip(kernel, dilation, pads))
+        out = tuple(self.shape[1:]) if named == "same" else tuple(
+            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            for n, p, d, k, s in zip(self.shape[1:], pads, dilation, kernel, stride))
+        if min(out) < 1:
+            raise self._error(name, f"kernel {kernel} does not fit input {self.shape}")
+        bias = np.broadcast_to(np.asarray(node.bias, np.float64), (weight.shape[0],))
+        keep_bias = name not in self.no_bias and (self.scales is not None or bias.any())
+        self._add_weighted({
+            "kind": "conv", "name": self._keras_name(name), "weight": weight,
+            "bias": bias.copy() if keep_bias else None, "stride": stride,
+            "dilation": dilation, "padding": "same" if same else pads, "relu": False,
+            "pad_name": None if same or pads == (0, 0) else self._keras_name(f"{name}.pad")})
+        self.shape = (weight.shape[0], *out)
+
+    def _affine(self, name, node, bias=True):
+        weight = np.asarray(node.weight, np.float64)
+        if weight.ndim != 2 or len(self.shape) != 1 or weight.shape[1] != self.shape[0]:
+            raise self._mismatch(name, weight.shape[1:] if weight.ndim == 2 else "?")
+        b = np.broadcast_to(np.asarray(node.bias, np.float64), weight.shape[:1]).copy() \
+            if bias else None
+        self._add_weighted({"kind": "dense", "name": self._keras_name(name),
+                            "weight": weight, "bias": b, "relu": False,
+                            "flatten_chw": self.flatten_chw})
+        self.flatten_chw = None
+        self.shape = (weight.shape[0],)
+
+    def _linear(self, name, node):
+        self._affine(name, node, bias=False)
+
+    def _flatten(self, name, node):
+        declared = node.input_type.get("input")
+        if declared is not None and _ints(declared, 1) != self.shape:
+            raise self._mismatch(name, _ints(declared, 1))
+        ndim = len(self.shape)
+        start, end = int(node.start_dim) % ndim, int(node.end_dim) % ndim
+        if ndim == 1:
+            return
+        if (start, end) != (0, ndim - 1):
+            raise self._error(name, f"flattens dimensions {node.start_dim}..{node.end_dim} "
+                                    f"of {self.shape}; snnkit flattens the whole tensor "
+                                    "(start_dim=0, end_dim=-1)")
+        self.specs.append({"kind": "flatten", "name": self._keras_name(name)})
+        self.flatten_chw = self.shape
+        self.shape = (int(np.prod(self.shape)),)
+
+    def _avgpool2d(self, name, node, gain=False):
+        if len(self.shape) != 3:
+            raise self._mismatch(name, ("C", "H", "W"))
+        size, stride = _ints(node.kernel_size), _ints(node.stride)
+        if _ints(node.padding) != (0, 0):
+            raise self._error(name, f"padding {_ints(node.padding)}; snnkit pools "
+                                    "without padding")
+        out = tuple((n - k) // s + 1 for n, k, s in zip(self.shape[1:], size, stride))
+        self.specs.append({"kind": "pool", "name": self._keras_name(name), "size": size,
+                           "stride": stride})
+        self.shape = (self.shape[0], *out)
+        if gain:  # a sum is the average times the window size
+            self._gain(float(size[0] * size[1]))
+
+    def _sumpool2d(self, name, node):
+        self._avgpool2d(name, node, gain=True)
+
+    def _li(self, name, node):
+        tau = self._uniform(name, node, "tau")
+        if self._uniform(name, node, "r") != 1.0 or self._uniform(name, node, "v_leak"):
+            raise self._error(name, "snnkit's synapse is a unit-gain lowpass: LI with "
+                                    "r = 1 and v_leak = 0")
+        self._filter(name, tau)
+
+    def _filter(self, name, tau):
+        if tau <= 0:
+            raise self._error(name, f"time constant {tau} s must be > 0")
+        biased = [s["name"] for s in self.segment if s["bias"] is not None and
+                  s["bias"].any()]
+        if biased:
+            logger.warning("%s: node %r filters the bias of %r; snnkit adds biases "
+                           "unfiltered (the two differ for about %g s after each onset)",
+                           self.where, name, biased[-1], tau)
+        self.filters[-1].append((name, tau))
+
+    def _if(self, name, node):
+        self._neuron(name, node, "IF", None, leak=0.0, gain=1.0)
+
+    def _lif(self, name, node):
+        leak = self._uniform(name, node, "v_leak")
+        self._neuron(name, node, "LIF", self._uniform(name, node, "tau"), leak, 1.0)
+
+    def _cubalif(self, name, node):
+        self._filter(name, self._uniform(name, node, "tau_syn"))
+        leak = self._uniform(name, node, "v_leak")
+        self._neuron(name, node, "LIF", self._uniform(name, node, "tau_mem"), leak,
+                     self._uniform(name, node, "w_in"))
+
+    def _neuron(self, name, node, family, tau, leak, gain):
+        threshold = self._uniform(name, node, "v_threshold")
+        if threshold <= 0:
+            raise self._error(name, f"v_threshold {threshold} must be > 0")
+        if self._uniform(name, node, "v_reset") != 0.0:
+            raise self._error(name, "v_reset must be 0 (snnkit's neurons reset to zero)")
+        if tau is not None and tau <= 0:
+            raise self._error(name, f"tau {tau} s must be > 0")
+        total_gain = gain * self._uniform(name, node, "r") / threshold
+        last = self.specs[-1] if self.specs else None
+        fused = (last is not None and self.segment and last is self.segment[-1]
+                 and name not in self.standalone)
+        layer = last["name"] if fused else self._keras_name(name)
+        if not fused:
+            self.specs.append({"kind": "relu", "name": layer})
+        scale = 1.0 if self.scales is None else float(self.scales.get(layer, 1.0))
+        self._gain(total_gain / scale)
+        if leak:
+            if not self.segment:
+                raise self._error(name, "v_leak needs weights before the neurons to "
+                                        "become their bias")
+            spec = self.segment[-1]
+            spec["bias"] = (spec["bias"] if spec["bias"] is not None else
+                            np.zeros(spec["weight"].shape[0])) + leak / threshold
+        if self.start_gain != 1.0:
+            raise self._error(name, "no weights since the previous neuron layer to fold "
+                                    "its gain r / v_threshold into")
+        if fused:
+            last["relu"] = True
+        self.neurons[name] = {"type": type(node).__name__, "family": family,
+                              "gain": total_gain, "leak": leak / threshold, "tau": tau}
+        self.segment, self.filters = [], self.filters + [[]]
+        self.start_gain = 1.0 if self.scales is None else scale / self.amplitude
+
+    def synapse(self):
+        """The one synapse time constant (s) after every neuron layer, or None."""
+        first, rest = self.filters[0], self.filters[1:]
+        if first:
+            raise self._error(first[0][0], "a synapse before the first neuron layer; "
+                                           "snnkit filters neuron outputs only")
+        found = [f for segment in rest for f in segment]
+        if not found:
+            return None
+        neurons = list(self.neurons)
+        for i, segment in enumerate(rest):
+            if len(segment) != 1:
+                raise self._error(neurons[i], (
+                    f"its output passes {len(segment)} synapses "
+                    f"({', '.join(n for n, _ in segment) or 'none'}) before the next "
+                    f"neuron layer or the output, while node {found[0][0]!r} is one; snnkit "
+                    "filters every neuron layer's output with one synapse"))
+        taus = {tau: name for name, tau in found}
+        if len(taus) > 1:
+            (t1, n1), (t2, n2) = list(taus.items())[:2]
+            raise NIRError(f"{self.where}: synapse nodes {n1!r} ({t1:g} s) and {n2!r} "
+                           f"({t2:g} s) differ; snnkit uses one synapse time constant")
+        return found[0][1]
+

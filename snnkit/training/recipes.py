@@ -1,0 +1,341 @@
+"""Training recipes: tested sequences of Trainer calls for a goal.
+
+:func:`train_for_loihi` is the procedure ``benchmarks/bench_trainer_accuracy.py``
+measures (figures in its docstring): train with ReLU rates, calibrate per-layer scales
+with the Loihi neurons that will run, fine-tune with those neurons at those scales
+(nengo-dl trains them through nengo-extras' rate model, which has Loihi's
+one-spike-per-step ceiling and its rate quantization), calibrate again, freeze.
+
+Measured with the defaults on the seed network (60k training images, seed 0):
+98.84% Loihi-neuron spiking accuracy in NengoDL on the 10,000 test images at 30 steps,
+synapse 0.005 s (ReLU-only training with the same calibration: about 97.2% on the
+first 2,000 test images). Fine-tuning on Loihi neurons is what closes the gap. Rate
+regularization during fine-tuning did not help here: a (50, 500) Hz percentile range at
+weight 10 gave 97.30% on the first 2,000 test images against 98.55% without it (it
+settles sooner, 96.8% vs 94.3% at step 15, but lower).
+
+:func:`train_for_latency` is the latency-first procedure (no synapse, trained
+through time, running-mean readout). How its defaults were chosen, Loihi-exact
+(``loihi-emulator-fast``) on the 10,000 test images, read out at 10 / 16 steps, all
+from the same 40-epoch shifted-image ReLU network (99.29% as ReLU rates) unless said:
+
+- ``train_for_loihi``'s network with scales ×2, no synapse, 2 epochs through time
+  without augmentation: 98.81% / 98.83% (its ReLU accuracy, 98.91%, is the ceiling);
+- scales from :meth:`Trainer.calibrate` at 400 Hz (mean active rate, before its
+  bracketed search): it did not converge (conv1's scale ×27 in 8 iterations: many
+  weakly active neurons held the mean down), 97.0% / 97.0% after training through
+  time;
+- percentile scales to 1000 Hz, loss from step 6, shifts ±2: 98.69% / 98.76%;
+- to 2000 Hz, loss from step 8, shifts ±2: 99.01% / 99.05%; 3 epochs with cosine
+  decay 98.87% / 99.00%; loss from step 10 99.03% / 99.05%; shifts ±1 while
+  training through time (the defaults): 99.14% / 99.15% (95.6% at 6 steps).
+
+The float model agrees with the chip to 0.05 points (99.03% / 99.10% vs 99.01% /
+99.05%): 8-bit weights cost little; what is left is the network's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnkit.convert.freeze import from_keras
+from snnkit.convert.keras_model import to_keras
+from snnkit.exceptions import ValidationError
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.training.trainer import Calibration, Trainer
+from snnkit.utils.validation import check_number, check_positive
+
+
+@dataclass(frozen=True)
+class LoihiTraining:
+    """What :func:`train_for_loihi` produced: the network to run, the calibrations
+    before and after fine-tuning, the training histories, and the calibrated network
+    before fine-tuning (``calibrated_network``)."""
+
+    network: FrozenNetwork
+    calibration: Calibration
+    first_calibration: Calibration
+    relu_history: list
+    loihi_history: list
+    calibrated_network: FrozenNetwork | None = None
+    selected: str = "fine-tuned"
+
+
+def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: int = 4,
+                    target_rate_hz: float = 250.0, synapse: float = 0.005,
+                    n_steps: int = 30, calibration_inputs: int = 500,
+                    fine_tune_learning_rate: float = 1e-4, rate_target_hz=None,
+                    rate_weight: float = 10.0, neuron_type: str = "loihi-relu",
+                    seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
+                    val_data=None, statistic: str = "mean",
+                    minibatch_size: int = 200, readout="last", select_on=None,
+                    select_backend: str = "loihi-emulator-fast") -> LoihiTraining:
+    """Train ``model`` (in place) for Loihi neurons; returns the frozen network with
+    calibrated per-layer scales and ``synapse``.
+
+    ``relu_epochs=0`` starts from the model as it is (e.g. trained in Keras: the
+    conversion of a user's model). ``rate_target_hz`` / ``rate_weight``: optional
+    rate regularization during the fine-tuning (see :class:`~snnkit.Trainer`).
+    ``calibration_inputs``: how many training images the scales are calibrated on;
+    ``statistic``: the calibrated rate statistic (:mod:`snnkit.training.calibration`).
+    ``readout``: the networks' output readout (:mod:`snnkit.network.readout`), or several
+    candidates (e.g. ``("mean", "last")``) to choose from on ``select_on``.
+    ``select_on``: held-out ``(x, y)`` (never test data): the calibrated network
+    before fine-tuning and the fine-tuned one both run on it (``select_backend``,
+    ``n_steps``), each read out with every candidate readout, and the most accurate
+    pair is returned (``LoihiTraining.selected``, the network's ``readout``; ties go
+    to the fine-tuned network and to the readout listed first).
+    """
+    readouts = _check_readouts(readout, select_on)
+    x, y = train_data
+    relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
+                   callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
+                   minibatch_size=minibatch_size)
+    relu_history = relu.fit(model, train_data, val_data) if relu_epochs > 0 else []
+    calib_x = x[:calibration_inputs]
+    first = relu.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
+                           neuron_type=neuron_type, n_steps=n_steps, synapse=synapse,
+                           statistic=statistic)
+    loihi_history = []
+    calibration = first
+    if loihi_epochs > 0:
+        model = _trainable(model)
+    calibrated = from_keras(model, neuron_type=neuron_type,
+                                          scale_firing_rates=first.scales, synapse=synapse)
+    if loihi_epochs > 0:
+        tune = Trainer(max_epochs=loihi_epochs, neuron_type=neuron_type,
+                       scale_firing_rates=first.scales, synapse=synapse,
+                       learning_rate=fine_tune_learning_rate, seed=seed,
+                       rate_target_hz=rate_target_hz, rate_weight=rate_weight,
+                       callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
+                       minibatch_size=minibatch_size)
+        loihi_history = tune.fit(model, train_data, val_data)
+        calibration = tune.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
+                                     neuron_type=neuron_type, n_steps=n_steps,
+                                     synapse=synapse, statistic=statistic)
+    network = from_keras(
+        model, neuron_type=neuron_type, scale_firing_rates=calibration.scales,
+        synapse=synapse,
+        metadata={"recipe": "train_for_loihi", "relu_epochs": relu_epochs,
+                  "loihi_epochs": loihi_epochs, "target_rate_hz": target_rate_hz,
+                  "calibrated_rates_hz": calibration.rates_hz,
+                  "calibration_converged": calibration.converged})
+    network = network.replace(readout=readouts[0])
+    calibrated = calibrated.replace(readout=readouts[0])
+    selected = "fine-tuned" if loihi_epochs > 0 else "calibrated"
+    if select_on is not None:
+        # fine-tuning with Loihi neurons can lose to calibration alone (small layers,
+        # few examples), and a deep stack of filtered layers answers late, where a
+        # running mean still carries the silent first steps: keep whichever network
+        # and readout do best on held-out images, Loihi-exact
+        candidates = {"calibrated": calibrated}
+        if loihi_epochs > 0:
+            candidates = {"fine-tuned": network, **candidates}
+        scores = _selection_scores(candidates, readouts, select_on, select_backend,
+                                   n_steps)
+        selected, chosen = max(scores, key=scores.get)  # first of equals wins
+        calibrated = calibrated.replace(readout=chosen)
+        network = candidates[selected].replace(
+            readout=chosen, metadata=dict(
+                network.metadata, selected=selected, selected_readout=chosen,
+                selection_accuracy={f"{name}/{r}": acc
+                                    for (name, r), acc in scores.items()}))
+    return LoihiTraining(network=network, calibration=calibration,
+                         first_calibration=first, relu_history=relu_history,
+                         loihi_history=loihi_history, calibrated_network=calibrated,
+                         selected=selected)
+
+
+def _check_readouts(readout, select_on) -> tuple:
+    from snnkit.network.readout import check_readout
+
+    readouts = (readout,) if isinstance(readout, str) else tuple(readout)
+    if not readouts:
+        raise ValidationError("readout: expected a readout or candidates, got none")
+    for r in readouts:
+        check_readout(r)
+    if len(readouts) > 1 and select_on is None:
+        raise ValidationError(
+            f"readout: {len(readouts)} candidates ({', '.join(readouts)}) need select_on "
+            "(held-out images to choose on); got select_on=None")
+    return readouts
+
+
+def _selection_scores(candidates: dict, readouts, select_on, backend_name: str,
+                      n_steps: int) -> dict:
+    """``{(network name, readout): accuracy on select_on}``, in candidate then
+    readout order; one run per network (the readouts are host arithmetic on the same
+    outputs)."""
+    from snnkit.backends import get_backend
+    from snnkit.network.readout import apply_readout
+
+    x_sel, y_sel = select_on
+    backend = get_backend(backend_name)
+    scores = {}
+    for name, net in candidates.items():
+        raw = backend.run(net.replace(readout="last"), x_sel, n_steps=n_steps).outputs
+        for r in readouts:
+            predictions = np.argmax(apply_readout(raw, r)[:, -1], axis=-1)
+            scores[(name, r)] = float(np.mean(predictions == np.asarray(y_sel)))
+    return scores
+
+
+@dataclass(frozen=True)
+class LatencyTraining:
+    """What :func:`train_for_latency` produced: the network to run, the per-layer
+    scales its training through time started from, and the histories of both
+    training stages."""
+
+    network: FrozenNetwork
+    initial_scales: dict
+    relu_history: list
+    time_history: list
+
+
+def train_for_latency(model, train_data, *, relu_epochs: int = 40, shift_pixels: int = 2,
+                      max_rate_hz: float = 2000.0, percentile: float = 99.0,
+                      n_steps: int = 16, loss_from_step: int = 8, time_epochs: int = 2,
+                      time_shift_pixels: int = 1, learning_rate: float = 1e-4,
+                      scale_learning_rate: float = 1e-3, cosine_decay: bool = False,
+                      calibration_inputs: int = 500, seed: int | None = 0,
+                      progress: bool = False, val_data=None) -> LatencyTraining:
+    """Train ``model`` (in place) to answer in few time steps on Loihi; returns the
+    frozen network: Loihi neurons, no synapse, the ``"mean"`` readout.
+
+    1. ``relu_epochs`` of ReLU training with every image shifted at random by up to
+       ``shift_pixels`` pixels (Keras, Adam with cosine decay from 1e-3; ReLU rates
+       are the network's Keras function, so this is what nengo-dl would train, with
+       augmentation); 0 skips it (``model`` is already trained).
+    2. Initial per-layer scales that put each layer's ``percentile``-th ReLU
+       activation (on ``calibration_inputs`` training images) at ``max_rate_hz``
+       (:func:`percentile_scales`): by default 2000 Hz, twice the one-spike-per-step
+       ceiling, so the busiest few percent of neurons saturate and every neuron
+       reaches its threshold early. A calibration target cannot ask for that
+       (measured rates never exceed the ceiling).
+    3. ``time_epochs`` of training through the spiking dynamics over ``n_steps``
+       steps with Loihi's timing (:func:`~snnkit.training.time_training.fit_over_time`), the
+       loss on the running-mean readout at every step from ``loss_from_step``;
+       weights and scales are learned; images shifted by up to
+       ``time_shift_pixels``.
+
+    Without a synapse every on-chip layer can answer one step after its input
+    (measured first spikes: to-spikes step 1, conv0 2, conv1 3, dense0 4, output 5),
+    where a 5 ms synapse costs 3–5 steps per layer; the running mean over the
+    host's output removes the noise of reading single spikes.
+    """
+    from snnkit.training.time_training import fit_over_time
+
+    x, y = train_data
+    relu_history = fit_relu_augmented(model, train_data, epochs=relu_epochs,
+                                      shift_pixels=shift_pixels, seed=seed) \
+        if relu_epochs > 0 else []
+    scales = percentile_scales(model, x[:calibration_inputs], max_rate_hz=max_rate_hz,
+                               percentile=percentile)
+    start = from_keras(
+        model, neuron_type="loihi-relu", scale_firing_rates=scales,
+        synapse=None, readout="mean")
+    trained = fit_over_time(start, train_data, n_steps=n_steps,
+                            loss_from_step=loss_from_step, epochs=time_epochs,
+                            learning_rate=learning_rate,
+                            scale_learning_rate=scale_learning_rate,
+                            cosine_decay=cosine_decay, shift_pixels=time_shift_pixels,
+                            val_data=val_data, seed=seed,
+                            progress=progress)
+    for layer in model.layers:
+        if layer.name in trained.network.weights:
+            layer.set_weights(list(trained.network.weights[layer.name]))
+    network = trained.network.replace(metadata={
+        "recipe": "train_for_latency", "relu_epochs": relu_epochs,
+        "shift_pixels": shift_pixels, "time_shift_pixels": time_shift_pixels,
+        "max_rate_hz": max_rate_hz,
+        "percentile": percentile, "initial_scales": scales, "time_epochs": time_epochs,
+        "n_steps": n_steps, "loss_from_step": loss_from_step,
+        "learning_rate": learning_rate, "scale_learning_rate": scale_learning_rate})
+    return LatencyTraining(network=network, initial_scales=scales,
+                           relu_history=relu_history, time_history=trained.history)
+
+
+def fit_relu_augmented(model, train_data, *, epochs: int, shift_pixels: int = 2,
+                       minibatch_size: int = 200, learning_rate: float = 1e-3,
+                       seed: int | None = 0) -> list:
+    """Train ``model`` (in place) with ReLU rates for ``epochs``, each image shifted
+    at random by up to ``shift_pixels`` pixels per epoch; Adam, cosine decay from
+    ``learning_rate``. Returns per-epoch logs (``loss``, ``accuracy``)."""
+    from snnkit.utils.stack import import_tensorflow
+
+    tf = import_tensorflow()
+
+    from snnkit.training.time_training import random_shifts
+
+    x, y = train_data
+    x = np.asarray(x, np.float32).reshape((-1,) + tuple(model.input_shape[1:]))
+    y = np.asarray(y)
+    if seed is not None:
+        tf.keras.utils.set_random_seed(seed)
+    rng = np.random.RandomState(seed)
+    n_batches = len(x) // minibatch_size
+    model.compile(tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
+        learning_rate, epochs * n_batches)),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"])
+
+    def batches():
+        while True:
+            order = rng.permutation(len(x))
+            for b in range(n_batches):
+                idx = order[b * minibatch_size:(b + 1) * minibatch_size]
+                xb = random_shifts(x[idx], shift_pixels, rng) if shift_pixels else x[idx]
+                yield xb, y[idx]
+
+    history = model.fit(batches(), steps_per_epoch=n_batches, epochs=epochs, verbose=0)
+    return [{"epoch": i, "loss": float(history.history["loss"][i]),
+             "accuracy": float(history.history["accuracy"][i])} for i in range(epochs)]
+
+
+def percentile_scales(model, x, *, max_rate_hz: float = 1000.0,
+                      percentile: float = 99.0) -> dict:
+    """``{neuron layer: scale}`` that maps the ``percentile``-th percentile of each
+    layer's positive ReLU activations on inputs ``x`` to ``max_rate_hz`` (Hz; an
+    activation ``a`` at scale ``s`` asks for ``s * a`` Hz). SNN Toolbox's
+    normalization, in rates. Unlike :mod:`snnkit.training.calibration`'s ``"p<q>"``
+    statistic it reads ReLU activations in one pass, so it can ask for more than
+    Loihi's ceiling rate (the spiking rates it would measure cannot)."""
+    from snnkit.utils.stack import import_tensorflow
+
+    tf = import_tensorflow()
+
+    from snnkit.convert.freeze import neuron_layers
+
+    check_number("percentile", percentile, low=0, low_open=True, high=100)
+    check_positive("max_rate_hz", max_rate_hz, "Hz")
+    names = neuron_layers(model)
+    probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    x = np.asarray(x, np.float32).reshape((-1,) + tuple(model.input_shape[1:]))
+    activations = probe.predict(x, verbose=0, batch_size=250)
+    if len(names) == 1:
+        activations = [activations]
+    scales = {}
+    for name, values in zip(names, activations):
+        active = values[values > 0]
+        if active.size == 0:
+            raise ValidationError(f"percentile_scales: layer {name!r} is silent on these "
+                                  "inputs; it cannot be scaled to a rate")
+        scales[name] = float(max_rate_hz / np.percentile(active, percentile))
+    return scales
+
+
+def _trainable(model):
+    """``model`` if NengoDL can train it, else a folded copy that it can (e.g. a
+    SeparableConv2D becomes a Conv2D): the fine-tuning then trains the copy, and the
+    user's model keeps its Keras-trained weights."""
+    from snnkit.convert.freeze import check_convertible
+    from snnkit.exceptions import ConversionError
+
+    try:
+        check_convertible(model)
+        return model
+    except ConversionError:
+        return to_keras(from_keras(model, spike_encoder=False))
+

@@ -1,0 +1,411 @@
+"""The Trainer: train a Keras model as a (spiking) Nengo network, measure its firing
+rates, calibrate per-layer scales, evaluate on any backend, freeze.
+
+The Keras model is the state: :meth:`Trainer.fit` converts it with
+``nengo_dl.Converter``, trains in ``nengo_dl.Simulator`` and writes the trained
+weights back into the Keras model, so any later conversion (other neuron type, other
+scales, other backend) starts from the trained weights.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from snnkit.convert.fold import write_back
+from snnkit.convert.freeze import check_convertible, from_keras
+from snnkit.convert.to_nengo import build_network
+from snnkit.exceptions import CheckpointError, UnknownNameError, ValidationError
+from snnkit.network.frozen import FrozenNetwork
+from snnkit.network.neurons import neuron_spec
+from snnkit.training.calibration import Calibration
+from snnkit.training.callbacks import CallbackList, collect_callbacks
+from snnkit.training.checkpoint import save_checkpoint
+from snnkit.training.fit_data import check_data, read_data, read_inputs
+from snnkit.training.nengo_dl_fit import (
+    OPTIMIZERS,
+    KerasBridge,
+    fit_feeds,
+    fit_losses,
+    make_optimizer,
+    snnkit_logs,
+    wants_batches,
+    whole_minibatches,
+)
+from snnkit.training.nengo_dl_weights import copy_weights_to_keras, restore_optimizer
+from snnkit.training.rate_reg import parse_rate_targets
+from snnkit.training.resume import (
+    callback_states,
+    check_same_settings,
+    find_checkpoint,
+    load_callback_states,
+    training_settings,
+)
+from snnkit.utils.stack import import_tensorflow
+from snnkit.utils.validation import check_at_least, check_int, check_positive
+
+tf = import_tensorflow()
+
+__all__ = ["Calibration", "Trainer"]
+
+
+class Trainer:
+    """Lightning-style training loop for Nengo-converted Keras models.
+
+    Parameters
+    ----------
+    max_epochs : epochs of training (>= 1).
+    minibatch_size : training minibatch size (examples).
+    optimizer : ``"rmsprop"``, ``"adam"``, ``"sgd"`` or a ``tf.optimizers`` instance.
+    learning_rate : used when ``optimizer`` is a name.
+    neuron_type : neuron type for ReLU layers while training and, by default, when
+        evaluating and freezing (see :mod:`snnkit.network.neurons`).
+    scale_firing_rates : a number for all neuron layers or ``{layer: scale}``.
+    synapse : lowpass time constant on neuron outputs at inference, s (training uses
+        none, as nengo-dl trains on rates).
+    dt : simulation step, s.
+    off_chip : layers that run off-chip (default: :func:`snnkit.models.default_off_chip`).
+    rate_target_hz : firing-rate regularization (:mod:`snnkit.training.rate_reg`): a rate in
+        Hz, a ``(low, high)`` range in Hz, or ``{layer: rate or (low, high)}``;
+        None: no regularization. Each regularized layer's loss is logged as
+        ``rate_loss/<layer>``.
+    rate_weight : weight of each layer's rate loss relative to the task loss. The
+        losses are relative (unitless), so 10 for a 100 Hz target pulls as hard as
+        NengoDL's example (1e-3 on the squared error in Hz).
+    callbacks : :class:`~snnkit.training.callbacks.Callback` objects.
+    logger : None, True (a :class:`~snnkit.training.callbacks.CSVLogger` in
+        ``default_root_dir``), or logger callbacks (``CSVLogger``,
+        ``TensorBoardLogger``), one or a list.
+    seed : seeds Python, NumPy, TensorFlow and the simulator; with ``deterministic``
+        (default) TensorFlow's ops are made deterministic too, so two runs give
+        identical weights.
+    default_root_dir : where checkpoints and logs go unless a callback says otherwise.
+    enable_progress_bar : show tqdm progress.
+    """
+
+    def __init__(self, *, max_epochs: int = 1, minibatch_size: int = 200,
+                 optimizer="rmsprop", learning_rate: float = 0.001,
+                 neuron_type="relu", scale_firing_rates=None, synapse: float | None = None,
+                 dt: float = 0.001, off_chip=None, rate_target_hz=None,
+                 rate_weight: float = 10.0, callbacks=(), logger=None,
+                 seed: int | None = 0, deterministic: bool = True,
+                 default_root_dir=None, enable_progress_bar: bool = True):
+        # each setting checked (the error names it) and stored
+        self.max_epochs = check_int("max_epochs", max_epochs, low=1)
+        self.minibatch_size = check_int("minibatch_size", minibatch_size, low=1)
+        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+            raise UnknownNameError(f"optimizer: unknown optimizer {optimizer!r}; "
+                                   f"known: {', '.join(OPTIMIZERS)}")
+        self.optimizer = optimizer
+        self.learning_rate = check_positive("learning_rate", learning_rate)
+        self.neuron_type = neuron_spec(neuron_type)
+        self.scale_firing_rates = scale_firing_rates
+        self.synapse = None if synapse is None else \
+            check_positive("synapse", synapse, "seconds")
+        self.dt = check_positive("dt", dt, "seconds")
+        self.off_chip = off_chip
+        self.rate_target_hz = rate_target_hz
+        self.rate_weight = float(check_at_least("rate_weight", rate_weight, 0))
+        self.seed = seed
+        self.deterministic = deterministic
+        self.default_root_dir = Path(default_root_dir) if default_root_dir is not None \
+            else Path.cwd()
+        self.enable_progress_bar = enable_progress_bar
+        self.callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
+        self.steps_per_epoch = 0
+        self.history: list[dict] = []
+        self.should_stop = False
+        self.current_epoch = -1
+        # set while fit() runs (callbacks use them)
+        self.network: FrozenNetwork | None = None
+        self.train_x = None
+        self.has_validation = False
+        self._rate_targets: dict = {}
+        self._settings: dict = {}  # of the running fit (snnkit.training.resume.training_settings)
+        self._sim = None
+        self._built = None
+        self._model = None
+
+    # --- training -------------------------------------------------------------
+    def fit(self, model: tf.keras.Model, train_data, val_data=None, *,
+            ckpt_path=None) -> list[dict]:
+        """Train ``model`` in place; returns the per-epoch logs (``self.history``).
+
+        ``train_data`` / ``val_data``: ``(x, y)`` with images as ``load_mnist``
+        returns them and integer labels, or a ``tf.data.Dataset`` of such pairs
+        (batched or not; it is read into memory once). nengo-dl trains on whole
+        minibatches: the last ``len(x) % minibatch_size`` examples are left out.
+
+        ``ckpt_path``: resume from a checkpoint (``"last"``: the ``last.npz`` of the
+        :class:`~snnkit.training.checkpoint.ModelCheckpoint` callback, or of
+        ``<default_root_dir>/checkpoints``; if none exists yet, training starts
+        from scratch). Weights, optimizer state, history and callback states are
+        restored; training continues up to ``max_epochs`` in total. The fit must have
+        the settings and data of the one that wrote the checkpoint (``max_epochs``
+        may grow): otherwise a :class:`~snnkit.exceptions.CheckpointError` names what
+        differs, as the result would not be the weights of an uninterrupted run.
+        """
+        folded = check_convertible(model)
+        self._seed_everything()
+        # nengo-dl trains on one step per example: a synapse would only attenuate it
+        network = self.freeze(folded.model, synapse=None, fold=False,
+                              scale_firing_rates=self._training_scales(folded.model))
+        targets = parse_rate_targets(self.rate_target_hz, network.neuron_layers,
+                                     loihi=network.neuron.runs_on_loihi, dt=self.dt)
+        x, y = check_data("train_data", network, read_data("train_data", train_data))
+        val = None if val_data is None else check_data(
+            "val_data", network, read_data("val_data", val_data))
+        x, y = whole_minibatches("train_data", x, y, self.minibatch_size)
+        if val is not None:
+            val = whole_minibatches("val_data", *val, self.minibatch_size)
+
+        checkpoint = find_checkpoint(ckpt_path, self)
+        self._settings = training_settings(self, x, y, val)
+        self.history = []
+        start_epoch = 0
+        if checkpoint is not None:
+            check_same_settings(checkpoint, self._settings)
+            checkpoint.restore_weights(model)
+            folded = check_convertible(model)
+            network = self.freeze(folded.model, synapse=None, fold=False,
+                                  scale_firing_rates=self._training_scales(folded.model))
+            self.history = [dict(h) for h in checkpoint.history]
+            start_epoch = checkpoint.epoch
+            load_callback_states(self.callbacks, checkpoint.callback_states)
+
+        self.network, self.train_x, self.has_validation = network, x, val is not None
+        self._rate_targets = targets
+        self.steps_per_epoch = len(x) // self.minibatch_size
+        self.should_stop = False
+        callbacks = CallbackList(self.callbacks)
+        callbacks.keyed()  # two callbacks with one state key: refused before training
+        probe_layers = bool(targets) or any(
+            getattr(c, "needs_layer_probes", False) for c in self.callbacks)
+        built = build_network(network, probe_layers=probe_layers)
+        from snnkit.utils.stack import import_nengo_dl
+
+        nengo_dl = import_nengo_dl()
+
+        with nengo_dl.Simulator(built.net, minibatch_size=self.minibatch_size,
+                                dt=self.dt, seed=self.seed, progress_bar=False) as sim:
+            losses, weights = fit_losses(built, targets, self.rate_weight)
+            sim.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
+                        loss=losses, loss_weights=weights,
+                        metrics={built.output_probe: tf.metrics.sparse_categorical_accuracy})
+            if checkpoint is not None and checkpoint.optimizer:
+                restore_optimizer(sim, checkpoint)
+            self._sim, self._built, self._model = sim, built, model
+            try:
+                callbacks.call("on_fit_start", self)
+                inputs, outputs = fit_feeds(built, targets, x, y)
+                validation = None if val is None else fit_feeds(built, targets, *val)
+                bridge = [KerasBridge(self, callbacks)] if wants_batches(self.callbacks) \
+                    else []
+                for epoch in range(start_epoch, self.max_epochs):
+                    self.current_epoch = epoch
+                    callbacks.call("on_epoch_start", self, epoch)
+                    keras_logs = sim.fit(inputs, outputs, validation_data=validation,
+                                         epochs=epoch + 1, initial_epoch=epoch,
+                                         callbacks=bridge, verbose=0).history
+                    copy_weights_to_keras(sim, built, folded.model)
+                    write_back(folded, model)
+                    logs = {"epoch": epoch}
+                    logs.update(snnkit_logs(sim, keras_logs, built, targets))
+                    self.history.append(logs)
+                    callbacks.call("on_epoch_end", self, epoch, logs)
+                    if self.should_stop:
+                        break
+                callbacks.call("on_fit_end", self)
+            except BaseException as exception:
+                callbacks.call("on_exception", self, exception)
+                raise
+            finally:
+                self._sim = self._built = self._model = None
+                callbacks.call("teardown", self)
+        return self.history
+
+    def _training_scales(self, model):
+        """The Trainer's scales for training ``model``: the spike encoder that
+        freezing adds to single-neuron-layer models (:mod:`snnkit.convert.fold`) is not part
+        of the model being trained, so its scale is left out."""
+        from snnkit.convert.spike_encoder import ENCODER_NAME
+
+        scales = self.scale_firing_rates
+        if isinstance(scales, dict) and ENCODER_NAME in scales and \
+                ENCODER_NAME not in [layer.name for layer in model.layers]:
+            scales = {k: v for k, v in scales.items() if k != ENCODER_NAME}
+        return scales if scales is not None else {}
+
+    def metric_names(self) -> tuple:
+        """Names of the metrics this fit logs each epoch (valid while fitting)."""
+        names = ["loss", "accuracy"]
+        names += [f"rate_loss/{name}" for name in self._rate_targets]
+        if self.has_validation:
+            names += ["val_" + n for n in names]
+        for callback in self.callbacks:
+            names += list(callback.metric_names(self))
+        return tuple(names)
+
+    def save_checkpoint(self, path) -> Path:
+        """Write the model being fitted, its optimizer state, the history and the
+        callback states to ``path`` (atomically)."""
+        if self._model is None:
+            raise CheckpointError("save_checkpoint: only available while fit() runs")
+        optimizer = [v.numpy() for v in self._sim.keras_model.optimizer.variables()]
+        return save_checkpoint(path, self._model, epoch=self.current_epoch + 1,
+                               history=self.history, optimizer=optimizer,
+                               callback_states=callback_states(self.callbacks),
+                               settings=self._settings)
+
+    def measure_live_rates(self, x, *, n_steps: int = 30):
+        """Per-layer rate statistics (a :class:`~snnkit.network.results.RunSummary`) of the
+        network being fitted, with its neuron type running (spikes
+        for spiking types), on inputs ``x`` (``(N, input_size)`` float32)."""
+        from snnkit.backends.toolkit import predict_minibatches
+        from snnkit.network.results import LayerActivity, layer_amplitudes
+
+        sim, built = self._sim, self._built
+        if sim is None or not built.probes:
+            raise ValidationError("measure_live_rates: only available while fit() runs "
+                                  "with layer probes (a RateMonitor or rate targets)")
+        activity = LayerActivity(layer_amplitudes(self.network), self.dt)
+        for count, data in predict_minibatches(sim, built, x, n_steps,
+                                               self.minibatch_size):
+            for name, probe in built.probes.items():
+                activity.add(name, np.asarray(data[probe])[:count])
+            activity.finish_batch(count)
+        return activity.summary()
+
+    def _seed_everything(self) -> None:
+        if self.seed is None:
+            return
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        tf.random.set_seed(self.seed)
+        if self.deterministic:
+            # TF's CPU kernels (e.g. convolution gradients) are not bit-deterministic
+            # without this; it is process-wide and cannot be switched off again.
+            tf.config.experimental.enable_op_determinism()
+
+    # --- inference ------------------------------------------------------------
+    def freeze(self, model: tf.keras.Model, *, neuron_type=None, scale_firing_rates=None,
+               synapse="trainer", block_shapes=None, metadata=None,
+               fold: bool = True) -> FrozenNetwork:
+        """A :class:`FrozenNetwork` of ``model``'s current weights; options default
+        to the Trainer's. ``fold``: see :meth:`FrozenNetwork.from_keras`."""
+        kwargs = {}
+        if self.off_chip is not None:
+            kwargs["off_chip"] = tuple(self.off_chip)
+        scales = self.scale_firing_rates if scale_firing_rates is None else scale_firing_rates
+        return from_keras(
+            model,
+            neuron_type=self.neuron_type if neuron_type is None else neuron_type,
+            scale_firing_rates=scales if scales is not None else {},
+            synapse=self.synapse if synapse == "trainer" else synapse,
+            dt=self.dt,
+            block_shapes=block_shapes or {},
+            metadata=metadata or {},
+            fold=fold,
+            **kwargs,
+        )
+
+    def evaluate(self, model_or_network, x, y=None, *, backend: str = "nengo-dl",
+                 n_steps: int = 30, presentation: str = "reset", **freeze_options):
+        """Run on a backend (by name); returns the :class:`~snnkit.Result`.
+
+        ``model_or_network``: a Keras model (frozen with the Trainer's options, or
+        ``freeze_options``) or a :class:`FrozenNetwork`. ``x`` may be a
+        ``tf.data.Dataset`` of ``(x, y)`` pairs (then ``y`` comes from it).
+        """
+        from snnkit.backends import get_backend
+
+        if isinstance(x, tf.data.Dataset):
+            x, y = read_data("x", x)
+        network = self._as_network(model_or_network, **freeze_options)
+        result = get_backend(backend).run(network, x, n_steps=n_steps,
+                                          presentation=presentation,
+                                          progress=self.enable_progress_bar)
+        if y is not None:
+            result.accuracy(y)  # validates the label count early, before callbacks
+        CallbackList(self.callbacks).call("on_evaluate_end", self, result)
+        return result
+
+    def predict(self, model_or_network, x, *, backend: str = "nengo-dl", n_steps: int = 30,
+                presentation: str = "reset", **freeze_options) -> np.ndarray:
+        """Network output at the last step of each input, ``(N, n_outputs)`` (argmax
+        for class predictions); same options as :meth:`evaluate`."""
+        if isinstance(x, tf.data.Dataset):
+            x = read_inputs(x)
+        return self.evaluate(model_or_network, x, backend=backend, n_steps=n_steps,
+                             presentation=presentation, **freeze_options).outputs[:, -1]
+
+    def measure_rates(self, model_or_network, x, *, n_steps: int = 30,
+                      **freeze_options) -> dict:
+        """Per-layer mean rate of active neurons, Hz (the notebook's measure), measured
+        on nengo-dl with the network's neuron type."""
+        return self.evaluate(model_or_network, x, n_steps=n_steps,
+                             **freeze_options).layer_rates_hz
+
+    def calibrate(self, model_or_network, x, *, target_rate_hz: float = 200.0,
+                  neuron_type="loihi-relu", n_steps: int = 30, tolerance: float = 0.1,
+                  max_iterations: int = 8, synapse="trainer", statistic: str = "mean",
+                  strict: bool = False) -> Calibration:
+        """Per-layer ``scale_firing_rates`` that put every neuron layer's rate
+        ``statistic`` (``"mean"`` active rate, or a percentile such as ``"p99"``)
+        within ``tolerance`` (fraction) of ``target_rate_hz``, measured on inputs
+        ``x`` with the neuron type that will run (see :mod:`snnkit.training.calibration`).
+
+        Starts from the notebook's rule (scale = target / ReLU rate). Rates are
+        measured with ``synapse`` (default: the Trainer's), which should be the one
+        that will run at inference: it shapes every later layer's input. When it does
+        not converge it warns (:class:`~snnkit.exceptions.CalibrationWarning`), or
+        raises :class:`~snnkit.exceptions.CalibrationError` if ``strict``.
+        """
+        from snnkit.training.calibration import (
+            calibrate,
+            check_options,
+            check_target_rate,
+        )
+
+        spec = neuron_spec(neuron_type)
+        check_target_rate(target_rate_hz, spec)
+        check_options(tolerance, max_iterations, statistic)  # before any measurement
+        network = self._as_network(model_or_network)
+        network = network.replace(synapse=self.synapse if synapse == "trainer" else synapse)
+        # the starting point: ReLU rates in one step, which only means anything
+        # without a synapse (a filter would show one step of its rise)
+        relu_rates = self.measure_rates(
+            network.replace(neuron="relu", scale_firing_rates={}, synapse=None), x,
+            n_steps=1)
+        scales = {}
+        for name, rate in relu_rates.items():
+            if rate <= 0:
+                raise ValidationError(
+                    f"calibrate: layer {name!r} is silent on these inputs (rate 0 Hz "
+                    "with ReLU rates); it cannot be scaled to a target rate")
+            scales[name] = target_rate_hz / rate
+        return calibrate(
+            network.replace(neuron=spec),
+            lambda candidate: self.evaluate(candidate, x, n_steps=n_steps),
+            scales, target_rate_hz=float(target_rate_hz), tolerance=tolerance,
+            max_iterations=max_iterations, statistic=statistic, strict=strict)
+
+    def _as_network(self, model_or_network, **freeze_options) -> FrozenNetwork:
+        if isinstance(model_or_network, FrozenNetwork):
+            if freeze_options:
+                return model_or_network.replace(**_frozen_field_names(freeze_options))
+            return model_or_network
+        if isinstance(model_or_network, tf.keras.Model):
+            return self.freeze(model_or_network, **freeze_options)
+        raise ValidationError(
+            f"model: expected a tf.keras.Model or snnkit.FrozenNetwork, "
+            f"got {type(model_or_network).__name__}")
+
+
+def _frozen_field_names(options: dict) -> dict:
+    renamed = dict(options)
+    if "neuron_type" in renamed:
+        renamed["neuron"] = renamed.pop("neuron_type")
+    return renamed

@@ -1,0 +1,273 @@
+"""Atomic file writes (a reader never sees a half-written file, a crash never replaces
+a good file with a broken one) and snnkit's container format: an ``.npz`` archive of
+arrays plus one JSON header, read with ``allow_pickle=False``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import struct
+import tempfile
+import tokenize
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+import numpy as np
+
+from snnkit.exceptions import ValidationError, shown
+
+# What a truncated, corrupt or foreign archive raises somewhere inside zipfile,
+# np.load's member reader, zlib or json.
+UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+              UnicodeDecodeError, TypeError, OverflowError, IndexError, struct.error,
+              zlib.error, NotImplementedError, RecursionError, SyntaxError,
+              tokenize.TokenError)
+MAX_HEADER_BYTES = 32 * 2 ** 20     # the JSON header of a snnkit archive
+MAX_JSON_DEPTH = 32                 # nesting of free-form JSON values (metadata)
+_NPY_HEADER_BYTES = 2 ** 16         # an .npy member's own header, at most
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success, fsync and rename it over
+    ``path``. On any exception the temporary file is removed and ``path`` is untouched.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp``: a process killed mid-write
+    leaves it behind, and :func:`remove_stale_temp_files` can tell it from the file of
+    a writer that is still alive.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                                    suffix=TEMP_SUFFIX, dir=directory)
+    try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open()
+        # would have, so the user's umask decides, not our temporary-file trick.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def write_npz_with_header(path, header_key: str, header: dict, arrays: dict) -> None:
+    """Write ``arrays`` and the JSON ``header`` (stored as UTF-8 bytes under
+    ``header_key``) to ``path`` atomically."""
+    arrays = dict(arrays)
+    arrays[header_key] = np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+
+
+class NpzMembers:
+    """The arrays of an open ``.npz`` archive, each read only when asked for, and
+    only after its ``.npy`` header shows the dtype and shape the caller expects.
+
+    Memory stays bounded by what the caller expects (never by what a member claims),
+    and a member nobody names is never read. Failures raise
+    :class:`~snnkit.exceptions.ValidationError` naming the caller's field.
+    """
+
+    def __init__(self, archive):
+        self._zip = archive.zip
+        self._names = set(self._zip.namelist())
+
+    def _member(self, key: str) -> str | None:
+        for member in (f"{key}.npy", key):
+            if member in self._names:
+                return member
+        return None
+
+    def __contains__(self, key) -> bool:
+        return isinstance(key, str) and self._member(key) is not None
+
+    def keys(self) -> list[str]:
+        """The archive's member names (without ``.npy``), sorted."""
+        return sorted(name[:-4] if name.endswith(".npy") else name for name in self._names)
+
+    def read(self, key: str, field: str, *, kinds: str = "f", shape=None,
+             max_elements: int | None = None) -> np.ndarray:
+        """The array stored as ``key``: its dtype kind must be in ``kinds`` (numpy's
+        codes: ``f`` float, ``i``/``u`` integers), its shape equal to ``shape``
+        (when given) and its size at most ``max_elements``."""
+        member = self._member(key) if isinstance(key, str) else None
+        if member is None:
+            raise ValidationError(f"{field}: archive member {shown(key)} is missing")
+        info = self._zip.getinfo(member)
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED,
+                                                              zipfile.ZIP_DEFLATED):
+            raise ValidationError(f"{field}: archive member {key!r} is encrypted or "
+                                  "uses an unsupported compression")
+        try:
+            with self._zip.open(member) as f:
+                array_shape, dtype, data_start = _npy_header(f)
+            self._check(key, field, array_shape, dtype, kinds, shape, max_elements)
+            nbytes = math.prod(array_shape) * dtype.itemsize
+            if info.file_size != data_start + nbytes:
+                raise ValidationError(
+                    f"{field}: archive member {key!r} holds {info.file_size} bytes, "
+                    f"expected {data_start + nbytes} for shape {array_shape}")
+            with self._zip.open(member) as f:  # reads to the end: the CRC is checked
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except ValidationError:
+            raise
+        except UNREADABLE as e:
+            raise ValidationError(f"{field}: archive member {key!r} is unreadable "
+                                  f"({type(e).__name__}: {e})") from e
+
+    @staticmethod
+    def _check(key, field, array_shape, dtype, kinds, shape, max_elements):
+        if dtype.kind not in kinds or dtype.hasobject or dtype.itemsize > 8 \
+                or dtype.names is not None or dtype.subdtype is not None:
+            raise ValidationError(f"{field}: archive member {key!r} has dtype {dtype}, "
+                                  f"expected {_KIND_NAMES.get(kinds, kinds)}")
+        if shape is not None and tuple(array_shape) != tuple(shape):
+            raise ValidationError(f"{field}: expected shape {tuple(shape)}, got "
+                                  f"{tuple(array_shape)}")
+        if max_elements is not None and math.prod(array_shape) > max_elements:
+            raise ValidationError(f"{field}: archive member {key!r} has shape "
+                                  f"{array_shape}, more than {max_elements} numbers")
+
+
+_KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iu": "integers",
+               "iuf": "numbers"}
+
+
+def _npy_header(f):
+    """``(shape, dtype, data offset)`` from the start of an ``.npy`` stream."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        array_shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        array_shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    data_start = f.tell()
+    if data_start > _NPY_HEADER_BYTES:
+        raise ValueError(f".npy header of {data_start} bytes")
+    return tuple(array_shape), dtype, data_start
+
+
+@contextlib.contextmanager
+def open_npz(path, error: Callable[[str, Exception | None], Exception]):
+    """Yield an :class:`NpzMembers` of the ``.npz`` file ``path``. Never unpickles;
+    reads nothing until asked. A truncated, corrupt or non-archive file raises
+    ``error("unreadable", cause)`` (``cause``: the underlying exception)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) not in _ZIP_MAGIC:
+                raise ValueError("not a zip archive (an .npz file is one)")
+        archive = np.load(path, allow_pickle=False)
+    except UNREADABLE as e:
+        raise error("unreadable", e) from e
+    with contextlib.closing(archive):
+        yield NpzMembers(archive)
+
+
+@contextlib.contextmanager
+def open_npz_with_header(path, header_key: str,
+                         error: Callable[[str, Exception | None], Exception]):
+    """Yield ``(header, members)`` of a file written by :func:`write_npz_with_header`:
+    the parsed JSON header and an :class:`NpzMembers` to read the arrays it names.
+
+    Never unpickles; reads nothing but the header until asked. Failures raise
+    ``error(kind, cause)``: kind ``"no-header"`` for an archive without
+    ``header_key``, ``"unreadable"`` for a truncated, corrupt or non-archive file
+    (``cause`` is the underlying exception).
+    """
+    with open_npz(path, error) as members:
+        if header_key not in members:
+            raise error("no-header", None)
+        try:
+            raw = members.read(header_key, header_key, kinds="u",
+                               max_elements=MAX_HEADER_BYTES)
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError(f"header of dtype {raw.dtype} and shape {raw.shape}")
+            header = json.loads(raw.tobytes().decode("utf-8"))
+        except ValidationError as e:
+            raise error("unreadable", e) from e
+        except UNREADABLE as e:
+            raise error("unreadable", e) from e
+        yield header, members
+
+
+def check_json_value(field: str, value, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise unless ``value`` is plain JSON (dicts with string keys, lists, strings,
+    numbers, booleans, None) nested at most ``max_depth`` deep. Iterative: a deep
+    value cannot exhaust the stack."""
+    todo = [(value, 0, field)]
+    while todo:
+        item, depth, where = todo.pop()
+        if depth > max_depth:
+            raise ValidationError(f"{field}: nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise ValidationError(f"{where}: expected string keys, got "
+                                          f"{shown(key)}")
+                todo.append((child, depth + 1, f"{where}[{key!r}]"))
+        elif isinstance(item, (list, tuple)):
+            todo.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+        elif not (item is None or isinstance(item, (str, bool, int, float))):
+            raise ValidationError(f"{where}: expected a JSON value (dict, list, string, "
+                                  f"number, bool or null), got {type(item).__name__}")
+
+
+def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:
+    """Delete the temporary files :func:`atomic_write` left in ``directory`` when its
+    process was killed (the writer's pid is no longer alive; files without a pid, from
+    older versions, count as stale). ``names``: only those of these target file names;
+    ``recursive``: also in sub-folders. Returns the paths removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    pattern = "**/.*" + TEMP_SUFFIX if recursive else ".*" + TEMP_SUFFIX
+    removed = []
+    for candidate in directory.glob(pattern):
+        target, pid = _temp_file_owner(candidate.name)
+        if names is not None and target not in names:
+            continue
+        if pid is not None and _process_alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _temp_file_owner(name: str):
+    """``(target file name, writer pid or None)`` of ``.<target>.<pid>.<random>.tmp``
+    (or the older ``.<target>.<random>.tmp``)."""
+    stem = name[1:-len(TEMP_SUFFIX)]
+    head, _, _random = stem.rpartition(".")
+    target, _, pid = head.rpartition(".")
+    if target and pid.isdigit():
+        return target, int(pid)
+    return head, None
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

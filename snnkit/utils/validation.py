@@ -1,0 +1,131 @@
+"""Number and path checks shared by the whole package: each raises an error that names
+the argument, what was expected and what was received.
+
+Every check takes ``error``, what makes the exception from the message: an exception
+class (default :class:`~snnkit.exceptions.ValidationError`; the tuning package passes
+its ``SearchConfigError``) or a function returning one (the search-state checks add
+the file and what to do). Refused values are shown by
+:func:`~snnkit.exceptions.shown`, so a megabyte value read from a file makes a short
+message. Imports nothing heavy: any module may use it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+
+from snnkit.exceptions import ValidationError, shown
+
+
+def is_number(value) -> bool:
+    """A real, finite number (int, float or a NumPy scalar of either); not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def is_int(value) -> bool:
+    """An int or NumPy integer; not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def fail(argument: str, expected: str, value, *, error=ValidationError):
+    """Raise ``argument: expected <expected>, got <value>``."""
+    raise error(f"{argument}: expected {expected}, got {shown(value)}")
+
+
+def check_int(argument: str, value, *, low: int | None = None, high: int | None = None,
+              what: str = "", error=ValidationError) -> int:
+    """``value`` as an int in ``[low, high]`` (either bound optional); ``what`` says
+    where a bound comes from (e.g. ``"len(x_val)"``)."""
+    note = f" ({what})" if what else ""
+    if low is not None and high is not None:
+        expected = f"an int from {low} to {high}{note}"
+    elif low is not None:
+        expected = f"an int >= {low}{note}"
+    elif high is not None:
+        expected = f"an int <= {high}{note}"
+    else:
+        expected = "an int"
+    if not is_int(value) or (low is not None and value < low) or \
+            (high is not None and value > high):
+        fail(argument, expected, value, error=error)
+    return int(value)
+
+
+def check_number(argument: str, value, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False, unit: str = "",
+                 error=ValidationError) -> float:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with
+    ``low_open``; either bound optional); ``unit`` (e.g. ``"seconds"``) is named in
+    the message."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"<= {high:g}")
+    ok = is_number(value) and (low is None or (value > low if low_open else value >= low)) \
+        and (high is None or value <= high)
+    if not ok:
+        unit = f" ({unit})" if unit else ""
+        expected = " and ".join(["a finite number " + bounds[0]] + bounds[1:]) if bounds \
+            else "a finite number"
+        fail(argument, expected + unit, value, error=error)
+    return float(value)
+
+
+def check_positive(argument: str, value, unit: str = "", *, error=ValidationError) -> float:
+    """``value`` as a finite float > 0; ``unit`` (e.g. ``"seconds"``) is named in the
+    message."""
+    return check_number(argument, value, low=0, low_open=True, unit=unit, error=error)
+
+
+def check_at_least(argument: str, value, low: float, unit: str = "", *,
+                   error=ValidationError) -> float:
+    """``value`` as a finite float >= ``low``."""
+    return check_number(argument, value, low=low, unit=unit, error=error)
+
+
+def check_fraction(argument: str, value, *, error=ValidationError) -> float:
+    """``value`` as a float strictly between 0 and 1."""
+    if not is_number(value) or not 0 < value < 1:
+        fail(argument, "a fraction in (0, 1)", value, error=error)
+    return float(value)
+
+
+def check_finite(argument: str, value, *, error=ValidationError) -> float:
+    """``value`` as a finite float."""
+    return check_number(argument, value, error=error)
+
+
+def check_labels(argument: str, y, n_inputs: int, n_classes: int, *,
+                 error=ValidationError) -> np.ndarray:
+    """``y`` as ``(n_inputs,)`` integer class labels in ``0..n_classes - 1``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_inputs:
+        raise error(f"{argument}: expected one integer label per image ({n_inputs}), "
+                    f"got labels of shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise error(f"{argument}: expected integer labels, got dtype {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise error(f"{argument}: labels must be in 0..{n_classes - 1} (the model has "
+                    f"{n_classes} outputs), got {int(y.min())}..{int(y.max())}")
+    return y
+
+
+def check_output_file(argument: str, path, *, error=ValidationError) -> Path:
+    """A path a file can be written to: not a folder, in a folder that exists."""
+    try:
+        path = Path(os.fspath(path))
+    except TypeError:
+        raise error(f"{argument}: expected a file path, got {type(path).__name__}") from None
+    if path.is_dir():
+        raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise error(f"{argument}: cannot write {str(path)!r}: its folder "
+                    f"{str(folder)!r} does not exist")
+    return path
