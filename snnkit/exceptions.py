@@ -66,23 +66,31 @@ class NIRError(SnnkitError, ValueError):
 
 
 class StaleNIRMetadata(NIRError):
-    """snnkit's metadata in a NIR graph no longer describes the graph (the graph was
-    edited by another tool); the importer then reads the graph alone."""
+    """snnkit's metadata in a NIR graph no longer describes the graph.
+
+    The graph was edited by another tool; the importer then reads the graph alone.
+    """
 
 
 class BackendRegistryError(SnnkitError, ValueError):
-    """A backend that cannot be registered: not a Backend, no name or description,
-    or its name is taken."""
+    """A backend that cannot be registered.
+
+    Not a Backend, no name or description, or its name is taken.
+    """
 
 
 class BackendContractError(SnnkitError, TypeError):
-    """A backend implementation returned something the backend contract does not
-    allow (e.g. ``simulate`` without a ``RunSummary``)."""
+    """A backend implementation returned something the backend contract does not allow.
+
+    E.g. ``simulate`` without a ``RunSummary``.
+    """
 
 
 class UnknownOptionError(SnnkitError, TypeError):
-    """A keyword argument that the function or backend does not take. Also a
-    ``TypeError``, which Python raises for unknown keywords."""
+    """A keyword argument that the function or backend does not take.
+
+    Also a ``TypeError``, which Python raises for unknown keywords.
+    """
 
 
 class UnsupportedFeatureError(SnnkitError, NotImplementedError):
@@ -91,6 +99,20 @@ class UnsupportedFeatureError(SnnkitError, NotImplementedError):
     Raised at construction (never at run time after silently differing), with a
     message naming the feature, where it was found, and what is supported instead.
     Use ``nengo_loihi.Simulator(net, target="sim")`` for such models.
+
+    Parameters
+    ----------
+    feature : str
+        The feature.
+    where : str
+        Where it was found.
+    supported : str
+        What is supported instead.
+
+    Attributes
+    ----------
+    feature : str
+        The feature.
     """
 
     def __init__(self, feature, where, supported):
@@ -103,9 +125,11 @@ class UnsupportedFeatureError(SnnkitError, NotImplementedError):
 
 
 class DeclarationError(SnnkitError, ValueError):
-    """The command line's declaration (``snnkit/cli/commands.toml``) holds something
-    the parser builder cannot build: a mistake in snnkit itself, found by its tests,
-    never by a user's input."""
+    """The command line's declaration holds something the parser builder cannot build.
+
+    The declaration is ``snnkit/cli/commands.toml``. Such an error is a mistake in
+    snnkit itself, found by its tests, never by a user's input.
+    """
 
 
 class SnnkitWarning(UserWarning):
@@ -117,8 +141,10 @@ class CalibrationWarning(SnnkitWarning):
 
 
 def shown(value, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages: a refused
-    value read from a file may be megabytes long."""
+    """``repr(value)`` cut to ``limit`` characters, for error messages.
+
+    A refused value read from a file may be megabytes long.
+    """
     return shortened(repr(value), limit)
 
 

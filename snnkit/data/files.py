@@ -10,7 +10,8 @@ Read without pickle, one named array at a time, each array's dtype and shape che
 from its header before it is read (a member claiming more than :data:`MAX_NUMBERS`
 numbers is refused, never allocated); any other member name is refused. Whether the
 images fit a network and the labels its outputs is checked where they meet it
-(:func:`snnkit.network.inputs.check_inputs`, :func:`snnkit.utils.validation.check_labels`).
+(:func:`snnkit.network.inputs.check_inputs`,
+:func:`snnkit.utils.validation.check_labels`).
 """
 
 from __future__ import annotations
@@ -34,17 +35,43 @@ MAX_NUMBERS = 2 ** 28
 
 @dataclass(frozen=True)
 class DataFile:
-    """What :func:`load_data_file` read: ``train`` and ``test`` as ``(x, y)`` pairs
-    (None when the file has no such pair) and ``digest``, identifying the contents
-    (:func:`sha256_of` every array)."""
+    """What :func:`load_data_file` read.
+
+    Attributes
+    ----------
+    path : Path
+        The data file.
+    train, test : tuple of (ndarray, ndarray) or None
+        The ``(x, y)`` pairs (None when the file has no such pair).
+    digest : str
+        Identifies the contents (:func:`sha256_of` every array).
+    """
 
     path: Path
-    train: tuple | None
-    test: tuple | None
+    train: tuple[np.ndarray, np.ndarray] | None
+    test: tuple[np.ndarray, np.ndarray] | None
     digest: str
 
-    def pair(self, which: str, argument: str) -> tuple:
-        """The ``"train"`` or ``"test"`` pair; a clear error when the file lacks it."""
+    def pair(self, which: str, argument: str) -> tuple[np.ndarray, np.ndarray]:
+        """The ``"train"`` or ``"test"`` pair; a clear error when the file lacks it.
+
+        Parameters
+        ----------
+        which : {"train", "test"}
+            The pair.
+        argument : str
+            The argument that named the file, named in the error.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray)
+            ``(x, y)``.
+
+        Raises
+        ------
+        ValidationError
+            When the file lacks the pair.
+        """
         pair = getattr(self, which)
         if pair is None:
             x, y = PAIRS[which]
@@ -59,8 +86,24 @@ class DataFile:
 
 
 def load_data_file(path, argument: str = "--data") -> DataFile:
-    """Read and check the data file ``path``; every problem is a
-    :class:`~snnkit.exceptions.ValidationError` naming ``argument`` and the file."""
+    """Read and check the data file ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+    argument : str
+        The argument that named the file, named in every error.
+
+    Returns
+    -------
+    DataFile
+
+    Raises
+    ------
+    ValidationError
+        Every problem, naming ``argument`` and the file.
+    """
     path = Path(path)
     where = f"{argument}: {path}"
 
@@ -73,7 +116,8 @@ def load_data_file(path, argument: str = "--data") -> DataFile:
         known = {name for names in PAIRS.values() for name in names}
         unknown = [key for key in members.keys() if key not in known]
         if unknown:
-            raise ValidationError(f"{where}: unknown arrays {', '.join(map(repr, unknown))}; "
+            raise ValidationError(f"{where}: unknown arrays "
+                                  f"{', '.join(map(repr, unknown))}; "
                                   f"expected x_train, y_train, x_test, y_test")
         for which, (x_key, y_key) in PAIRS.items():
             present = [key in members for key in (x_key, y_key)]

@@ -39,26 +39,56 @@ _RESERVED_NAMES = frozenset({"_CONSTANT_VALUE"})  # Keras reads it as a constant
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer: its checked config (defaults filled in), the layers feeding it,
-    its output shape and its weight shapes (without the batch dimension)."""
+    """One layer of a checked model.
+
+    Attributes
+    ----------
+    name : str
+        The layer's name.
+    class_name : str
+        Its Keras layer class.
+    config : dict
+        Its checked config (defaults filled in).
+    inputs : tuple of str
+        The layers feeding it.
+    output_shape : tuple of int
+        Its output shape (without the batch dimension).
+    weight_shapes : tuple of tuple of int
+        Its weight shapes, in ``get_weights()`` order (without the batch dimension).
+    """
 
     name: str
     class_name: str
     config: dict
-    inputs: tuple
-    output_shape: tuple
-    weight_shapes: tuple
+    inputs: tuple[str, ...]
+    output_shape: tuple[int, ...]
+    weight_shapes: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
 class ModelGraph:
-    """A checked model: layers in configuration order, the input and output."""
+    """A checked model.
+
+    Attributes
+    ----------
+    kind : {"Functional", "Sequential"}
+        The model class.
+    layers : tuple of Layer
+        The layers, in configuration order.
+    input_layer : str or None
+        The input (None: a Sequential model fed by its first layer's
+        ``batch_input_shape``).
+    output_layer : str
+        The output.
+    input_shape : tuple of int
+        Shape of one input, without the batch dimension.
+    """
 
     kind: str
-    layers: tuple
+    layers: tuple[Layer, ...]
     input_layer: str | None
     output_layer: str
-    input_shape: tuple
+    input_shape: tuple[int, ...]
     _by_name: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -80,20 +110,42 @@ def parse_model_config(config, *, allowed_layers, argument: str = "model_json",
                        kinds=("Functional",)) -> ModelGraph:
     """Check a Keras model configuration (the parsed JSON) and size every layer.
 
-    ``allowed_layers`` (a subset of :data:`~snnkit.keras.layers.SUPPORTED_LAYERS`)
-    are the layer classes accepted; ``kinds`` the model classes. Any problem raises
-    :class:`~snnkit.exceptions.ValidationError` starting with ``argument`` and naming
-    the layer and field.
+    Parameters
+    ----------
+    config : dict
+        The configuration, as ``json.loads(model.to_json())`` gives it.
+    allowed_layers : collection of str
+        The layer classes accepted (a subset of
+        :data:`~snnkit.keras.layers.SUPPORTED_LAYERS`).
+    argument : str
+        Starts every error message.
+    refusal : str
+        What a refused layer class is told: ``"<layer> is a <class>, <refusal>"``.
+    kinds : tuple of str
+        The model classes accepted.
+
+    Returns
+    -------
+    ModelGraph
+
+    Raises
+    ------
+    ValidationError
+        Any problem, starting with ``argument`` and naming the layer and field.
+    ValueError
+        ``allowed_layers`` names a class outside
+        :data:`~snnkit.keras.layers.SUPPORTED_LAYERS` (it has no shape rules).
     """
     if not set(allowed_layers) <= SUPPORTED_LAYERS:
-        raise ValueError(f"allowed_layers: {sorted(set(allowed_layers) - SUPPORTED_LAYERS)}"
+        raise ValueError("allowed_layers: "
+                         f"{sorted(set(allowed_layers) - SUPPORTED_LAYERS)}"
                          " have no shape rules")
     kind = _check_top(config, argument, kinds)
     body = config["config"]
     layers = body.get("layers")
     if not isinstance(layers, list) or not 0 < len(layers) <= MAX_LAYERS:
-        field_checks.fail(f"{argument}: config.layers", f"a list of 1..{MAX_LAYERS} layers",
-                          layers)
+        field_checks.fail(f"{argument}: config.layers",
+                          f"a list of 1..{MAX_LAYERS} layers", layers)
     entries = [_check_entry(i, entry, kind, argument, allowed_layers, refusal)
                for i, entry in enumerate(layers)]
     names = [e["name"] for e in entries]
@@ -125,20 +177,21 @@ def _check_top(config, argument, kinds) -> str:
         if key in config:
             field_checks.name(f"{argument}: {key}", config[key])
     if config.get("module") not in _MODULES:
-        field_checks.fail(f"{argument}: module", f"a Keras module ({', '.join(_MODULES[1:])})",
-               config["module"])
+        field_checks.fail(f"{argument}: module",
+                          f"a Keras module ({', '.join(_MODULES[1:])})", config["module"])
     if config.get("registered_name") not in (None, kind):
         field_checks.fail(f"{argument}: registered_name", f"{kind!r} or none",
-               config["registered_name"])
+                          config["registered_name"])
     if config.get("compile_config") is not None:
-        field_checks.fail(f"{argument}: compile_config", "none (snnkit never compiles a loaded "
-               "model)", config["compile_config"])
+        field_checks.fail(f"{argument}: compile_config",
+                          "none (snnkit never compiles a loaded model)",
+                          config["compile_config"])
     build = config.get("build_config")
     if build is not None:
         if not isinstance(build, dict) or set(build) != {"input_shape"}:
             field_checks.fail(f"{argument}: build_config", "{input_shape: [...]}", build)
         field_checks.shape(f"{argument}: build_config.input_shape", build["input_shape"],
-                allow_none_first=True)
+                           allow_none_first=True)
     body = config["config"]
     allowed = _MODEL_KEYS if kind != "Sequential" else {"name", "trainable", "layers"}
     field_checks.known_keys(f"{argument}: config", body, allowed)
@@ -182,7 +235,7 @@ def _check_entry(index, entry, kind, argument, allowed_layers, refusal) -> dict:
     if kind == "Functional" or "name" in entry:
         if entry.get("name") != name:
             field_checks.fail(f"{where}: name", f"the layer's config name {name!r}",
-                   entry.get("name"))
+                              entry.get("name"))
     if kind == "Functional" and "inbound_nodes" not in entry:
         raise ValidationError(f"{where}: inbound_nodes: missing (required)")
     if kind == "Sequential" and "inbound_nodes" in entry:
@@ -219,8 +272,9 @@ def _inbound(entry, names, argument) -> tuple:
             raise ValidationError(f"{where}[0][{i}]: unknown layer "
                                   f"{field_checks.shown(item[0])}")
         if item[1:3] != [0, 0] or isinstance(item[1], bool) or isinstance(item[2], bool):
-            field_checks.fail(f"{where}[0][{i}]", f"node index 0 and tensor index 0 of layer "
-                   f"{item[0]!r} (its only output)", item[1:3])
+            field_checks.fail(f"{where}[0][{i}]",
+                              f"node index 0 and tensor index 0 of layer {item[0]!r} "
+                              "(its only output)", item[1:3])
         sources.append(item[0])
     return tuple(sources)
 
@@ -231,8 +285,8 @@ def _endpoint(body, key, names, argument) -> str:
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]  # Keras writes a single endpoint either way
     if not isinstance(value, list) or len(value) != 1:
-        field_checks.fail(where, "exactly one [layer, 0, 0] (snnkit models have one input and "
-               "one output)", value)
+        field_checks.fail(where, "exactly one [layer, 0, 0] (snnkit models have one "
+                          "input and one output)", value)
     item = value[0]
     if not isinstance(item, list) or len(item) != 3 or item[0] not in names \
             or item[1:] != [0, 0] or any(isinstance(v, bool) for v in item[1:]):

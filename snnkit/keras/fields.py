@@ -70,8 +70,24 @@ INPUT_DTYPES = FLOAT_DTYPES | {"uint8", "int8", "int16", "int32", "int64"}
 
 
 def known_keys(field: str, mapping, allowed, hint: str = "") -> None:
-    """Raise unless every key of ``mapping`` is in ``allowed``, naming the others
-    (sorted); ``hint`` is added to the message (e.g. the valid fields)."""
+    """Raise unless every key of ``mapping`` is in ``allowed``.
+
+    Parameters
+    ----------
+    field : str
+        Names the field in the message.
+    mapping : Mapping
+        The keys checked.
+    allowed : collection of str
+        The keys accepted.
+    hint : str
+        Added to the message (e.g. the valid fields).
+
+    Raises
+    ------
+    ValidationError
+        Naming the other keys (sorted).
+    """
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
         raise ValidationError(
@@ -118,8 +134,24 @@ def seed(field, value):
 
 
 def int_tuple(field, value, length: int, low=1, high=MAX_WINDOW) -> tuple:
-    """An int (repeated ``length`` times, as Keras' ``normalize_tuple``) or a list of
-    ``length`` ints."""
+    """A field of ``length`` ints in ``low..high``, as a tuple.
+
+    Parameters
+    ----------
+    field : str
+        Names the field in the message.
+    value : int or list of int
+        An int (repeated ``length`` times, as Keras' ``normalize_tuple``) or a list
+        of ``length`` ints.
+    length : int
+        How many ints.
+    low, high : int
+        The bounds of each int.
+
+    Returns
+    -------
+    tuple of int
+    """
     if is_int(value):
         value = [value] * length
     if not isinstance(value, list) or len(value) != length \
@@ -129,8 +161,22 @@ def int_tuple(field, value, length: int, low=1, high=MAX_WINDOW) -> tuple:
 
 
 def pad_pairs(field, value, length: int) -> tuple:
-    """ZeroPadding's ``padding`` as ``length`` (before, after) pairs. ZeroPadding1D:
-    an int or one pair; ZeroPadding2D: an int, 2 ints (symmetric) or 2 pairs."""
+    """ZeroPadding's ``padding`` as ``length`` (before, after) pairs.
+
+    Parameters
+    ----------
+    field : str
+        Names the field in the message.
+    value : int or list
+        ZeroPadding1D: an int or one pair; ZeroPadding2D: an int, 2 ints (symmetric)
+        or 2 pairs.
+    length : int
+        1 for ZeroPadding1D, 2 for ZeroPadding2D.
+
+    Returns
+    -------
+    tuple of (int, int)
+    """
     if is_int(value):
         value = [value] * length if length > 1 else [value, value]
     if length == 1:
@@ -143,8 +189,22 @@ def pad_pairs(field, value, length: int) -> tuple:
 
 
 def shape(field, value, *, allow_none_first=False) -> tuple:
-    """A static tensor shape: a list of positive ints (the first may be None when it
-    is the batch dimension)."""
+    """A static tensor shape: a list of positive ints.
+
+    Parameters
+    ----------
+    field : str
+        Names the field in the message.
+    value : list
+        The shape.
+    allow_none_first : bool
+        The first size is the batch dimension: it may be None, and is left out of
+        the result.
+
+    Returns
+    -------
+    tuple of int
+    """
     if not isinstance(value, list) or not 0 < len(value) <= MAX_RANK + 1:
         fail(field, f"a list of 1..{MAX_RANK + 1} sizes", value)
     start = 1 if allow_none_first else 0
@@ -172,8 +232,23 @@ def activation(field, value, allowed=ACTIVATIONS) -> str:
 
 
 def keras_object(field, value, kind: str):
-    """An initializer, regularizer or constraint: None (not for initializers), a
-    built-in string id, or ``{"class_name": <built-in>, "config": {plain values}}``."""
+    """An initializer, regularizer or constraint, checked against the built-in ones.
+
+    Parameters
+    ----------
+    field : str
+        Names the field in the message.
+    value : None, str or dict
+        None (not for initializers), a built-in string id, or
+        ``{"class_name": <built-in>, "config": {plain values}}``.
+    kind : {"initializer", "regularizer", "constraint"}
+        What the field holds.
+
+    Returns
+    -------
+    None, str or dict
+        ``value``, unchanged.
+    """
     if value is None and kind != "initializer":
         return None
     if isinstance(value, str):
@@ -218,8 +293,22 @@ def _plain_option(field, key, value) -> None:
 
 
 def axis(field, value, rank: int) -> int:
-    """One axis of a tensor of ``rank`` dims plus the batch dimension, as a positive
-    index (1..rank); Keras stores it as an int or a one-element list."""
+    """One axis of a tensor of ``rank`` dims plus the batch dimension.
+
+    Parameters
+    ----------
+    field : str
+        Names the field in the message.
+    value : int or list of int
+        The axis; Keras stores it as an int or a one-element list.
+    rank : int
+        Dimensions of the tensor, without the batch dimension.
+
+    Returns
+    -------
+    int
+        The axis as a positive index (1..rank).
+    """
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if not is_int(value) or not -rank <= value <= rank or value == 0:

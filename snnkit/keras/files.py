@@ -57,8 +57,14 @@ def keras_file_error(argument, label, message) -> ValidationError:
 
 
 def hdf5_signature_offset(path) -> int | None:
-    """Where the HDF5 signature is: byte 0 or, after a user block, 512, 1024, 2048,
-    ... (the offsets the HDF5 library searches); None if at none of them."""
+    """Where the HDF5 signature is in the file ``path``.
+
+    Returns
+    -------
+    int or None
+        Byte 0 or, after a user block, 512, 1024, 2048, ... (the offsets the HDF5
+        library searches); None if at none of them.
+    """
     size = Path(path).stat().st_size
     with open(path, "rb") as f:
         offset = 0
@@ -71,9 +77,26 @@ def hdf5_signature_offset(path) -> int | None:
 
 
 def keras_file_format(path, argument: str = "model", label=None) -> str:
-    """``"zip"`` or ``"hdf5"``: what Keras 2.12's ``load_model`` will read ``path``
-    as. Refuses a file that is both or neither. ``label`` names the file in
-    messages (default: ``path``)."""
+    """What Keras 2.12's ``load_model`` will read ``path`` as.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The saved model.
+    argument : str
+        Starts every error message.
+    label : str or None
+        Names the file in messages (default: ``path``).
+
+    Returns
+    -------
+    {"zip", "hdf5"}
+
+    Raises
+    ------
+    ValidationError
+        A file that is both or neither, or a zip archive not named ``.keras``.
+    """
     import h5py
 
     path = Path(path)
@@ -81,22 +104,44 @@ def keras_file_format(path, argument: str = "model", label=None) -> str:
     is_hdf5 = hdf5_signature_offset(path) is not None or h5py.is_hdf5(str(path))
     is_zip = zipfile.is_zipfile(path)
     if is_hdf5 and is_zip:
-        raise keras_file_error(argument, label, "is both an HDF5 file and a zip archive (a "
-                     "polyglot); refusing an ambiguous file")
+        raise keras_file_error(argument, label, "is both an HDF5 file and a zip archive "
+                               "(a polyglot); refusing an ambiguous file")
     if is_zip and str(path).endswith(".keras"):
         return "zip"
     if is_hdf5:
         return "hdf5"
     if is_zip:
-        raise keras_file_error(argument, label, "is a zip archive, but Keras reads a file not "
-                     "named .keras as HDF5; rename it to .keras")
-    raise keras_file_error(argument, label, "is neither an HDF5 (.h5) nor a zip (.keras) Keras "
-                 "model file")
+        raise keras_file_error(argument, label, "is a zip archive, but Keras reads a "
+                               "file not named .keras as HDF5; rename it to .keras")
+    raise keras_file_error(argument, label, "is neither an HDF5 (.h5) nor a zip (.keras) "
+                           "Keras model file")
 
 
 def keras_model_config(path, argument: str = "model", label=None) -> dict:
-    """The architecture stored in a Keras file, exactly as Keras will read it, without
-    building the model. Not checked: see :func:`check_keras_file`."""
+    """The architecture stored in a Keras file, exactly as Keras will read it.
+
+    The model is not built. The architecture is not checked: see
+    :func:`check_keras_file`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The saved model.
+    argument : str
+        Starts every error message.
+    label : str or None
+        Names the file in messages (default: ``path``).
+
+    Returns
+    -------
+    dict
+        The configuration, parsed from JSON.
+
+    Raises
+    ------
+    ValidationError
+        The file is unreadable or holds no architecture.
+    """
     path = Path(path)
     label = str(path) if label is None else label
     try:
@@ -113,19 +158,20 @@ def keras_model_config(path, argument: str = "model", label=None) -> dict:
         with h5py.File(path, "r") as f:
             config = f.attrs.get("model_config")
         if config is None:
-            raise keras_file_error(argument, label, "holds weights only (no model_config); save "
-                         "the whole model with model.save()")
+            raise keras_file_error(argument, label, "holds weights only (no "
+                                   "model_config); save the whole model with "
+                                   "model.save()")
         if isinstance(config, bytes):
             config = config.decode("utf-8")
         if not isinstance(config, str) or len(config) > MAX_CONFIG_BYTES:
-            raise keras_file_error(argument, label, "has a model_config that is not JSON text "
-                         f"of at most {MAX_CONFIG_BYTES} bytes")
+            raise keras_file_error(argument, label, "has a model_config that is not JSON "
+                                   f"text of at most {MAX_CONFIG_BYTES} bytes")
         return json.loads(config)
     except ValidationError:
         raise
     except _UNREADABLE as e:
         raise keras_file_error(argument, label, f"is not a readable Keras model file "
-                     f"({type(e).__name__}: {e})") from e
+                               f"({type(e).__name__}: {e})") from e
 
 
 _UNREADABLE = (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile,
@@ -135,14 +181,33 @@ _UNREADABLE = (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile
 def _zip_member_info(archive, name, limit, argument, label):
     info = archive.getinfo(name)
     if info.file_size > limit or info.flag_bits & 0x1:
-        raise keras_file_error(argument, label, f"has a {name} of {info.file_size} bytes (at most "
-                     f"{limit} expected) or an encrypted one")
+        raise keras_file_error(argument, label, f"has a {name} of {info.file_size} bytes "
+                               f"(at most {limit} expected) or an encrypted one")
     return info
 
 
 def check_keras_file(path, argument: str = "model", label=None) -> ModelGraph:
-    """Check a Keras file as described in the module docstring; returns its parsed
-    architecture. Raises :class:`~snnkit.exceptions.ValidationError`."""
+    """Check a Keras file as described in the module docstring.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The saved model.
+    argument : str
+        Starts every error message.
+    label : str or None
+        Names the file in messages (default: ``path``).
+
+    Returns
+    -------
+    ModelGraph
+        Its parsed architecture.
+
+    Raises
+    ------
+    ValidationError
+        A file that does not pass the checks.
+    """
     path = Path(path)
     label = str(path) if label is None else label
     config = keras_model_config(path, argument, label)
@@ -170,24 +235,42 @@ def check_keras_file(path, argument: str = "model", label=None) -> ModelGraph:
         raise
     except _UNREADABLE as e:
         raise keras_file_error(argument, label, f"has unreadable weights "
-                     f"({type(e).__name__}: {e})") from e
+                               f"({type(e).__name__}: {e})") from e
     return graph
 
 
 def _check_zip_members(archive, argument, label) -> None:
     names = set(archive.namelist())
     if not names <= _ZIP_MEMBERS or not {"config.json", "model.weights.h5"} <= names:
-        raise keras_file_error(argument, label, f"holds {sorted(names)[:10]}; a .keras file "
-                     "snnkit loads holds config.json, model.weights.h5 and optionally "
-                     "metadata.json (no pickled .npz weights, no assets)")
+        raise keras_file_error(argument, label, f"holds {sorted(names)[:10]}; a "
+                               ".keras file snnkit loads holds config.json, "
+                               "model.weights.h5 and optionally metadata.json (no "
+                               "pickled .npz weights, no assets)")
 
 
 @contextlib.contextmanager
 def checked_keras_file(path, argument: str = "model") -> Iterator[tuple[Path, str]]:
-    """A private copy of the saved Keras model at ``path``, checked as the module
-    docstring says, and its label for messages: ``(copy, label)``. The copy is
-    removed on exit. Raises :class:`~snnkit.exceptions.ValidationError` naming
-    ``argument`` for a missing, unreadable, ambiguous or refused file."""
+    """A private copy of the saved Keras model at ``path``, checked as the module says.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The saved model (``.h5`` or ``.keras``).
+    argument : str
+        Named in every error message.
+
+    Yields
+    ------
+    copy : Path
+        The checked copy, removed on exit.
+    label : str
+        The file's label for messages.
+
+    Raises
+    ------
+    ValidationError
+        Naming ``argument``, for a missing, unreadable, ambiguous or refused file.
+    """
     path = Path(path)
     label = str(path)
     if not path.is_file():

@@ -104,7 +104,8 @@ def _pool_fields(rank):
 
 def _false(field, value):
     if value is not False:
-        field_checks.fail(field, "false (sparse and ragged inputs are not supported)", value)
+        field_checks.fail(field, "false (sparse and ragged inputs are not supported)",
+                          value)
     return value
 
 
@@ -115,14 +116,15 @@ _SPATIAL_DROPOUT = {**_DROPOUT,
 _INPUT = {"name": (field_checks.name, _REQUIRED),
           "dtype": (lambda f, v: field_checks.dtype(f, v, field_checks.INPUT_DTYPES),
                     "float32"),
-          "batch_input_shape": (lambda f, v: field_checks.shape(f, v, allow_none_first=True),
-                                _REQUIRED),
+          "batch_input_shape": (
+              lambda f, v: field_checks.shape(f, v, allow_none_first=True), _REQUIRED),
           "sparse": (_false, False), "ragged": (_false, False)}
 
 
 # class name -> (fields beyond the common ones, shape rule)
 _LAYERS = {
-    "Dense": ({"units": (_int(), _REQUIRED), **_weighted("kernel", "bias")}, shape_rules.dense),
+    "Dense": ({"units": (_int(), _REQUIRED), **_weighted("kernel", "bias")},
+              shape_rules.dense),
     "Conv1D": (_conv_fields(1, "kernel", "bias"), shape_rules.conv(1)),
     "Conv2D": (_conv_fields(2, "kernel", "bias"), shape_rules.conv(2)),
     "DepthwiseConv2D": (_conv_fields(2, "depthwise", "bias", filters=False,
@@ -136,14 +138,14 @@ _LAYERS = {
     "AveragePooling2D": (_pool_fields(2), shape_rules.pool(2)),
     "MaxPooling1D": (_pool_fields(1), shape_rules.pool(1)),
     "MaxPooling2D": (_pool_fields(2), shape_rules.pool(2)),
-    "GlobalAveragePooling1D": ({"keepdims": (field_checks.boolean, False), **_CHANNELS_LAST},
-                               shape_rules.global_pool(1)),
-    "GlobalAveragePooling2D": ({"keepdims": (field_checks.boolean, False), **_CHANNELS_LAST},
-                               shape_rules.global_pool(2)),
-    "GlobalMaxPooling1D": ({"keepdims": (field_checks.boolean, False), **_CHANNELS_LAST},
-                           shape_rules.global_pool(1)),
-    "GlobalMaxPooling2D": ({"keepdims": (field_checks.boolean, False), **_CHANNELS_LAST},
-                           shape_rules.global_pool(2)),
+    "GlobalAveragePooling1D": ({"keepdims": (field_checks.boolean, False),
+                                **_CHANNELS_LAST}, shape_rules.global_pool(1)),
+    "GlobalAveragePooling2D": ({"keepdims": (field_checks.boolean, False),
+                                **_CHANNELS_LAST}, shape_rules.global_pool(2)),
+    "GlobalMaxPooling1D": ({"keepdims": (field_checks.boolean, False),
+                            **_CHANNELS_LAST}, shape_rules.global_pool(1)),
+    "GlobalMaxPooling2D": ({"keepdims": (field_checks.boolean, False),
+                            **_CHANNELS_LAST}, shape_rules.global_pool(2)),
     "ZeroPadding1D": ({"padding": (lambda f, v: field_checks.pad_pairs(f, v, 1), 1)},
                       shape_rules.zero_padding(1)),
     "ZeroPadding2D": ({"padding": (lambda f, v: field_checks.pad_pairs(f, v, 2), 1),
@@ -155,8 +157,9 @@ _LAYERS = {
              shape_rules.same_shape()),
     "BatchNormalization": ({
         "axis": (lambda f, v: v, -1), "momentum": (_number(0, 1), 0.99),
-        "epsilon": (_number(0, low_open=True), 1e-3), "center": (field_checks.boolean, True),
-        "scale": (field_checks.boolean, True), "synchronized": (field_checks.boolean, False),
+        "epsilon": (_number(0, low_open=True), 1e-3),
+        "center": (field_checks.boolean, True), "scale": (field_checks.boolean, True),
+        "synchronized": (field_checks.boolean, False),
         **{f"{w}_initializer": (_object("initializer"), "zeros")
            for w in ("beta", "gamma", "moving_mean", "moving_variance")},
         **{f"{w}_{kind}": (_object(kind), None)
@@ -169,8 +172,8 @@ _LAYERS = {
     "GaussianDropout": ({"rate": _DROPOUT["rate"], "seed": _DROPOUT["seed"]},
                         shape_rules.same_shape()),
     "AlphaDropout": (_DROPOUT, shape_rules.same_shape()),
-    "GaussianNoise": ({"stddev": (_number(0), _REQUIRED), "seed": (field_checks.seed, None)},
-                      shape_rules.same_shape()),
+    "GaussianNoise": ({"stddev": (_number(0), _REQUIRED),
+                       "seed": (field_checks.seed, None)}, shape_rules.same_shape()),
     "Concatenate": ({"axis": (lambda f, v: v, -1)}, shape_rules.concatenate),
     "Add": ({}, shape_rules.add),
 }
@@ -182,14 +185,36 @@ def _target_shape(field, value):
     if not isinstance(value, list) or not 0 < len(value) <= field_checks.MAX_RANK \
             or not all(field_checks.is_int(d) and (d == -1 or 1 <= d <= largest)
                        for d in value) or value.count(-1) > 1:
-        field_checks.fail(field, f"a list of 1..{field_checks.MAX_RANK} sizes (at most one -1)",
+        field_checks.fail(field,
+                          f"a list of 1..{field_checks.MAX_RANK} sizes (at most one -1)",
                           value)
     return tuple(value)
 
 
 def check_config(class_name: str, config, where: str) -> dict:
-    """``config`` with every field checked and every missing optional field set to
-    Keras' default. Unknown fields are refused: Keras would pass them to the layer."""
+    """A layer's configuration checked, with Keras' defaults filled in.
+
+    Parameters
+    ----------
+    class_name : str
+        The layer class (one of :data:`SUPPORTED_LAYERS`).
+    config : dict
+        The layer's configuration.
+    where : str
+        Names the layer in messages.
+
+    Returns
+    -------
+    dict
+        ``config`` with every field checked and every missing optional field set to
+        Keras' default.
+
+    Raises
+    ------
+    ValidationError
+        A field is invalid or missing (required). Unknown fields are refused: Keras
+        would pass them to the layer.
+    """
     if class_name == "InputLayer":
         fields = _INPUT
     else:
@@ -197,7 +222,7 @@ def check_config(class_name: str, config, where: str) -> dict:
     if not isinstance(config, dict):
         field_checks.fail(f"{where}: config", "a dict", config)
     field_checks.known_keys(f"{where}: config", config, fields,
-                 hint=f"; a {class_name} has: {', '.join(fields)}")
+                              hint=f"; a {class_name} has: {', '.join(fields)}")
     out = {}
     for key, (check, default) in fields.items():
         if key in config:
@@ -214,9 +239,30 @@ def check_config(class_name: str, config, where: str) -> dict:
 
 def layer_shapes(class_name: str, config: dict, input_shapes: list,
                  where: str) -> shape_rules.LayerShapes:
-    """Output and weight shapes of a layer whose config passed :func:`check_config`,
-    fed tensors of ``input_shapes``; refuses sizes beyond the module's bounds."""
-    rule = shape_rules.input_layer if class_name == "InputLayer" else _LAYERS[class_name][1]
+    """Output and weight shapes of a layer whose config passed :func:`check_config`.
+
+    Parameters
+    ----------
+    class_name : str
+        The layer class.
+    config : dict
+        Its configuration, as :func:`check_config` returned it.
+    input_shapes : list of tuple of int
+        The shapes of the tensors fed to it (without the batch dimension).
+    where : str
+        Names the layer in messages.
+
+    Returns
+    -------
+    LayerShapes
+
+    Raises
+    ------
+    ValidationError
+        Sizes beyond the module's bounds, or inputs the layer cannot take.
+    """
+    rule = (shape_rules.input_layer if class_name == "InputLayer"
+            else _LAYERS[class_name][1])
     shapes = rule(config, [tuple(s) for s in input_shapes], where)
     for dim in shapes.output:
         if not 1 <= dim <= field_checks.MAX_DIMENSION:

@@ -17,11 +17,19 @@ MAX_INPUTS = 64  # tensors into one merge layer
 
 @dataclass(frozen=True)
 class LayerShapes:
-    """A layer's output shape and the shapes of its weights, in ``get_weights()``
-    order (both without the batch dimension)."""
+    """A layer's output shape and the shapes of its weights.
 
-    output: tuple
-    weights: tuple
+    Attributes
+    ----------
+    output : tuple of int
+        The output shape (without the batch dimension).
+    weights : tuple of tuple of int
+        The shapes of its weights, in ``get_weights()`` order (without the batch
+        dimension).
+    """
+
+    output: tuple[int, ...]
+    weights: tuple[tuple[int, ...], ...]
 
 
 def _one_input(shapes, where, rank=None):

@@ -44,7 +44,7 @@ class LayerSpec:
     class_name: str
     name: str
     config: Mapping = field(default_factory=dict)
-    inputs: tuple = ()
+    inputs: tuple[str, ...] = ()
 
 
 def model_config(layers: Sequence[LayerSpec], name: str = "model") -> dict:

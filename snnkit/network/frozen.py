@@ -1,6 +1,7 @@
 """FrozenNetwork: a converted network with its trained weights, in one file.
 
-It describes; it does not run. Backends build it (``snnkit.convert.to_nengo``) and run it.
+It describes; it does not run. Backends build it (``snnkit.convert.to_nengo``) and run
+it.
 
 File format (version 1): a numpy ``.npz`` archive holding
 
@@ -13,11 +14,11 @@ File format (version 1): a numpy ``.npz`` archive holding
 It is read with ``np.load(allow_pickle=False)``, one named member at a time, and
 checked completely before use: the header's fields (types, ranges, names), the Keras
 architecture (parsed in pure Python by :mod:`snnkit.keras.config`: only layer classes
-from :data:`~snnkit.network.fields.ALLOWED_LAYERS`, only built-in activations and initializers, a DAG of
-bounded size), and every weight array (float, finite, exactly the shape the
-architecture gives it). Reading a file never builds a Keras model and never runs
-code from it; any problem is a :class:`FrozenNetworkFileError` naming the file and
-the field. Writes are atomic: temporary file, then rename.
+from :data:`~snnkit.network.fields.ALLOWED_LAYERS`, only built-in activations and
+initializers, a DAG of bounded size), and every weight array (float, finite, exactly
+the shape the architecture gives it). Reading a file never builds a Keras model and
+never runs code from it; any problem is a :class:`FrozenNetworkFileError` naming the
+file and the field. Writes are atomic: temporary file, then rename.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from snnkit.keras.config import ModelGraph
 from snnkit.network import fields as checks
 from snnkit.network.neurons import NeuronSpec, neuron_spec
 from snnkit.network.readout import check_readout
+from snnkit.network.types import BlockShapes, Scales, Weights
 from snnkit.utils.files import (
     check_json_value,
     open_npz_with_header,
@@ -50,40 +52,51 @@ FORMAT = "snnkit.FrozenNetwork"
 FORMAT_VERSION = 1
 _META_KEY = "__snnkit__"
 
+
 @dataclass(frozen=True)
 class FrozenNetwork:
     """A trained network ready to run on any backend.
 
     Attributes
     ----------
-    model_json : Keras architecture, as ``tf.keras.Model.to_json()``.
-    weights : ``{layer name: (array, ...)}`` as ``layer.get_weights()``.
-    neuron : neuron type of every ReLU layer (``NeuronSpec``).
-    scale_firing_rates : ``{neuron layer: scale}``; inputs of a layer's neurons are
-        multiplied by the scale and outputs divided by it (missing layers: 1).
-    synapse : lowpass time constant on every neuron output, in seconds (None: none).
-    dt : simulation time step, in seconds.
-    off_chip : layers that run on the host rather than on Loihi.
-    block_shapes : ``{layer: per-core block shape}`` for on-chip layers (optional;
-        the Loihi backends plan any that are missing).
-    metadata : free JSON-compatible facts (training settings, accuracy, versions).
-    readout : how the host reads the output layer out over time
-        (:mod:`snnkit.network.readout`): ``"last"`` (its value at each step) or ``"mean"``
-        (its running mean since the input's onset). With spiking neurons and no
-        ``synapse``, ``"last"`` reads each step's output from that step's spikes
-        alone: noisy, and different between backends (spike phases differ); use
-        ``"mean"`` or a synapse (the ``snnkit`` commands that save such a network
+    model_json : str
+        Keras architecture, as ``tf.keras.Model.to_json()``.
+    weights : Weights
+        ``{layer name: (array, ...)}`` as ``layer.get_weights()``.
+    neuron : NeuronSpec
+        Neuron type of every ReLU layer.
+    scale_firing_rates : Scales
+        ``{neuron layer: scale}``; inputs of a layer's neurons are multiplied by the
+        scale and outputs divided by it (missing layers: 1).
+    synapse : float or None
+        Lowpass time constant on every neuron output, in seconds (None: none).
+    dt : float
+        Simulation time step, in seconds.
+    off_chip : tuple of str
+        Layers that run on the host rather than on Loihi.
+    block_shapes : BlockShapes
+        ``{layer: per-core block shape}`` for on-chip layers (optional; the Loihi
+        backends plan any that are missing).
+    metadata : dict
+        Free JSON-compatible facts (training settings, accuracy, versions).
+    readout : {"last", "mean"}
+        How the host reads the output layer out over time
+        (:mod:`snnkit.network.readout`): ``"last"`` (its value at each step) or
+        ``"mean"`` (its running mean since the input's onset). With spiking neurons
+        and no ``synapse``, ``"last"`` reads each step's output from that step's
+        spikes alone: noisy, and different between backends (spike phases differ);
+        use ``"mean"`` or a synapse (the ``snnkit`` commands that save such a network
         say so).
     """
 
     model_json: str
-    weights: dict
+    weights: Weights
     neuron: NeuronSpec
-    scale_firing_rates: dict = field(default_factory=dict)
+    scale_firing_rates: Scales = field(default_factory=dict)
     synapse: float | None = None
     dt: float = 0.001
-    off_chip: tuple = ()
-    block_shapes: dict = field(default_factory=dict)
+    off_chip: tuple[str, ...] = ()
+    block_shapes: BlockShapes = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     readout: str = "last"
 
@@ -147,8 +160,10 @@ class FrozenNetwork:
         return self.scale_firing_rates.get(layer, 1.0)
 
     def amplitude(self, layer: str) -> float:
-        """Output per spike of a layer's neurons after scaling (amplitude / scale):
-        ``output / amplitude`` is the firing rate in Hz."""
+        """Output per spike of a layer's neurons after scaling (amplitude / scale).
+
+        ``output / amplitude`` is the firing rate in Hz.
+        """
         return float(self.neuron.params.get("amplitude", 1.0)) / self.scale(layer)
 
     def replace(self, **changes) -> "FrozenNetwork":
@@ -157,7 +172,18 @@ class FrozenNetwork:
 
     # --- file ----------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the network to ``path`` atomically; returns the path."""
+        """Write the network to ``path`` atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
         path = check_output_file("path", path)
         arrays, keys = {}, {}
         for layer, values in self.weights.items():
@@ -185,9 +211,25 @@ class FrozenNetwork:
 
     @classmethod
     def load(cls, path) -> "FrozenNetwork":
-        """Read a file written by :meth:`save`. Never unpickles, never runs code, never
-        reads an archive member the header does not name; any problem raises
-        :class:`FrozenNetworkFileError` naming the file and the field."""
+        """Read a file written by :meth:`save`.
+
+        Never unpickles, never runs code, never reads an archive member the header
+        does not name.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+
+        Returns
+        -------
+        FrozenNetwork
+
+        Raises
+        ------
+        FrozenNetworkFileError
+            Any problem, naming the file and the field.
+        """
         path = Path(path)
         if not path.is_file():
             what = ("a folder, not a file" if path.is_dir()

@@ -18,10 +18,28 @@ if TYPE_CHECKING:
 
 
 def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
-    """Validate inputs against the network; return float32 ``(N, input_size)``.
+    """Validate inputs against the network.
 
-    ``x``: images as ``load_mnist`` returns them, ``(N,) + network.input_shape``, or
-    flattened ``(N, input_size)``; real and finite. Errors name ``argument``.
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network the inputs are for.
+    x : array_like
+        Images as ``load_mnist`` returns them, ``(N,) + network.input_shape``, or
+        flattened ``(N, input_size)``; real and finite.
+    argument : str
+        Named in every error.
+
+    Returns
+    -------
+    ndarray
+        float32 ``(N, input_size)``.
+
+    Raises
+    ------
+    ValidationError
+        Inputs that are not numeric, real, finite or of one of those shapes (or none
+        at all), naming ``argument``.
     """
     shape = tuple(network.input_shape)
     size = int(np.prod(shape))
@@ -32,17 +50,18 @@ def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
         raise ValidationError(
             f"{argument}: expected real-valued images, got dtype {x.dtype}")
     if x.ndim == 0 or x.shape[0] == 0:
-        raise ValidationError(f"{argument}: expected at least one input of shape {shape}, "
-                              f"got shape {x.shape}")
+        raise ValidationError(f"{argument}: expected at least one input of shape "
+                              f"{shape}, got shape {x.shape}")
     if x.shape[1:] != shape and x.shape[1:] != (size,):
         raise ValidationError(
-            f"{argument}: expected shape (N, {', '.join(map(str, shape))}) or (N, {size}), "
-            f"got {x.shape}")
+            f"{argument}: expected shape (N, {', '.join(map(str, shape))}) or "
+            f"(N, {size}), got {x.shape}")
     finite_already = not np.issubdtype(x.dtype, np.inexact)  # ints and bools
     x = x.reshape(x.shape[0], size).astype(np.float32)
     if not finite_already and not np.all(np.isfinite(x)):
         bad = int(np.argmax(~np.isfinite(x).all(axis=1)))
-        raise ValidationError(f"{argument}: inputs must be finite; input {bad} has NaN or inf")
+        raise ValidationError(f"{argument}: inputs must be finite; input {bad} has NaN "
+                              "or inf")
     return x
 
 

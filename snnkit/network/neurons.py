@@ -58,7 +58,15 @@ def known_neuron_types() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class NeuronSpec:
-    """A neuron type by name plus its parameters (units as in nengo: seconds)."""
+    """A neuron type by name plus its parameters.
+
+    Attributes
+    ----------
+    name : str
+        The neuron type (one of :data:`NEURON_TYPE_NAMES`).
+    params : dict
+        ``{parameter: number}``, units as in nengo: seconds.
+    """
 
     name: str
     params: dict = field(default_factory=dict)
@@ -95,7 +103,22 @@ class NeuronSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "NeuronSpec":
-        """The inverse of :meth:`to_dict`; anything else raises ValidationError."""
+        """The inverse of :meth:`to_dict`.
+
+        Parameters
+        ----------
+        data : dict
+            ``{"name": ..., "params": {...}}``.
+
+        Returns
+        -------
+        NeuronSpec
+
+        Raises
+        ------
+        ValidationError
+            For anything else.
+        """
         if not isinstance(data, dict) or set(data) != {"name", "params"}:
             raise ValidationError(f"neuron: expected a dict {{name, params}}, got "
                                   f"{shown(data)}")
@@ -109,8 +132,23 @@ def _check_param(key: str, value) -> float:
 
 
 def neuron_spec(value) -> NeuronSpec:
-    """Accept a name (``"loihi-relu"``), a :class:`NeuronSpec` or a nengo neuron type
-    object of one of the known classes."""
+    """The :class:`NeuronSpec` of a neuron type given by name, spec or nengo object.
+
+    Parameters
+    ----------
+    value : str, NeuronSpec or nengo.neurons.NeuronType
+        A name (``"loihi-relu"``), a :class:`NeuronSpec` or a nengo neuron type
+        object of one of the known classes.
+
+    Returns
+    -------
+    NeuronSpec
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown name or neuron type class.
+    """
     if isinstance(value, NeuronSpec):
         return value
     if isinstance(value, str):

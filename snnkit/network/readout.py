@@ -26,8 +26,22 @@ def check_readout(readout) -> str:
 
 
 def apply_readout(outputs: np.ndarray, readout: str) -> np.ndarray:
-    """``outputs`` ``(batch, n_steps, n_out)`` read out as ``readout``
-    (:mod:`snnkit.training.unrolled` has the TensorFlow twin it trains through)."""
+    """``outputs`` read out as ``readout``.
+
+    :mod:`snnkit.training.unrolled` has the TensorFlow twin it trains through.
+
+    Parameters
+    ----------
+    outputs : ndarray
+        ``(batch, n_steps, n_out)``.
+    readout : {"last", "mean"}
+        The readout.
+
+    Returns
+    -------
+    ndarray
+        ``(batch, n_steps, n_out)``.
+    """
     check_readout(readout)
     if readout == "last":
         return outputs
@@ -35,6 +49,18 @@ def apply_readout(outputs: np.ndarray, readout: str) -> np.ndarray:
 
 
 def running_counts(n_steps: int, dtype=np.float64) -> np.ndarray:
-    """``1, 2, ..., n_steps`` shaped ``(1, n_steps, 1)``: what a running sum over
-    steps is divided by to give the running mean."""
+    """What a running sum over steps is divided by to give the running mean.
+
+    Parameters
+    ----------
+    n_steps : int
+        The number of steps.
+    dtype : numpy dtype
+        The result's dtype.
+
+    Returns
+    -------
+    ndarray
+        ``1, 2, ..., n_steps`` shaped ``(1, n_steps, 1)``.
+    """
     return np.arange(1, n_steps + 1, dtype=np.float64).reshape(1, -1, 1).astype(dtype)

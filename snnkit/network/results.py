@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from snnkit.exceptions import ValidationError
 from snnkit.utils.validation import check_labels
 
+if TYPE_CHECKING:
+    from snnkit.network.frozen import FrozenNetwork
+    from snnkit.network.types import RatesHz
+
 
 @dataclass(frozen=True)
 class RunSummary:
-    """Per-layer activity of one run, as a backend reports it with its outputs
-    (:meth:`LayerActivity.summary` computes it). Every field is also a field of
-    :class:`Result`, with the meaning and units documented there."""
+    """Per-layer activity of one run, as a backend reports it with its outputs.
 
-    layer_rates_hz: dict
-    layer_max_rates_hz: dict
+    :meth:`LayerActivity.summary` computes it. Every field is also a field of
+    :class:`Result`, with the meaning and units documented there.
+    """
+
+    layer_rates_hz: RatesHz
+    layer_max_rates_hz: RatesHz
     spikes_per_input: dict
     saturated_fraction: dict
     synaptic_ops_per_input: dict
@@ -35,43 +42,57 @@ class Result:
 
     Attributes
     ----------
-    backend : name of the backend that ran.
-    outputs : ``(n_inputs, n_steps, n_outputs)`` output-layer values at every step.
-    layer_rates_hz : per neuron layer, the mean firing rate of its *active* neurons
-        (those that fired at least once), averaged over inputs: the seed notebook's
-        measure. Hz.
-    layer_max_rates_hz : per neuron layer, the highest single-neuron mean rate seen
-        on any input, Hz.
-    spikes_per_input : per neuron layer, spikes per input (for rate neuron types, the
-        equivalent count: rate × presentation time).
-    saturated_fraction : per neuron layer, fraction of neurons that fire on every step
-        (one spike per step is the Loihi ceiling), averaged over inputs.
-    synaptic_ops_per_input : per neuron layer, spikes × fan-out into the next neuron
-        layer, per input; ``"total"`` sums them.
-    n_steps, dt : steps per input and step length (s).
-    wall_time_s : wall-clock time of the run, build included, s.
-    presentation : ``"reset"`` or ``"sequential"``.
-    versions : package versions of the stack that ran.
-    plateau_fraction : per neuron layer, the fraction of active neurons (over all
-        inputs) firing at half the ceiling rate or more (>= 500 Hz at dt = 1 ms). A
-        Loihi ReLU fires at 1/(n dt): every input between 500 and 1000 Hz gives
-        500 Hz, so these neurons lose up to half their signal.
-    rate_histograms : per neuron layer, counts of active (input, neuron) pairs by
-        rate, one bin per Hz from 0 up to the ceiling rate (``1 / dt``); see
-        :meth:`rate_percentile_hz`.
-    first_spike_steps : per neuron layer, ``(n_inputs,)`` int: the step (1-based) of
-        the layer's first spike on each input (any neuron), 0 if it never spiked
-        within the presentation. For rate neuron types: the first step with a
-        nonzero rate.
-    output_onset_steps : ``(n_inputs,)`` int: the first step (1-based) at which the
-        output differs from its value with every neuron silent (the output layer's
-        bias): from then on it has received spikes. 0 if it never did.
+    backend : str
+        Name of the backend that ran.
+    outputs : ndarray
+        ``(n_inputs, n_steps, n_outputs)`` output-layer values at every step.
+    layer_rates_hz : RatesHz
+        Per neuron layer, the mean firing rate of its *active* neurons (those that
+        fired at least once), averaged over inputs: the seed notebook's measure. Hz.
+    layer_max_rates_hz : RatesHz
+        Per neuron layer, the highest single-neuron mean rate seen on any input, Hz.
+    spikes_per_input : dict
+        Per neuron layer, spikes per input (for rate neuron types, the equivalent
+        count: rate × presentation time).
+    saturated_fraction : dict
+        Per neuron layer, fraction of neurons that fire on every step (one spike per
+        step is the Loihi ceiling), averaged over inputs.
+    synaptic_ops_per_input : dict
+        Per neuron layer, spikes × fan-out into the next neuron layer, per input;
+        ``"total"`` sums them.
+    n_steps : int
+        Steps per input.
+    dt : float
+        Step length (s).
+    wall_time_s : float
+        Wall-clock time of the run, build included, s.
+    presentation : {"reset", "sequential"}
+        How the inputs were presented.
+    versions : dict
+        Package versions of the stack that ran.
+    plateau_fraction : dict
+        Per neuron layer, the fraction of active neurons (over all inputs) firing at
+        half the ceiling rate or more (>= 500 Hz at dt = 1 ms). A Loihi ReLU fires at
+        1/(n dt): every input between 500 and 1000 Hz gives 500 Hz, so these neurons
+        lose up to half their signal.
+    rate_histograms : dict
+        Per neuron layer, counts of active (input, neuron) pairs by rate, one bin per
+        Hz from 0 up to the ceiling rate (``1 / dt``); see :meth:`rate_percentile_hz`.
+    first_spike_steps : dict
+        Per neuron layer, ``(n_inputs,)`` int: the step (1-based) of the layer's first
+        spike on each input (any neuron), 0 if it never spiked within the
+        presentation. For rate neuron types: the first step with a nonzero rate.
+    output_onset_steps : ndarray or None
+        ``(n_inputs,)`` int: the first step (1-based) at which the output differs
+        from its value with every neuron silent (the output layer's bias): from then
+        on it has received spikes. 0 if it never did. None if the backend did not
+        record the onset.
     """
 
     backend: str
     outputs: np.ndarray
-    layer_rates_hz: dict
-    layer_max_rates_hz: dict
+    layer_rates_hz: RatesHz
+    layer_max_rates_hz: RatesHz
     spikes_per_input: dict
     saturated_fraction: dict
     synaptic_ops_per_input: dict
@@ -87,9 +108,20 @@ class Result:
 
     @classmethod
     def from_summary(cls, summary: RunSummary, **run) -> "Result":
-        """A Result of ``summary`` plus the run's other fields (``backend``,
-        ``outputs``, ``n_steps``, ``dt``, ``wall_time_s``, ``presentation``,
-        ``versions``)."""
+        """A Result of ``summary`` plus the run's other fields.
+
+        Parameters
+        ----------
+        summary : RunSummary
+            The run's per-layer activity.
+        **run
+            The run's other fields (``backend``, ``outputs``, ``n_steps``, ``dt``,
+            ``wall_time_s``, ``presentation``, ``versions``).
+
+        Returns
+        -------
+        Result
+        """
         return cls(**summary.to_dict(), **run)
 
     @property
@@ -106,8 +138,25 @@ class Result:
         return self.n_inputs / self.wall_time_s if self.wall_time_s > 0 else float("inf")
 
     def rate_percentile_hz(self, layer: str, q: float) -> float:
-        """The ``q``-th percentile (0-100) of the rates of ``layer``'s active
-        neurons, Hz, to 1 Hz resolution (0 if the layer never fired)."""
+        """The ``q``-th percentile of the rates of ``layer``'s active neurons, Hz.
+
+        Parameters
+        ----------
+        layer : str
+            A neuron layer.
+        q : float
+            The percentile (0-100).
+
+        Returns
+        -------
+        float
+            The rate, Hz, to 1 Hz resolution (0 if the layer never fired).
+
+        Raises
+        ------
+        ValidationError
+            ``layer`` has no rate histogram, or ``q`` is outside 0..100.
+        """
         if layer not in self.rate_histograms:
             raise ValidationError(f"layer: no rate histogram for {layer!r}; layers are: "
                                   f"{', '.join(self.rate_histograms)}")
@@ -129,12 +178,19 @@ class Result:
         return np.mean(np.argmax(self.outputs, axis=-1) == labels[:, None], axis=0)
 
     def time_to_decision(self) -> np.ndarray:
-        """Per input, the first step (1-based) from which the prediction no longer
-        changes until the end of the presentation, and not before the output has
-        received spikes (:attr:`output_onset_steps`, when the backend records it):
-        an output still at its bias has not decided anything. An input whose output
-        never received a spike gets ``n_steps + 1`` (no decision within the
-        presentation)."""
+        """Per input, the step at which the prediction is decided.
+
+        That is the first step (1-based) from which the prediction no longer changes
+        until the end of the presentation, and not before the output has received
+        spikes (:attr:`output_onset_steps`, when the backend records it): an output
+        still at its bias has not decided anything.
+
+        Returns
+        -------
+        ndarray
+            ``(n_inputs,)`` steps. An input whose output never received a spike gets
+            ``n_steps + 1`` (no decision within the presentation).
+        """
         by_step = np.argmax(self.outputs, axis=-1)
         changed = by_step != by_step[:, -1:]
         last_change = np.where(changed.any(axis=1),
@@ -146,30 +202,60 @@ class Result:
         return decided
 
     def time_to_decision_stats(self) -> dict:
-        """Mean, median and 95th percentile over inputs of :meth:`time_to_decision`,
-        in steps."""
+        """Mean, median and 95th percentile of :meth:`time_to_decision`, in steps.
+
+        Returns
+        -------
+        dict
+            ``{"mean", "median", "p95"}`` over inputs, in steps.
+        """
         ttd = self.time_to_decision()
         return {"mean": float(np.mean(ttd)), "median": float(np.median(ttd)),
                 "p95": float(np.percentile(ttd, 95))}
 
     def first_spike_stats(self) -> dict:
-        """Per neuron layer, and ``"output"`` for the output's onset
-        (:attr:`output_onset_steps`): :func:`onset_stats` of its first-spike steps."""
-        stats = {name: onset_stats(steps) for name, steps in self.first_spike_steps.items()}
+        """:func:`onset_stats` of the first-spike steps, per layer and of the output.
+
+        Returns
+        -------
+        dict
+            Per neuron layer, and ``"output"`` for the output's onset
+            (:attr:`output_onset_steps`): :func:`onset_stats` of its first-spike
+            steps.
+        """
+        stats = {name: onset_stats(steps)
+                 for name, steps in self.first_spike_steps.items()}
         if self.output_onset_steps is not None:
             stats["output"] = onset_stats(self.output_onset_steps)
         return stats
 
     def output_received_by_step(self) -> np.ndarray | None:
-        """Fraction of inputs whose output has received spikes by each step,
-        ``(n_steps,)`` (None if the backend did not record the onset). Where it is
-        0, the accuracy at that step is the output layer's bias, not an answer."""
+        """Fraction of inputs whose output has received spikes by each step.
+
+        Where it is 0, the accuracy at that step is the output layer's bias, not an
+        answer.
+
+        Returns
+        -------
+        ndarray or None
+            ``(n_steps,)`` (None if the backend did not record the onset).
+        """
         if self.output_onset_steps is None:
             return None
         return received_by_step(self.output_onset_steps, self.n_steps)
 
     def to_dict(self, y=None) -> dict:
-        """JSON-ready summary (no per-step outputs); accuracies if ``y`` is given."""
+        """JSON-ready summary (no per-step outputs).
+
+        Parameters
+        ----------
+        y : array_like or None
+            Labels, one per input; accuracies are added if given.
+
+        Returns
+        -------
+        dict
+        """
         d = {
             "backend": self.backend,
             "n_inputs": self.n_inputs,
@@ -200,9 +286,20 @@ class Result:
 
 
 def onset_stats(steps) -> dict:
-    """Summary of per-input onset steps (1-based, 0 = never): ``mean`` over the
-    inputs that had one, ``p95`` over all inputs with "never" counted as later than
-    any step (None when more than 5% never had one), and ``never_fraction``."""
+    """Summary of per-input onset steps.
+
+    Parameters
+    ----------
+    steps : array_like
+        Per input, the onset step (1-based, 0 = never).
+
+    Returns
+    -------
+    dict
+        ``mean`` over the inputs that had one, ``p95`` over all inputs with "never"
+        counted as later than any step (None when more than 5% never had one), and
+        ``never_fraction``.
+    """
     steps = np.asarray(steps)
     seen = steps[steps > 0]
     never = float(np.mean(steps <= 0)) if steps.size else 0.0
@@ -219,9 +316,22 @@ NO_OUTPUT_BELOW = 0.5
 
 
 def answered_from_step(onset_steps, n_steps: int) -> int:
-    """The first step (1-based) at which at least :data:`NO_OUTPUT_BELOW` of the
-    inputs' outputs have received spikes (``onset_steps``: per input, 0 = never);
-    ``n_steps + 1`` if no step of the run is."""
+    """The first step at which most of the inputs' outputs have received spikes.
+
+    Parameters
+    ----------
+    onset_steps : array_like
+        Per input, the output's onset step (1-based, 0 = never).
+    n_steps : int
+        Steps of the run.
+
+    Returns
+    -------
+    int
+        The first step (1-based) at which at least :data:`NO_OUTPUT_BELOW` of the
+        inputs' outputs have received spikes; ``n_steps + 1`` if no step of the run
+        is.
+    """
     answered = np.flatnonzero(received_by_step(onset_steps, n_steps) >= NO_OUTPUT_BELOW)
     return int(answered[0]) + 1 if answered.size else int(n_steps) + 1
 
@@ -234,26 +344,62 @@ def received_by_step(onset_steps, n_steps: int) -> np.ndarray:
 
 
 def first_step(active: np.ndarray) -> np.ndarray:
-    """``active``: ``(batch, n_steps)`` bool; per row the first True step (1-based),
-    0 if none."""
+    """Per row, the first step that is active.
+
+    Parameters
+    ----------
+    active : array_like
+        ``(batch, n_steps)`` bool.
+
+    Returns
+    -------
+    ndarray
+        ``(batch,)`` int32: per row the first True step (1-based), 0 if none.
+    """
     active = np.asarray(active, dtype=bool)
     return np.where(active.any(axis=1), np.argmax(active, axis=1) + 1, 0).astype(np.int32)
 
 
 def output_onset_steps(outputs: np.ndarray, silent) -> np.ndarray:
-    """Per input, the first step at which ``outputs`` ``(batch, n_steps, n_out)``
-    leaves ``silent`` (its value with no spikes), 0 if never. Relative tolerance 1e-5
-    absorbs float rounding of the bias (e.g. a running mean of it); one spike moves
-    the output by orders of magnitude more."""
+    """Per input, the first step at which ``outputs`` leaves ``silent``.
+
+    Relative tolerance 1e-5 absorbs float rounding of the bias (e.g. a running mean
+    of it); one spike moves the output by orders of magnitude more.
+
+    Parameters
+    ----------
+    outputs : ndarray
+        ``(batch, n_steps, n_out)``.
+    silent : array_like
+        The output's value with no spikes, ``(n_out,)``.
+
+    Returns
+    -------
+    ndarray
+        ``(batch,)`` steps (1-based), 0 if never.
+    """
     silent = np.asarray(silent, dtype=np.float64).reshape(1, 1, -1)
     tolerance = 1e-5 * np.maximum(1.0, np.abs(silent))
     moved = (np.abs(np.asarray(outputs, np.float64) - silent) > tolerance).any(axis=2)
     return first_step(moved)
 
 
-def silent_output(network) -> np.ndarray:
-    """The network's output when every neuron layer is silent: the output layer's
-    bias (zeros for an output layer of neurons or without bias)."""
+def silent_output(network: FrozenNetwork) -> np.ndarray:
+    """The network's output when every neuron layer is silent.
+
+    That is the output layer's bias (zeros for an output layer of neurons or without
+    bias).
+
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network.
+
+    Returns
+    -------
+    ndarray
+        The output, flattened.
+    """
     name = network.output_layer
     shape = network.layer_shape(name)
     weights = network.weights.get(name, ())
@@ -263,9 +409,21 @@ def silent_output(network) -> np.ndarray:
 
 
 class LayerActivity:
-    """Running per-layer statistics over chunks of probe data, so a long evaluation
-    never holds every layer's full trace in memory (BASELINE.md: 10k images × 30
-    steps of probe data does not fit in 24 GB)."""
+    """Running per-layer statistics over chunks of probe data.
+
+    A long evaluation so never holds every layer's full trace in memory (BASELINE.md:
+    10k images × 30 steps of probe data does not fit in 24 GB).
+
+    Parameters
+    ----------
+    amplitudes : dict
+        ``{neuron layer: amplitude after scaling}`` (:func:`layer_amplitudes`).
+    dt : float
+        Step length (s).
+    fan_out : dict or None
+        ``{neuron layer: fan-out per neuron (n_neurons,)}`` into the next neuron
+        layer, for the synaptic operations per input.
+    """
 
     def __init__(self, amplitudes: dict, dt: float, fan_out: dict | None = None):
         self.amplitudes = amplitudes
@@ -282,8 +440,16 @@ class LayerActivity:
         self._first_spikes = {name: [] for name in amplitudes}
 
     def add(self, name: str, data: np.ndarray) -> None:
-        """``data``: probe output ``(batch, n_steps, n_neurons)`` of layer ``name``
-        (amplitude-scaled spikes or rates)."""
+        """Add a chunk of probe data of layer ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The neuron layer.
+        data : ndarray
+            Probe output ``(batch, n_steps, n_neurons)`` of layer ``name``
+            (amplitude-scaled spikes or rates).
+        """
         counts = data.sum(axis=1, dtype=np.float64) / self.amplitudes[name] * self.dt
         self.add_counts(name, counts, data.shape[1], active=(data > 0).any(axis=1),
                         first_spike=first_step((data > 0).any(axis=2)))
@@ -291,10 +457,23 @@ class LayerActivity:
     def add_counts(self, name: str, counts: np.ndarray, n_steps: int,
                    active: np.ndarray | None = None,
                    first_spike: np.ndarray | None = None) -> None:
-        """``counts``: spikes per neuron ``(batch, n_neurons)`` over ``n_steps`` steps
-        (for rate neurons, rate × presentation time); ``active`` defaults to
-        ``counts > 0``; ``first_spike``: ``(batch,)`` step of the layer's first spike
-        on each input (1-based, 0 = none), if known."""
+        """Add a chunk of spike counts of layer ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The neuron layer.
+        counts : ndarray
+            Spikes per neuron ``(batch, n_neurons)`` over ``n_steps`` steps (for rate
+            neurons, rate × presentation time).
+        n_steps : int
+            The steps the counts were taken over.
+        active : ndarray or None
+            ``(batch, n_neurons)`` bool; defaults to ``counts > 0``.
+        first_spike : ndarray or None
+            ``(batch,)`` step of the layer's first spike on each input (1-based,
+            0 = none), if known.
+        """
         counts = np.asarray(counts, dtype=np.float64)
         active = counts > 0 if active is None else active
         rates = counts / (n_steps * self.dt)
@@ -305,14 +484,16 @@ class LayerActivity:
         self._rate_sum[name] += float(per_input.sum())
         self._max_rate[name] = max(self._max_rate[name], float(rates.max(initial=0.0)))
         ceiling = 1.0 / self.dt
-        self._saturated_sum[name] += float((rates >= ceiling * (1 - 1e-6)).mean(axis=1).sum())
+        self._saturated_sum[name] += float(
+            (rates >= ceiling * (1 - 1e-6)).mean(axis=1).sum())
         active_rates = rates[active]
         self._histogram[name] += np.bincount(
             np.clip(np.floor(active_rates + 1e-6).astype(np.int64), 0, self._n_bins - 1),
             minlength=self._n_bins)
         self._plateau[name] += int((active_rates >= 0.5 * ceiling * (1 - 1e-6)).sum())
         total = counts.sum(axis=0)
-        self._spike_sum[name] = total if self._spike_sum[name] is None else self._spike_sum[name] + total
+        self._spike_sum[name] = (total if self._spike_sum[name] is None
+                                 else self._spike_sum[name] + total)
         if first_spike is not None:
             self._first_spikes[name].append(np.asarray(first_spike, np.int32))
 
@@ -342,6 +523,6 @@ class LayerActivity:
         )
 
 
-def layer_amplitudes(network) -> dict:
+def layer_amplitudes(network: FrozenNetwork) -> dict:
     """``{neuron layer: amplitude after scaling}`` for :class:`LayerActivity`."""
     return {name: network.amplitude(name) for name in network.neuron_layers}

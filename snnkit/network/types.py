@@ -38,8 +38,10 @@ RatesHz: TypeAlias = Mapping[str, float]
 
 
 class MeasureNetwork(Protocol):
-    """Runs a candidate network on fixed inputs and returns what it did (the
-    calibration's and a search's measurement)."""
+    """Runs a candidate network on fixed inputs and returns what it did.
+
+    The calibration's and a search's measurement.
+    """
 
     def __call__(self, network: FrozenNetwork) -> Result: ...
 

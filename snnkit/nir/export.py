@@ -17,8 +17,9 @@ unit-area Dirac pulse, a layout of ``(channels, height, width)`` as in PyTorch):
 
 What NIR cannot say (Loihi's discretization, the neuron type's name, refractory
 period, voltage floor, off-chip layers, block shapes, the exact scales) goes into the
-graph's metadata under ``"snnkit"`` as one JSON string; :func:`snnkit.nir.importer.from_nir`
-uses it to rebuild the identical FrozenNetwork, other readers can ignore it.
+graph's metadata under ``"snnkit"`` as one JSON string;
+:func:`snnkit.nir.importer.from_nir` uses it to rebuild the identical FrozenNetwork,
+other readers can ignore it.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from snnkit.exceptions import NIRError
 from snnkit.utils.files import atomic_write
+
+if TYPE_CHECKING:
+    from snnkit.network.frozen import FrozenNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +52,22 @@ _HANDLED = ("InputLayer", "Conv2D", "Dense", "Flatten", "AveragePooling2D",
             "ZeroPadding2D", "ReLU", "Activation")
 
 
-def to_nir(network):
+def to_nir(network: FrozenNetwork):
     """``network`` as a ``nir.NIRGraph`` (see the module docstring for the mapping).
 
-    Raises :class:`~snnkit.exceptions.NIRError` naming the layer NIR cannot express.
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network to export.
+
+    Returns
+    -------
+    nir.NIRGraph
+
+    Raises
+    ------
+    NIRError
+        Naming the layer NIR cannot express.
     """
     import nir
 
@@ -73,8 +90,26 @@ def to_nir(network):
     return builder.finish(config["config"].get("name"))
 
 
-def write_nir(network, path) -> Path:
-    """Write ``to_nir(network)`` to ``path`` (HDF5, ``nir.write``) atomically."""
+def write_nir(network: FrozenNetwork, path) -> Path:
+    """Write ``to_nir(network)`` to ``path`` (HDF5, ``nir.write``) atomically.
+
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network to export.
+    path : str or os.PathLike
+        The file to write.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    NIRError
+        Naming the layer NIR cannot express (:func:`to_nir`).
+    """
     import nir
 
     graph = to_nir(network)
@@ -140,8 +175,9 @@ class _GraphBuilder:
     def add(self, cls, cfg):
         name = cfg["name"]
         if self.padding is not None and cls != "Conv2D":
-            raise NIRError(f"model: layer {self.padding[0]!r} (ZeroPadding2D) is followed "
-                           f"by a {cls}; NIR export folds zero padding into the next Conv2D")
+            raise NIRError(f"model: layer {self.padding[0]!r} (ZeroPadding2D) is "
+                           f"followed by a {cls}; NIR export folds zero padding into the "
+                           "next Conv2D")
         if cfg.get("data_format", "channels_last") not in ("channels_last", None):
             raise NIRError(f"model: layer {name!r} uses data_format "
                            f"{cfg['data_format']!r}; NIR export reads channels_last")
@@ -186,9 +222,9 @@ class _GraphBuilder:
         if any(before != after for before, after in pads):
             source = self.padding[0] if self.padding else name
             raise NIRError(
-                f"model: layer {source!r} pads {pads[0][0]} before and {pads[0][1]} after "
-                f"in height, {pads[1][0]} and {pads[1][1]} in width; NIR's Conv2d pads "
-                f"both sides equally (use odd kernels with stride 1, or 'valid')")
+                f"model: layer {source!r} pads {pads[0][0]} before and {pads[0][1]} "
+                f"after in height, {pads[1][0]} and {pads[1][1]} in width; NIR's Conv2d "
+                f"pads both sides equally (use odd kernels with stride 1, or 'valid')")
         self.padding = None
         bias = (np.asarray(self.network.weights[name][1], np.float64) if cfg["use_bias"]
                 else np.zeros(kernel.shape[3]))
@@ -212,7 +248,8 @@ class _GraphBuilder:
                            "export needs a Flatten before it")
         if self.flattened_hwc is not None:
             h, w, c = self.flattened_hwc
-            kernel = kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
+            kernel = kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(
+                h * w * c, -1)
             self.flattened_hwc = None
         if cfg["use_bias"]:
             bias = np.asarray(self.network.weights[name][1], np.float64)
@@ -270,12 +307,13 @@ class _GraphBuilder:
     def _neurons(self, layer, node_name):
         if not self.segment:
             raise NIRError(
-                f"model: neuron layer {layer!r} has no Conv2D or Dense since the previous "
-                "neuron layer; NIR export folds its scale into those weights")
+                f"model: neuron layer {layer!r} has no Conv2D or Dense since the "
+                "previous neuron layer; NIR export folds its scale into those weights")
         self._fold(self.network.scale(layer))
         ones = np.ones(self.shape)
         if self.network.neuron.name in IF_NEURONS:
-            node = self.nir.IF(r=ones, v_threshold=ones.copy(), v_reset=np.zeros(self.shape))
+            node = self.nir.IF(r=ones, v_threshold=ones.copy(),
+                               v_reset=np.zeros(self.shape))
         else:
             tau = float(self.network.neuron.params.get("tau_rc", 0.02))
             node = self.nir.LIF(tau=np.full(self.shape, tau), r=ones,
@@ -311,10 +349,10 @@ class _GraphBuilder:
             self._fold(1.0)
         elif output in self.network.neuron_layers and self.in_factor != 1.0:
             raise NIRError(
-                f"model: the output layer {output!r} is a neuron layer whose output per "
-                f"spike is {self.in_factor:g} (amplitude / scale); NIR spikes have area 1 "
-                "and there are no weights after it to fold that into; add a linear "
-                "Dense readout")
+                f"model: the output layer {output!r} is a neuron layer whose output "
+                f"per spike is {self.in_factor:g} (amplitude / scale); NIR spikes have "
+                "area 1 and there are no weights after it to fold that into; add a "
+                "linear Dense readout")
         name = "output" if "output" not in self.nodes else f"{output}.output"
         self._add(name, self.nir.Output(output_type={"output": np.array(self.shape)}))
         meta = {

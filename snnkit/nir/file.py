@@ -21,9 +21,25 @@ MAX_NIR_DATASETS = 20_000
 
 
 def read_nir(path):
-    """A ``nir.NIRGraph`` from a NIR (HDF5) file, every node checked by name before it
-    is built. Raises :class:`~snnkit.exceptions.NIRError` for a file that is not NIR,
-    is newer than the installed ``nir``, or holds a node snnkit cannot run."""
+    """A ``nir.NIRGraph`` from a NIR (HDF5) file.
+
+    Every node is checked by name before it is built.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The NIR file.
+
+    Returns
+    -------
+    nir.NIRGraph
+
+    Raises
+    ------
+    NIRError
+        For a file that is not NIR, is newer than the installed ``nir``, or holds a
+        node snnkit cannot run.
+    """
     import h5py
     import nir
     from nir.serialization import hdf2dict
@@ -72,8 +88,8 @@ def _check_version(path, version, installed):
         return int(match.group(1)), int(match.group(2))
 
     if major_minor(version) > major_minor(installed):
-        raise NIRError(f"{path}: written by NIR {version}, newer than the nir {installed} "
-                       f"installed here (it reads NIR up to "
+        raise NIRError(f"{path}: written by NIR {version}, newer than the nir "
+                       f"{installed} installed here (it reads NIR up to "
                        f"{'.'.join(map(str, major_minor(installed)))}.x); upgrade nir")
 
 

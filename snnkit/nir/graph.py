@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from snnkit.exceptions import NIRError
+
+if TYPE_CHECKING:
+    from snnkit.network.types import Scales
 
 logger = logging.getLogger(__name__)
 
@@ -17,9 +21,27 @@ WEIGHTED = ("Conv2d", "Affine", "Linear")
 NEURONS = ("IF", "LIF", "CubaLIF")
 
 
-def check_chain(graph, where) -> list:
-    """Node names from the one Input to the one Output; refuses cycles, branches,
-    unknown edge ends and nodes off the chain, naming the node."""
+def check_chain(graph, where: str) -> list[str]:
+    """The nodes of a NIR graph that is a chain, from the one Input to the one Output.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph
+        The graph.
+    where : str
+        Names the graph in messages.
+
+    Returns
+    -------
+    list of str
+        Node names from the one Input to the one Output.
+
+    Raises
+    ------
+    NIRError
+        For cycles, branches, unknown edge ends and nodes off the chain, naming the
+        node.
+    """
     names = list(graph.nodes)
     successors = {n: [] for n in names}
     predecessors = {n: [] for n in names}
@@ -43,8 +65,9 @@ def check_chain(graph, where) -> list:
         chain.append(node)
         ins, outs = predecessors[node], successors[node]
         if len(ins) != (0 if node == inputs[0] else 1):
-            raise NIRError(f"{where}: node {node!r} ({kinds[node]}) has {len(ins)} inputs "
-                           f"({', '.join(ins) or 'none'}); snnkit reads a chain of nodes")
+            raise NIRError(f"{where}: node {node!r} ({kinds[node]}) has {len(ins)} "
+                           f"inputs ({', '.join(ins) or 'none'}); snnkit reads a chain "
+                           "of nodes")
         if node == outputs[0]:
             if outs:
                 raise NIRError(f"{where}: the Output node {node!r} feeds {outs}")
@@ -56,8 +79,8 @@ def check_chain(graph, where) -> list:
         node = outs[0]
     stray = [n for n in names if n not in chain]
     if stray:
-        raise NIRError(f"{where}: node {stray[0]!r} ({kinds[stray[0]]}) is not on the path "
-                       "from the Input to the Output")
+        raise NIRError(f"{where}: node {stray[0]!r} ({kinds[stray[0]]}) is not on the "
+                       "path from the Input to the Output")
     return chain
 
 
@@ -96,15 +119,32 @@ def _text_padding(padding):
 
 
 class GraphWalk:
-    """Walks a checked chain; collects Keras layer specs (dicts) with the weights in
-    NIR layout (float64) and every gain folded in.
+    """Walks a checked chain into Keras layer specs.
 
-    ``scales`` (``{layer: scale}``, from snnkit's metadata) undoes the scale folding
-    of :func:`snnkit.nir.export.to_nir`; None reads the graph alone (scales 1).
+    It collects Keras layer specs (dicts) with the weights in NIR layout (float64) and
+    every gain folded in.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph
+        The graph (its chain checked by :func:`check_chain`).
+    where : str
+        Names the graph in messages.
+    amplitude : float
+        The neuron type's ``amplitude`` (from snnkit's metadata).
+    scales : Scales or None
+        ``{layer: scale}``, from snnkit's metadata: undoes the scale folding of
+        :func:`snnkit.nir.export.to_nir`; None reads the graph alone (scales 1).
+    standalone : iterable of str
+        Neuron nodes that were a layer of their own in Keras (``ReLU``,
+        ``Activation``), not fused into the weights before them (from snnkit's
+        metadata).
+    no_bias : iterable of str
+        ``Conv2d`` nodes whose Keras layer had no bias (from snnkit's metadata).
     """
 
-    def __init__(self, graph, where, *, amplitude=1.0, scales=None, standalone=(),
-                 no_bias=()):
+    def __init__(self, graph, where: str, *, amplitude: float = 1.0,
+                 scales: Scales | None = None, standalone=(), no_bias=()):
         self.graph, self.where = graph, where
         self.amplitude, self.scales = amplitude, scales
         self.standalone, self.no_bias = set(standalone), set(no_bias)
@@ -191,8 +231,8 @@ class GraphWalk:
             raise self._mismatch(name, _ints(declared, 1))
         if self.flatten_chw is not None:
             raise self._error(name, "reads a Flatten of a (C, H, W) tensor with no "
-                                    "Affine/Linear after it; Keras flattens channels-last, "
-                                    "so the outputs would be reordered")
+                                    "Affine/Linear after it; Keras flattens "
+                                    "channels-last, so the outputs would be reordered")
         if self.start_gain != 1.0:
             raise self._error(name, "no weights after the last neuron layer to fold its "
                                     "scale into")
@@ -231,7 +271,8 @@ class GraphWalk:
             "kind": "conv", "name": self._keras_name(name), "weight": weight,
             "bias": bias.copy() if keep_bias else None, "stride": stride,
             "dilation": dilation, "padding": "same" if same else pads, "relu": False,
-            "pad_name": None if same or pads == (0, 0) else self._keras_name(f"{name}.pad")})
+            "pad_name": (None if same or pads == (0, 0)
+                         else self._keras_name(f"{name}.pad"))})
         self.shape = (weight.shape[0], *out)
 
     def _affine(self, name, node, bias=True):
@@ -258,8 +299,9 @@ class GraphWalk:
         if ndim == 1:
             return
         if (start, end) != (0, ndim - 1):
-            raise self._error(name, f"flattens dimensions {node.start_dim}..{node.end_dim} "
-                                    f"of {self.shape}; snnkit flattens the whole tensor "
+            raise self._error(name, "flattens dimensions "
+                                    f"{node.start_dim}..{node.end_dim} of {self.shape}; "
+                                    "snnkit flattens the whole tensor "
                                     "(start_dim=0, end_dim=-1)")
         self.specs.append({"kind": "flatten", "name": self._keras_name(name)})
         self.flatten_chw = self.shape
@@ -362,8 +404,8 @@ class GraphWalk:
                 raise self._error(neurons[i], (
                     f"its output passes {len(segment)} synapses "
                     f"({', '.join(n for n, _ in segment) or 'none'}) before the next "
-                    f"neuron layer or the output, while node {found[0][0]!r} is one; snnkit "
-                    "filters every neuron layer's output with one synapse"))
+                    f"neuron layer or the output, while node {found[0][0]!r} is one; "
+                    "snnkit filters every neuron layer's output with one synapse"))
         taus = {tau: name for name, tau in found}
         if len(taus) > 1:
             (t1, n1), (t2, n2) = list(taus.items())[:2]

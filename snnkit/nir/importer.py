@@ -45,13 +45,35 @@ from snnkit.nir.graph import GraphWalk, check_chain
 
 logger = logging.getLogger(__name__)
 
-def from_nir(source, *, neuron_type=None, dt=None, use_snnkit_metadata=True):
+
+def from_nir(source, *, neuron_type=None, dt: float | None = None,
+             use_snnkit_metadata: bool = True) -> FrozenNetwork:
     """A FrozenNetwork from a ``nir.NIRGraph`` or a NIR file path (see module doc).
 
-    ``neuron_type``: snnkit neuron type for the graph's neurons (default
-    ``loihi-relu`` for ``IF``, ``loihi-lif`` for ``LIF``/``CubaLIF``, or the type
-    snnkit's metadata names); ``dt``: step in seconds (default the metadata's, else
-    0.001); ``use_snnkit_metadata=False`` ignores snnkit's metadata.
+    Parameters
+    ----------
+    source : nir.NIRGraph, str or Path
+        The graph, or the path of a NIR file.
+    neuron_type : str, NeuronSpec or None
+        snnkit neuron type for the graph's neurons (default ``loihi-relu`` for
+        ``IF``, ``loihi-lif`` for ``LIF``/``CubaLIF``, or the type snnkit's metadata
+        names).
+    dt : float or None
+        Step in seconds (default the metadata's, else 0.001).
+    use_snnkit_metadata : bool
+        False ignores snnkit's metadata.
+
+    Returns
+    -------
+    FrozenNetwork
+
+    Raises
+    ------
+    NIRError
+        A file that is not NIR, or a graph snnkit cannot read or run.
+    ValidationError
+        ``source`` is neither a ``nir.NIRGraph`` nor a path, or ``neuron_type`` is not
+        of the graph's neuron family.
     """
     import nir
 
@@ -81,11 +103,13 @@ def _build(graph, chain, where, meta, neuron_type, dt):
                   "metadata": {"source": "NIR", "nir_source": where}}
     else:
         walk = GraphWalk(graph, where,
-                         amplitude=float(meta["neuron"].get("params", {}).get("amplitude", 1.0)),
+                         amplitude=float(meta["neuron"].get("params", {})
+                                         .get("amplitude", 1.0)),
                          scales=dict(meta["scale_firing_rates"]),
                          standalone=meta["standalone_neurons"], no_bias=meta["no_bias"])
         kwargs = {"dt": meta["dt"] if dt is None else dt, "metadata": meta["metadata"],
-                  "off_chip": tuple(meta["off_chip"]), "block_shapes": meta["block_shapes"],
+                  "off_chip": tuple(meta["off_chip"]),
+                  "block_shapes": meta["block_shapes"],
                   "scale_firing_rates": meta["scale_firing_rates"],
                   # graphs exported before the readout existed read the last value
                   "readout": meta.get("readout", "last")}
@@ -121,7 +145,8 @@ def _check_metadata_matches(walk, meta):
             raise StaleNIRMetadata(f"node {name!r} has tau {neuron['tau']:g}, metadata "
                                  f"{tau:g}")
     layers = set(walk.layer_names())
-    named = set(meta["scale_firing_rates"]) | set(meta["off_chip"]) | set(meta["block_shapes"])
+    named = (set(meta["scale_firing_rates"]) | set(meta["off_chip"])
+             | set(meta["block_shapes"]))
     if not named <= layers:
         raise StaleNIRMetadata(f"layers {sorted(named - layers)} are not in the graph")
     if walk.synapse() != meta["synapse"]:
@@ -136,8 +161,8 @@ def _neuron_spec(walk, where, meta, neuron_type):
     families = {n["family"]: name for name, n in walk.neurons.items()}
     if len(families) > 1:
         raise NIRError(f"{where}: node {families['IF']!r} is IF and node "
-                       f"{families['LIF']!r} leaky (LIF/CubaLIF); a snnkit network has one "
-                       "neuron type")
+                       f"{families['LIF']!r} leaky (LIF/CubaLIF); a snnkit network has "
+                       "one neuron type")
     family = next(iter(families))
     taus = {n["tau"]: name for name, n in walk.neurons.items()}
     if len(taus) > 1:
@@ -147,7 +172,8 @@ def _neuron_spec(walk, where, meta, neuron_type):
     stored = NeuronSpec.from_dict(meta["neuron"]) if meta is not None else None
     if neuron_type is None and stored is not None:
         return stored
-    allowed = ("loihi-relu", "spiking-relu", "relu") if family == "IF" else LIF_NEURONS[::-1]
+    allowed = (("loihi-relu", "spiking-relu", "relu") if family == "IF"
+               else LIF_NEURONS[::-1])
     name = neuron_spec(neuron_type).name if neuron_type is not None else allowed[0]
     if name not in allowed:
         raise ValidationError(
@@ -192,7 +218,8 @@ def _layers(walk, model_name):
             w = spec["weight"]
             if spec["flatten_chw"] is not None:
                 c, h, wd = spec["flatten_chw"]
-                kernel = w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, -1)
+                kernel = w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(
+                    h * wd * c, -1)
             else:
                 kernel = w.T
             add("Dense", name, {"units": kernel.shape[1], "activation": activation,
@@ -222,8 +249,8 @@ def _snnkit_metadata(graph, where):
             raise ValueError(f"format {meta.get('format')!r}")
         if not isinstance(meta.get("format_version"), int) or \
                 meta["format_version"] > FORMAT_VERSION:
-            raise ValueError(f"format_version {meta.get('format_version')!r} (this snnkit "
-                             f"reads up to {FORMAT_VERSION})")
+            raise ValueError(f"format_version {meta.get('format_version')!r} (this "
+                             f"snnkit reads up to {FORMAT_VERSION})")
         for key in ("neuron", "scale_firing_rates", "synapse", "dt", "off_chip",
                     "block_shapes", "no_bias", "standalone_neurons", "metadata"):
             meta[key]  # noqa: B018  (presence check)

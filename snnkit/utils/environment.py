@@ -13,9 +13,22 @@ _VERSIONED = ("snnkit", "nengo", "nengo-dl", "nengo-loihi", "nengo-extras", "ten
               "numpy", "nxsdk")
 
 
-def package_versions(names=_VERSIONED) -> dict:
-    """``{distribution: version or None}``; a missing package is a fact, not an
-    error. Read from installed metadata: nothing is imported."""
+def package_versions(names=_VERSIONED) -> dict[str, str | None]:
+    """The installed versions of distributions.
+
+    Read from installed metadata: nothing is imported.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Distribution names (default: the stack whose versions every Result records).
+
+    Returns
+    -------
+    dict
+        ``{distribution: version or None}``; a missing package is a fact, not an
+        error.
+    """
     versions = {}
     for name in names:
         try:
@@ -26,8 +39,10 @@ def package_versions(names=_VERSIONED) -> dict:
 
 
 def machine_environment() -> dict:
-    """Package versions, Python, CPU and date: enough to tell two benchmark runs
-    apart."""
+    """Package versions, Python, CPU and date.
+
+    Enough to tell two benchmark runs apart.
+    """
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -38,7 +53,8 @@ def machine_environment() -> dict:
     except OSError:
         pass
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu,

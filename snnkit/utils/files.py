@@ -37,12 +37,26 @@ TEMP_SUFFIX = ".tmp"
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on success, fsync and rename it over
-    ``path``. On any exception the temporary file is removed and ``path`` is untouched.
+    """Write ``path`` through a temporary file next to it.
+
+    On success, the temporary file is fsynced and renamed over ``path``. On any
+    exception the temporary file is removed and ``path`` is untouched.
 
     The temporary file is ``.<name>.<pid>.<random>.tmp``: a process killed mid-write
     leaves it behind, and :func:`remove_stale_temp_files` can tell it from the file of
     a writer that is still alive.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    mode : str
+        The mode the temporary file is opened in.
+
+    Yields
+    ------
+    IO
+        The open temporary file.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -66,8 +80,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
 
 def write_npz_with_header(path, header_key: str, header: dict, arrays: dict) -> None:
-    """Write ``arrays`` and the JSON ``header`` (stored as UTF-8 bytes under
-    ``header_key``) to ``path`` atomically."""
+    """Write ``arrays`` and a JSON header to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file to write.
+    header_key : str
+        The member the header is stored under, as UTF-8 bytes.
+    header : dict
+        The JSON header.
+    arrays : dict
+        ``{member name: array}``.
+    """
     arrays = dict(arrays)
     arrays[header_key] = np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8)
     with atomic_write(path) as f:
@@ -75,12 +100,19 @@ def write_npz_with_header(path, header_key: str, header: dict, arrays: dict) -> 
 
 
 class NpzMembers:
-    """The arrays of an open ``.npz`` archive, each read only when asked for, and
-    only after its ``.npy`` header shows the dtype and shape the caller expects.
+    """The arrays of an open ``.npz`` archive, each read only when asked for.
+
+    A member is read only after its ``.npy`` header shows the dtype and shape the
+    caller expects.
 
     Memory stays bounded by what the caller expects (never by what a member claims),
     and a member nobody names is never read. Failures raise
     :class:`~snnkit.exceptions.ValidationError` naming the caller's field.
+
+    Parameters
+    ----------
+    archive : numpy.lib.npyio.NpzFile
+        The open archive (``np.load`` of an ``.npz`` file).
     """
 
     def __init__(self, archive):
@@ -98,19 +130,43 @@ class NpzMembers:
 
     def keys(self) -> list[str]:
         """The archive's member names (without ``.npy``), sorted."""
-        return sorted(name[:-4] if name.endswith(".npy") else name for name in self._names)
+        return sorted(name[:-4] if name.endswith(".npy") else name
+                      for name in self._names)
 
-    def read(self, key: str, field: str, *, kinds: str = "f", shape=None,
+    def read(self, key: str, field: str, *, kinds: str = "f",
+             shape: tuple[int, ...] | None = None,
              max_elements: int | None = None) -> np.ndarray:
-        """The array stored as ``key``: its dtype kind must be in ``kinds`` (numpy's
-        codes: ``f`` float, ``i``/``u`` integers), its shape equal to ``shape``
-        (when given) and its size at most ``max_elements``."""
+        """The array stored as ``key``, read once its header passes the checks.
+
+        Parameters
+        ----------
+        key : str
+            The member's name (without ``.npy``).
+        field : str
+            Names the array in messages.
+        kinds : str
+            Dtype kinds allowed (numpy's codes: ``f`` float, ``i``/``u`` integers).
+        shape : tuple of int or None
+            The shape required (when given).
+        max_elements : int or None
+            The largest size allowed (when given).
+
+        Returns
+        -------
+        ndarray
+
+        Raises
+        ------
+        ValidationError
+            A missing, unreadable or encrypted member, or one of another dtype kind,
+            shape or size, naming ``field``.
+        """
         member = self._member(key) if isinstance(key, str) else None
         if member is None:
             raise ValidationError(f"{field}: archive member {shown(key)} is missing")
         info = self._zip.getinfo(member)
-        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED,
-                                                              zipfile.ZIP_DEFLATED):
+        if info.flag_bits & 0x1 or info.compress_type not in (
+                zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ValidationError(f"{field}: archive member {key!r} is encrypted or "
                                   "uses an unsupported compression")
         try:
@@ -165,9 +221,28 @@ def _npy_header(f):
 
 @contextlib.contextmanager
 def open_npz(path, error: Callable[[str, Exception | None], Exception]):
-    """Yield an :class:`NpzMembers` of the ``.npz`` file ``path``. Never unpickles;
-    reads nothing until asked. A truncated, corrupt or non-archive file raises
-    ``error("unreadable", cause)`` (``cause``: the underlying exception)."""
+    """Open the ``.npz`` file ``path`` for :class:`NpzMembers` to read.
+
+    Never unpickles; reads nothing until asked.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+    error : callable
+        ``error(kind, cause)`` makes the exception raised for a bad file.
+
+    Yields
+    ------
+    NpzMembers
+        The archive's arrays.
+
+    Raises
+    ------
+    Exception
+        ``error("unreadable", cause)`` for a truncated, corrupt or non-archive file
+        (``cause``: the underlying exception).
+    """
     try:
         with open(path, "rb") as f:
             if f.read(4) not in _ZIP_MAGIC:
@@ -182,13 +257,32 @@ def open_npz(path, error: Callable[[str, Exception | None], Exception]):
 @contextlib.contextmanager
 def open_npz_with_header(path, header_key: str,
                          error: Callable[[str, Exception | None], Exception]):
-    """Yield ``(header, members)`` of a file written by :func:`write_npz_with_header`:
-    the parsed JSON header and an :class:`NpzMembers` to read the arrays it names.
+    """Open a file written by :func:`write_npz_with_header`.
 
-    Never unpickles; reads nothing but the header until asked. Failures raise
-    ``error(kind, cause)``: kind ``"no-header"`` for an archive without
-    ``header_key``, ``"unreadable"`` for a truncated, corrupt or non-archive file
-    (``cause`` is the underlying exception).
+    Never unpickles; reads nothing but the header until asked.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+    header_key : str
+        The member holding the JSON header.
+    error : callable
+        ``error(kind, cause)`` makes the exception raised for a bad file.
+
+    Yields
+    ------
+    header : object
+        The parsed JSON header.
+    members : NpzMembers
+        To read the arrays the header names.
+
+    Raises
+    ------
+    Exception
+        ``error(kind, cause)``: kind ``"no-header"`` for an archive without
+        ``header_key``, ``"unreadable"`` for a truncated, corrupt or non-archive
+        file (``cause`` is the underlying exception).
     """
     with open_npz(path, error) as members:
         if header_key not in members:
@@ -207,9 +301,25 @@ def open_npz_with_header(path, header_key: str,
 
 
 def check_json_value(field: str, value, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Raise unless ``value`` is plain JSON (dicts with string keys, lists, strings,
-    numbers, booleans, None) nested at most ``max_depth`` deep. Iterative: a deep
-    value cannot exhaust the stack."""
+    """Raise unless ``value`` is plain JSON nested at most ``max_depth`` deep.
+
+    Plain JSON: dicts with string keys, lists, strings, numbers, booleans, None.
+    Iterative: a deep value cannot exhaust the stack.
+
+    Parameters
+    ----------
+    field : str
+        Names the value in messages.
+    value : object
+        The value checked.
+    max_depth : int
+        The deepest nesting allowed.
+
+    Raises
+    ------
+    ValidationError
+        ``value`` is not plain JSON, or is nested deeper.
+    """
     todo = [(value, 0, field)]
     while todo:
         item, depth, where = todo.pop()
@@ -222,17 +332,33 @@ def check_json_value(field: str, value, max_depth: int = MAX_JSON_DEPTH) -> None
                                           f"{shown(key)}")
                 todo.append((child, depth + 1, f"{where}[{key!r}]"))
         elif isinstance(item, (list, tuple)):
-            todo.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+            todo.extend((child, depth + 1, f"{where}[{i}]")
+                        for i, child in enumerate(item))
         elif not (item is None or isinstance(item, (str, bool, int, float))):
             raise ValidationError(f"{where}: expected a JSON value (dict, list, string, "
                                   f"number, bool or null), got {type(item).__name__}")
 
 
 def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:
-    """Delete the temporary files :func:`atomic_write` left in ``directory`` when its
-    process was killed (the writer's pid is no longer alive; files without a pid, from
-    older versions, count as stale). ``names``: only those of these target file names;
-    ``recursive``: also in sub-folders. Returns the paths removed."""
+    """Delete the temporary files :func:`atomic_write` left when its process was killed.
+
+    A file is stale when the writer's pid is no longer alive; files without a pid,
+    from older versions, count as stale.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Where to look.
+    names : collection of str or None
+        Only those of these target file names.
+    recursive : bool
+        Also in sub-folders.
+
+    Returns
+    -------
+    list of Path
+        The paths removed.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         return []

@@ -8,12 +8,33 @@ import math
 from snnkit.exceptions import ValidationError
 
 
-def check_hdf5_storage(source, largest: int, max_datasets: int, argument, label,
-                       text: bool = False):
-    """Every object is a group or a numeric dataset stored in the file (``text``:
-    strings too, of at most ``largest`` entries), no dataset holds more numbers than
-    ``largest``, no link leads outside the file: bounded memory before anything is
-    read."""
+def check_hdf5_storage(source, largest: int, max_datasets: int, argument: str,
+                       label: str, text: bool = False) -> None:
+    """Check that an HDF5 file can be read in bounded memory, before anything is read.
+
+    Every object is a group or a numeric dataset stored in the file, no dataset holds
+    more numbers than ``largest``, no link leads outside the file.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or file-like
+        The HDF5 file, as ``h5py.File`` opens it.
+    largest : int
+        The most numbers (or text entries) one dataset may hold.
+    max_datasets : int
+        The most datasets the file may hold.
+    argument : str
+        Starts every error message.
+    label : str
+        Names the file in messages.
+    text : bool
+        Allow datasets of strings too, of at most ``largest`` entries.
+
+    Raises
+    ------
+    ValidationError
+        A file holding anything else, or more.
+    """
     import h5py
 
     problems, count, objects = [], [0], [0]

@@ -6,14 +6,30 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 
 
-def lazy_exports(package: str, exports: dict, *, before_first=None):
-    """``(__getattr__, __dir__)`` for the package ``package`` (its ``__name__``):
-    ``exports`` maps each public name to the submodule that defines it;
-    ``before_first`` (optional) runs before a submodule is imported (e.g. to start
-    TensorFlow quietly). A name, once loaded, is stored in the package, so later
-    lookups do not come back here."""
+def lazy_exports(package: str, exports: dict[str, str], *,
+                 before_first: Callable[[], object] | None = None):
+    """A package's module ``__getattr__`` and ``__dir__`` for lazy public names.
+
+    A name, once loaded, is stored in the package, so later lookups do not come back
+    here.
+
+    Parameters
+    ----------
+    package : str
+        The package (its ``__name__``).
+    exports : dict
+        Maps each public name to the submodule that defines it.
+    before_first : callable or None
+        Runs before a submodule is imported (e.g. to start TensorFlow quietly).
+
+    Returns
+    -------
+    (__getattr__, __dir__) : tuple of callables
+        For the package's module level.
+    """
 
     def __getattr__(name: str):
         if name not in exports:

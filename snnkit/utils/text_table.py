@@ -19,20 +19,38 @@ def text_table(rows: Sequence[Sequence[str]], align: str, *,
                rule: str | None = None) -> list[str]:
     """The rows as lines of padded columns.
 
-    rows : the header (if any) first; every row has one cell per column.
-    align : one character per column, ``"<"`` (left) or ``">"`` (right).
-    widths : characters per column; by default the column's widest cell.
-    sep : what stands between two columns.
-    rule : a dashed line under the first row: ``"columns"`` (one run of dashes per
+    Parameters
+    ----------
+    rows : sequence of sequence of str
+        The header (if any) first; every row has one cell per column.
+    align : str
+        One character per column, ``"<"`` (left) or ``">"`` (right).
+    widths : sequence of int or None
+        Characters per column; by default the column's widest cell.
+    sep : str
+        What stands between two columns.
+    rule : {"columns", "line"} or None
+        A dashed line under the first row: ``"columns"`` (one run of dashes per
         column), ``"line"`` (one run as long as the first row) or None.
+
+    Returns
+    -------
+    list of str
+        The lines.
+
+    Raises
+    ------
+    ValidationError
+        An ``align`` or ``rule`` not of these forms, or a row with another number of
+        cells.
     """
     if len(align) == 0 or set(align) - {"<", ">"}:
         raise ValidationError(f"align: expected '<' or '>' per column, got {align!r}")
     rows = [tuple(row) for row in rows]
     for row in rows:
         if len(row) != len(align):
-            raise ValidationError(f"rows: expected {len(align)} cells a row, got {len(row)}: "
-                             f"{row!r}")
+            raise ValidationError(f"rows: expected {len(align)} cells a row, got "
+                                  f"{len(row)}: {row!r}")
     if widths is None:
         widths = [max((len(row[i]) for row in rows), default=0)
                   for i in range(len(align))]

@@ -39,8 +39,30 @@ def fail(argument: str, expected: str, value, *, error=ValidationError):
 
 def check_int(argument: str, value, *, low: int | None = None, high: int | None = None,
               what: str = "", error=ValidationError) -> int:
-    """``value`` as an int in ``[low, high]`` (either bound optional); ``what`` says
-    where a bound comes from (e.g. ``"len(x_val)"``)."""
+    """``value`` as an int in ``[low, high]``.
+
+    Parameters
+    ----------
+    argument : str
+        Named in the message.
+    value : object
+        The value checked.
+    low, high : int or None
+        The bounds (either optional).
+    what : str
+        Says where a bound comes from (e.g. ``"len(x_val)"``).
+    error : type or callable
+        Makes the exception from the message (see the module docstring).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValidationError
+        For anything else (or the exception ``error`` makes).
+    """
     note = f" ({what})" if what else ""
     if low is not None and high is not None:
         expected = f"an int from {low} to {high}{note}"
@@ -59,15 +81,39 @@ def check_int(argument: str, value, *, low: int | None = None, high: int | None 
 def check_number(argument: str, value, *, low: float | None = None,
                  high: float | None = None, low_open: bool = False, unit: str = "",
                  error=ValidationError) -> float:
-    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with
-    ``low_open``; either bound optional); ``unit`` (e.g. ``"seconds"``) is named in
-    the message."""
+    """``value`` as a finite float in ``[low, high]``.
+
+    Parameters
+    ----------
+    argument : str
+        Named in the message.
+    value : object
+        The value checked.
+    low, high : float or None
+        The bounds (either optional).
+    low_open : bool
+        ``(low, high]`` instead.
+    unit : str
+        Named in the message (e.g. ``"seconds"``).
+    error : type or callable
+        Makes the exception from the message (see the module docstring).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        For anything else (or the exception ``error`` makes).
+    """
     bounds = []
     if low is not None:
         bounds.append(f"{'>' if low_open else '>='} {low:g}")
     if high is not None:
         bounds.append(f"<= {high:g}")
-    ok = is_number(value) and (low is None or (value > low if low_open else value >= low)) \
+    ok = is_number(value) \
+        and (low is None or (value > low if low_open else value >= low)) \
         and (high is None or value <= high)
     if not ok:
         unit = f" ({unit})" if unit else ""
@@ -77,9 +123,30 @@ def check_number(argument: str, value, *, low: float | None = None,
     return float(value)
 
 
-def check_positive(argument: str, value, unit: str = "", *, error=ValidationError) -> float:
-    """``value`` as a finite float > 0; ``unit`` (e.g. ``"seconds"``) is named in the
-    message."""
+def check_positive(argument: str, value, unit: str = "", *,
+                   error=ValidationError) -> float:
+    """``value`` as a finite float > 0.
+
+    Parameters
+    ----------
+    argument : str
+        Named in the message.
+    value : object
+        The value checked.
+    unit : str
+        Named in the message (e.g. ``"seconds"``).
+    error : type or callable
+        Makes the exception from the message (see the module docstring).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        For anything else (or the exception ``error`` makes).
+    """
     return check_number(argument, value, low=0, low_open=True, unit=unit, error=error)
 
 
@@ -103,7 +170,31 @@ def check_finite(argument: str, value, *, error=ValidationError) -> float:
 
 def check_labels(argument: str, y, n_inputs: int, n_classes: int, *,
                  error=ValidationError) -> np.ndarray:
-    """``y`` as ``(n_inputs,)`` integer class labels in ``0..n_classes - 1``."""
+    """``y`` as ``(n_inputs,)`` integer class labels in ``0..n_classes - 1``.
+
+    Parameters
+    ----------
+    argument : str
+        Named in the message.
+    y : array_like
+        The labels.
+    n_inputs : int
+        One label per input.
+    n_classes : int
+        The model's outputs.
+    error : type or callable
+        Makes the exception from the message (see the module docstring).
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValidationError
+        For labels of another shape, not integers, or out of range (or the
+        exception ``error`` makes).
+    """
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n_inputs:
         raise error(f"{argument}: expected one integer label per image ({n_inputs}), "
@@ -121,7 +212,8 @@ def check_output_file(argument: str, path, *, error=ValidationError) -> Path:
     try:
         path = Path(os.fspath(path))
     except TypeError:
-        raise error(f"{argument}: expected a file path, got {type(path).__name__}") from None
+        raise error(f"{argument}: expected a file path, got "
+                    f"{type(path).__name__}") from None
     if path.is_dir():
         raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
     folder = path.parent if str(path.parent) else Path(".")
