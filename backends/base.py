@@ -66,6 +66,16 @@ class Backend(abc.ABC):
 
     Settings of a backend (e.g. nengo-dl's ``minibatch_size``) are arguments of its
     constructor, given to :func:`~snnkit.backends.get_backend`.
+
+    Attributes
+    ----------
+    name : str
+        The backend's name in the registry (class attribute).
+    description : str
+        What the backend is, in one line (class attribute).
+    presentations : tuple of str
+        The presentation modes the backend supports (class attribute; default both,
+        :data:`PRESENTATIONS`).
     """
 
     name: ClassVar[str] = ""
@@ -74,6 +84,7 @@ class Backend(abc.ABC):
 
     @classmethod
     def is_available(cls) -> bool:
+        """True when :meth:`unavailable_reason` is None."""
         return cls.unavailable_reason() is None
 
     @classmethod
@@ -90,8 +101,29 @@ class Backend(abc.ABC):
     @classmethod
     def check_int_setting(cls, setting: str, value, *, low: int = 1,
                           high: int | None = None) -> int:
-        """A constructor's int setting, range-checked; the error names the setting
-        and the backend, what was expected and what was received."""
+        """A constructor's int setting, range-checked.
+
+        Parameters
+        ----------
+        setting : str
+            The setting's name (the constructor argument).
+        value : int
+            The value given.
+        low : int, optional
+            The smallest value allowed.
+        high : int or None, optional
+            The largest value allowed (None: no upper bound).
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ValidationError
+            If ``value`` is not an int in range; the error names the setting and the
+            backend, what was expected and what was received.
+        """
         return check_int(f"{setting} (setting of backend {cls.name!r})", value,
                          low=low, high=high)
 
@@ -102,12 +134,39 @@ class Backend(abc.ABC):
     def build(self, network: FrozenNetwork) -> PreparedNetwork:
         """Build ``network`` for this backend (conversion, core plan, simulator...).
 
-        Called by :meth:`prepare` after its checks; the network is valid for this
-        backend and the backend is available."""
+        Called by :meth:`prepare` after its checks.
+
+        Parameters
+        ----------
+        network : FrozenNetwork
+            A network valid for this backend; the backend is available.
+
+        Returns
+        -------
+        PreparedNetwork
+        """
 
     def prepare(self, network: FrozenNetwork) -> PreparedNetwork:
-        """Check and build ``network`` once; run the result many times
-        (``prepared.run(x, n_steps)``). Close it (or use ``with``) to free it."""
+        """Check and build ``network`` once; run the result many times.
+
+        Parameters
+        ----------
+        network : FrozenNetwork
+            The network to build.
+
+        Returns
+        -------
+        PreparedNetwork
+            Run it many times (``prepared.run(x, n_steps)``). Close it (or use
+            ``with``) to free it.
+
+        Raises
+        ------
+        BackendUnavailable
+            If the backend cannot run here.
+        BackendContractError
+            If :meth:`build` returns something other than a :class:`PreparedNetwork`.
+        """
         _check_network_argument(network)
         self.check_network(network)
         # Never run, and never quietly stand in for, a backend that cannot run here.
@@ -125,10 +184,30 @@ class Backend(abc.ABC):
 
     def run(self, network: FrozenNetwork, x, n_steps: int = 30, *,
             presentation: str = "reset", progress: bool = False, **options) -> Result:
-        """Run ``network`` on inputs ``x`` (images as ``load_mnist`` returns them,
-        ``(N,) + network.input_shape``, or flattened ``(N, size)``) for ``n_steps``
-        steps of ``network.dt`` seconds each: :meth:`prepare`, then one run.
-        ``wall_time_s`` includes the build."""
+        """Run ``network`` on inputs ``x``: :meth:`prepare`, then one run.
+
+        Parameters
+        ----------
+        network : FrozenNetwork
+            The network to run.
+        x : array_like
+            Images as ``load_mnist`` returns them, ``(N,) + network.input_shape``, or
+            flattened ``(N, size)``.
+        n_steps : int, optional
+            Steps of ``network.dt`` seconds each, per input.
+        presentation : {"reset", "sequential"}, optional
+            The presentation mode (see :class:`Backend`).
+        progress : bool, optional
+            Show a progress bar.
+        **options
+            None are known: any raises :class:`~snnkit.exceptions.UnknownOptionError`
+            naming the run's arguments and the backend's settings.
+
+        Returns
+        -------
+        Result
+            Its ``wall_time_s`` includes the build.
+        """
         _check_network_argument(network)
         x, n_steps = _check_run(self, network, x, n_steps, presentation, options)
         start = time.perf_counter()
@@ -141,8 +220,26 @@ class Backend(abc.ABC):
 
 
 class PreparedNetwork(abc.ABC):
-    """A network built for one backend, ready to run many times without being
-    built again. Made by :meth:`Backend.prepare`; a context manager."""
+    """A network built for one backend, to run many times without being built again.
+
+    Made by :meth:`Backend.prepare`; a context manager.
+
+    Parameters
+    ----------
+    backend : Backend
+        The backend that built it.
+    network : FrozenNetwork
+        The network it runs.
+
+    Attributes
+    ----------
+    backend : Backend
+        The backend that built it.
+    network : FrozenNetwork
+        The network it runs.
+    closed : bool
+        True once :meth:`close` has been called.
+    """
 
     def __init__(self, backend: Backend, network: FrozenNetwork):
         self.backend = backend
@@ -153,16 +250,55 @@ class PreparedNetwork(abc.ABC):
     @abc.abstractmethod
     def simulate(self, x: np.ndarray, n_steps: int, *, presentation: str,
                  progress: bool) -> tuple[np.ndarray, RunSummary]:
-        """Run checked inputs ``x`` (float32 ``(N, input_size)``) for ``n_steps``
-        steps each, in a ``presentation`` mode the backend lists.
+        """Run checked inputs ``x`` for ``n_steps`` steps each.
 
-        Returns the outputs ``(N, n_steps, n_outputs)`` at every step and their
-        :class:`~snnkit.network.results.RunSummary` (:meth:`new_activity` computes it)."""
+        Parameters
+        ----------
+        x : ndarray
+            Checked inputs, float32 ``(N, input_size)``.
+        n_steps : int
+            Steps per input.
+        presentation : str
+            A presentation mode the backend lists.
+        progress : bool
+            Show a progress bar (:meth:`progress_bar`).
+
+        Returns
+        -------
+        outputs : ndarray
+            The outputs ``(N, n_steps, n_outputs)`` at every step.
+        summary : RunSummary
+            Their :class:`~snnkit.network.results.RunSummary` (:meth:`new_activity`
+            computes it).
+        """
 
     def run(self, x, n_steps: int = 30, *, presentation: str = "reset",
             progress: bool = False, **options) -> Result:
-        """Run inputs ``x`` for ``n_steps`` steps each (see :meth:`Backend.run`);
-        ``wall_time_s`` is the run alone, without the build."""
+        """Run inputs ``x`` for ``n_steps`` steps each (see :meth:`Backend.run`).
+
+        Parameters
+        ----------
+        x : array_like
+            Inputs, as for :meth:`Backend.run`.
+        n_steps : int, optional
+            Steps of ``network.dt`` seconds each, per input.
+        presentation : {"reset", "sequential"}, optional
+            The presentation mode.
+        progress : bool, optional
+            Show a progress bar.
+        **options
+            None are known, as for :meth:`Backend.run`.
+
+        Returns
+        -------
+        Result
+            Its ``wall_time_s`` is the run alone, without the build.
+
+        Raises
+        ------
+        ValidationError
+            If the prepared network is closed.
+        """
         if self.closed:
             raise ValidationError(
                 f"prepared network: closed; prepare it again with "

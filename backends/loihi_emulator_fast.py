@@ -50,8 +50,16 @@ class _PreparedFastLoihi(PreparedNetwork):
 
 @register_backend
 class FastLoihiEmulatorBackend(Backend):
-    """``chunk_size`` inputs are simulated at a time (memory grows with it: about
-    1.5 GB at 128 on the seed network); ``n_threads`` share the chunks."""
+    """snnkit's batched emulator, bit-exact with ``"loihi-emulator"``.
+
+    Parameters
+    ----------
+    chunk_size : int, optional
+        Inputs simulated at a time (memory grows with it: about 1.5 GB at 128 on the
+        seed network).
+    n_threads : int, optional
+        Threads that share the chunks.
+    """
 
     name = "loihi-emulator-fast"
     description = ("snnkit's batched emulator: bit-exact with 'loihi-emulator', "

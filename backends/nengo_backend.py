@@ -49,7 +49,8 @@ class _PreparedNengo(PreparedNetwork):
                 self._current[:] = x[i]
                 sim.reset(seed=SEED)
                 sim.run_steps(n_steps)
-                outputs[i] = probe_data(sim, built.output_probe, 1, n_steps, np.float32)[0]
+                outputs[i] = probe_data(sim, built.output_probe, 1, n_steps,
+                                        np.float32)[0]
                 for name, probe in built.probes.items():
                     activity.add(name, probe_data(sim, probe, 1, n_steps, np.float32))
                 activity.finish_batch(1)
@@ -79,8 +80,10 @@ class _PreparedNengo(PreparedNetwork):
 
 @register_backend
 class NengoBackend(Backend):
-    """Runs the network in ``nengo.Simulator``; see the module docstring for the
-    presentation modes."""
+    """Runs the network in ``nengo.Simulator``.
+
+    See the module docstring for the presentation modes.
+    """
 
     name = "nengo"
     description = ("nengo's reference simulator (NumPy, float64): defines what the "

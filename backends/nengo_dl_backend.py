@@ -77,15 +77,21 @@ class _PreparedNengoDL(PreparedNetwork):
 
 @register_backend
 class NengoDLBackend(Backend):
-    """Runs the network in ``nengo_dl.Simulator``; see the module docstring."""
+    """Runs the network in ``nengo_dl.Simulator``; see the module docstring.
+
+    Parameters
+    ----------
+    minibatch_size : int, optional
+        Inputs per simulator batch (>= 1).
+    chunk_size : int, optional
+        Inputs evaluated per call (>= 1; rounded to whole minibatches).
+    """
 
     name = "nengo-dl"
     description = ("NengoDL's TensorFlow simulator: batched, the fastest; float32, "
                    "matches 'nengo' to rounding")
 
     def __init__(self, minibatch_size: int = 100, chunk_size: int = 1000):
-        """``minibatch_size``: inputs per simulator batch (>= 1); ``chunk_size``:
-        inputs evaluated per call (>= 1; rounded to whole minibatches)."""
         self.minibatch_size = self.check_int_setting("minibatch_size", minibatch_size)
         self.chunk_size = self.check_int_setting("chunk_size", chunk_size)
 

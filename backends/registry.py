@@ -35,8 +35,19 @@ ENTRY_POINT_GROUP = "snnkit.backends"
 class BackendEntry:
     """One registered name: the backend class, or why its plugin could not load.
 
-    ``source`` says where it came from (``"snnkit"`` for the built-ins, else the
-    entry point); ``error`` is None for a loaded backend."""
+    Attributes
+    ----------
+    name : str
+        The registered name.
+    description : str
+        The backend's description.
+    source : str
+        Where it came from (``"snnkit"`` for the built-ins, else the entry point).
+    backend_class : type or None
+        The :class:`Backend` subclass; None when its plugin could not load.
+    error : str or None
+        Why its plugin could not load; None for a loaded backend.
+    """
 
     name: str
     description: str
@@ -52,12 +63,21 @@ class BackendEntry:
 
     @property
     def is_available(self) -> bool:
+        """True when :meth:`unavailable_reason` is None."""
         return self.unavailable_reason() is None
 
 
 class BackendRegistry:
-    """Backends by name. Registering a taken name is an error unless
-    ``override=True``; see the module docstring for plugins."""
+    """Backends by name.
+
+    Registering a taken name is an error unless ``override=True``; see the module
+    docstring for plugins.
+
+    Parameters
+    ----------
+    entry_point_group : str or None, optional
+        The entry-point group plugins are read from; None reads none.
+    """
 
     def __init__(self, entry_point_group: str | None = ENTRY_POINT_GROUP):
         self._entries: dict[str, BackendEntry] = {}
@@ -66,7 +86,30 @@ class BackendRegistry:
 
     def register(self, cls: type, *, override: bool = False,
                  source: str = "snnkit") -> type:
-        """Add a Backend subclass under ``cls.name``; usable as a class decorator."""
+        """Add a Backend subclass under ``cls.name``; usable as a class decorator.
+
+        Parameters
+        ----------
+        cls : type
+            A :class:`Backend` subclass that implements every abstract method, with a
+            non-empty ``name`` and ``description``.
+        override : bool, optional
+            Replace a backend registered under the same name.
+        source : str, optional
+            Where it comes from (``"snnkit"`` for the built-ins, else the entry
+            point).
+
+        Returns
+        -------
+        type
+            ``cls``.
+
+        Raises
+        ------
+        BackendRegistryError
+            If ``cls`` is not such a subclass, or its name is taken and not
+            ``override``.
+        """
         if not (isinstance(cls, type) and issubclass(cls, Backend)):
             raise BackendRegistryError(
                 f"register_backend: expected a Backend subclass, got {cls!r}")
@@ -75,7 +118,8 @@ class BackendRegistry:
             raise BackendRegistryError(
                 f"register_backend: {cls.__name__} does not implement {missing}")
         for attribute in ("name", "description"):
-            if not isinstance(getattr(cls, attribute), str) or not getattr(cls, attribute):
+            if not isinstance(getattr(cls, attribute), str) \
+                    or not getattr(cls, attribute):
                 raise BackendRegistryError(
                     f"register_backend: {cls.__name__}.{attribute}: expected a "
                     f"non-empty string, got {getattr(cls, attribute)!r}")
@@ -98,13 +142,39 @@ class BackendRegistry:
         return tuple(self._entries.values())
 
     def names(self) -> tuple[str, ...]:
+        """Every registered name, usable here or not."""
         return tuple(entry.name for entry in self.entries())
 
     def available(self) -> tuple[str, ...]:
+        """The names of the backends that can run here."""
         return tuple(entry.name for entry in self.entries() if entry.is_available)
 
     def get(self, name: str, *, require_available: bool = False, **settings) -> Backend:
-        """A new backend instance by name, with its ``settings``."""
+        """A new backend instance by name, with its ``settings``.
+
+        Parameters
+        ----------
+        name : str
+            A registered name.
+        require_available : bool, optional
+            Raise at once if the backend cannot run here.
+        **settings
+            The backend's settings (its constructor's arguments).
+
+        Returns
+        -------
+        Backend
+
+        Raises
+        ------
+        UnknownNameError
+            If ``name`` is not registered; the message lists the registered names.
+        BackendUnavailable
+            If the backend's plugin failed to load, or (``require_available``) the
+            backend cannot run here.
+        UnknownOptionError
+            If a setting is unknown; the message lists the backend's settings.
+        """
         entry = self._check_name(name)
         if entry.error is not None:
             raise BackendUnavailable(f"backend {name!r} is unavailable: {entry.error}")
@@ -176,9 +246,27 @@ REGISTRY = BackendRegistry()
 
 
 def register_backend(cls: type | None = None, *, override: bool = False):
-    """Add a Backend subclass to the registry; a class decorator, with or without
-    ``(override=True)``. A taken name raises
-    :class:`~snnkit.exceptions.BackendRegistryError` unless ``override=True``."""
+    """Add a Backend subclass to the registry (a class decorator).
+
+    Usable with or without ``(override=True)``.
+
+    Parameters
+    ----------
+    cls : type, optional
+        The :class:`Backend` subclass (None: return a decorator).
+    override : bool, optional
+        Replace a backend registered under the same name.
+
+    Returns
+    -------
+    type or callable
+        ``cls``, or (without ``cls``) the decorator.
+
+    Raises
+    ------
+    BackendRegistryError
+        If the name is taken, unless ``override=True``.
+    """
     if cls is None:
         return lambda c: REGISTRY.register(c, override=override)
     return REGISTRY.register(cls, override=override)
@@ -205,11 +293,32 @@ def available_backends() -> tuple[str, ...]:
 
 
 def get_backend(name: str, *, require_available: bool = False, **settings) -> Backend:
-    """A new backend instance by name, with its settings (e.g.
-    ``get_backend("nengo-dl", minibatch_size=50)``).
+    """A new backend instance by name, with its settings.
 
     An unavailable backend (e.g. ``"loihi"`` without nxsdk) is still returned, so its
-    ``run`` can say what is missing; ``require_available=True`` raises at once, and
-    so does a plugin that failed to load.
+    ``run`` can say what is missing.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (:func:`registered_backends`).
+    require_available : bool, optional
+        Raise at once if the backend cannot run here.
+    **settings
+        The backend's settings, e.g. ``minibatch_size=50`` for ``"nengo-dl"``.
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    BackendUnavailable
+        With ``require_available=True`` if the backend cannot run here, and for a
+        plugin that failed to load.
+    UnknownNameError
+        If ``name`` is not registered.
+    UnknownOptionError
+        If a setting is unknown.
     """
     return REGISTRY.get(name, require_available=require_available, **settings)

@@ -20,12 +20,17 @@ Importing this module imports neither nengo nor TensorFlow.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from snnkit.backends.base import PRESENTATIONS, Backend, PreparedNetwork
 from snnkit.backends.registry import register_backend
 from snnkit.network.inputs import check_inputs, check_n_steps
 from snnkit.network.results import LayerActivity, RunSummary
+
+if TYPE_CHECKING:  # at run time, loaded on first use by __getattr__ below
+    from snnkit.convert.to_nengo import build_network
 
 __all__ = [
     "PRESENTATIONS",
@@ -44,7 +49,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # build_network lives in snnkit.convert.to_nengo, which imports nengo: loaded on first use
+    # build_network lives in snnkit.convert.to_nengo, which imports nengo: loaded on
+    # first use
     if name == "build_network":
         from snnkit.convert.to_nengo import build_network
 
@@ -53,21 +59,55 @@ def __getattr__(name: str):
 
 
 def probe_data(sim, probe, n_inputs: int, n_steps: int, dtype=None) -> np.ndarray:
-    """A probe's data of ``n_inputs`` presentations, ``(n_inputs, n_steps, size)``;
-    ``dtype=None`` keeps the simulator's (float64 for nengo and nengo-loihi)."""
+    """A probe's data of ``n_inputs`` presentations, ``(n_inputs, n_steps, size)``.
+
+    Parameters
+    ----------
+    sim : nengo.Simulator
+        A simulator with nengo's interface (``data``).
+    probe : nengo.Probe
+        The probe to read.
+    n_inputs : int
+        Presentations in the probe's data.
+    n_steps : int
+        Steps per presentation.
+    dtype : numpy dtype or None, optional
+        None keeps the simulator's (float64 for nengo and nengo-loihi).
+
+    Returns
+    -------
+    ndarray
+    """
     return np.asarray(sim.data[probe], dtype=dtype).reshape(n_inputs, n_steps, -1)
 
 
 def present_sequentially(built, x, n_steps: int, activity: LayerActivity,
                          open_simulator, *, dtype=None) -> np.ndarray:
-    """Show inputs ``x`` one after another in one simulator, each for ``n_steps``
-    steps with state carried over, and read every presentation out.
+    """Show inputs one after another in one simulator and read each presentation out.
 
-    ``built``: a :class:`~snnkit.convert.to_nengo.BuiltNetwork` (its input node is set to a
-    ``nengo.processes.PresentInput`` of ``x``); ``open_simulator(built)``: a new
-    simulator of ``built.net`` usable as a context manager. Adds each probed layer
-    to ``activity``; returns the outputs ``(N, n_steps, n_outputs)`` (``dtype`` as in
-    :func:`probe_data`).
+    Each input of ``x`` is shown for ``n_steps`` steps, with state carried over.
+
+    Parameters
+    ----------
+    built : BuiltNetwork
+        A :class:`~snnkit.convert.to_nengo.BuiltNetwork`; its input node is set to a
+        ``nengo.processes.PresentInput`` of ``x``.
+    x : ndarray
+        Inputs ``(N, input_size)``.
+    n_steps : int
+        Steps per input.
+    activity : LayerActivity
+        Each probed layer is added to it.
+    open_simulator : callable
+        ``open_simulator(built)``: a new simulator of ``built.net`` usable as a
+        context manager.
+    dtype : numpy dtype or None, optional
+        As in :func:`probe_data`.
+
+    Returns
+    -------
+    ndarray
+        The outputs ``(N, n_steps, n_outputs)``.
     """
     import nengo
 
@@ -85,10 +125,29 @@ def present_sequentially(built, x, n_steps: int, activity: LayerActivity,
 
 
 def predict_minibatches(sim, built, x, n_steps: int, minibatch_size: int):
-    """Run inputs ``x`` ``(N, input_size)`` through ``sim``, each held for ``n_steps``
-    steps, one minibatch of ``minibatch_size`` at a time (the last one padded with
-    zeros); yields ``(count, data)`` per minibatch, ``data`` the simulator's probe
-    data of which the first ``count`` rows are real inputs."""
+    """Run inputs ``x`` through ``sim``, one minibatch at a time.
+
+    Parameters
+    ----------
+    sim : nengo_dl.Simulator
+        A simulator of ``built.net`` with a minibatch size of ``minibatch_size``.
+    built : BuiltNetwork
+        A :class:`~snnkit.convert.to_nengo.BuiltNetwork`.
+    x : ndarray
+        Inputs ``(N, input_size)``, each held for ``n_steps`` steps.
+    n_steps : int
+        Steps per input.
+    minibatch_size : int
+        Inputs per minibatch (the last one padded with zeros).
+
+    Yields
+    ------
+    count : int
+        The real inputs in this minibatch.
+    data : dict
+        The simulator's probe data, of which the first ``count`` rows are real
+        inputs.
+    """
     count, batch = len(x), minibatch_size
     padded = np.concatenate([x, np.zeros((-count % batch, x.shape[1]), x.dtype)])
     for start in range(0, len(padded), batch):

@@ -39,6 +39,19 @@ class _Layer:
 
 
 def check_plan_inputs(net, layers, shapes, given):
+    """Check the arguments of ``plan_cores`` before anything is built.
+
+    They are described in :func:`~snnkit.backends.loihi.core_mapping.plan_cores`.
+
+    Raises
+    ------
+    NothingOnChipError
+        If ``layers`` is empty.
+    LoihiMappingError
+        If an argument is malformed: ``net`` not a ``nengo.Network``, a layer not a
+        ``nengo.Ensemble``, a shape missing or not matching its layer's neurons, a
+        given block shape for an unknown layer, of the wrong length or not positive.
+    """
     if not isinstance(net, nengo.Network):
         raise LoihiMappingError(
             f"net: expected a nengo.Network, got {type(net).__name__}"
@@ -103,9 +116,25 @@ def _block_of(model, ens):
 def build_whole(net, layers, shapes, remove_passthrough):
     """Build ``net`` with nengo-loihi, every layer left on one (oversized) block.
 
-    Returns the layers in order, with the unsplit `LoihiBlock` of each. The model is
-    not discretized or validated: nengo-loihi splits float blocks before it
-    discretizes them, so this is the state its own splitter starts from.
+    The model is not discretized or validated: nengo-loihi splits float blocks before
+    it discretizes them, so this is the state its own splitter starts from.
+
+    Parameters
+    ----------
+    net, layers, shapes, remove_passthrough
+        As for :func:`~snnkit.backends.loihi.core_mapping.plan_cores`.
+
+    Returns
+    -------
+    list of _Layer
+        The layers in order, with the unsplit `LoihiBlock` of each.
+
+    Raises
+    ------
+    NothingOnChipError
+        If every ensemble runs off chip.
+    LoihiMappingError
+        If an on-chip ensemble is missing from ``layers``, or a layer runs off chip.
     """
     ens_names = {ens: name for name, ens in layers.items()}
     model = Model(dt=0.001, label="snnkit core mapping")
@@ -158,18 +187,43 @@ def build_whole(net, layers, shapes, remove_passthrough):
 
 @dataclasses.dataclass(frozen=True)
 class LayerCut:
-    """One layer cut into cores by one block shape, with its own per-core figures."""
+    """One layer cut into cores by one block shape, with its own per-core figures.
+
+    Attributes
+    ----------
+    block_shape : tuple of int
+        The block shape the layer was cut by.
+    new_blocks : OrderedDict
+        New LoihiBlock -> old compartment indices.
+    synapse_map : dict
+        Old Synapse -> OrderedDict(new Synapse -> old axon ids); the values are None
+        when the layer is not split (one block).
+    compartments, input_axons, synapse_bits : tuple of int
+        Per core: compartments, input axons and synapse bits.
+    """
 
     block_shape: tuple
-    new_blocks: OrderedDict  # new LoihiBlock -> old compartment indices
-    synapse_map: dict  # old Synapse -> OrderedDict(new Synapse -> old axon ids) | None
+    new_blocks: OrderedDict
+    synapse_map: dict
     compartments: tuple
     input_axons: tuple
     synapse_bits: tuple
 
 
 def cut_layer(layer, block_shape):
-    """Cut ``layer`` by ``block_shape`` exactly as `split_model` would."""
+    """Cut ``layer`` by ``block_shape`` exactly as `split_model` would.
+
+    Parameters
+    ----------
+    layer : _Layer
+        One layer of :func:`build_whole`.
+    block_shape : tuple of int
+        Neurons per core along each dimension.
+
+    Returns
+    -------
+    LayerCut
+    """
     shapes = {layer.block: nengo_loihi.BlockShape(tuple(block_shape), layer.shape)}
     new_blocks = split_block(layer.block, shapes, validate=ValidationLevel.NONE)
     if len(new_blocks) == 1:
@@ -194,8 +248,19 @@ def cut_layer(layer, block_shape):
 def output_axons(layer, cut, synapse_maps):
     """Output axon slots per core of ``layer``, given how its targets are cut.
 
-    ``synapse_maps`` maps each target's old Synapse to its split (None: not split),
-    mirroring `split_block_axons`.
+    Parameters
+    ----------
+    layer : _Layer
+        One layer of :func:`build_whole`.
+    cut : LayerCut
+        How ``layer`` itself is cut.
+    synapse_maps : dict
+        Maps each target's old Synapse to its split (None: not split), mirroring
+        `split_block_axons`.
+
+    Returns
+    -------
+    tuple of int
     """
     per_core = []
     for comp_ids in cut.new_blocks.values():
@@ -214,7 +279,20 @@ def output_axons(layer, cut, synapse_maps):
 
 
 def first_excess(figures, limits):
-    """(resource, needed, limit) for the first resource over its limit, or None."""
+    """The first resource over its limit, in the order of ``RESOURCES``.
+
+    Parameters
+    ----------
+    figures : dict of str to sequence of int
+        Per-core figures of each resource.
+    limits : CoreLimits
+        The per-core limits.
+
+    Returns
+    -------
+    tuple or None
+        ``(resource, needed, limit)`` for the first resource over its limit, or None.
+    """
     for r in RESOURCES:
         needed = max(figures[r])
         if needed > getattr(limits, r):

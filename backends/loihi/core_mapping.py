@@ -24,8 +24,11 @@ its cheapest tile by its own limits, then moves any layer whose output axons ove
 to its next cheapest tile, until every layer fits.
 """
 
+from __future__ import annotations
+
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 from snnkit.backends.loihi.core_cuts import (
     build_whole,
@@ -43,6 +46,13 @@ from snnkit.backends.loihi.core_plan import (
     LayerPlan,
 )
 from snnkit.exceptions import BlockShapeDoesNotFit, LoihiMappingError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import nengo
+
+    from snnkit.network.types import BlockShapes
 
 __all__ = [
     "LOIHI_CORE_LIMITS",
@@ -173,13 +183,13 @@ def _no_shape_fits(layer, limits, last_excess):
 
 
 def plan_cores(
-    net,
-    layers,
-    shapes,
-    given=None,
-    limits=LOIHI_CORE_LIMITS,
-    remove_passthrough=True,
-):
+    net: nengo.Network,
+    layers: Mapping[str, nengo.Ensemble],
+    shapes: Mapping[str, tuple[int, ...]],
+    given: BlockShapes | None = None,
+    limits: CoreLimits = LOIHI_CORE_LIMITS,
+    remove_passthrough: bool = True,
+) -> CorePlan:
     """Choose a block shape for every on-chip layer, with as few cores as possible.
 
     Parameters

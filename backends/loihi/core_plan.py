@@ -2,9 +2,11 @@
 chosen and the per-core resources it uses (:func:`.core_mapping.plan_cores` makes it).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from snnkit.utils.stack import import_nengo_loihi
 
@@ -21,6 +23,9 @@ from nengo_loihi.block import (  # noqa: E402
 
 from snnkit.exceptions import LoihiMappingError  # noqa: E402
 from snnkit.utils.text_table import text_table  # noqa: E402
+
+if TYPE_CHECKING:
+    from snnkit.network.types import BlockShapes
 
 __all__ = [
     "LOIHI_CORE_LIMITS",
@@ -149,7 +154,7 @@ class CorePlan:
     ensembles: Mapping = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
-    def block_shapes(self):
+    def block_shapes(self) -> BlockShapes:
         """{layer name: block shape tuple}."""
         return {lp.name: lp.block_shape for lp in self.layers}
 
@@ -174,8 +179,22 @@ class CorePlan:
     def apply(self, net):
         """Set ``net.config[ensemble].block_shape`` for every planned layer.
 
-        ``net`` must have had `nengo_loihi.add_params` applied (it is the network
-        the plan was made for).
+        Parameters
+        ----------
+        net : nengo.Network
+            The network the plan was made for; it must have had
+            `nengo_loihi.add_params` applied.
+
+        Returns
+        -------
+        nengo.Network
+            ``net``, changed in place.
+
+        Raises
+        ------
+        LoihiMappingError
+            If ``net`` is not a ``nengo.Network``, or the plan has no ensembles (it
+            was not made by :func:`~snnkit.backends.loihi.core_mapping.plan_cores`).
         """
         if not isinstance(net, nengo.Network):
             raise LoihiMappingError(

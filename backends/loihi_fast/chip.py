@@ -181,7 +181,16 @@ class ChipEngine:
     def synaptic_input(self, spikes):
         """Integer input (batch, n_comp) from last step's ``spikes``.
 
-        float32 when no compartment can receive 2**24 or more (exact), else float64.
+        Parameters
+        ----------
+        spikes : ndarray
+            Last step's spikes ``(batch, n_src)``: inputs first, then compartments.
+
+        Returns
+        -------
+        ndarray
+            ``(batch, n_comp)``; float32 when no compartment can receive 2**24 or more
+            (exact), else float64.
         """
         q = np.zeros((spikes.shape[0], self.n_comp), dtype=self.q_dtype)
         for group in self.groups:
@@ -191,7 +200,18 @@ class ChipEngine:
         return q
 
     def new_state(self, batch):
-        """Compartment state at rest: zeros (as ``CompartmentState.__init__``)."""
+        """Compartment state at rest: zeros (as ``CompartmentState.__init__``).
+
+        Parameters
+        ----------
+        batch : int
+            Samples simulated together.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``"current"``, ``"voltage"`` and ``"ref_count"``, each ``(batch, n_comp)``.
+        """
         shape = (batch, self.n_comp)
         return {
             "current": np.zeros(shape),
@@ -202,7 +222,19 @@ class ChipEngine:
     def update(self, state, q):
         """One ``CompartmentState.update`` (in place).
 
-        Returns the spiked mask (batch, n_comp) and whether anything wrapped.
+        Parameters
+        ----------
+        state : dict of str to ndarray
+            The state of :meth:`new_state`, updated in place.
+        q : ndarray
+            This step's synaptic input (:meth:`synaptic_input`).
+
+        Returns
+        -------
+        spiked : ndarray of bool
+            The spiked mask (batch, n_comp).
+        overflowed : bool
+            Whether anything wrapped.
         """
         overflow = self.q_may_wrap and _wrap_signed(q, Q_BITS)
         u = state["current"]

@@ -59,12 +59,15 @@ class FastRun:
 
     Attributes
     ----------
-    outputs : ndarray (batch, n_steps, out_dim) float64
-        The output probe's value at every step, as nengo-loihi's probe gives it.
-    spikes : {layer_name: ndarray (batch, n_steps, n_neurons) uint8}
-        Full spike trains (1 = spike in that step); empty if ``counts_only``.
-    spike_counts : {layer_name: ndarray (batch, n_neurons) int32}
-        Spikes per neuron over the ``n_steps`` steps.
+    outputs : ndarray
+        The output probe's value at every step, as nengo-loihi's probe gives it:
+        float64, ``(batch, n_steps, out_dim)``.
+    spikes : dict of str to ndarray
+        Full spike trains (1 = spike in that step), ``{layer name: uint8 (batch,
+        n_steps, n_neurons)}``; empty if ``counts_only``.
+    spike_counts : dict of str to ndarray
+        Spikes per neuron over the ``n_steps`` steps, ``{layer name: int32 (batch,
+        n_neurons)}``.
     n_steps : int
         Steps simulated per input.
     dt : float
@@ -72,8 +75,9 @@ class FastRun:
     overflowed : bool
         Whether any chip input or current wrapped around (nengo-loihi only warns
         about this; the wrap is reproduced exactly).
-    first_spike_steps : {layer_name: ndarray (batch,) int32}
-        Step (1-based) of the layer's first spike on each input, 0 if none.
+    first_spike_steps : dict of str to ndarray
+        Step (1-based) of the layer's first spike on each input, 0 if none,
+        ``{layer name: int32 (batch,)}``.
     """
 
     outputs: np.ndarray
@@ -97,7 +101,7 @@ class FastLoihiEmulator:
         The node whose (constant array) output is replaced by each input.
     output_probe : nengo.Probe
         Host-side probe whose values are returned (e.g. on the output Node).
-    layers : {str: nengo.ensemble.Neurons}, optional
+    layers : dict of str to nengo.ensemble.Neurons, optional
         Layers whose spikes are recorded (on-chip or off-chip).
     dt : float, optional
         Step length in seconds (default 0.001).
@@ -105,8 +109,8 @@ class FastLoihiEmulator:
     Raises
     ------
     UnsupportedFeatureError
-        (a ``NotImplementedError``) at construction for anything that cannot be
-        reproduced exactly: learning, noise, closed host<->chip loops, ...
+        A ``NotImplementedError``, raised at construction for anything that cannot
+        be reproduced exactly: learning, noise, closed host<->chip loops, ...
     """
 
     def __init__(self, network, input_node, output_probe, layers=None, dt=0.001):
@@ -137,9 +141,23 @@ class FastLoihiEmulator:
 
     # --- running --------------------------------------------------------------
     def default_chunk_size(self, n_steps, memory_bytes=2**30):
-        """Samples per chunk: at most 128 (larger chunks fall out of the CPU
-        caches and run slower per sample), and few enough that one chunk's
-        working set stays under ``memory_bytes``."""
+        """Samples per chunk, for ``n_steps`` steps per input.
+
+        At most 128 (larger chunks fall out of the CPU caches and run slower per
+        sample), and few enough that one chunk's working set stays under
+        ``memory_bytes``.
+
+        Parameters
+        ----------
+        n_steps : int
+            Steps per input.
+        memory_bytes : int, optional
+            The memory budget of one chunk's working set, in bytes.
+
+        Returns
+        -------
+        int
+        """
         per_sample = _BYTES_PER_SAMPLE_COMPARTMENT * (self.chip.n_src + 1)
         per_sample += n_steps * (self.chip.n_input_src + 8 * self.output_size)
         per_sample += sum(
@@ -160,18 +178,18 @@ class FastLoihiEmulator:
 
         Parameters
         ----------
-        x : array_like (batch, input_size)
+        x : array_like, shape (batch, input_size)
             One input per row, held constant for the whole presentation.
         n_steps : int
             Steps of ``dt`` seconds per input.
         chunk_size : int, optional
             Inputs simulated together (default: :meth:`default_chunk_size`).
             Peak memory is about ``n_threads`` chunks plus the returned arrays.
-        counts_only : bool
+        counts_only : bool, optional
             Return only per-neuron spike counts (saves memory on big batches).
-        progress : bool
+        progress : bool, optional
             Show a tqdm progress bar over chunks.
-        n_threads : int
+        n_threads : int, optional
             Chunks simulated concurrently (numpy releases the GIL in array
             operations, so 2 threads use both cores; each thread's BLAS calls are
             then single-threaded). Results do not depend on it.
@@ -179,6 +197,12 @@ class FastLoihiEmulator:
         Returns
         -------
         FastRun
+
+        Raises
+        ------
+        ValidationError
+            If ``x`` is not ``(batch, input_size)``, or ``n_steps``, ``chunk_size``
+            or ``n_threads`` is not an int >= 1.
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.input_size:
@@ -257,7 +281,9 @@ class FastLoihiEmulator:
         {layer: first spike step per sample}, overflowed."""
         batch = x.shape[0]
         host_layers = {
-            name: sig for name, (kind, sig, _) in self.wiring.layers.items() if kind == "host"
+            name: sig
+            for name, (kind, sig, _) in self.wiring.layers.items()
+            if kind == "host"
         }
         sent, host_spikes = self.wiring.host_pre.run(
             n_steps, batch, batch_inputs={self.wiring.input_signal: x}, spikes=host_layers
@@ -276,7 +302,9 @@ class FastLoihiEmulator:
             if kind == "host":
                 spk = host_spikes[name]
                 layer_first[name] = _first_step(spk.any(axis=2))
-                layer_spikes[name] = spk.sum(axis=1, dtype=np.int32) if counts_only else spk
+                layer_spikes[name] = (
+                    spk.sum(axis=1, dtype=np.int32) if counts_only else spk
+                )
                 continue
             layer_first[name] = _first_step(
                 np.any([chip_spikes[bi].any(axis=2) for bi, _ in what],
@@ -357,8 +385,20 @@ def _first_step(active):
 
 
 def run_network_fast(built, x, n_steps, **kwargs):
-    """Adapter for a backend registry: ``built`` is a :class:`FastLoihiEmulator`
-    or a tuple ``(network, input_node, output_probe[, layers])``."""
+    """Adapter for a backend registry: :meth:`FastLoihiEmulator.run` on ``built``.
+
+    Parameters
+    ----------
+    built : FastLoihiEmulator or tuple
+        A :class:`FastLoihiEmulator` or a tuple ``(network, input_node,
+        output_probe[, layers])``.
+    x, n_steps, **kwargs
+        As for :meth:`FastLoihiEmulator.run`.
+
+    Returns
+    -------
+    FastRun
+    """
     if not isinstance(built, FastLoihiEmulator):
         built = FastLoihiEmulator(*built)
     return built.run(x, n_steps, **kwargs)

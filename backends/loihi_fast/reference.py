@@ -19,13 +19,29 @@ def reference_run(network, input_node, output_probe, x, n_steps, layers=None):
 
     Builds a fresh ``nengo_loihi.Simulator(network, target="sim")`` per row of
     ``x`` (``Simulator.reset`` is not implemented in nengo-loihi 1.1.0), with the
-    input node's output set to that row. Adds a probe per entry of ``layers`` to
-    ``network`` (they do not change the dynamics). Slow: seconds per input.
+    input node's output set to that row. Slow: seconds per input.
+
+    Parameters
+    ----------
+    network : nengo.Network
+        The network to run.
+    input_node : nengo.Node
+        The node whose output is set to each row of ``x``.
+    output_probe : nengo.Probe
+        The probe whose data is returned as the outputs.
+    x : array_like, shape (batch, input_size)
+        One input per row.
+    n_steps : int
+        Steps per input.
+    layers : dict of str to nengo.ensemble.Neurons, optional
+        A probe per entry is added to ``network`` (they do not change the dynamics).
 
     Returns
     -------
-    outputs : ndarray (batch, n_steps, out_dim)
-    spikes : {layer_name: uint8 ndarray (batch, n_steps, n_neurons)}
+    outputs : ndarray
+        ``(batch, n_steps, out_dim)``.
+    spikes : dict of str to ndarray
+        ``{layer name: uint8 (batch, n_steps, n_neurons)}``.
     """
     layers = dict(layers or {})
     with network:

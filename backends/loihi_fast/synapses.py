@@ -104,7 +104,8 @@ class _StridedPatches:
 
     def __init__(self, gather):
         base = gather[:, 0] - gather[0, 0]
-        if not np.array_equal(gather - gather[0], np.broadcast_to(base[:, None], gather.shape)):
+        if not np.array_equal(gather - gather[0],
+                              np.broadcast_to(base[:, None], gather.shape)):
             raise ValueError("not translation-invariant")
         grid = _grid(base)
         if grid is None:
@@ -155,9 +156,21 @@ class Im2colGroup:
                 self.strided = None  # irregular: fancy-index gather
 
     def fused_target(self, comp_slices):
-        """(start, n_blocks, Cb) if the blocks sit back to back in compartment
-        order with equal widths and natural (position, channel) layout: then the
-        whole gemm output goes to the compartments in one transposed copy."""
+        """Where the whole gemm output goes in one transposed copy, if it can.
+
+        Parameters
+        ----------
+        comp_slices : list of slice
+            Each block's compartments.
+
+        Returns
+        -------
+        tuple of int or None
+            ``(start, n_blocks, Cb)`` if the blocks sit back to back in compartment
+            order with equal widths and natural (position, channel) layout: then the
+            whole gemm output goes to the compartments in one transposed copy; else
+            None.
+        """
         widths = {c1 - c0 for c0, c1 in zip(self.offsets[:-1], self.offsets[1:])}
         if len(widths) != 1 or any(flat is not None for _, _, flat in self.parts):
             return None
@@ -167,6 +180,7 @@ class Im2colGroup:
         return sls[0].start, len(sls), widths.pop()
 
     def apply(self, spikes, q, comp_slices):
+        """Write this group's input from ``spikes`` (batch, n_src) into ``q``."""
         batch = spikes.shape[0]
         P, K = self.gather.shape
         if self.src_range is not None:
@@ -198,7 +212,25 @@ class Im2colGroup:
 
 
 def weight_matrices(blocks, inputs, input_slices, block_slices, n_src):
-    """Integer matrix (n_src, n_block) for each target block (None if no input)."""
+    """Integer matrix (n_src, n_block) for each target block (None if no input).
+
+    Parameters
+    ----------
+    blocks : list of LoihiBlock
+        The target blocks.
+    inputs : list of SpikeInput
+        The chip inputs.
+    input_slices : dict of SpikeInput to slice
+        Each input's rows of the source vector.
+    block_slices : list of slice
+        Each block's rows of the source vector.
+    n_src : int
+        Sources in all: inputs, then compartments.
+
+    Returns
+    -------
+    list of scipy.sparse.csc_matrix or None
+    """
     triplets = [([], [], []) for _ in blocks]
     syn_block = {}
     for bi, b in enumerate(blocks):
@@ -229,7 +261,21 @@ def weight_matrices(blocks, inputs, input_slices, block_slices, n_src):
 
 
 def im2col(m):
-    """Exact refactorization of ``m`` as patches @ kernel, or None."""
+    """Exact refactorization of ``m`` as patches @ kernel, or None.
+
+    Parameters
+    ----------
+    m : scipy.sparse.csc_matrix
+        A block's weight matrix of :func:`weight_matrices`.
+
+    Returns
+    -------
+    tuple or None
+        ``(gather, kernel, flat)``: the source indices ``(P, K)`` of each patch, the
+        kernel ``(K, C)`` and the flat index of each target compartment (None when
+        it is the natural order); None when ``m`` cannot be refactored, or the
+        kernel would do more than ``_MAX_IM2COL_WASTE`` times the work of ``m``.
+    """
     lengths = np.diff(m.indptr)
     if len(lengths) == 0 or np.any(lengths != lengths[0]) or lengths[0] == 0:
         return None
