@@ -1,19 +1,21 @@
 """The main job (``make demo``, ``snnkit demo``): the seed notebook's workflow, scripted,
-then carried on to the best procedure we found (:func:`snnkit.training.recipes.train_for_loihi`).
+then carried on to the best procedure we found
+(:func:`snnkit.training.recipes.train_for_loihi`).
 
 1. The seed's procedure: train the seed convnet 2 epochs on MNIST with ReLU rates;
    measure per-layer rates; calibrate per-layer scales to 200 Hz with the Loihi neurons
    and the synapse that will run; Loihi-neuron spiking accuracy on NengoDL.
-2. The best procedure (:func:`snnkit.training.recipes.train_for_loihi`, called as is): train on
-   to 6 ReLU epochs, calibrate to 250 Hz, fine-tune 4 epochs with Loihi neurons at
-   those scales, calibrate again; accuracy on NengoDL, on
-   nengo-loihi's emulator (first 50 test images: it runs about 1 image/s) and on
+2. The best procedure (:func:`snnkit.training.recipes.train_for_loihi`, called as is):
+   train on to 6 ReLU epochs, calibrate to 250 Hz, fine-tune 4 epochs with Loihi
+   neurons at those scales, calibrate again; accuracy on NengoDL, on nengo-loihi's
+   emulator (first 50 test images: it runs about 1 image/s) and on
    ``loihi-emulator-fast`` (bit-exact with that emulator) over the full test set.
 3. Save the FrozenNetwork and print one table: stage, accuracy, rates, wall time.
 4. Optional (``latency=True``, ``snnkit demo --latency``; 6–15 more minutes on two
-   shared cores): the latency-first procedure (:func:`snnkit.training.recipes.train_for_latency`)
-   from a fresh seed network, evaluated on ``loihi-emulator-fast``; then a table of
-   accuracy at 5–30 steps and each layer's first-spike step, best vs latency-first.
+   shared cores): the latency-first procedure
+   (:func:`snnkit.training.recipes.train_for_latency`) from a fresh seed network,
+   evaluated on ``loihi-emulator-fast``; then a table of accuracy at 5–30 steps and
+   each layer's first-spike step, best vs latency-first.
 
 ``extra_relu_epochs=0, loihi_epochs=0`` stops after step 1, as the notebook does.
 """
@@ -24,14 +26,59 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from snnkit.utils.files import atomic_write
 from snnkit.utils.text_table import text_table
 
+if TYPE_CHECKING:
+    from snnkit.network.types import RatesHz
+
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Settings of the demo; defaults are the seed notebook's."""
+    """Settings of the demo; defaults are the seed notebook's.
+
+    Attributes
+    ----------
+    epochs : int
+        Epochs of the seed's ReLU training.
+    extra_relu_epochs : int
+        More ReLU epochs of the best procedure (0, with ``loihi_epochs=0``: no best
+        procedure).
+    loihi_epochs : int
+        Fine-tuning epochs of the best procedure, with Loihi neurons.
+    fine_tune_rate_hz : float
+        The best procedure's calibration target, in Hz.
+    fine_tune_learning_rate : float
+        The learning rate of the fine-tuning.
+    n_train : int or None
+        MNIST training images (None: all).
+    n_test : int
+        Test images run on NengoDL.
+    n_emulator : int
+        Test images run on nengo-loihi's emulator (about 1 image/s).
+    n_fast : int
+        Test images run on ``loihi-emulator-fast``; 0 skips it.
+    n_calibrate : int
+        Training images the scales are calibrated on.
+    target_rate_hz : float
+        The seed's calibration target, in Hz.
+    n_steps : int
+        Time steps per input.
+    synapse_s : float
+        The synapse's time constant, in seconds.
+    out_dir : str
+        Where ``seed.snn.npz``, ``demo.json`` (and ``latency.snn.npz``) are saved.
+    seed : int
+        The seed of the models and the training.
+    progress : bool
+        Progress bars and stage names.
+    latency : bool
+        Also train and evaluate the latency-first procedure.
+    latency_relu_epochs, latency_time_epochs : int
+        The latency-first procedure's ReLU and time-step epochs.
+    """
 
     epochs: int = 2
     extra_relu_epochs: int = 4
@@ -56,16 +103,43 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class Stage:
+    """One stage of the demo: one row of its table.
+
+    Attributes
+    ----------
+    name : str
+        What the stage did.
+    accuracy : float or None
+        Its accuracy (0 to 1), if it measured one.
+    n_images : int
+        The images it used.
+    rates_hz : RatesHz
+        ``{neuron layer: firing rate in Hz}`` it measured (may be empty).
+    wall_time_s : float
+        Its wall time, in seconds.
+    """
+
     name: str
     accuracy: float | None
     n_images: int
-    rates_hz: dict
+    rates_hz: RatesHz
     wall_time_s: float
 
 
 def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
-    """Run every stage, save ``seed.snn.npz`` and ``demo.json`` in ``config.out_dir``,
-    print the table; returns the stages."""
+    """Run every stage, save the network and ``demo.json``, print the table.
+
+    ``seed.snn.npz`` and ``demo.json`` are saved in ``config.out_dir``.
+
+    Parameters
+    ----------
+    config : DemoConfig, optional
+        The settings.
+
+    Returns
+    -------
+    list of Stage
+    """
     from snnkit.data.datasets import load_mnist, mnist_record
     from snnkit.models import seed_convnet
     from snnkit.training.trainer import Trainer
@@ -121,9 +195,11 @@ def run_demo(config: DemoConfig = DemoConfig()) -> list[Stage]:
 
     cal = stage(f"calibrate scales to {config.target_rate_hz:g} Hz (Loihi neurons)",
                 calibrate)
-    network = trainer.freeze(model, neuron_type="loihi-relu", scale_firing_rates=cal.scales,
+    network = trainer.freeze(model, neuron_type="loihi-relu",
+                             scale_firing_rates=cal.scales,
                              synapse=config.synapse_s, metadata={
-                                 "procedure": "seed demo: ReLU training, calibrated scales",
+                                 "procedure":
+                                     "seed demo: ReLU training, calibrated scales",
                                  "calibration": {"target_rate_hz": cal.target_rate_hz,
                                                  "rates_hz": cal.rates_hz,
                                                  "converged": cal.converged},
@@ -236,8 +312,22 @@ def _latency_stages(config, stage, train_data, test_data):
 
 
 def latency_table(results: dict, y) -> list:
-    """Lines: per network, accuracy at :data:`LATENCY_STEPS` and each layer's
-    first-spike step (mean over inputs) and the output's onset."""
+    """Table lines: accuracy at :data:`LATENCY_STEPS` and first spikes, per network.
+
+    Per network, accuracy at each of :data:`LATENCY_STEPS` and each layer's
+    first-spike step (mean over inputs) and the output's onset.
+
+    Parameters
+    ----------
+    results : dict of str to Result
+        ``{network name: its Result}``.
+    y : array_like
+        The labels of the inputs.
+
+    Returns
+    -------
+    list of str
+    """
     steps = [s for s in LATENCY_STEPS if all(r.n_steps >= s for r in results.values())]
     rows = [("Loihi-exact (fast emulator)", *(f"@{s}" for s in steps))]
     for name, result in results.items():
@@ -256,11 +346,13 @@ def latency_table(results: dict, y) -> list:
 
 
 def format_table(stages, layers) -> str:
+    """The stages as a printable table, with each layer's rate."""
     rows = [("stage", "accuracy", "images", *layers, "wall s")]
     for s in stages:
         rows.append((s.name, f"{100 * s.accuracy:.2f}%" if s.accuracy is not None else "",
                      str(s.n_images),
-                     *(f"{s.rates_hz[n]:.1f}Hz" if n in s.rates_hz else "" for n in layers),
+                     *(f"{s.rates_hz[n]:.1f}Hz" if n in s.rates_hz else ""
+                       for n in layers),
                      f"{s.wall_time_s:.1f}"))
     return "\n".join(text_table(rows, "<>>" + ">" * len(layers) + ">", sep="  ",
                                  rule="line"))

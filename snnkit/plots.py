@@ -40,7 +40,35 @@ def save_figure(fig, path: Path) -> Path:
 
 def bench_plots(out_dir, network, cases, outputs, x, y, rates, *, n_plot: int = 3,
                 n_hist: int = 0, n_steps: int | None = None) -> list[Path]:
-    """Every plot of a benchmark; returns the paths written."""
+    """Every plot of a benchmark.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Where the PNG files are written.
+    network : FrozenNetwork
+        The benchmarked network.
+    cases : list of dict
+        The bench cases.
+    outputs : dict of str to ndarray
+        ``{backend: outputs (n_images, n_steps, n_outputs)}``.
+    x, y : array_like
+        The inputs and their labels.
+    rates : dict of str to ndarray or None
+        Per-neuron rates of :func:`snnkit.bench.neuron_rates`; None or empty: no
+        histograms.
+    n_plot : int, optional
+        Inputs whose outputs over time are plotted; 0: none.
+    n_hist : int, optional
+        Inputs the rates are over.
+    n_steps : int or None, optional
+        Steps per input of the rates.
+
+    Returns
+    -------
+    list of Path
+        The paths written.
+    """
     out = Path(out_dir)
     paths = [plot_accuracy_vs_steps(out / "accuracy_vs_steps.png", cases, network.dt)]
     if rates:
@@ -54,8 +82,18 @@ def bench_plots(out_dir, network, cases, outputs, x, y, rates, *, n_plot: int = 
 
 
 def output_arrived(case) -> np.ndarray:
-    """Per step, whether most inputs' outputs have received a spike (a case without
-    ``output_received_by_step``, e.g. a sequential run: every step)."""
+    """Per step, whether most inputs' outputs have received a spike.
+
+    Parameters
+    ----------
+    case : dict
+        A bench case; one without ``output_received_by_step`` (e.g. a sequential
+        run) has received one at every step.
+
+    Returns
+    -------
+    ndarray of bool
+    """
     received = case.get("output_received_by_step")
     if received is None:
         return np.ones(len(case["accuracy_by_step"]), bool)
@@ -64,10 +102,30 @@ def output_arrived(case) -> np.ndarray:
 
 def plot_accuracy_vs_steps(path, cases, dt_s: float, title: str | None = None,
                            label_key: str = "backend") -> Path:
-    """One accuracy–latency curve per case (a bench case dict: ``accuracy_by_step``,
-    ``n_images``, optionally ``output_received_by_step``). A step at which most
-    inputs' outputs have not received a spike yet is not plotted as accuracy (it
-    would be the output layer's bias): it is marked "no output yet" (x) instead."""
+    """One accuracy–latency curve per case.
+
+    A step at which most inputs' outputs have not received a spike yet is not plotted
+    as accuracy (it would be the output layer's bias): it is marked "no output yet"
+    (x) instead.
+
+    Parameters
+    ----------
+    path : str or Path
+        The PNG file.
+    cases : list of dict
+        Bench case dicts: ``accuracy_by_step``, ``n_images``, optionally
+        ``output_received_by_step``.
+    dt_s : float
+        The step length in seconds.
+    title : str or None, optional
+        The plot's title.
+    label_key : str, optional
+        The case field that names a curve.
+
+    Returns
+    -------
+    Path
+    """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     marked = False
@@ -103,6 +161,25 @@ def plot_accuracy_vs_steps(path, cases, dt_s: float, title: str | None = None,
 
 def plot_rate_histograms(path, rates: dict, network, n_images: int,
                          n_steps: int | None = None) -> Path:
+    """Per-layer histograms of the firing rate of each neuron on each image.
+
+    Parameters
+    ----------
+    path : str or Path
+        The PNG file.
+    rates : dict of str to ndarray
+        ``{layer: (n_images, n_neurons)}``, in Hz.
+    network : FrozenNetwork
+        The network the rates are of.
+    n_images : int
+        Images the rates are over.
+    n_steps : int or None, optional
+        Steps per input: spiking rates are binned on their grid.
+
+    Returns
+    -------
+    Path
+    """
     plt = pyplot()
     names = list(rates)
     cols = min(len(names), 2)
@@ -132,7 +209,8 @@ def plot_rate_histograms(path, rates: dict, network, n_images: int,
                        label=f"Loihi ceiling {ceiling:.0f} Hz")
         where = "off-chip" if name in network.off_chip else "on-chip"
         ax.set_title(f"{name} ({where}), {per_input.shape[1]} neurons: "
-                     f"{100 * silent:.0f}% silent per image, {100 * never:.0f}% never fire",
+                     f"{100 * silent:.0f}% silent per image, "
+                     f"{100 * never:.0f}% never fire",
                      fontsize=10)
         ax.set_xlabel("firing rate (Hz)")
         ax.set_ylabel("(neuron, image) pairs")
@@ -154,6 +232,23 @@ def _softmax(z):
 
 
 def plot_outputs_over_time(path, outputs: dict, x, y, n_plot: int) -> Path:
+    """Output probabilities over time for the first inputs, one column per backend.
+
+    Parameters
+    ----------
+    path : str or Path
+        The PNG file.
+    outputs : dict of str to ndarray
+        ``{backend: (n_images, n_steps, n_outputs)}``.
+    x, y : array_like
+        The inputs and their labels.
+    n_plot : int
+        Inputs plotted (the first ones).
+
+    Returns
+    -------
+    Path
+    """
     plt = pyplot()
     backends = list(outputs)
     n_plot = min(n_plot, *(len(o) for o in outputs.values()))
@@ -198,9 +293,11 @@ def plot_outputs_over_time(path, outputs: dict, x, y, n_plot: int) -> Path:
 
 
 def plot_activation_profiles(path) -> Path:
-    """Standard vs Loihi neurons at gain 1, bias 0 (the notebook's plot_activation):
+    """Standard vs Loihi neurons at gain 1, bias 0 (the notebook's plot_activation).
+
     Loihi's integer, one-spike-per-step neurons give a staircase that saturates at
-    1 / dt."""
+    1 / dt.
+    """
     import nengo
 
     from snnkit.utils.stack import import_nengo_loihi
@@ -233,8 +330,7 @@ def plot_activation_profiles(path) -> Path:
 
 def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
                 accuracy_label: str = "accuracy", title: str | None = None) -> Path:
-    """Accuracy (%) vs steps of a search, one point per completed trial
-    (:func:`snnkit.tuning.pareto.pareto_rows`).
+    """Accuracy (%) vs steps of a search, one point per completed trial.
 
     Pareto-front trials (``on_front``) are red and labelled with their trial id and
     synaptic operations per input (the third axis: a front trial below another one
@@ -242,7 +338,23 @@ def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
     accuracy for each step budget. Trials outside the constraints are hollow. Trials
     read out before their output answered (``answered`` False: the accuracy is the
     output layer's bias) are marked x at the bottom edge, so that the accuracy axis
-    spans the answers only."""
+    spans the answers only.
+
+    Parameters
+    ----------
+    path : str or Path
+        The PNG file.
+    rows : list of dict
+        One per trial (:func:`snnkit.tuning.pareto.pareto_rows`).
+    steps_label, accuracy_label : str, optional
+        The axes' labels.
+    title : str or None, optional
+        The plot's title.
+
+    Returns
+    -------
+    Path
+    """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.4))
     done = [r for r in rows if r.get("accuracy") is not None]
@@ -252,7 +364,8 @@ def plot_pareto(path, rows: list[dict], *, steps_label: str = "steps",
     ax.set_ylim(bottom, 100.0 + 0.02 * (100 - bottom))
     for feasible, style in ((True, dict(color="grey", alpha=0.6)),
                             (False, dict(facecolors="none", edgecolors="grey"))):
-        pts = [r for r in answered if bool(r["feasible"]) is feasible and not r["on_front"]]
+        pts = [r for r in answered
+               if bool(r["feasible"]) is feasible and not r["on_front"]]
         if pts:
             ax.scatter([r["steps"] for r in pts], [100 * r["accuracy"] for r in pts],
                        s=22, label="trial" if feasible else

@@ -21,6 +21,22 @@ CSV_FIELDS = (
 
 
 def write_csv(path: Path, cases, env) -> Path:
+    """Write ``bench.csv`` atomically: one row per case.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write it.
+    cases : list of dict
+        The bench cases; each row also has the case's per-layer rates (Hz).
+    env : dict
+        The machine environment, added to every row.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     layers = list(dict.fromkeys(name for c in cases for name in c["layer_rates_hz"]))
     env_fields = {"date": env["date"], "cpu": env["cpu"], "python": env["python"]}
     env_fields.update({f"version_{k}": v for k, v in env["versions"].items()})
@@ -47,6 +63,22 @@ def write_csv(path: Path, cases, env) -> Path:
 
 
 def write_steps_csv(path: Path, cases, dt_s: float) -> Path:
+    """Write ``accuracy_by_step.csv`` atomically: one row per case and step.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write it.
+    cases : list of dict
+        The bench cases.
+    dt_s : float
+        The step length in seconds.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["backend", "step", "time_ms", "accuracy", "n_images",
@@ -110,8 +142,22 @@ def format_table(report: dict) -> str:
 
 
 def format_first_spikes(cases, layers) -> list:
-    """Table lines: per case, each layer's first-spike step (mean / p95) and the
-    output's onset, then the time to decision (mean / p95)."""
+    """Table lines of first-spike steps and times to decision, one per case.
+
+    Per case, each layer's first-spike step (mean / p95) and the output's onset, then
+    the time to decision (mean / p95).
+
+    Parameters
+    ----------
+    cases : list of dict
+        The bench cases.
+    layers : sequence of str
+        The neuron layers, in order.
+
+    Returns
+    -------
+    list of str
+    """
     names = list(layers) + ["output"]
     rows = [["backend", *names, "TTD"]]
     for c in cases:

@@ -34,16 +34,27 @@ SLOW_BACKENDS = ("nengo", "loihi-emulator", "loihi")
 class BenchConfig:
     """Settings of one benchmark run.
 
-    backends : names of the backends to compare (registry names).
-    n_steps : time steps per input (of the network's ``dt``).
-    presentation : ``"reset"`` or ``"sequential"`` (see :class:`~snnkit.backends.Backend`).
-    max_images_slow : at most this many of the inputs for backends in
-        :data:`SLOW_BACKENDS` (the first ones: every backend sees the same images).
-    max_images : ``{backend: cap}`` overriding the default caps.
-    n_hist : inputs for the per-neuron rate pass (histograms); 0 skips it.
-    n_plot : inputs whose outputs over time are plotted.
-    plots : write the PNG plots.
-    progress : tqdm progress bars.
+    Attributes
+    ----------
+    backends : tuple of str
+        Names of the backends to compare (registry names).
+    n_steps : int
+        Time steps per input (of the network's ``dt``).
+    presentation : {"reset", "sequential"}
+        The presentation mode (see :class:`~snnkit.backends.Backend`).
+    max_images_slow : int
+        At most this many of the inputs for backends in :data:`SLOW_BACKENDS` (the
+        first ones: every backend sees the same images).
+    max_images : dict of str to int
+        ``{backend: cap}`` overriding the default caps.
+    n_hist : int
+        Inputs for the per-neuron rate pass (histograms); 0 skips it.
+    n_plot : int
+        Inputs whose outputs over time are plotted.
+    plots : bool
+        Write the PNG plots.
+    progress : bool
+        tqdm progress bars.
     """
 
     backends: tuple = ("nengo-dl", "loihi-emulator")
@@ -57,6 +68,7 @@ class BenchConfig:
     progress: bool = True
 
     def cap(self, backend: str, n: int) -> int:
+        """How many of ``n`` inputs ``backend`` runs."""
         if backend in self.max_images:
             return min(n, self.max_images[backend])
         if backend in SLOW_BACKENDS:
@@ -65,7 +77,24 @@ class BenchConfig:
 
 
 def check_backends(names) -> tuple:
-    """Registered and available backend names, or an error that lists the valid ones."""
+    """Registered and available backend names, or an error that lists the valid ones.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Backend names.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    UnknownNameError
+        If a name is not registered.
+    ValidationError
+        If there is no name, a backend is unavailable here, or a name is repeated.
+    """
     from snnkit.backends import available_backends, get_backend, registered_backends
 
     names = tuple(names)
@@ -85,14 +114,30 @@ def check_backends(names) -> tuple:
                 f"backends: {name!r} is unavailable here ({reason}); available: "
                 f"{', '.join(available_backends())}")
     if len(set(names)) != len(names):
-        raise ValidationError(f"backends: expected distinct names, got {', '.join(names)}")
+        raise ValidationError(
+            f"backends: expected distinct names, got {', '.join(names)}")
     return names
 
 
 def decision_step(accuracy_by_step, n_images: int, tolerance: float = 0.01) -> int:
-    """First step (1-based) from which accuracy stays within ``tolerance`` (or one
-    image, if coarser) of its final value: the latency of the whole test set, not of
-    single inputs. One image's worth, because on 50 images any flicker exceeds 1 %."""
+    """First step (1-based) from which accuracy stays near its final value.
+
+    The latency of the whole test set, not of single inputs.
+
+    Parameters
+    ----------
+    accuracy_by_step : array_like
+        Accuracy at each step.
+    n_images : int
+        Images the accuracy is over.
+    tolerance : float, optional
+        Accuracy stays within ``tolerance`` (or one image, if coarser) of its final
+        value. One image's worth, because on 50 images any flicker exceeds 1 %.
+
+    Returns
+    -------
+    int
+    """
     acc = np.asarray(accuracy_by_step)
     below = acc < acc[-1] - max(tolerance, 1.0 / n_images) - 1e-12
     if not below.any():
@@ -102,6 +147,15 @@ def decision_step(accuracy_by_step, n_images: int, tolerance: float = 0.01) -> i
 
 def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
              config: BenchConfig, key: dict) -> tuple[dict, np.ndarray]:
+    """Run one case: ``backend`` on the first ``n_images`` of ``x`` (labels ``y``).
+
+    Returns
+    -------
+    case : dict
+        Its figures, with ``key`` (:func:`~snnkit.bench.store.case_key`).
+    outputs : ndarray
+        The outputs at every step, ``(n_images, n_steps, n_outputs)``.
+    """
     from snnkit.backends import get_backend
 
     result = get_backend(backend).run(network, x[:n_images], n_steps=config.n_steps,
@@ -137,11 +191,27 @@ def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
 
 
 def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
-    """Firing rate (Hz) of every neuron on every input: ``{layer: (n_inputs,
-    n_neurons)}``, from NengoDL with the network's neuron type. The backends keep only
-    per-layer summaries, so the histograms need this extra pass. Per input, not
-    averaged over inputs: a neuron that fires fast on some digits and not at all on
-    others is what Loihi's one-spike-per-step ceiling is about."""
+    """Firing rate (Hz) of every neuron on every input, from NengoDL.
+
+    NengoDL runs the network's neuron type. The backends keep only per-layer
+    summaries, so the histograms need this extra pass. Per input, not averaged over
+    inputs: a neuron that fires fast on some digits and not at all on others is what
+    Loihi's one-spike-per-step ceiling is about.
+
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network.
+    x : array_like
+        Its inputs.
+    n_steps : int
+        Steps per input.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``{layer: (n_inputs, n_neurons)}``, float32, in Hz.
+    """
     from snnkit.backends.toolkit import predict_minibatches
     from snnkit.convert.to_nengo import build_network
     from snnkit.network.inputs import check_inputs
@@ -167,11 +237,39 @@ def neuron_rates(network: FrozenNetwork, x, n_steps: int) -> dict:
 
 def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = BenchConfig(),
               *, network_path=None, data_id: str = "inputs") -> dict:
-    """Run every backend of ``config`` on ``x`` (labels ``y``), write the files listed
-    in the module docstring into ``out_dir`` and return the ``bench.json`` dict.
+    """Run every backend of ``config`` on ``x`` and write the benchmark's files.
 
-    ``data_id`` names the inputs (e.g. ``"mnist-test[:1000]"``); it is part of what a
-    stored case must match to be reused.
+    The files are those listed in the module docstring.
+
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network to benchmark.
+    x : array_like
+        The inputs.
+    y : array_like
+        Their labels.
+    out_dir : str or Path
+        Where the files are written.
+    config : BenchConfig, optional
+        The settings.
+    network_path : str or Path, optional
+        The network's file, if it has one: its hash identifies the network.
+    data_id : str, optional
+        Names the inputs (e.g. ``"mnist-test[:1000]"``); it is part of what a stored
+        case must match to be reused.
+
+    Returns
+    -------
+    dict
+        The ``bench.json`` dict.
+
+    Raises
+    ------
+    ValidationError
+        If ``network`` is not a FrozenNetwork, ``x`` and ``y`` are empty or of
+        different lengths, or ``config.max_images`` caps a backend that is not
+        benchmarked.
     """
     from tqdm.auto import tqdm
 

@@ -25,7 +25,24 @@ CASE_FORMAT = 2  # 2: latency fields (first spikes, output onset, TTD p95)
 
 
 def check_writable_dir(path, argument: str = "out") -> Path:
-    """Create ``path`` if needed and prove that files can be written in it."""
+    """Create ``path`` if needed and prove that files can be written in it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder.
+    argument : str, optional
+        The argument named in the error.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValidationError
+        If no file can be written in it.
+    """
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -39,6 +56,7 @@ def check_writable_dir(path, argument: str = "out") -> Path:
 
 
 def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -54,9 +72,27 @@ def network_sha256(network: FrozenNetwork) -> str:
 
 def case_key(network_id: str, backend: str, n_images: int, config,
               data_id: str) -> dict:
-    """What a stored case must match to be reused: the network file's hash, the
-    backend, the data and settings, and the snnkit version that ran it (a new version
-    may compute differently, so its cases are run again)."""
+    """What a stored case must match to be reused.
+
+    Parameters
+    ----------
+    network_id : str
+        The network file's hash.
+    backend : str
+        The backend.
+    n_images : int
+        Images the case runs.
+    config : BenchConfig
+        The settings (``n_steps``, ``presentation``).
+    data_id : str
+        Names the data.
+
+    Returns
+    -------
+    dict
+        The key, with the snnkit version that ran it (a new version may compute
+        differently, so its cases are run again).
+    """
     from snnkit import __version__
 
     return {"format": CASE_FORMAT, "network_sha256": network_id, "backend": backend,
@@ -66,7 +102,13 @@ def case_key(network_id: str, backend: str, n_images: int, config,
 
 
 def read_case(json_path: Path, npz_path: Path, key: dict):
-    """A finished case matching ``key``, or None (missing, other settings, damaged)."""
+    """A finished case matching ``key``, or None (missing, other settings, damaged).
+
+    Returns
+    -------
+    tuple or None
+        ``(case, outputs)``: the case dict and its per-step outputs.
+    """
     if not json_path.is_file() or not npz_path.is_file():
         return None
     try:
@@ -107,8 +149,10 @@ def _case_values_ok(case: dict, key: dict) -> bool:
 
 def write_case(json_path: Path, npz_path: Path, case: dict, outputs: np.ndarray,
                labels) -> None:
-    """Store a finished case: outputs first, JSON last (the JSON is what marks a case
-    as finished)."""
+    """Store a finished case: outputs first, JSON last.
+
+    The JSON is what marks a case as finished.
+    """
     with atomic_write(npz_path) as f:
         np.savez(f, outputs=outputs.astype(np.float32), labels=labels.astype(np.int64))
     with atomic_write(json_path, "w") as f:
@@ -122,6 +166,10 @@ def rates_key(network_id: str, n_images: int, n_steps: int, data_id: str) -> str
 
 
 def read_rates(path: Path, key: str):
+    """The stored per-neuron rates matching ``key``, or None.
+
+    None when the file is missing, has another key or is damaged.
+    """
     if not path.is_file():
         return None
     try:
@@ -134,6 +182,7 @@ def read_rates(path: Path, key: str):
 
 
 def write_rates(path: Path, key: str, rates: dict) -> None:
+    """Store the per-neuron rates with their ``key``, atomically."""
     with atomic_write(path) as f:
         np.savez(f, __key__=np.frombuffer(key.encode(), np.uint8),
                  **{f"rates/{k}": v for k, v in rates.items()})

@@ -4,8 +4,9 @@ Subcommands: ``demo``, ``train``, ``convert``, ``calibrate``, ``inspect``, ``tun
 (delegates to :mod:`snnkit.tuning`), ``bench``, ``export``, ``backends``. Their options
 are declared in ``commands.toml`` (built into parsers by :mod:`.declared`); the work is
 done by one module each in this package (its ``run``), imported only once the command
-is known; :mod:`.arguments` holds what they share. Only the standard library is imported until
-a subcommand runs, so ``--help``, ``--version`` and usage errors answer at once.
+is known; :mod:`.arguments` holds what they share. Only the standard library is
+imported until a subcommand runs, so ``--help``, ``--version`` and usage errors answer
+at once.
 Every failure ends with one line on stderr and a non-zero exit code (2 for bad
 arguments, 1 for anything else); ``--debug`` shows the traceback instead.
 """
@@ -19,6 +20,7 @@ from snnkit.cli import arguments, declared
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``snnkit`` parser, with a subparser for every declared subcommand."""
     from snnkit import __version__
 
     parser = arguments.Parser(
@@ -37,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     args = build_parser().parse_args(argv)
     return arguments.run_reporting_errors(args.command, declared.runner(args), args)
 

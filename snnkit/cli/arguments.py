@@ -8,8 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from snnkit.keras.files import KERAS_SUFFIXES
+
+if TYPE_CHECKING:
+    from snnkit.network.frozen import FrozenNetwork
+    from snnkit.network.types import KerasModel, Scales
 
 MNIST_TEST = 10_000
 MNIST_TRAIN = 60_000
@@ -23,8 +28,23 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_reporting_errors(command: str, func, args) -> int:
-    """``func(args)``; a failure becomes one line on stderr and exit code 1 (130 when
-    interrupted), or its traceback with ``--debug``."""
+    """``func(args)``; a failure becomes one line on stderr.
+
+    Parameters
+    ----------
+    command : str
+        The subcommand, named in the message.
+    func : callable
+        ``func(args) -> int``.
+    args : argparse.Namespace
+        The parsed arguments (``args.debug``: raise instead).
+
+    Returns
+    -------
+    int
+        What ``func`` returns; 1 on a failure (or its traceback with ``--debug``),
+        130 when interrupted.
+    """
     try:
         return func(args)
     except KeyboardInterrupt:
@@ -43,6 +63,8 @@ def run_reporting_errors(command: str, func, args) -> int:
 
 # --- argument types: each names what it expected and what it got -----------------
 def int_at_least(low: int):
+    """An argument type: an int >= ``low``."""
+
     def parse(text):
         try:
             value = int(text)
@@ -55,6 +77,7 @@ def int_at_least(low: int):
 
 
 def positive_float(text):
+    """A finite number > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -65,6 +88,7 @@ def positive_float(text):
 
 
 def synapse_value(text):
+    """A time constant in seconds > 0, ``none`` or ``0`` (None), or ``keep``."""
     if text == "keep":  # calibrate's default: the network's own synapse
         return text
     if text.lower() in ("none", "0"):
@@ -76,7 +100,7 @@ def synapse_value(text):
             f"expected a time constant in seconds > 0 or 'none', got {text!r}")
 
 
-def scale_value(text):
+def scale_value(text: str) -> float | Scales:
     """``100`` (every layer) or ``conv0=50,conv1=80``."""
     if "=" not in text:
         return positive_float(text)
@@ -90,7 +114,7 @@ def scale_value(text):
     return scales
 
 
-def rate_target(text):
+def rate_target(text: str) -> float | tuple[float, float]:
     """``200`` (Hz) or ``100:300`` (a range in Hz)."""
     low, sep, high = text.partition(":")
     if not sep:
@@ -103,6 +127,7 @@ def rate_target(text):
 
 
 def names(text):
+    """Comma-separated names, as a tuple."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
@@ -129,12 +154,17 @@ TYPES = {"int": int, "int>=0": int_at_least(0), "int>=1": int_at_least(1),
 
 # --- checks made before any work ------------------------------------------------
 def error(message):
+    """A :class:`~snnkit.exceptions.ValidationError` with ``message``."""
     from snnkit.exceptions import ValidationError
 
     return ValidationError(message)
 
 
 def input_file(path, argument: str, suffixes=None) -> Path:
+    """``path`` as a readable file; errors name ``argument``.
+
+    With ``suffixes``, the file's suffix must be one of them.
+    """
     path = Path(path)
     if not path.exists():
         raise error(f"{argument}: no such file: {str(path)!r}")
@@ -162,21 +192,30 @@ def output_file(path, argument: str = "--out") -> Path:
     return path
 
 
-def load_network(path, argument: str = "network"):
+def load_network(path, argument: str = "network") -> FrozenNetwork:
+    """The FrozenNetwork in the file ``path``."""
     from snnkit.network.frozen import FrozenNetwork
 
     return FrozenNetwork.load(input_file(path, argument))
 
 
 def check_count(argument: str, value: int, limit: int, what: str) -> None:
+    """Raise if ``value`` is over ``limit``; ``what`` says where the limit comes from."""
     if value > limit:
         raise error(f"{argument}: expected at most {limit} ({what}), got {value}")
 
 
 class Images:
-    """Where a command's images come from: the ``--data`` file (``path``), or MNIST
-    when it is None. The file is read and checked once, when this is made; MNIST
-    once, when first taken from."""
+    """Where a command's images come from: the ``--data`` file, or MNIST.
+
+    The file is read and checked once, when this is made; MNIST once, when first taken
+    from.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The ``--data`` file; None for MNIST.
+    """
 
     def __init__(self, path):
         self.file = None
@@ -188,12 +227,33 @@ class Images:
 
     def take(self, which: str, flag: str, count: int | None, default: int | None = None,
              *, network=None, labels: bool = True):
-        """``(x, y, data_id)``: the first ``count`` ``"train"`` or ``"test"`` images
-        and labels (None: ``default``, or all when fewer or no default), checked
-        against what there is (``flag`` names the count in errors); ``data_id`` names
-        them (the file by its contents' digest). With ``network``, the images must
-        fit its input and (``labels``) the labels its outputs, checked now, before
-        any work."""
+        """The first ``count`` images and labels, checked against what there is.
+
+        Parameters
+        ----------
+        which : {"train", "test"}
+            Which images.
+        flag : str
+            Names the count in errors.
+        count : int or None
+            How many (None: ``default``, or all when fewer or no default).
+        default : int or None, optional
+            The count when ``count`` is None.
+        network : FrozenNetwork, optional
+            The images must fit its input and (``labels``) the labels its outputs,
+            checked now, before any work.
+        labels : bool, optional
+            Check the labels against ``network``'s outputs.
+
+        Returns
+        -------
+        x : ndarray
+            The images.
+        y : ndarray
+            The labels.
+        data_id : str
+            Names them (the file by its contents' digest).
+        """
         x, y, data_id = self._take(which, flag, count, default)
         if network is not None:
             from snnkit.network.inputs import check_inputs
@@ -227,10 +287,26 @@ class Images:
         return x[:count], y[:count], f"mnist-{which}[:{count}]"
 
 
-def load_keras_model(path, argument: str = "model", *, for_training: bool = True):
-    """A saved Keras model, loaded by :func:`snnkit.convert.keras_model.load_keras_model`
-    (no stored code runs) and checked to convert natively (to be trained, or only
-    frozen: :func:`snnkit.convert.freeze.check_convertible`)."""
+def load_keras_model(path, argument: str = "model", *,
+                     for_training: bool = True) -> KerasModel:
+    """A saved Keras model, loaded and checked to convert natively.
+
+    Loaded by :func:`snnkit.convert.keras_model.load_keras_model` (no stored code
+    runs) and checked by :func:`snnkit.convert.freeze.check_convertible`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+    argument : str, optional
+        The argument named in errors.
+    for_training : bool, optional
+        Checked to be trained (True), or only frozen (False).
+
+    Returns
+    -------
+    KerasModel
+    """
     from snnkit.convert.freeze import check_convertible
     from snnkit.convert.keras_model import load_keras_model as load
 
@@ -240,17 +316,21 @@ def load_keras_model(path, argument: str = "model", *, for_training: bool = True
 
 
 def note_readout(network) -> None:
-    """A line on stderr when ``network`` (about to be saved) reads single spikes out:
-    spiking neurons, no synapse and the 'last' readout give each step's output from
+    """A line on stderr when ``network`` (about to be saved) reads single spikes out.
+
+    Spiking neurons, no synapse and the 'last' readout give each step's output from
     that step's spikes alone, an accuracy that is noisy and differs between backends
-    (spike phases differ); the 'mean' readout or a synapse fixes that."""
-    if network.neuron.is_spiking and network.synapse is None and network.readout == "last":
+    (spike phases differ); the 'mean' readout or a synapse fixes that.
+    """
+    if network.neuron.is_spiking and network.synapse is None \
+            and network.readout == "last":
         print("note: spiking neurons with no synapse and the 'last' readout read one "
               "step's spikes: accuracy will be noisy and differ between backends; "
               "pass --readout mean or a --synapse (e.g. 0.005)", file=sys.stderr)
 
 
-def load_model(spec: str, seed: int):
+def load_model(spec: str, seed: int) -> KerasModel:
+    """``"seed"``: a fresh seed convnet made with ``seed``; else a Keras model file."""
     if spec == "seed":
         from snnkit.models import seed_convnet
 

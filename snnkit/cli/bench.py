@@ -1,4 +1,5 @@
-"""The ``bench`` subcommand: one FrozenNetwork on several backends (:mod:`snnkit.bench`)."""
+"""The ``bench`` subcommand: one FrozenNetwork on several backends
+(:mod:`snnkit.bench`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ def run(args) -> int:
 
     network = A.load_network(args.network)
     check_backends(args.backends)
-    x, y, data_id = A.Images(args.data).take("test", "--n-test", args.n_test, default=1000,
-                                             network=network)
+    x, y, data_id = A.Images(args.data).take("test", "--n-test", args.n_test,
+                                             default=1000, network=network)
     out = check_writable_dir(args.out, "--out")
     from snnkit.bench import run_bench
 

@@ -1,4 +1,5 @@
-"""The ``calibrate`` subcommand: per-layer scales measured with the neurons that will run."""
+"""The ``calibrate`` subcommand: per-layer scales measured with the neurons that will
+run."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def run(args) -> int:
     from snnkit.utils.text_table import text_table
 
     rows = [("layer", "scale", "rate (Hz)", "on the 500 Hz plateau")]
-    rows += [(name, f"{cal.scales[name]:.4g}", f"{cal.rates_hz.get(name, float('nan')):.1f}",
+    rows += [(name, f"{cal.scales[name]:.4g}",
+              f"{cal.rates_hz.get(name, float('nan')):.1f}",
               f"{cal.plateau_fraction.get(name, 0.0):.1%}")
              for name in calibrated.neuron_layers]
     print("\n".join("  " + line for line in text_table(rows, "<>>>", sep="  ")))
@@ -49,11 +51,22 @@ def run(args) -> int:
 
 
 def calibration_record(metadata: dict, n_images: int) -> dict:
-    """The network's record of the MNIST training images it has seen
-    (``metadata["data"]``, :func:`snnkit.data.datasets.mnist_record`) with the first
-    ``n_images``, which calibrated it, added; ``{}`` when it keeps no record (then
-    nobody knows what it has seen, and a search will not validate on training
-    images)."""
+    """The record of the MNIST training images the network has seen, calibration added.
+
+    Parameters
+    ----------
+    metadata : dict
+        The network's metadata; its record is ``metadata["data"]``
+        (:func:`snnkit.data.datasets.mnist_record`).
+    n_images : int
+        The first ``n_images`` training images calibrated it.
+
+    Returns
+    -------
+    dict
+        ``{"data": record}``; ``{}`` when the network keeps no record (then nobody
+        knows what it has seen, and a search will not validate on training images).
+    """
     from snnkit.data.datasets import DATA_RECORD_KEY, mnist_record
 
     record = metadata.get(DATA_RECORD_KEY)

@@ -19,7 +19,8 @@ def run(args) -> int:
     if args.off_chip is not None:
         kwargs["off_chip"] = args.off_chip
     network = from_keras(
-        model, neuron_type=args.neuron_type or "relu", scale_firing_rates=args.scale or {},
+        model, neuron_type=args.neuron_type or "relu",
+        scale_firing_rates=args.scale or {},
         synapse=args.synapse, dt=args.dt or 0.001, readout=args.readout or "last",
         metadata={"procedure": "snnkit convert", "source": str(args.model)}, **kwargs)
     print(network.summary())

@@ -30,8 +30,21 @@ _ACTIONS = ("store_true", "store_false")
 
 @lru_cache(maxsize=1)
 def declarations() -> dict:
-    """``{"shared": {...}, "command": {name: {...}}}`` as read from ``commands.toml``,
-    every option resolved against ``shared`` and checked."""
+    """The declarations as read from ``commands.toml``, resolved and checked.
+
+    Every option is resolved against ``shared`` and checked.
+
+    Returns
+    -------
+    dict
+        ``{"shared": {...}, "command": {name: {...}}}``.
+
+    Raises
+    ------
+    DeclarationError
+        On an unknown key, a missing shared option, flag or help, an unknown type or
+        action.
+    """
     with open(SPEC_FILE, "rb") as f:
         spec = tomllib.load(f)
     shared = spec.get("shared", {})
@@ -40,7 +53,8 @@ def declarations() -> dict:
         unknown = set(command) - _COMMAND_KEYS
         if unknown:
             raise DeclarationError(f"command {name!r}: unknown keys {sorted(unknown)}")
-        options = [_resolve(name, option, shared) for option in command.get("options", [])]
+        options = [_resolve(name, option, shared)
+                   for option in command.get("options", [])]
         commands[name] = dict(command, options=options)
     return {"shared": shared, "command": commands}
 
@@ -55,7 +69,8 @@ def _resolve(command: str, option: dict, shared: dict) -> dict:
         if option["use"] not in shared:
             raise DeclarationError(f"command {command!r}: no shared option "
                                    f"{option['use']!r}; shared: {', '.join(shared)}")
-        option = {**shared[option["use"]], **{k: v for k, v in option.items() if k != "use"}}
+        option = {**shared[option["use"]],
+                  **{k: v for k, v in option.items() if k != "use"}}
     unknown = set(option) - _OPTION_KEYS
     if unknown or "flag" not in option or "help" not in option:
         raise DeclarationError(f"command {command!r}, option {option.get('flag')!r}: "
@@ -71,8 +86,11 @@ def _resolve(command: str, option: dict, shared: dict) -> dict:
 
 
 def help_text(option: dict) -> str:
-    """The option's help with its default: ``default_text`` when declared, else
-    ``default`` when it is not None (floats as ``%g``)."""
+    """The option's help with its default.
+
+    The default shown is ``default_text`` when declared, else ``default`` when it is
+    not None (floats as ``%g``).
+    """
     shown = option.get("default_text")
     if shown is None and option.get("default") is not None:
         default = option["default"]
@@ -90,7 +108,8 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> None:
                 groups[option["group"]] = parser.add_mutually_exclusive_group()
             target = groups[option["group"]]
         kwargs = {"help": help_text(option)}
-        for key in ("dest", "default", "choices", "action", "required", "nargs", "metavar"):
+        for key in ("dest", "default", "choices", "action", "required", "nargs",
+                    "metavar"):
             if key in option:
                 kwargs[key] = option[key]
         if "type" in option:
@@ -103,8 +122,23 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def add_command(commands, command: str, parents=()) -> argparse.ArgumentParser:
-    """A subparser for ``command`` under ``commands`` (argparse's subparsers), with its
-    options and the function that runs it (``args.run``, resolved after parsing)."""
+    """A subparser for ``command``, with its options and the function that runs it.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        argparse's subparsers.
+    command : str
+        A declared subcommand.
+    parents : sequence of argparse.ArgumentParser, optional
+        Parsers whose options it also takes.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The subparser; ``args.run`` names the function that runs it, resolved after
+        parsing (:func:`runner`).
+    """
     declared = declarations()["command"][command]
     parser = commands.add_parser(command, parents=list(parents), help=declared["help"],
                                  description=declared.get("description"))

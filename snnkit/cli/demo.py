@@ -1,4 +1,5 @@
-"""The ``demo`` subcommand: the seed workflow, then the best procedure (:mod:`snnkit.demo`)."""
+"""The ``demo`` subcommand: the seed workflow, then the best procedure
+(:mod:`snnkit.demo`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ def run(args) -> int:
     from snnkit.demo import DemoConfig, run_demo
 
     A.check_count("--n-test", args.n_test, A.MNIST_TEST, "the MNIST test set's size")
-    A.check_count("--n-emulator", args.n_emulator, A.MNIST_TEST, "the MNIST test set's size")
+    A.check_count("--n-emulator", args.n_emulator, A.MNIST_TEST,
+                  "the MNIST test set's size")
     A.check_count("--n-fast", args.n_fast, A.MNIST_TEST, "the MNIST test set's size")
-    more, loihi = (0, 0) if args.seed_only else (args.extra_relu_epochs, args.loihi_epochs)
+    more, loihi = (0, 0) if args.seed_only else (args.extra_relu_epochs,
+                                                 args.loihi_epochs)
     run_demo(DemoConfig(epochs=args.epochs, extra_relu_epochs=more, loihi_epochs=loihi,
                         target_rate_hz=args.target_rate,
                         fine_tune_rate_hz=args.fine_tune_rate,

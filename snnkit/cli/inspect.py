@@ -60,7 +60,22 @@ def json_default(value):
 
 
 def core_plan(network):
-    """The Loihi core plan, or why there is none."""
+    """The Loihi core plan, or why there is none.
+
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network to plan.
+
+    Returns
+    -------
+    table : str or None
+        The plan as a printable table; None when nothing is on chip.
+    note : str or None
+        Why there is no plan, or what it assumed; None when nothing needs saying.
+    plan : CorePlan or None
+        The plan; None when nothing is on chip.
+    """
     from snnkit.backends.loihi.planning import plan_loihi_cores
 
     if not network.on_chip_layers:

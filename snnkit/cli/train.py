@@ -73,7 +73,8 @@ def _train_checkpoint_dir(args, out: Path) -> Path:
         raise A.error(f"--checkpoint-dir: expected a folder, got a file: "
                      f"{str(checkpoints)!r}")
     remove_stale_temp_files(checkpoints, names=("last.npz",))
-    remove_stale_temp_files(out.parent if str(out.parent) else Path("."), names=(out.name,))
+    remove_stale_temp_files(out.parent if str(out.parent) else Path("."),
+                            names=(out.name,))
     last = checkpoints / "last.npz"
     if last.is_file() and not args.resume:
         raise A.error(

@@ -1,5 +1,6 @@
-"""The ``tune`` subcommand: a search from a JSON configuration (:mod:`snnkit.tuning.config`),
-local, chief or worker; also ``python -m snnkit.tuning``."""
+"""The ``tune`` subcommand: a search from a JSON configuration
+(:mod:`snnkit.tuning.config`), local, chief or worker; also ``python -m snnkit.tuning``.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    """Delegates to snnkit.tuning's configuration runner (its owner documents the
-    JSON format in snnkit/tuning/config.py)."""
+    """Delegates to snnkit.tuning's configuration runner.
+
+    Its owner documents the JSON format in :mod:`snnkit.tuning.config`
+    (``tuning/config.py``).
+    """
     config = A.input_file(args.config, "config", (".json",))
     from snnkit.utils.stack import import_tensorflow
 
