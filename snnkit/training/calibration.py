@@ -31,10 +31,10 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Callable
 
 from snnkit.exceptions import CalibrationError, CalibrationWarning, ValidationError
 from snnkit.network.neurons import MAX_LOIHI_RATE_HZ
+from snnkit.network.types import MeasureNetwork, RatesHz, Scales
 from snnkit.utils.validation import check_fraction, check_int, check_positive
 
 logger = logging.getLogger(__name__)
@@ -47,31 +47,64 @@ PLATEAU_NOTE = ("fraction of active neurons at >= half the ceiling rate (500 Hz 
 class Calibration:
     """Per-layer scales found by :func:`calibrate` and what they give.
 
-    ``rates_hz``: each layer's ``statistic`` (Hz) at those scales, measured with
-    ``neuron_type``; ``mean_rates_hz``: the mean active-neuron rates (Hz) at the same
-    scales; ``plateau_fraction``: per layer, the fraction of active neurons firing at
-    half the ceiling rate or more, where Loihi's stepped rate curve is flat;
-    ``history``: ``(scales, rates_hz)`` of every iteration.
+    Attributes
+    ----------
+    scales : Scales
+        The per-layer scales found.
+    rates_hz : RatesHz
+        Each layer's ``statistic`` (Hz) at those scales, measured with
+        ``neuron_type``.
+    target_rate_hz : float
+        The target rate, Hz.
+    neuron_type : str
+        The neuron type the rates were measured with.
+    converged : bool
+        Whether every layer's rate came within the tolerance of the target.
+    history : tuple
+        ``(scales, rates_hz)`` of every iteration.
+    statistic : str
+        The calibrated rate statistic: ``"mean"`` or ``"p<q>"``.
+    mean_rates_hz : RatesHz or None
+        The mean active-neuron rates (Hz) at the same scales.
+    plateau_fraction : dict or None
+        Per layer, the fraction of active neurons firing at half the ceiling rate or
+        more, where Loihi's stepped rate curve is flat.
     """
 
-    scales: dict
-    rates_hz: dict
+    scales: Scales
+    rates_hz: RatesHz
     target_rate_hz: float
     neuron_type: str
     converged: bool
     history: tuple
     statistic: str = "mean"
-    mean_rates_hz: dict | None = None
+    mean_rates_hz: RatesHz | None = None
     plateau_fraction: dict | None = None
 
-    def unconverged_layers(self, tolerance: float) -> dict:
+    def unconverged_layers(self, tolerance: float) -> RatesHz:
         """``{layer: rate Hz}`` of the layers outside ``tolerance`` of the target."""
         return {n: r for n, r in self.rates_hz.items()
                 if abs(r / self.target_rate_hz - 1) > tolerance}
 
 
 def parse_statistic(statistic: str) -> float | None:
-    """None for ``"mean"``, q for ``"p<q>"`` (0 < q <= 100)."""
+    """The percentile a rate statistic names, if any.
+
+    Parameters
+    ----------
+    statistic : str
+        ``"mean"`` or ``"p<q>"`` (0 < q <= 100).
+
+    Returns
+    -------
+    float or None
+        None for ``"mean"``, q for ``"p<q>"``.
+
+    Raises
+    ------
+    ValidationError
+        For any other ``statistic``.
+    """
     if statistic == "mean":
         return None
     match = re.fullmatch(r"p(\d+(?:\.\d+)?)", str(statistic))
@@ -81,7 +114,7 @@ def parse_statistic(statistic: str) -> float | None:
                           f"(0 < q <= 100), got {statistic!r}")
 
 
-def layer_statistic(result, statistic: str) -> dict:
+def layer_statistic(result, statistic: str) -> RatesHz:
     """``{layer: Hz}`` of ``statistic`` in a :class:`~snnkit.Result`."""
     q = parse_statistic(statistic)
     if q is None:
@@ -90,8 +123,21 @@ def layer_statistic(result, statistic: str) -> dict:
 
 
 def check_target_rate(rate, spec) -> None:
-    """A target rate in Hz: a number > 0, and for Loihi neurons (``spec``, a
-    :class:`~snnkit.network.neurons.NeuronSpec`) at most one spike per 1 ms step."""
+    """Check a target rate in Hz.
+
+    Parameters
+    ----------
+    rate : float
+        The target rate, Hz: a number > 0, and for Loihi neurons at most one spike per
+        1 ms step.
+    spec : NeuronSpec
+        The neuron type (a :class:`~snnkit.network.neurons.NeuronSpec`).
+
+    Raises
+    ------
+    ValidationError
+        If ``rate`` is not such a rate.
+    """
     check_positive("target_rate_hz", rate, "Hz")
     if spec.runs_on_loihi and rate > MAX_LOIHI_RATE_HZ:
         raise ValidationError(
@@ -100,21 +146,56 @@ def check_target_rate(rate, spec) -> None:
 
 
 def check_options(tolerance, max_iterations, statistic) -> tuple[float, int]:
-    """``(tolerance, max_iterations)`` checked (and ``statistic``), before any
-    measurement is made."""
+    """Check :func:`calibrate`'s options before any measurement is made.
+
+    Returns
+    -------
+    tuple of (float, int)
+        ``(tolerance, max_iterations)`` checked (``statistic`` is checked too).
+    """
     parse_statistic(statistic)
     return check_fraction("tolerance", tolerance), \
         check_int("max_iterations", max_iterations, low=1)
 
 
-def calibrate(network, measure: Callable, start_scales: dict, *, target_rate_hz: float,
-              tolerance: float = 0.1, max_iterations: int = 8, statistic: str = "mean",
-              strict: bool = False) -> Calibration:
-    """Search per-layer scales of ``network`` (a FrozenNetwork with the neuron type
-    and synapse that will run) from ``start_scales``.
+def calibrate(network, measure: MeasureNetwork, start_scales: Scales, *,
+              target_rate_hz: float, tolerance: float = 0.1, max_iterations: int = 8,
+              statistic: str = "mean", strict: bool = False) -> Calibration:
+    """Search per-layer scales of ``network`` from ``start_scales``.
 
-    ``measure(network) -> Result`` runs a candidate on the calibration inputs.
-    ``tolerance`` is a fraction of the target (0.1: ±10%).
+    Parameters
+    ----------
+    network : FrozenNetwork
+        With the neuron type and synapse that will run.
+    measure : MeasureNetwork
+        ``measure(network) -> Result`` runs a candidate on the calibration inputs.
+    start_scales : Scales
+        The scales the search starts from.
+    target_rate_hz : float
+        The target of every layer's ``statistic``, Hz.
+    tolerance : float
+        A fraction of the target (0.1: ±10%).
+    max_iterations : int
+        Measurements at most.
+    statistic : str
+        ``"mean"`` or a percentile ``"p<q>"`` (see the module docstring).
+    strict : bool
+        Raise instead of warning when the search does not converge.
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    CalibrationError
+        With ``strict=True``, when the search does not converge.
+
+    Warns
+    -----
+    CalibrationWarning
+        When the search does not converge (and not ``strict``), naming each layer,
+        its rate and the target.
     """
     tolerance, max_iterations = check_options(tolerance, max_iterations, statistic)
     scales = {name: float(s) for name, s in start_scales.items()}

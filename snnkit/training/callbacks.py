@@ -21,24 +21,34 @@ from snnkit.utils.validation import check_int
 class Callback:
     """Override the hooks you need; each receives the :class:`~snnkit.Trainer`.
 
-    ``order``: callbacks with a lower order run first at every hook (stable otherwise);
-    metric producers such as :class:`RateMonitor` use -1 so that checkpoints, early
-    stopping and loggers see their metrics in the same epoch.
+    Attributes
+    ----------
+    order : int
+        Callbacks with a lower order run first at every hook (stable otherwise);
+        metric producers such as :class:`RateMonitor` use -1 so that checkpoints,
+        early stopping and loggers see their metrics in the same epoch.
     """
 
     order = 0
 
     def metric_names(self, trainer) -> tuple:
-        """Metrics this callback adds to the epoch logs (so monitors can be checked
-        before training starts)."""
+        """Metrics this callback adds to the epoch logs.
+
+        Returns
+        -------
+        tuple of str
+            Their names (so monitors can be checked before training starts).
+        """
         return ()
 
     @property
     def state_key(self) -> str:
-        """The key of this callback's state in a checkpoint: its class name plus the
-        arguments that tell two callbacks of one class apart (see
-        :meth:`_state_key_fields`), never its position in the list, so reordering
-        callbacks does not break resuming."""
+        """The key of this callback's state in a checkpoint.
+
+        Its class name plus the arguments that tell two callbacks of one class apart
+        (see :meth:`_state_key_fields`), never its position in the list, so
+        reordering callbacks does not break resuming.
+        """
         fields = self._state_key_fields()
         if not fields:
             return type(self).__qualname__
@@ -62,11 +72,29 @@ class Callback:
         """Before epoch ``epoch`` (0-based)."""
 
     def on_batch_end(self, trainer, batch: int, logs: dict) -> None:
-        """After each training minibatch; ``logs`` holds running loss/metrics."""
+        """After each training minibatch.
+
+        Parameters
+        ----------
+        trainer : Trainer
+        batch : int
+            The minibatch's index in the epoch.
+        logs : dict
+            Running loss/metrics.
+        """
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        """After epoch ``epoch``; ``logs`` holds its metrics (``loss``, ``accuracy``,
-        ``val_*`` when validation data was given)."""
+        """After epoch ``epoch``.
+
+        Parameters
+        ----------
+        trainer : Trainer
+        epoch : int
+            The epoch (0-based).
+        logs : dict
+            Its metrics (``loss``, ``accuracy``, ``val_*`` when validation data was
+            given).
+        """
 
     def on_fit_end(self, trainer) -> None:
         """After the last epoch (also when a callback stopped training early)."""
@@ -78,8 +106,10 @@ class Callback:
         """When ``fit`` raises (or is interrupted), before :meth:`teardown`."""
 
     def teardown(self, trainer) -> None:
-        """Last thing ``fit`` does, whether it finished or raised: release resources
-        (files, writers)."""
+        """Last thing ``fit`` does, whether it finished or raised.
+
+        Release resources (files, writers) here.
+        """
 
 
 class CallbackList:
@@ -93,7 +123,18 @@ class CallbackList:
             getattr(callback, hook)(*args)
 
     def keyed(self) -> dict:
-        """``{state_key: callback}``; two callbacks with one key are an error."""
+        """The callbacks by :attr:`Callback.state_key`.
+
+        Returns
+        -------
+        dict
+            ``{state_key: callback}``.
+
+        Raises
+        ------
+        ValidationError
+            If two callbacks have one key.
+        """
         keyed = {}
         for callback in self.callbacks:
             key = callback.state_key
@@ -107,9 +148,27 @@ class CallbackList:
 
 
 def collect_callbacks(callbacks, logger, progress_bar: bool) -> list:
-    """The Trainer's callbacks: ``callbacks``, then the loggers ``logger`` asks for
-    (True: a :class:`CSVLogger`; or logger callbacks, one or a list), then a
-    :class:`ProgressBar` if ``progress_bar`` and none is given."""
+    """The Trainer's callbacks: the given ones, then loggers, then a progress bar.
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback
+        Come first.
+    logger : None, bool, Callback or list of Callback
+        The loggers it asks for come next (True: a :class:`CSVLogger`; or logger
+        callbacks, one or a list).
+    progress_bar : bool
+        Add a :class:`ProgressBar` if none is given.
+
+    Returns
+    -------
+    list of Callback
+
+    Raises
+    ------
+    ValidationError
+        If a callback or logger is not a :class:`Callback`.
+    """
     callbacks = list(callbacks)
     for callback in callbacks:
         if not isinstance(callback, Callback):
@@ -156,8 +215,20 @@ class ProgressBar(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stops training when ``monitor`` has not improved by ``min_delta`` for
-    ``patience`` epochs."""
+    """Stops training when ``monitor`` has stopped improving.
+
+    Parameters
+    ----------
+    monitor : str
+        The metric watched.
+    patience : int
+        Training stops when ``monitor`` has not improved by ``min_delta`` for
+        ``patience`` epochs.
+    mode : {"min", "max"}
+        Whether a lower or a higher ``monitor`` is better.
+    min_delta : float
+        The smallest change that counts as an improvement.
+    """
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 3, mode: str = "min",
                  min_delta: float = 0.0):
@@ -196,13 +267,26 @@ class EarlyStopping(Callback):
 
 
 class RateMonitor(Callback):
-    """After each epoch, per-layer firing statistics of the network being trained,
-    with its spiking neuron type, on a small fixed subset of inputs.
+    """Per-layer firing statistics of the network being trained, after each epoch.
 
-    Adds ``rate_hz/<layer>`` (mean rate of active neurons, the notebook's measure),
+    Measured with its spiking neuron type, on a small fixed subset of inputs. Adds
+    ``rate_hz/<layer>`` (mean rate of active neurons, the notebook's measure),
     ``max_rate_hz/<layer>`` and ``saturated/<layer>`` (fraction of neurons at one
-    spike per step, Loihi's ceiling) to the epoch logs. ``x``: the subset (default:
-    the first ``n_inputs`` training inputs).
+    spike per step, Loihi's ceiling) to the epoch logs.
+
+    Parameters
+    ----------
+    x : array_like or None
+        The subset (default: the first ``n_inputs`` training inputs).
+    n_inputs : int
+        Size of the default subset.
+    n_steps : int
+        Steps each input runs for.
+
+    Attributes
+    ----------
+    last : RunSummary or None
+        The latest measurement.
     """
 
     order = -1
@@ -236,10 +320,15 @@ class RateMonitor(Callback):
 
 
 class CSVLogger(Callback):
-    """Writes the whole history as CSV after every epoch (atomically, so the file is
-    always complete, and a resumed fit rewrites it from the restored history).
+    """Writes the whole history as CSV after every epoch.
 
-    ``path`` defaults to ``<trainer.default_root_dir>/metrics.csv``.
+    Atomically, so the file is always complete, and a resumed fit rewrites it from the
+    restored history.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        Defaults to ``<trainer.default_root_dir>/metrics.csv``.
     """
 
     def __init__(self, path=None):
@@ -265,7 +354,10 @@ class CSVLogger(Callback):
 class TensorBoardLogger(Callback):
     """Epoch metrics as TensorBoard scalars (``tf.summary``), step = epoch number.
 
-    ``log_dir`` defaults to ``<trainer.default_root_dir>/tensorboard``.
+    Parameters
+    ----------
+    log_dir : str, Path or None
+        Defaults to ``<trainer.default_root_dir>/tensorboard``.
     """
 
     def __init__(self, log_dir=None):
@@ -313,7 +405,13 @@ def _better(mode: str, value: float, best: float | None, min_delta: float = 0.0)
 
 
 def check_monitor(owner: str, monitor: str, trainer) -> None:
-    """Raise if ``monitor`` is not among the metrics this fit will log."""
+    """Check that ``monitor`` is among the metrics this fit will log.
+
+    Raises
+    ------
+    UnknownNameError
+        If it is not (the message names ``owner`` and the logged metrics).
+    """
     names = trainer.metric_names()
     if monitor not in names:
         raise UnknownNameError(
@@ -329,10 +427,21 @@ def _check_mode(owner, mode):
 class ModelCheckpoint(Callback):
     """Saves ``last.npz`` after every epoch and ``best.npz`` when ``monitor`` improves.
 
-    ``dirpath`` defaults to ``<trainer.default_root_dir>/checkpoints``. ``monitor``
-    defaults to ``val_loss`` when validation data is given, else ``loss``. Both files
-    are written atomically; ``Trainer.fit(..., ckpt_path="last")`` resumes from
-    ``last.npz``.
+    Both files are written atomically; ``Trainer.fit(..., ckpt_path="last")`` resumes
+    from ``last.npz``.
+
+    Parameters
+    ----------
+    dirpath : str, Path or None
+        Defaults to ``<trainer.default_root_dir>/checkpoints``.
+    monitor : str or None
+        Defaults to ``val_loss`` when validation data is given, else ``loss``.
+    mode : {"min", "max"}
+        Whether a lower or a higher ``monitor`` is better.
+    save_last : bool
+        Save ``last.npz`` after every epoch.
+    save_best : bool
+        Save ``best.npz`` when ``monitor`` improves.
     """
 
     def __init__(self, dirpath=None, *, monitor: str | None = None, mode: str = "min",
@@ -387,5 +496,6 @@ class ModelCheckpoint(Callback):
         return {"best_score": self.best_score, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state):
-        self.best_score = None if state.get("best_score") is None else float(state["best_score"])
+        self.best_score = None if state.get("best_score") is None else \
+            float(state["best_score"])
         self.best_epoch = state.get("best_epoch")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from snnkit.keras.fields import MAX_DIMENSION, MAX_RANK
 from snnkit.keras.layers import MAX_LAYER_WEIGHTS
 from snnkit.utils.files import open_npz_with_header, write_npz_with_header
 from snnkit.utils.validation import is_int
+
+if TYPE_CHECKING:
+    from snnkit.network.types import KerasModel
 
 FORMAT = "snnkit.Checkpoint"
 FORMAT_VERSION = 2
@@ -35,7 +39,7 @@ _HEADER_FIELDS = {1: ("format", "format_version", "epoch", "weights", "n_optimiz
 _HEADER_FIELDS[2] = _HEADER_FIELDS[1] + ("settings",)
 
 
-def fingerprint(model) -> list:
+def fingerprint(model: KerasModel) -> list:
     """``[[layer name, class name, [weight shapes]], ...]`` of a Keras model."""
     return [[layer.name, type(layer).__name__,
              [list(np.shape(w)) for w in layer.get_weights()]] for layer in model.layers]
@@ -43,7 +47,28 @@ def fingerprint(model) -> list:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What :func:`load_checkpoint` read. ``epoch`` counts completed epochs."""
+    """What :func:`load_checkpoint` read.
+
+    Attributes
+    ----------
+    path : Path
+        The file read.
+    epoch : int
+        Counts completed epochs.
+    weights : dict
+        ``{layer name: [arrays]}`` for every layer that has weights.
+    optimizer : list of numpy.ndarray
+        The optimizer's variables, in its own order.
+    history : list of dict
+        One log per completed epoch, ``{"epoch": i, metric: number, ...}``.
+    callback_states : dict
+        ``{state_key: state dict}`` of the callbacks.
+    fingerprint : list
+        ``[[layer name, class name, [weight shapes]], ...]`` of the model saved.
+    settings : dict or None
+        The settings of the fit that wrote it (``{name: value}``); None: a version 1
+        file, which recorded none.
+    """
 
     path: Path
     epoch: int
@@ -54,8 +79,14 @@ class Checkpoint:
     fingerprint: list
     settings: dict | None = None  # None: a version 1 file, which recorded none
 
-    def check_model(self, model) -> None:
-        """Raise :class:`CheckpointError` unless ``model`` has the same architecture."""
+    def check_model(self, model: KerasModel) -> None:
+        """Check that ``model`` has the architecture the checkpoint was saved from.
+
+        Raises
+        ------
+        CheckpointError
+            Unless ``model`` has the same architecture.
+        """
         mine, theirs = self.fingerprint, fingerprint(model)
         if mine == theirs:
             return
@@ -65,10 +96,15 @@ class Checkpoint:
                     f"ckpt_path: {self.path} was saved from a different model: "
                     f"checkpoint layer {_describe(a)} vs model layer {_describe(b)}")
 
-    def restore_weights(self, model) -> None:
-        """Set every weight of ``model`` from the checkpoint; raise
-        :class:`CheckpointError` (changing nothing) unless the checkpoint holds
-        exactly the model's weights, shape for shape."""
+    def restore_weights(self, model: KerasModel) -> None:
+        """Set every weight of ``model`` from the checkpoint.
+
+        Raises
+        ------
+        CheckpointError
+            (Changing nothing) unless the checkpoint holds exactly the model's
+            weights, shape for shape.
+        """
         self.check_model(model)
         for layer in model.layers:
             mine = self.weights.get(layer.name, [])
@@ -94,10 +130,33 @@ def _describe(entry) -> str:
     return f"{name!r} ({cls}, weights {shapes})"
 
 
-def save_checkpoint(path, model, *, epoch: int, history: list, optimizer=(),
+def save_checkpoint(path, model: KerasModel, *, epoch: int, history: list, optimizer=(),
                     callback_states=None, settings=None) -> Path:
-    """Write a checkpoint atomically; returns the path. ``settings``: what a resumed
-    fit must share with the one that wrote it (JSON-ready, ``{name: value}``)."""
+    """Write a checkpoint atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where to write it.
+    model : KerasModel
+        The model whose weights are saved.
+    epoch : int
+        Completed epochs.
+    history : list of dict
+        One log per completed epoch.
+    optimizer : sequence of array_like
+        The optimizer's variables, in its own order.
+    callback_states : dict or None
+        ``{state_key: state dict}`` of the callbacks.
+    settings : dict or None
+        What a resumed fit must share with the one that wrote it (JSON-ready,
+        ``{name: value}``).
+
+    Returns
+    -------
+    Path
+        The path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, keys = {}, {}
@@ -124,11 +183,26 @@ def save_checkpoint(path, model, *, epoch: int, history: list, optimizer=(),
 
 
 def load_checkpoint(path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`: never unpickles, reads
-    only the archive members the header names, checks every field (epoch range,
-    history, callback states, fingerprint, weights finite and shaped as the
-    fingerprint says). Any problem raises :class:`CheckpointError` naming the file
-    and the field."""
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Never unpickles, reads only the archive members the header names, checks every
+    field (epoch range, history, callback states, fingerprint, weights finite and
+    shaped as the fingerprint says).
+
+    Parameters
+    ----------
+    path : str or Path
+        The checkpoint file.
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    CheckpointError
+        On any problem, naming the file and the field.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
@@ -295,8 +369,11 @@ def _read_optimizer(members, n_optimizer, shapes) -> list:
 
 
 def json_ready(value):
-    """``value`` as JSON can hold it: tuples as lists, NumPy scalars as Python
-    numbers, inf/nan floats as strings (read back with ``float()``)."""
+    """``value`` as JSON can hold it.
+
+    Tuples as lists, NumPy scalars as Python numbers, inf/nan floats as strings (read
+    back with ``float()``).
+    """
     if isinstance(value, dict):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

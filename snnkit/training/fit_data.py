@@ -15,11 +15,33 @@ tf = import_tensorflow()
 
 
 def check_data(argument: str, network: FrozenNetwork, data):
-    """``(x, y)`` as float32 ``(N, input_size)`` and int32 labels in the model's range."""
+    """Check one data argument against ``network``.
+
+    Parameters
+    ----------
+    argument : str
+        The argument's name, which every message names.
+    network : FrozenNetwork
+    data : tuple
+        ``(x, y)``.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        float32 ``(N, input_size)``.
+    y : numpy.ndarray
+        int32 labels in the model's range.
+
+    Raises
+    ------
+    ValidationError
+        Naming ``argument``, what was expected and what was received.
+    """
     from snnkit.network.inputs import check_inputs
 
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValidationError(f"{argument}: expected a pair (x, y), got {type(data).__name__}")
+        raise ValidationError(f"{argument}: expected a pair (x, y), "
+                              f"got {type(data).__name__}")
     x, y = data
     if len(x) == 0:
         raise ValidationError(f"{argument}: expected at least one example, got none")
@@ -55,5 +77,6 @@ def read_inputs(dataset) -> np.ndarray:
         raise ValidationError("x: expected at least one input, got none")
     spec = dataset.element_spec
     spec = spec[0] if isinstance(spec, tuple) else spec
-    batched = spec.shape.rank is not None and spec.shape.rank > 0 and spec.shape[0] is None
+    batched = spec.shape.rank is not None and spec.shape.rank > 0 \
+        and spec.shape[0] is None
     return np.concatenate(xs) if batched else np.stack(xs)

@@ -25,16 +25,29 @@ OPTIMIZERS = {
 
 
 def make_optimizer(optimizer, learning_rate: float):
-    """A new ``tf.optimizers`` instance for a name of :data:`OPTIMIZERS`, else
-    ``optimizer`` itself."""
+    """The optimizer to train with.
+
+    Returns
+    -------
+    tf.optimizers.Optimizer
+        A new ``tf.optimizers`` instance (with ``learning_rate``) for a name of
+        :data:`OPTIMIZERS`, else ``optimizer`` itself.
+    """
     if isinstance(optimizer, str):
         return OPTIMIZERS[optimizer](learning_rate)
     return optimizer
 
 
 def fit_losses(built, targets: dict, rate_weight: float) -> tuple[dict, dict]:
-    """``(losses, loss_weights)`` by probe: cross-entropy on the output, a rate loss
-    (weighted ``rate_weight``) on each layer of ``targets``."""
+    """The losses ``nengo_dl.Simulator.fit`` takes, by probe.
+
+    Returns
+    -------
+    losses : dict
+        Cross-entropy on the output, a rate loss on each layer of ``targets``.
+    loss_weights : dict
+        Each rate loss weighted ``rate_weight`` (the output 1).
+    """
     losses = {built.output_probe: tf.losses.SparseCategoricalCrossentropy(
         from_logits=True)}
     weights = {built.output_probe: 1.0}
@@ -55,8 +68,14 @@ def fit_feeds(built, targets: dict, x, y) -> tuple[dict, dict]:
 
 
 def snnkit_logs(sim, keras_logs: dict, built, targets: dict) -> dict:
-    """The last value of each Keras log under snnkit's name (``loss``, ``accuracy``,
-    ``rate_loss/<layer>``, each with ``val_`` for validation)."""
+    """Keras' logs of one epoch under snnkit's names.
+
+    Returns
+    -------
+    dict
+        The last value of each Keras log under snnkit's name (``loss``,
+        ``accuracy``, ``rate_loss/<layer>``, each with ``val_`` for validation).
+    """
     out = {}
     names = {}
     for name in targets:
@@ -87,8 +106,11 @@ def whole_minibatches(argument: str, x, y, minibatch_size: int):
 
 
 class KerasBridge(tf.keras.callbacks.Callback):
-    """Forwards Keras' per-batch events to snnkit callbacks (only used when one of
-    them overrides ``on_batch_end``: Keras skips batch hooks otherwise)."""
+    """Forwards Keras' per-batch events to snnkit callbacks.
+
+    Only used when one of them overrides ``on_batch_end``: Keras skips batch hooks
+    otherwise.
+    """
 
     def __init__(self, trainer, callbacks: CallbackList):
         super().__init__()

@@ -4,12 +4,24 @@ restored from a checkpoint."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from snnkit.exceptions import CheckpointError, ValidationError
 
+if TYPE_CHECKING:
+    from snnkit.network.types import KerasModel
+
 
 def restore_optimizer(sim, checkpoint) -> None:
+    """Set the simulator's optimizer state from ``checkpoint``.
+
+    Raises
+    ------
+    CheckpointError
+        If the saved state does not have the shapes of this optimizer's variables.
+    """
     optimizer = sim.keras_model.optimizer
     optimizer.build(sim.keras_model.trainable_variables)
     variables = optimizer.variables()
@@ -23,7 +35,7 @@ def restore_optimizer(sim, checkpoint) -> None:
         variable.assign(value)
 
 
-def copy_weights_to_keras(sim, built, model) -> None:
+def copy_weights_to_keras(sim, built, model: KerasModel) -> None:
     """Write the simulator's trained parameters back into ``model``'s layers.
 
     Kernels live on the connection into each layer's output object; biases live on

@@ -22,10 +22,24 @@ from snnkit.utils.validation import is_number
 
 
 def parse_rate_targets(targets, neuron_layers, *, loihi: bool, dt: float = 0.001) -> dict:
-    """``{layer: float or (low, high)}`` for every regularized layer.
+    """The rate targets of every regularized layer, checked.
 
-    ``targets``: a number or ``(low, high)`` for every neuron layer, or a dict per layer.
-    Rates must be > 0 Hz and, for Loihi neurons, at most one spike per step.
+    Parameters
+    ----------
+    targets : float, tuple of (float, float), dict or None
+        A number or ``(low, high)`` for every neuron layer, or a dict per layer.
+        Rates must be > 0 Hz and, for Loihi neurons, at most one spike per step.
+    neuron_layers : sequence of str
+        The network's neuron layers.
+    loihi : bool
+        Whether the neurons are Loihi neurons.
+    dt : float
+        The step, s.
+
+    Returns
+    -------
+    dict
+        ``{layer: float or (low, high)}`` for every regularized layer (Hz).
     """
     if targets is None:
         return {}
@@ -39,15 +53,16 @@ def parse_rate_targets(targets, neuron_layers, *, loihi: bool, dt: float = 0.001
     else:
         items = {name: targets for name in neuron_layers}
     ceiling = min(MAX_LOIHI_RATE_HZ, 1.0 / dt)
-    return {name: _check_target(name, value, loihi, ceiling) for name, value in items.items()}
+    return {name: _check_target(name, value, loihi, ceiling)
+            for name, value in items.items()}
 
 
 def _check_target(layer, value, loihi, ceiling):
     where = f"rate_target_hz[{layer!r}]"
     if isinstance(value, (tuple, list)):
         if len(value) != 2 or not all(is_number(v) for v in value):
-            raise ValidationError(f"{where}: expected a number of Hz or a (low, high) pair "
-                                  f"of numbers, got {value!r}")
+            raise ValidationError(f"{where}: expected a number of Hz or a (low, high) "
+                                  f"pair of numbers, got {value!r}")
         low, high = float(value[0]), float(value[1])
         if not 0 <= low < high:
             raise ValidationError(f"{where}: expected 0 <= low < high Hz, got {value!r}")
@@ -62,13 +77,32 @@ def _check_target(layer, value, loihi, ceiling):
 def _check_ceiling(where, rate, loihi, ceiling):
     if loihi and rate > ceiling:
         raise ValidationError(
-            f"{where}: Loihi neurons fire at most once per step ({ceiling:.0f} Hz at this "
-            f"dt), got {rate:g} Hz")
+            f"{where}: Loihi neurons fire at most once per step ({ceiling:.0f} Hz at "
+            f"this dt), got {rate:g} Hz")
 
 
 def rate_loss(target, amplitude: float, percentile: float = 99.0):
-    """A Keras loss on a neuron probe (``y_pred``: ``(batch, steps, neurons)``); the
-    target array it receives is a placeholder and ignored."""
+    """A Keras loss on a neuron probe.
+
+    ``y_pred`` is ``(batch, steps, neurons)``; the target array it receives is a
+    placeholder and ignored.
+
+    Parameters
+    ----------
+    target : float or tuple of (float, float)
+        A target ``T`` Hz, or a range ``(low, high)`` Hz (see the module docstring).
+    amplitude : float
+        The layer's amplitude, which includes its ``scale_firing_rates``; the loss
+        divides by it so targets are in Hz.
+    percentile : float
+        For a range: the percentile of each neuron's rate over the minibatch that is
+        penalized.
+
+    Returns
+    -------
+    callable
+        ``loss(y_true, y_pred)``.
+    """
     from snnkit.utils.stack import import_tensorflow
 
     tf = import_tensorflow()

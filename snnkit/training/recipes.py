@@ -44,15 +44,32 @@ from snnkit.convert.freeze import from_keras
 from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import ValidationError
 from snnkit.network.frozen import FrozenNetwork
+from snnkit.network.types import KerasModel, Scales
 from snnkit.training.trainer import Calibration, Trainer
 from snnkit.utils.validation import check_number, check_positive
 
 
 @dataclass(frozen=True)
 class LoihiTraining:
-    """What :func:`train_for_loihi` produced: the network to run, the calibrations
-    before and after fine-tuning, the training histories, and the calibrated network
-    before fine-tuning (``calibrated_network``)."""
+    """What :func:`train_for_loihi` produced.
+
+    Attributes
+    ----------
+    network : FrozenNetwork
+        The network to run.
+    calibration : Calibration
+        The calibration after fine-tuning.
+    first_calibration : Calibration
+        The calibration before fine-tuning.
+    relu_history : list of dict
+        The training history with ReLU rates.
+    loihi_history : list of dict
+        The fine-tuning's training history.
+    calibrated_network : FrozenNetwork or None
+        The calibrated network before fine-tuning.
+    selected : str
+        Which network ``network`` is: ``"fine-tuned"`` or ``"calibrated"``.
+    """
 
     network: FrozenNetwork
     calibration: Calibration
@@ -63,7 +80,8 @@ class LoihiTraining:
     selected: str = "fine-tuned"
 
 
-def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: int = 4,
+def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
+                    loihi_epochs: int = 4,
                     target_rate_hz: float = 250.0, synapse: float = 0.005,
                     n_steps: int = 30, calibration_inputs: int = 500,
                     fine_tune_learning_rate: float = 1e-4, rate_target_hz=None,
@@ -72,21 +90,64 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
                     val_data=None, statistic: str = "mean",
                     minibatch_size: int = 200, readout="last", select_on=None,
                     select_backend: str = "loihi-emulator-fast") -> LoihiTraining:
-    """Train ``model`` (in place) for Loihi neurons; returns the frozen network with
-    calibrated per-layer scales and ``synapse``.
+    """Train ``model`` (in place) for Loihi neurons.
 
-    ``relu_epochs=0`` starts from the model as it is (e.g. trained in Keras: the
-    conversion of a user's model). ``rate_target_hz`` / ``rate_weight``: optional
-    rate regularization during the fine-tuning (see :class:`~snnkit.Trainer`).
-    ``calibration_inputs``: how many training images the scales are calibrated on;
-    ``statistic``: the calibrated rate statistic (:mod:`snnkit.training.calibration`).
-    ``readout``: the networks' output readout (:mod:`snnkit.network.readout`), or several
-    candidates (e.g. ``("mean", "last")``) to choose from on ``select_on``.
-    ``select_on``: held-out ``(x, y)`` (never test data): the calibrated network
-    before fine-tuning and the fine-tuned one both run on it (``select_backend``,
-    ``n_steps``), each read out with every candidate readout, and the most accurate
-    pair is returned (``LoihiTraining.selected``, the network's ``readout``; ties go
-    to the fine-tuned network and to the readout listed first).
+    Parameters
+    ----------
+    model : KerasModel
+        Trained in place.
+    train_data : tuple
+        ``(x, y)`` training images and labels.
+    relu_epochs : int
+        Epochs of training with ReLU rates; 0 starts from the model as it is (e.g.
+        trained in Keras: the conversion of a user's model).
+    loihi_epochs : int
+        Epochs of fine-tuning with the Loihi neurons (0: none).
+    target_rate_hz : float
+        The calibration's target rate, Hz.
+    synapse : float
+        The synapse the networks run with, s.
+    n_steps : int
+        Steps per input when calibrating and selecting.
+    calibration_inputs : int
+        How many training images the scales are calibrated on.
+    fine_tune_learning_rate : float
+        The fine-tuning's learning rate.
+    rate_target_hz, rate_weight
+        Optional rate regularization during the fine-tuning (see
+        :class:`~snnkit.Trainer`).
+    neuron_type : str
+        The neuron type that will run.
+    seed : int or None
+        The Trainers' seed.
+    callbacks : sequence of Callback
+        Given to each Trainer.
+    enable_progress_bar : bool
+        Show the Trainers' progress bars.
+    val_data : tuple or None
+        ``(x, y)`` validation data for each fit.
+    statistic : str
+        The calibrated rate statistic (:mod:`snnkit.training.calibration`).
+    minibatch_size : int
+        The Trainers' minibatch size.
+    readout : str or sequence of str
+        The networks' output readout (:mod:`snnkit.network.readout`), or several
+        candidates (e.g. ``("mean", "last")``) to choose from on ``select_on``.
+    select_on : tuple or None
+        Held-out ``(x, y)`` (never test data): the calibrated network before
+        fine-tuning and the fine-tuned one both run on it (``select_backend``,
+        ``n_steps``), each read out with every candidate readout, and the most
+        accurate pair is returned (``LoihiTraining.selected``, the network's
+        ``readout``; ties go to the fine-tuned network and to the readout listed
+        first).
+    select_backend : str
+        The backend the selection runs on.
+
+    Returns
+    -------
+    LoihiTraining
+        Its ``network``: the frozen network with calibrated per-layer scales and
+        ``synapse``.
     """
     readouts = _check_readouts(readout, select_on)
     x, y = train_data
@@ -103,7 +164,7 @@ def train_for_loihi(model, train_data, *, relu_epochs: int = 6, loihi_epochs: in
     if loihi_epochs > 0:
         model = _trainable(model)
     calibrated = from_keras(model, neuron_type=neuron_type,
-                                          scale_firing_rates=first.scales, synapse=synapse)
+                            scale_firing_rates=first.scales, synapse=synapse)
     if loihi_epochs > 0:
         tune = Trainer(max_epochs=loihi_epochs, neuron_type=neuron_type,
                        scale_firing_rates=first.scales, synapse=synapse,
@@ -184,25 +245,35 @@ def _selection_scores(candidates: dict, readouts, select_on, backend_name: str,
 
 @dataclass(frozen=True)
 class LatencyTraining:
-    """What :func:`train_for_latency` produced: the network to run, the per-layer
-    scales its training through time started from, and the histories of both
-    training stages."""
+    """What :func:`train_for_latency` produced.
+
+    Attributes
+    ----------
+    network : FrozenNetwork
+        The network to run.
+    initial_scales : Scales
+        The per-layer scales its training through time started from.
+    relu_history : list of dict
+        The history of the ReLU training stage.
+    time_history : list of dict
+        The history of the training through time.
+    """
 
     network: FrozenNetwork
-    initial_scales: dict
+    initial_scales: Scales
     relu_history: list
     time_history: list
 
 
-def train_for_latency(model, train_data, *, relu_epochs: int = 40, shift_pixels: int = 2,
-                      max_rate_hz: float = 2000.0, percentile: float = 99.0,
+def train_for_latency(model: KerasModel, train_data, *, relu_epochs: int = 40,
+                      shift_pixels: int = 2, max_rate_hz: float = 2000.0,
+                      percentile: float = 99.0,
                       n_steps: int = 16, loss_from_step: int = 8, time_epochs: int = 2,
                       time_shift_pixels: int = 1, learning_rate: float = 1e-4,
                       scale_learning_rate: float = 1e-3, cosine_decay: bool = False,
                       calibration_inputs: int = 500, seed: int | None = 0,
                       progress: bool = False, val_data=None) -> LatencyTraining:
-    """Train ``model`` (in place) to answer in few time steps on Loihi; returns the
-    frozen network: Loihi neurons, no synapse, the ``"mean"`` readout.
+    """Train ``model`` (in place) to answer in few time steps on Loihi.
 
     1. ``relu_epochs`` of ReLU training with every image shifted at random by up to
        ``shift_pixels`` pixels (Keras, Adam with cosine decay from 1e-3; ReLU rates
@@ -215,15 +286,55 @@ def train_for_latency(model, train_data, *, relu_epochs: int = 40, shift_pixels:
        reaches its threshold early. A calibration target cannot ask for that
        (measured rates never exceed the ceiling).
     3. ``time_epochs`` of training through the spiking dynamics over ``n_steps``
-       steps with Loihi's timing (:func:`~snnkit.training.time_training.fit_over_time`), the
-       loss on the running-mean readout at every step from ``loss_from_step``;
-       weights and scales are learned; images shifted by up to
-       ``time_shift_pixels``.
+       steps with Loihi's timing
+       (:func:`~snnkit.training.time_training.fit_over_time`), the loss on the
+       running-mean readout at every step from ``loss_from_step``; weights and
+       scales are learned; images shifted by up to ``time_shift_pixels``.
 
     Without a synapse every on-chip layer can answer one step after its input
     (measured first spikes: to-spikes step 1, conv0 2, conv1 3, dense0 4, output 5),
     where a 5 ms synapse costs 3–5 steps per layer; the running mean over the
     host's output removes the noise of reading single spikes.
+
+    Parameters
+    ----------
+    model : KerasModel
+        Trained in place.
+    train_data : tuple
+        ``(x, y)`` training images and labels.
+    relu_epochs : int
+        Epochs of step 1; 0 skips it (``model`` is already trained).
+    shift_pixels : int
+        Step 1's random shifts, pixels.
+    max_rate_hz : float
+        The rate step 2 puts each layer's ``percentile``-th activation at, Hz.
+    percentile : float
+        The percentile of step 2.
+    n_steps : int
+        Steps per input in step 3.
+    loss_from_step : int
+        Step 3's loss reads the readout at every step from this one.
+    time_epochs : int
+        Epochs of step 3.
+    time_shift_pixels : int
+        Step 3's random shifts, pixels.
+    learning_rate, scale_learning_rate, cosine_decay
+        Step 3's learning rates (weights, per-layer log-scales) and their decay
+        (:func:`~snnkit.training.time_training.fit_over_time`).
+    calibration_inputs : int
+        How many training images step 2 reads.
+    seed : int or None
+        Seed of both training stages.
+    progress : bool
+        Show step 3's progress.
+    val_data : tuple or None
+        ``(x, y)`` evaluated after each epoch of step 3.
+
+    Returns
+    -------
+    LatencyTraining
+        Its ``network``: the frozen network: Loihi neurons, no synapse, the
+        ``"mean"`` readout.
     """
     from snnkit.training.time_training import fit_over_time
 
@@ -257,12 +368,36 @@ def train_for_latency(model, train_data, *, relu_epochs: int = 40, shift_pixels:
                            relu_history=relu_history, time_history=trained.history)
 
 
-def fit_relu_augmented(model, train_data, *, epochs: int, shift_pixels: int = 2,
-                       minibatch_size: int = 200, learning_rate: float = 1e-3,
-                       seed: int | None = 0) -> list:
-    """Train ``model`` (in place) with ReLU rates for ``epochs``, each image shifted
-    at random by up to ``shift_pixels`` pixels per epoch; Adam, cosine decay from
-    ``learning_rate``. Returns per-epoch logs (``loss``, ``accuracy``)."""
+def fit_relu_augmented(model: KerasModel, train_data, *, epochs: int,
+                       shift_pixels: int = 2, minibatch_size: int = 200,
+                       learning_rate: float = 1e-3, seed: int | None = 0) -> list:
+    """Train ``model`` (in place) with ReLU rates on randomly shifted images.
+
+    Each image is shifted at random by up to ``shift_pixels`` pixels per epoch; Adam,
+    cosine decay from ``learning_rate``.
+
+    Parameters
+    ----------
+    model : KerasModel
+        Trained in place.
+    train_data : tuple
+        ``(x, y)`` training images and labels.
+    epochs : int
+        Epochs of training.
+    shift_pixels : int
+        The largest shift, pixels.
+    minibatch_size : int
+        Training minibatch size (examples).
+    learning_rate : float
+        Where the cosine decay starts.
+    seed : int or None
+        Seeds TensorFlow and the shifts.
+
+    Returns
+    -------
+    list of dict
+        Per-epoch logs (``loss``, ``accuracy``).
+    """
     from snnkit.utils.stack import import_tensorflow
 
     tf = import_tensorflow()
@@ -294,14 +429,36 @@ def fit_relu_augmented(model, train_data, *, epochs: int, shift_pixels: int = 2,
              "accuracy": float(history.history["accuracy"][i])} for i in range(epochs)]
 
 
-def percentile_scales(model, x, *, max_rate_hz: float = 1000.0,
-                      percentile: float = 99.0) -> dict:
-    """``{neuron layer: scale}`` that maps the ``percentile``-th percentile of each
-    layer's positive ReLU activations on inputs ``x`` to ``max_rate_hz`` (Hz; an
-    activation ``a`` at scale ``s`` asks for ``s * a`` Hz). SNN Toolbox's
-    normalization, in rates. Unlike :mod:`snnkit.training.calibration`'s ``"p<q>"``
-    statistic it reads ReLU activations in one pass, so it can ask for more than
-    Loihi's ceiling rate (the spiking rates it would measure cannot)."""
+def percentile_scales(model: KerasModel, x, *, max_rate_hz: float = 1000.0,
+                      percentile: float = 99.0) -> Scales:
+    """Per-layer scales that put a percentile of each layer's ReLU activations at a rate.
+
+    SNN Toolbox's normalization, in rates. Unlike
+    :mod:`snnkit.training.calibration`'s ``"p<q>"`` statistic it reads ReLU
+    activations in one pass, so it can ask for more than Loihi's ceiling rate (the
+    spiking rates it would measure cannot).
+
+    Parameters
+    ----------
+    model : KerasModel
+    x : array_like
+        The inputs.
+    max_rate_hz : float
+        Hz; an activation ``a`` at scale ``s`` asks for ``s * a`` Hz.
+    percentile : float
+        Of each layer's positive ReLU activations.
+
+    Returns
+    -------
+    Scales
+        ``{neuron layer: scale}`` that maps the ``percentile``-th percentile of each
+        layer's positive ReLU activations on inputs ``x`` to ``max_rate_hz``.
+
+    Raises
+    ------
+    ValidationError
+        If a layer is silent on these inputs.
+    """
     from snnkit.utils.stack import import_tensorflow
 
     tf = import_tensorflow()

@@ -15,16 +15,29 @@ from snnkit.training.checkpoint import Checkpoint, json_ready, load_checkpoint
 
 
 def find_checkpoint(ckpt_path, trainer) -> Checkpoint | None:
-    """The checkpoint to resume ``trainer``'s fit from: None for ``ckpt_path=None``;
-    for ``"last"`` the ``last.npz`` of its :class:`~snnkit.training.callbacks.ModelCheckpoint`
-    (or of ``<default_root_dir>/checkpoints``), None with a warning if there is none
-    yet; else the file ``ckpt_path``."""
+    """The checkpoint to resume ``trainer``'s fit from.
+
+    Parameters
+    ----------
+    ckpt_path : None, "last", str or Path
+        ``"last"``: the ``last.npz`` of its
+        :class:`~snnkit.training.callbacks.ModelCheckpoint` (or of
+        ``<default_root_dir>/checkpoints``); else the file ``ckpt_path``.
+    trainer : Trainer
+
+    Returns
+    -------
+    Checkpoint or None
+        None for ``ckpt_path=None``, and with a warning for ``"last"`` if there is
+        none yet.
+    """
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
         dirs = [c.resolve_dir(trainer) for c in trainer.callbacks
                 if isinstance(c, ModelCheckpoint)]
-        path = (dirs[0] if dirs else trainer.default_root_dir / "checkpoints") / "last.npz"
+        path = (dirs[0] if dirs else trainer.default_root_dir / "checkpoints") \
+            / "last.npz"
         if not path.is_file():
             warnings.warn(f"ckpt_path='last': no checkpoint at {path} yet; "
                           "training from scratch")
@@ -54,11 +67,13 @@ def load_callback_states(callbacks, states: dict) -> None:
 
 
 def training_settings(trainer, x, y, val) -> dict:
-    """What decides the weights a fit produces, besides the model and the epoch count:
-    the Trainer's training settings and a digest of the training and validation
-    data (``x``, ``y`` and ``val`` as the fit uses them). A fit resumed with other
-    settings would not give the weights an uninterrupted run gives; ``max_epochs``
-    is left out, as resuming with more epochs is how a training is extended."""
+    """What decides the weights a fit produces, besides the model and the epoch count.
+
+    The Trainer's training settings and a digest of the training and validation data
+    (``x``, ``y`` and ``val`` as the fit uses them). A fit resumed with other settings
+    would not give the weights an uninterrupted run gives; ``max_epochs`` is left out,
+    as resuming with more epochs is how a training is extended.
+    """
     optimizer = trainer.optimizer if isinstance(trainer.optimizer, str) else \
         type(trainer.optimizer).__name__
     settings = {
@@ -76,9 +91,20 @@ def training_settings(trainer, x, y, val) -> dict:
 
 
 def check_same_settings(checkpoint: Checkpoint, settings: dict) -> None:
-    """Raise :class:`CheckpointError` naming every setting in which the fit resuming
-    ``checkpoint`` differs from the fit that wrote it; a checkpoint from before
-    settings were recorded (format version 1) is resumed with a warning."""
+    """Check that the fit resuming ``checkpoint`` has the settings of its writer.
+
+    Raises
+    ------
+    CheckpointError
+        Naming every setting in which the fit resuming ``checkpoint`` differs from
+        the fit that wrote it.
+
+    Warns
+    -----
+    UserWarning
+        For a checkpoint from before settings were recorded (format version 1),
+        which is resumed without the check.
+    """
     if checkpoint.settings is None:
         warnings.warn(f"ckpt_path: {checkpoint.path} records no training settings "
                       "(written by an older snnkit): resuming without checking that "

@@ -1,7 +1,7 @@
 """Training with time in the loop: fit a FrozenNetwork's weights and per-layer scales
-through its spiking dynamics over ``n_steps`` steps (:class:`~snnkit.training.unrolled.
-UnrolledLoihi`: Loihi's timing, reset and one-spike-per-step ceiling), so that its
-read-out output is right *early*.
+through its spiking dynamics over ``n_steps`` steps
+(:class:`~snnkit.training.unrolled.UnrolledLoihi`: Loihi's timing, reset and
+one-spike-per-step ceiling), so that its read-out output is right *early*.
 
 The loss is the cross-entropy of the read-out output averaged over the steps from
 ``loss_from_step`` to ``n_steps``: every one of those steps is a readout the network
@@ -28,9 +28,17 @@ tf = import_tensorflow()  # this module is imported only to train through time
 
 @dataclass(frozen=True)
 class TimeTraining:
-    """What :func:`fit_over_time` produced: the trained network and one log per
-    epoch (``loss``; ``accuracy_by_step`` on the training minibatches, read out at
-    every step; ``val_accuracy_by_step`` when validation data was given; ``scales``)."""
+    """What :func:`fit_over_time` produced.
+
+    Attributes
+    ----------
+    network : FrozenNetwork
+        The trained network.
+    history : list of dict
+        One log per epoch (``loss``; ``accuracy_by_step`` on the training
+        minibatches, read out at every step; ``val_accuracy_by_step`` when
+        validation data was given; ``scales``).
+    """
 
     network: FrozenNetwork
     history: list
@@ -43,12 +51,41 @@ def fit_over_time(network: FrozenNetwork, train_data, *, n_steps: int = 16,
                   seed: int | None = 0, progress: bool = False) -> TimeTraining:
     """Train ``network`` (not changed; a new one is returned) over ``n_steps`` steps.
 
-    ``learning_rate`` (Adam) is for weights, ``scale_learning_rate`` for the
-    per-layer log-scales (0 keeps the scales); ``cosine_decay`` lowers both to 0
-    along a cosine over the whole training. ``shift_pixels``: augment each
-    training image with a random shift of up to that many pixels in each direction
-    (2-D inputs only). ``val_data``: ``(x, y)`` evaluated after each epoch with the
-    same model (float weights: an estimate of what the chip will do).
+    Parameters
+    ----------
+    network : FrozenNetwork
+        The network to train; not changed.
+    train_data : tuple or tf.data.Dataset
+        ``(x, y)`` training images and labels, or a Dataset of such pairs.
+    n_steps : int
+        Steps each input runs for.
+    loss_from_step : int
+        The loss averages the read-out output's cross-entropy over the steps from
+        this one to ``n_steps``.
+    epochs : int
+        Epochs of training.
+    minibatch_size : int
+        Training minibatch size (examples).
+    learning_rate : float
+        For weights (Adam).
+    scale_learning_rate : float
+        For the per-layer log-scales (0 keeps the scales).
+    shift_pixels : int
+        Augment each training image with a random shift of up to that many pixels
+        in each direction (2-D inputs only).
+    cosine_decay : bool
+        Lower both learning rates to 0 along a cosine over the whole training.
+    val_data : tuple or tf.data.Dataset or None
+        ``(x, y)`` evaluated after each epoch with the same model (float weights: an
+        estimate of what the chip will do).
+    seed : int or None
+        Seeds TensorFlow, the minibatch order and the shifts.
+    progress : bool
+        Show a progress bar per epoch.
+
+    Returns
+    -------
+    TimeTraining
     """
     check_int("n_steps", n_steps, low=1)
     check_int("loss_from_step", loss_from_step, low=1)

@@ -1,5 +1,6 @@
 """A network's spiking dynamics over time steps, in TensorFlow, with Loihi's timing:
-what :func:`snnkit.training.recipes.train_for_latency` trains through (surrogate gradients).
+what :func:`snnkit.training.recipes.train_for_latency` trains through (surrogate
+gradients).
 
 nengo-dl trains on one step with rate neurons, so it never sees what costs latency on
 Loihi: integration to threshold from rest, the reset to zero, one-step transfers and
@@ -16,7 +17,7 @@ the synapse. This model steps every neuron layer as nengo-loihi runs it:
   ``HostReceiveNode``); a synapse on the host adds one (nengo updates a filter's
   output for the next step; the chip filters its input current within the step);
 - the output layer (linear, on the host) is read out as the network's ``readout``
-  (:data:`snnkit.network.frozen.READOUTS`).
+  (:data:`snnkit.network.readout.READOUTS`).
 
 Forward passes use exact spikes; gradients use a triangular surrogate of the spike's
 derivative, ``max(0, 1 - |v - 1|)``. Weights are floats here while the chip rounds
@@ -37,6 +38,7 @@ from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import ValidationError
 from snnkit.network.frozen import FrozenNetwork
 from snnkit.network.readout import check_readout, running_counts
+from snnkit.network.types import Scales
 from snnkit.utils.stack import import_tensorflow
 from snnkit.utils.validation import check_int
 
@@ -60,10 +62,19 @@ class UnrolledLoihi:
 
     ``__call__(x)`` returns the read-out output at every step, ``(batch, n_steps,
     n_out)``, as a Loihi backend's :class:`~snnkit.Result` would hold it.
-    ``train_scales``: also learn each neuron layer's ``scale_firing_rates`` (as a log).
+
+    Parameters
+    ----------
+    network : FrozenNetwork
+        Of a supported architecture (see the module docstring).
+    n_steps : int
+        Steps each input runs for.
+    train_scales : bool
+        Also learn each neuron layer's ``scale_firing_rates`` (as a log).
     """
 
-    def __init__(self, network: FrozenNetwork, n_steps: int, *, train_scales: bool = True):
+    def __init__(self, network: FrozenNetwork, n_steps: int, *,
+                 train_scales: bool = True):
         self.network = network
         self.n_steps = check_int("n_steps", n_steps, low=1)
         self.model = to_keras(network)
@@ -79,13 +90,32 @@ class UnrolledLoihi:
             self._decay = math.exp(-network.dt / network.synapse)
 
     def __call__(self, x):
-        """``x``: ``(batch,) + input_shape`` float32 (pixel values as the backends
-        get them). Returns ``(batch, n_steps, n_out)``."""
+        """The read-out output at every step.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(batch,) + input_shape`` float32 (pixel values as the backends get
+            them).
+
+        Returns
+        -------
+        tf.Tensor
+            ``(batch, n_steps, n_out)``.
+        """
         return self.simulate(x)[0]
 
     def simulate(self, x):
-        """The read-out outputs ``(batch, n_steps, n_out)`` and every neuron layer's
-        spike trains ``{layer: [(batch,) + layer shape] * n_steps}`` (0/1)."""
+        """Run ``x``: the read-out outputs and every neuron layer's spike trains.
+
+        Returns
+        -------
+        outputs : tf.Tensor
+            The read-out outputs ``(batch, n_steps, n_out)``.
+        spikes : dict
+            Every neuron layer's spike trains ``{layer: [(batch,) + layer shape] *
+            n_steps}`` (0/1).
+        """
         dt = self.network.dt
         x = tf.reshape(tf.cast(x, tf.float32), (-1,) + tuple(self.network.input_shape))
         first = self.stages[0]
@@ -115,7 +145,8 @@ class UnrolledLoihi:
                         outputs.append(affine)
                         break
                     drive = self._scale(stage.name) * dt * affine
-                v = drive if voltages[stage.name] is None else voltages[stage.name] + drive
+                v = drive if voltages[stage.name] is None else \
+                    voltages[stage.name] + drive
                 v = tf.nn.relu(v)
                 spiked = _spike(v)
                 voltages[stage.name] = v * tf.stop_gradient(1.0 - spiked)
@@ -138,7 +169,7 @@ class UnrolledLoihi:
             out = out + layer.bias
         return out
 
-    def scales(self) -> dict:
+    def scales(self) -> Scales:
         """Current ``scale_firing_rates`` of every neuron layer."""
         return {name: float(np.exp(v.numpy())) for name, v in self.log_scales.items()}
 
@@ -196,7 +227,8 @@ def _chain(network: FrozenNetwork, model) -> tuple:
                                  previous is not None))
             pending = []
             previous = layer.name
-    if not stages or stages[-1].has_neurons or any(not s.has_neurons for s in stages[:-1]):
+    if not stages or stages[-1].has_neurons or \
+            any(not s.has_neurons for s in stages[:-1]):
         raise ValidationError(
             "network: training over time steps needs neuron (ReLU) layers followed by "
             "one linear output layer")
@@ -208,8 +240,22 @@ def _chain(network: FrozenNetwork, model) -> tuple:
 
 
 def apply_readout_tensor(outputs, readout: str):
-    """:func:`snnkit.network.readout.apply_readout` on a TensorFlow tensor
-    ``(batch, n_steps, n_out)``, differentiable."""
+    """:func:`snnkit.network.readout.apply_readout` on a TensorFlow tensor.
+
+    Differentiable.
+
+    Parameters
+    ----------
+    outputs : tf.Tensor
+        ``(batch, n_steps, n_out)``.
+    readout : str
+        A readout of :data:`snnkit.network.readout.READOUTS`.
+
+    Returns
+    -------
+    tf.Tensor
+        Of the same shape.
+    """
     check_readout(readout)
     if readout == "last":
         return outputs
