@@ -20,6 +20,7 @@ from snnkit.convert.to_nengo import build_network
 from snnkit.exceptions import CheckpointError, UnknownNameError, ValidationError
 from snnkit.network.frozen import FrozenNetwork
 from snnkit.network.neurons import neuron_spec
+from snnkit.network.types import BlockShapes, RatesHz, Scales
 from snnkit.training.calibration import Calibration
 from snnkit.training.callbacks import CallbackList, collect_callbacks
 from snnkit.training.checkpoint import save_checkpoint
@@ -56,38 +57,57 @@ class Trainer:
 
     Parameters
     ----------
-    max_epochs : epochs of training (>= 1).
-    minibatch_size : training minibatch size (examples).
-    optimizer : ``"rmsprop"``, ``"adam"``, ``"sgd"`` or a ``tf.optimizers`` instance.
-    learning_rate : used when ``optimizer`` is a name.
-    neuron_type : neuron type for ReLU layers while training and, by default, when
-        evaluating and freezing (see :mod:`snnkit.network.neurons`).
-    scale_firing_rates : a number for all neuron layers or ``{layer: scale}``.
-    synapse : lowpass time constant on neuron outputs at inference, s (training uses
-        none, as nengo-dl trains on rates).
-    dt : simulation step, s.
-    off_chip : layers that run off-chip (default: :func:`snnkit.models.default_off_chip`).
-    rate_target_hz : firing-rate regularization (:mod:`snnkit.training.rate_reg`): a rate in
-        Hz, a ``(low, high)`` range in Hz, or ``{layer: rate or (low, high)}``;
-        None: no regularization. Each regularized layer's loss is logged as
+    max_epochs : int
+        Epochs of training (>= 1).
+    minibatch_size : int
+        Training minibatch size (examples).
+    optimizer : str or tf.optimizers.Optimizer
+        ``"rmsprop"``, ``"adam"``, ``"sgd"`` or a ``tf.optimizers`` instance.
+    learning_rate : float
+        Used when ``optimizer`` is a name.
+    neuron_type : str or NeuronSpec
+        Neuron type for ReLU layers while training and, by default, when evaluating
+        and freezing (see :mod:`snnkit.network.neurons`).
+    scale_firing_rates : float, Scales or None
+        A number for all neuron layers or ``{layer: scale}``.
+    synapse : float or None
+        Lowpass time constant on neuron outputs at inference, s (training uses none,
+        as nengo-dl trains on rates).
+    dt : float
+        Simulation step, s.
+    off_chip : sequence of str or None
+        Layers that run off-chip (default:
+        :func:`snnkit.convert.freeze.default_off_chip`).
+    rate_target_hz : float, tuple of (float, float), dict or None
+        Firing-rate regularization (:mod:`snnkit.training.rate_reg`): a rate in Hz, a
+        ``(low, high)`` range in Hz, or ``{layer: rate or (low, high)}``; None: no
+        regularization. Each regularized layer's loss is logged as
         ``rate_loss/<layer>``.
-    rate_weight : weight of each layer's rate loss relative to the task loss. The
-        losses are relative (unitless), so 10 for a 100 Hz target pulls as hard as
-        NengoDL's example (1e-3 on the squared error in Hz).
-    callbacks : :class:`~snnkit.training.callbacks.Callback` objects.
-    logger : None, True (a :class:`~snnkit.training.callbacks.CSVLogger` in
+    rate_weight : float
+        Weight of each layer's rate loss relative to the task loss. The losses are
+        relative (unitless), so 10 for a 100 Hz target pulls as hard as NengoDL's
+        example (1e-3 on the squared error in Hz).
+    callbacks : sequence of Callback
+        :class:`~snnkit.training.callbacks.Callback` objects.
+    logger : None, bool, Callback or list of Callback
+        None, True (a :class:`~snnkit.training.callbacks.CSVLogger` in
         ``default_root_dir``), or logger callbacks (``CSVLogger``,
         ``TensorBoardLogger``), one or a list.
-    seed : seeds Python, NumPy, TensorFlow and the simulator; with ``deterministic``
-        (default) TensorFlow's ops are made deterministic too, so two runs give
-        identical weights.
-    default_root_dir : where checkpoints and logs go unless a callback says otherwise.
-    enable_progress_bar : show tqdm progress.
+    seed : int or None
+        Seeds Python, NumPy, TensorFlow and the simulator.
+    deterministic : bool
+        With ``seed``, TensorFlow's ops are made deterministic too (default), so two
+        runs give identical weights.
+    default_root_dir : str, Path or None
+        Where checkpoints and logs go unless a callback says otherwise.
+    enable_progress_bar : bool
+        Show tqdm progress.
     """
 
     def __init__(self, *, max_epochs: int = 1, minibatch_size: int = 200,
                  optimizer="rmsprop", learning_rate: float = 0.001,
-                 neuron_type="relu", scale_firing_rates=None, synapse: float | None = None,
+                 neuron_type="relu", scale_firing_rates: float | Scales | None = None,
+                 synapse: float | None = None,
                  dt: float = 0.001, off_chip=None, rate_target_hz=None,
                  rate_weight: float = 10.0, callbacks=(), logger=None,
                  seed: int | None = 0, deterministic: bool = True,
@@ -123,7 +143,8 @@ class Trainer:
         self.train_x = None
         self.has_validation = False
         self._rate_targets: dict = {}
-        self._settings: dict = {}  # of the running fit (snnkit.training.resume.training_settings)
+        # of the running fit (snnkit.training.resume.training_settings)
+        self._settings: dict = {}
         self._sim = None
         self._built = None
         self._model = None
@@ -131,21 +152,39 @@ class Trainer:
     # --- training -------------------------------------------------------------
     def fit(self, model: tf.keras.Model, train_data, val_data=None, *,
             ckpt_path=None) -> list[dict]:
-        """Train ``model`` in place; returns the per-epoch logs (``self.history``).
+        """Train ``model`` in place.
 
-        ``train_data`` / ``val_data``: ``(x, y)`` with images as ``load_mnist``
-        returns them and integer labels, or a ``tf.data.Dataset`` of such pairs
-        (batched or not; it is read into memory once). nengo-dl trains on whole
-        minibatches: the last ``len(x) % minibatch_size`` examples are left out.
+        nengo-dl trains on whole minibatches: the last ``len(x) % minibatch_size``
+        examples are left out.
 
-        ``ckpt_path``: resume from a checkpoint (``"last"``: the ``last.npz`` of the
-        :class:`~snnkit.training.checkpoint.ModelCheckpoint` callback, or of
-        ``<default_root_dir>/checkpoints``; if none exists yet, training starts
-        from scratch). Weights, optimizer state, history and callback states are
-        restored; training continues up to ``max_epochs`` in total. The fit must have
-        the settings and data of the one that wrote the checkpoint (``max_epochs``
-        may grow): otherwise a :class:`~snnkit.exceptions.CheckpointError` names what
-        differs, as the result would not be the weights of an uninterrupted run.
+        Parameters
+        ----------
+        model : tf.keras.Model
+            Trained in place.
+        train_data, val_data : tuple or tf.data.Dataset
+            ``(x, y)`` with images as ``load_mnist`` returns them and integer labels,
+            or a ``tf.data.Dataset`` of such pairs (batched or not; it is read into
+            memory once). ``val_data`` is optional.
+        ckpt_path : None, "last", str or Path
+            Resume from a checkpoint (``"last"``: the ``last.npz`` of the
+            :class:`~snnkit.training.callbacks.ModelCheckpoint` callback, or of
+            ``<default_root_dir>/checkpoints``; if none exists yet, training starts
+            from scratch). Weights, optimizer state, history and callback states are
+            restored; training continues up to ``max_epochs`` in total. The fit must
+            have the settings and data of the one that wrote the checkpoint
+            (``max_epochs`` may grow).
+
+        Returns
+        -------
+        list of dict
+            The per-epoch logs (``self.history``).
+
+        Raises
+        ------
+        CheckpointError
+            Naming what differs, when resuming with other settings or data than the
+            checkpoint's, as the result would not be the weights of an uninterrupted
+            run.
         """
         folded = check_convertible(model)
         self._seed_everything()
@@ -193,7 +232,8 @@ class Trainer:
             losses, weights = fit_losses(built, targets, self.rate_weight)
             sim.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
                         loss=losses, loss_weights=weights,
-                        metrics={built.output_probe: tf.metrics.sparse_categorical_accuracy})
+                        metrics={
+                            built.output_probe: tf.metrics.sparse_categorical_accuracy})
             if checkpoint is not None and checkpoint.optimizer:
                 restore_optimizer(sim, checkpoint)
             self._sim, self._built, self._model = sim, built, model
@@ -228,8 +268,9 @@ class Trainer:
 
     def _training_scales(self, model):
         """The Trainer's scales for training ``model``: the spike encoder that
-        freezing adds to single-neuron-layer models (:mod:`snnkit.convert.fold`) is not part
-        of the model being trained, so its scale is left out."""
+        freezing adds to single-neuron-layer models
+        (:mod:`snnkit.convert.spike_encoder`) is not part of the model being
+        trained, so its scale is left out."""
         from snnkit.convert.spike_encoder import ENCODER_NAME
 
         scales = self.scale_firing_rates
@@ -249,8 +290,21 @@ class Trainer:
         return tuple(names)
 
     def save_checkpoint(self, path) -> Path:
-        """Write the model being fitted, its optimizer state, the history and the
-        callback states to ``path`` (atomically)."""
+        """Write a checkpoint of the running fit to ``path`` (atomically).
+
+        It holds the model being fitted, its optimizer state, the history and the
+        callback states.
+
+        Returns
+        -------
+        Path
+            The path.
+
+        Raises
+        ------
+        CheckpointError
+            Unless :meth:`fit` is running.
+        """
         if self._model is None:
             raise CheckpointError("save_checkpoint: only available while fit() runs")
         optimizer = [v.numpy() for v in self._sim.keras_model.optimizer.variables()]
@@ -260,9 +314,27 @@ class Trainer:
                                settings=self._settings)
 
     def measure_live_rates(self, x, *, n_steps: int = 30):
-        """Per-layer rate statistics (a :class:`~snnkit.network.results.RunSummary`) of the
-        network being fitted, with its neuron type running (spikes
-        for spiking types), on inputs ``x`` (``(N, input_size)`` float32)."""
+        """Per-layer rate statistics of the network being fitted.
+
+        Measured with its neuron type running (spikes for spiking types).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Inputs, ``(N, input_size)`` float32.
+        n_steps : int
+            Steps each input runs for.
+
+        Returns
+        -------
+        RunSummary
+            A :class:`~snnkit.network.results.RunSummary`.
+
+        Raises
+        ------
+        ValidationError
+            Unless :meth:`fit` runs with layer probes (a RateMonitor or rate targets).
+        """
         from snnkit.backends.toolkit import predict_minibatches
         from snnkit.network.results import LayerActivity, layer_amplitudes
 
@@ -290,15 +362,34 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
 
     # --- inference ------------------------------------------------------------
-    def freeze(self, model: tf.keras.Model, *, neuron_type=None, scale_firing_rates=None,
-               synapse="trainer", block_shapes=None, metadata=None,
+    def freeze(self, model: tf.keras.Model, *, neuron_type=None,
+               scale_firing_rates: float | Scales | None = None, synapse="trainer",
+               block_shapes: BlockShapes | None = None, metadata=None,
                fold: bool = True) -> FrozenNetwork:
-        """A :class:`FrozenNetwork` of ``model``'s current weights; options default
-        to the Trainer's. ``fold``: see :meth:`FrozenNetwork.from_keras`."""
+        """A :class:`FrozenNetwork` of ``model``'s current weights.
+
+        Options default to the Trainer's.
+
+        Parameters
+        ----------
+        model : tf.keras.Model
+        neuron_type : str, NeuronSpec or None
+        scale_firing_rates : float, Scales or None
+        synapse : float, None or "trainer"
+        block_shapes : BlockShapes or None
+        metadata : dict or None
+        fold : bool
+            See :func:`snnkit.convert.freeze.from_keras`.
+
+        Returns
+        -------
+        FrozenNetwork
+        """
         kwargs = {}
         if self.off_chip is not None:
             kwargs["off_chip"] = tuple(self.off_chip)
-        scales = self.scale_firing_rates if scale_firing_rates is None else scale_firing_rates
+        scales = self.scale_firing_rates if scale_firing_rates is None else \
+            scale_firing_rates
         return from_keras(
             model,
             neuron_type=self.neuron_type if neuron_type is None else neuron_type,
@@ -313,11 +404,31 @@ class Trainer:
 
     def evaluate(self, model_or_network, x, y=None, *, backend: str = "nengo-dl",
                  n_steps: int = 30, presentation: str = "reset", **freeze_options):
-        """Run on a backend (by name); returns the :class:`~snnkit.Result`.
+        """Run on a backend (by name).
 
-        ``model_or_network``: a Keras model (frozen with the Trainer's options, or
-        ``freeze_options``) or a :class:`FrozenNetwork`. ``x`` may be a
-        ``tf.data.Dataset`` of ``(x, y)`` pairs (then ``y`` comes from it).
+        Parameters
+        ----------
+        model_or_network : tf.keras.Model or FrozenNetwork
+            A Keras model (frozen with the Trainer's options, or ``freeze_options``)
+            or a :class:`FrozenNetwork`.
+        x : array_like or tf.data.Dataset
+            Inputs; may be a ``tf.data.Dataset`` of ``(x, y)`` pairs (then ``y``
+            comes from it).
+        y : array_like or None
+            Labels.
+        backend : str
+            The backend's name.
+        n_steps : int
+            Steps per input.
+        presentation : str
+            ``"reset"`` or ``"sequential"``.
+        **freeze_options
+            Options of :meth:`freeze`.
+
+        Returns
+        -------
+        Result
+            The :class:`~snnkit.Result`.
         """
         from snnkit.backends import get_backend
 
@@ -332,19 +443,29 @@ class Trainer:
         CallbackList(self.callbacks).call("on_evaluate_end", self, result)
         return result
 
-    def predict(self, model_or_network, x, *, backend: str = "nengo-dl", n_steps: int = 30,
-                presentation: str = "reset", **freeze_options) -> np.ndarray:
-        """Network output at the last step of each input, ``(N, n_outputs)`` (argmax
-        for class predictions); same options as :meth:`evaluate`."""
+    def predict(self, model_or_network, x, *, backend: str = "nengo-dl",
+                n_steps: int = 30, presentation: str = "reset",
+                **freeze_options) -> np.ndarray:
+        """Network output at the last step of each input.
+
+        Same options as :meth:`evaluate`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, n_outputs)`` (argmax for class predictions).
+        """
         if isinstance(x, tf.data.Dataset):
             x = read_inputs(x)
         return self.evaluate(model_or_network, x, backend=backend, n_steps=n_steps,
                              presentation=presentation, **freeze_options).outputs[:, -1]
 
     def measure_rates(self, model_or_network, x, *, n_steps: int = 30,
-                      **freeze_options) -> dict:
-        """Per-layer mean rate of active neurons, Hz (the notebook's measure), measured
-        on nengo-dl with the network's neuron type."""
+                      **freeze_options) -> RatesHz:
+        """Per-layer mean rate of active neurons, Hz (the notebook's measure).
+
+        Measured on nengo-dl with the network's neuron type.
+        """
         return self.evaluate(model_or_network, x, n_steps=n_steps,
                              **freeze_options).layer_rates_hz
 
@@ -352,16 +473,52 @@ class Trainer:
                   neuron_type="loihi-relu", n_steps: int = 30, tolerance: float = 0.1,
                   max_iterations: int = 8, synapse="trainer", statistic: str = "mean",
                   strict: bool = False) -> Calibration:
-        """Per-layer ``scale_firing_rates`` that put every neuron layer's rate
-        ``statistic`` (``"mean"`` active rate, or a percentile such as ``"p99"``)
-        within ``tolerance`` (fraction) of ``target_rate_hz``, measured on inputs
-        ``x`` with the neuron type that will run (see :mod:`snnkit.training.calibration`).
+        """Per-layer ``scale_firing_rates`` that put every layer's rate at a target.
 
-        Starts from the notebook's rule (scale = target / ReLU rate). Rates are
-        measured with ``synapse`` (default: the Trainer's), which should be the one
-        that will run at inference: it shapes every later layer's input. When it does
-        not converge it warns (:class:`~snnkit.exceptions.CalibrationWarning`), or
-        raises :class:`~snnkit.exceptions.CalibrationError` if ``strict``.
+        Measured on inputs ``x`` with the neuron type that will run (see
+        :mod:`snnkit.training.calibration`). Starts from the notebook's rule (scale =
+        target / ReLU rate).
+
+        Parameters
+        ----------
+        model_or_network : tf.keras.Model or FrozenNetwork
+        x : array_like
+            The calibration inputs.
+        target_rate_hz : float
+            The target, Hz.
+        neuron_type : str or NeuronSpec
+            The neuron type that will run.
+        n_steps : int
+            Steps per input.
+        tolerance : float
+            A fraction of ``target_rate_hz``: every neuron layer's rate ``statistic``
+            is to come within it.
+        max_iterations : int
+            Measurements at most.
+        synapse : float, None or "trainer"
+            Rates are measured with ``synapse`` (default: the Trainer's), which
+            should be the one that will run at inference: it shapes every later
+            layer's input.
+        statistic : str
+            ``"mean"`` active rate, or a percentile such as ``"p99"``.
+        strict : bool
+            Raise instead of warning when it does not converge.
+
+        Returns
+        -------
+        Calibration
+
+        Raises
+        ------
+        CalibrationError
+            When it does not converge, if ``strict``
+            (:class:`~snnkit.exceptions.CalibrationError`).
+
+        Warns
+        -----
+        CalibrationWarning
+            When it does not converge
+            (:class:`~snnkit.exceptions.CalibrationWarning`).
         """
         from snnkit.training.calibration import (
             calibrate,
@@ -373,7 +530,8 @@ class Trainer:
         check_target_rate(target_rate_hz, spec)
         check_options(tolerance, max_iterations, statistic)  # before any measurement
         network = self._as_network(model_or_network)
-        network = network.replace(synapse=self.synapse if synapse == "trainer" else synapse)
+        network = network.replace(
+            synapse=self.synapse if synapse == "trainer" else synapse)
         # the starting point: ReLU rates in one step, which only means anything
         # without a synapse (a filter would show one step of its rise)
         relu_rates = self.measure_rates(
