@@ -45,7 +45,22 @@ _DATA_KEYS = {"dataset", "file", "n_train", "n_val", "val_from"}
 
 
 def load_config(config) -> dict:
-    """A configuration dict from a dict or a JSON file path, checked."""
+    """A configuration dict from a dict or a JSON file path, checked.
+
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A configuration, or the path of its JSON file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    SearchConfigError
+        For a missing or unreadable file, or an invalid configuration.
+    """
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
         try:
@@ -62,8 +77,8 @@ def load_config(config) -> dict:
         raise SearchConfigError(f"config: unknown key(s) {', '.join(unknown)}; known: "
                                 f"{', '.join(sorted(_KEYS))}")
     if config.get("search") not in SEARCHES:
-        raise SearchConfigError(f"config['search']: expected one of {', '.join(SEARCHES)}, "
-                                f"got {config.get('search')!r}")
+        raise SearchConfigError(f"config['search']: expected one of "
+                                f"{', '.join(SEARCHES)}, got {config.get('search')!r}")
     data = config.get("data", {})
     if not isinstance(data, dict) or set(data) - _DATA_KEYS:
         raise SearchConfigError(f"config['data']: expected a dict with keys among "
@@ -79,8 +94,17 @@ def load_config(config) -> dict:
 
 
 def build_search(config):
-    """The :class:`ScaleSearch` or :class:`RateTargetSearch` a configuration describes
-    (not run yet)."""
+    """The search a configuration describes (not run yet).
+
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A configuration, or the path of its JSON file.
+
+    Returns
+    -------
+    ScaleSearch or RateTargetSearch
+    """
     config = load_config(config)
     options = _from_json(dict(config.get("options", {})))
     split = data_split(config.get("data", {}), search=config["search"],
@@ -115,8 +139,19 @@ def build_search(config):
 
 
 def with_objective(config, objective: str | None) -> dict:
-    """``config`` (dict or JSON path) with ``options.objective`` replaced by
-    ``objective`` (unchanged if None)."""
+    """``config`` with ``options.objective`` replaced by ``objective``.
+
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A configuration, or the path of its JSON file.
+    objective : str or None
+        The new objective (None: ``config`` unchanged).
+
+    Returns
+    -------
+    dict
+    """
     config = dict(load_config(config))
     if objective is not None:
         config["options"] = dict(config.get("options", {}), objective=objective)
@@ -133,9 +168,24 @@ def _construct(cls, *args, **options):
 
 
 def run_search(config, *, print_summary: bool = True):
-    """Build and run the search of ``config`` (locally, or in whatever role the
-    ``KERASTUNER_*`` environment gives this process); on the chief or a local run,
-    print the summary and write ``export`` / ``summary``. Returns the search."""
+    """Build and run the search of ``config``.
+
+    Locally, or in whatever role the ``KERASTUNER_*`` environment gives this process;
+    on the chief or a local run, print the summary and write ``export`` /
+    ``summary``.
+
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A configuration, or the path of its JSON file.
+    print_summary : bool
+        Print the summary.
+
+    Returns
+    -------
+    ScaleSearch or RateTargetSearch
+        The search.
+    """
     config = load_config(config)
     search = build_search(config)
     search.search()
@@ -153,9 +203,28 @@ def run_search(config, *, print_summary: bool = True):
 
 def run_chief(config, *, address: str = "0.0.0.0", port: int = 8000,
               expected_workers: int | None = None, **kwargs):
-    """Run ``config`` as the chief: serve the oracle on ``address:port`` until every
-    worker has finished (and, with ``expected_workers``, until that many workers have
-    checked in), then summarize and export like :func:`run_search`."""
+    """Run ``config`` as the chief.
+
+    Serve the oracle on ``address:port`` until every worker has finished (and, with
+    ``expected_workers``, until that many workers have checked in), then summarize
+    and export like :func:`run_search`.
+
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A configuration, or the path of its JSON file.
+    address, port : str, int
+        Where the oracle is served.
+    expected_workers : int or None
+        How many workers to wait for.
+    **kwargs
+        Of :func:`run_search`.
+
+    Returns
+    -------
+    ScaleSearch or RateTargetSearch
+        The search.
+    """
     if expected_workers is not None:
         config = dict(load_config(config))
         config["options"] = dict(config.get("options", {}),
@@ -166,9 +235,31 @@ def run_chief(config, *, address: str = "0.0.0.0", port: int = 8000,
 
 def run_worker(config, *, address: str, port: int = 8000, worker_id=None,
                chief_timeout_s: float = 120.0):
-    """Run ``config`` as a worker of the chief at ``address:port`` until the chief
-    has no trial left. Raises :class:`ChiefUnreachableError` if the chief does not
-    answer within ``chief_timeout_s``."""
+    """Run ``config`` as a worker of the chief at ``address:port``.
+
+    It runs until the chief has no trial left.
+
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A configuration, or the path of its JSON file.
+    address, port : str, int
+        Where the chief serves its oracle.
+    worker_id : str, int or None
+        The worker's name is ``worker<worker_id>`` (default: its process id).
+    chief_timeout_s : float
+        Seconds the chief may take to answer.
+
+    Returns
+    -------
+    ScaleSearch or RateTargetSearch
+        The search.
+
+    Raises
+    ------
+    ChiefUnreachableError
+        If the chief does not answer within ``chief_timeout_s``.
+    """
     config = dict(load_config(config))
     config["options"] = dict(config.get("options", {}), chief_timeout_s=chief_timeout_s)
     with _environment(role_env("worker", address, port, worker_id)):

@@ -23,36 +23,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from snnkit.data.datasets import DATA_RECORD_KEY, N_TEST, N_TRAIN
 from snnkit.utils.validation import check_int, is_int
 
 from .errors import SearchConfigError
 
+if TYPE_CHECKING:
+    from snnkit.data.files import DataFile
+
 VAL_FROM = ("train", "test")
 
 
 @dataclass(frozen=True)
 class DataSplit:
-    """Index ranges ``[start, stop)``: ``train`` and ``calibrate`` into the training
-    set, ``val`` into the set named by ``val_from``; of MNIST, or of ``file`` (a
-    :class:`~snnkit.data.files.DataFile`) when it is not None."""
+    """Index ranges ``[start, stop)`` of the images a search uses.
+
+    Of MNIST, or of ``file`` when it is not None.
+
+    Attributes
+    ----------
+    train, calibrate : tuple of (int, int)
+        Into the training set.
+    val : tuple of (int, int)
+        Into the set named by ``val_from``.
+    val_from : {"train", "test"}
+        The set the validation images come from.
+    file : DataFile or None
+        A :class:`~snnkit.data.files.DataFile`; None: MNIST.
+    """
 
     train: tuple[int, int]
     calibrate: tuple[int, int]
     val: tuple[int, int]
     val_from: str
-    file: object = None
+    file: DataFile | None = None
 
     def fitted(self) -> list[tuple[str, tuple[int, int]]]:
         """What the search itself fits on: ``(what, training-set range)``."""
         return [("training", self.train), ("calibration", self.calibrate)]
 
     def check_held_out(self, network_record=None, *, trained_elsewhere=False) -> None:
-        """Raise :class:`SearchConfigError` if a validation image is one the search
-        trains or calibrates on, or one the network's record says it saw; with
-        ``trained_elsewhere`` (a scale search's network) and no record, if the
-        validation images are training images at all."""
+        """Check that the validation images are held out.
+
+        Parameters
+        ----------
+        network_record : dict or None
+            The network's ``metadata["data"]`` record (:func:`network_record`).
+        trained_elsewhere : bool
+            Whether the network was trained elsewhere (a scale search's network).
+
+        Raises
+        ------
+        SearchConfigError
+            If a validation image is one the search trains or calibrates on, or one
+            the network's record says it saw; with ``trained_elsewhere`` and no
+            record, if the validation images are training images at all.
+        """
         if self.val_from != "train":
             return
         if self.file is not None:  # records name MNIST images, not the file's
@@ -61,7 +89,8 @@ class DataSplit:
             raise SearchConfigError(
                 "config['data']['val_from']: validation images must be held out, but "
                 f"the network does not record which training images it saw "
-                f"(metadata[{DATA_RECORD_KEY!r}], see snnkit.data.datasets.mnist_record); "
+                f"(metadata[{DATA_RECORD_KEY!r}], see "
+                "snnkit.data.datasets.mnist_record); "
                 "expected 'test' for this network, got 'train'")
         used = [(f"the search's {what} images", r) for what, r in self.fitted()]
         for what, r in _record_ranges(network_record):
@@ -78,7 +107,8 @@ class DataSplit:
     def load(self):
         """``(x_train, y_train), (x_val, y_val)`` as arrays."""
         if self.file is not None:
-            x_all, y_all = self.file.train or (self.file.test[0][:0], self.file.test[1][:0])
+            x_all, y_all = self.file.train or (self.file.test[0][:0],
+                                               self.file.test[1][:0])
             x_test, y_test = self.file.test or (x_all[:0], y_all[:0])
         else:
             import snnkit
@@ -100,7 +130,8 @@ def data_split(data: dict, *, search: str, n_calibrate: int = 200) -> DataSplit:
     n_all, n_test = N_TRAIN, N_TEST
     if file is not None:
         source = "the file's"
-        n_all, n_test = (0 if pair is None else len(pair[0]) for pair in (file.train, file.test))
+        n_all, n_test = (0 if pair is None else len(pair[0])
+                         for pair in (file.train, file.test))
     n_val = data.get("n_val", min(500, n_test if val_from == "test" else n_all))
     check_int("config['data']['n_val']", n_val, low=1,
               high=n_test if val_from == "test" else n_all,
@@ -145,8 +176,18 @@ def _data_file(path, val_from: str):
 
 
 def network_record(network):
-    """The network's ``metadata["data"]`` record (None if it has none); raises
-    :class:`SearchConfigError` if it is malformed."""
+    """The network's ``metadata["data"]`` record.
+
+    Returns
+    -------
+    dict or None
+        The record (None if it has none).
+
+    Raises
+    ------
+    SearchConfigError
+        If it is malformed.
+    """
     record = network.metadata.get(DATA_RECORD_KEY)
     if record is not None:
         _record_ranges(record)
@@ -162,7 +203,8 @@ def _record_ranges(record) -> list[tuple[str, tuple[int, int]]]:
             f"{where}: expected a dict with 'dataset': 'mnist' and 'train_images': "
             f"[start, stop] (snnkit.data.datasets.mnist_record), got {record!r}")
     ranges = []
-    for key, what in (("train_images", "training"), ("calibration_images", "calibration")):
+    for key, what in (("train_images", "training"),
+                      ("calibration_images", "calibration")):
         value = record.get(key)
         if value is None and key == "calibration_images":
             continue

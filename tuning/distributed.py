@@ -48,7 +48,26 @@ HOLD_ID = "snnkit: waiting for expected workers"
 
 def role_env(role: str, address: str = "127.0.0.1", port: int = 8000,
              worker_id: str | int | None = None) -> dict:
-    """The environment variables for ``role`` ``"chief"`` or ``"worker"``."""
+    """The environment variables for ``role`` ``"chief"`` or ``"worker"``.
+
+    Parameters
+    ----------
+    role : {"chief", "worker"}
+    address, port : str, int
+        Where the chief listens / where workers find it.
+    worker_id : str, int or None
+        A worker's id is ``worker<worker_id>`` (default: its process id).
+
+    Returns
+    -------
+    dict
+        ``{variable: value}``.
+
+    Raises
+    ------
+    SearchConfigError
+        For another role, a bad port, or a ``worker_id`` that contains ``"chief"``.
+    """
     if role not in ("chief", "worker"):
         raise SearchConfigError(f"role: expected 'chief' or 'worker', got {role!r}")
     _check_port(port)
@@ -88,14 +107,27 @@ def chief_address() -> tuple[str, int]:
     try:
         port_number = int(port)
     except ValueError:
-        raise SearchConfigError(f"{ENV_PORT}: expected a port number, got {port!r}") from None
+        raise SearchConfigError(
+            f"{ENV_PORT}: expected a port number, got {port!r}") from None
     _check_port(port_number)
     return ip, port_number
 
 
 def wait_for_chief(timeout_s: float, doing: str | None = None) -> None:
-    """Raise :class:`ChiefUnreachableError` unless the chief's gRPC server answers
-    within ``timeout_s`` seconds (at once when it is up)."""
+    """Wait until the chief's gRPC server answers (at once when it is up).
+
+    Parameters
+    ----------
+    timeout_s : float
+        Seconds to wait at most.
+    doing : str or None
+        The call the worker waits for an answer to, named in the message.
+
+    Raises
+    ------
+    ChiefUnreachableError
+        Unless the chief's gRPC server answers within ``timeout_s`` seconds.
+    """
     import grpc
 
     ip, port = chief_address()
@@ -115,8 +147,13 @@ def wait_for_chief(timeout_s: float, doing: str | None = None) -> None:
 
 
 def check_can_listen() -> None:
-    """Raise :class:`ChiefUnreachableError` if the chief's address and port (from the
-    environment) cannot be listened on: in use, or not an address of this machine."""
+    """Check that the chief's address and port (from the environment) can be listened on.
+
+    Raises
+    ------
+    ChiefUnreachableError
+        If they cannot: in use, or not an address of this machine.
+    """
     ip, port = chief_address()
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -133,9 +170,16 @@ def check_can_listen() -> None:
 
 
 class ServedOracle:
-    """Mixin for the chief's keras-tuner ``Oracle``: remembers which tuners were told
-    the search is over (``stopped_tuners``, a set of tuner ids), and can
-    hold keras-tuner's chief open for workers that have not come yet."""
+    """Mixin for the chief's keras-tuner ``Oracle``.
+
+    Remembers which tuners were told the search is over, and can hold keras-tuner's
+    chief open for workers that have not come yet.
+
+    Attributes
+    ----------
+    stopped_tuners : set of str
+        The ids of the tuners told the search is over.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -150,8 +194,10 @@ class ServedOracle:
 
     @synchronized
     def hold_for_workers(self) -> None:
-        """Keep keras-tuner's chief serving (it waits while ``tuner_ids`` is not
-        empty) until :meth:`release_hold`."""
+        """Keep keras-tuner's chief serving until :meth:`release_hold`.
+
+        keras-tuner's chief waits while ``tuner_ids`` is not empty.
+        """
         self.tuner_ids.add(HOLD_ID)
 
     @synchronized
@@ -167,14 +213,30 @@ class ServedOracle:
 
 def serve_search(tuner, expected_workers: int | None = None,
                  late_worker_timeout_s: float = 120.0, poll_s: float = 0.2) -> None:
-    """Be the chief of ``tuner``'s search (its oracle a :class:`ServedOracle`):
+    """Be the chief of ``tuner``'s search.
+
     keras-tuner's ``BaseTuner.search``, which serves the oracle to the workers until
     the search is over.
 
-    With ``expected_workers``, the chief keeps answering after that until so many
-    distinct workers have been told the search is over (at most
-    ``late_worker_timeout_s`` seconds more): a worker that starts after the others
-    finished every trial then ends cleanly instead of finding no chief."""
+    Parameters
+    ----------
+    tuner : SnnSearch
+        Its oracle a :class:`ServedOracle`.
+    expected_workers : int or None
+        The chief keeps answering after that until so many distinct workers have
+        been told the search is over (at most ``late_worker_timeout_s`` seconds
+        more): a worker that starts after the others finished every trial then ends
+        cleanly instead of finding no chief.
+    late_worker_timeout_s : float
+        At most this many seconds more (see ``expected_workers``).
+    poll_s : float
+        Seconds between two checks of the workers that came.
+
+    Raises
+    ------
+    ChiefUnreachableError
+        If the chief's address cannot be listened on (:func:`check_can_listen`).
+    """
     from keras_tuner.engine.base_tuner import BaseTuner
 
     check_can_listen()
@@ -199,9 +261,21 @@ def serve_search(tuner, expected_workers: int | None = None,
 def release_when_workers_came(oracle, expected_workers: int,
                                late_worker_timeout_s: float, poll_s: float,
                                done: threading.Event) -> None:
-    """Every ``poll_s`` seconds until ``done``: once the search is over and
+    """Release ``oracle``'s hold once the expected workers came, or after a timeout.
+
+    Checked every ``poll_s`` seconds until ``done``: once the search is over and
     ``expected_workers`` distinct workers were told so, or ``late_worker_timeout_s``
-    seconds after it was first seen over, release ``oracle``'s hold."""
+    seconds after it was first seen over, ``oracle``'s hold is released.
+
+    Parameters
+    ----------
+    oracle : ServedOracle
+    expected_workers : int
+    late_worker_timeout_s, poll_s : float
+        Seconds.
+    done : threading.Event
+        Set when the search has ended.
+    """
     over_since = None
     while not done.wait(poll_s):
         if not oracle.search_over():
@@ -214,13 +288,22 @@ def release_when_workers_came(oracle, expected_workers: int,
 
 
 class BoundedOracleClient:
-    """A worker's oracle: keras-tuner's gRPC client (``tuner.oracle`` in a worker),
-    each call bounded. A call runs in its own (daemon) thread; while it waits, the
-    chief's address is checked every ``poll_s``: if the chief has not been reachable
-    for ``chief_timeout_s``, or has not answered within ``call_timeout_s``, or the
+    """A worker's oracle: keras-tuner's gRPC client, each call bounded.
+
+    A call runs in its own (daemon) thread; while it waits, the chief's address is
+    checked every ``poll_s``: if the chief has not been reachable for
+    ``chief_timeout_s``, or has not answered within ``call_timeout_s``, or the
     connection broke, the call raises :class:`ChiefUnreachableError` instead of
     waiting (keras-tuner's client waits up to an hour). The chief's answers take
-    milliseconds; the bounds only matter when it is gone."""
+    milliseconds; the bounds only matter when it is gone.
+
+    Parameters
+    ----------
+    client : keras_tuner.Oracle
+        keras-tuner's gRPC client (``tuner.oracle`` in a worker).
+    chief_timeout_s, call_timeout_s, poll_s : float
+        Seconds.
+    """
 
     def __init__(self, client, chief_timeout_s: float, call_timeout_s: float,
                  poll_s: float = 1.0):

@@ -47,9 +47,28 @@ def parse_latency_metric(name) -> tuple[str, str] | None:
 
 
 def latency_parameter(name: str, *, where: str, min_steps: int) -> float:
-    """The N of ``accuracy_at_steps/N`` (an int in 1..min_steps) or the X of
-    ``steps_to_accuracy/X`` (a percentage in (0, 100]); raises
-    :class:`SearchConfigError` naming ``where`` otherwise."""
+    """The parameter of a latency metric's name.
+
+    Parameters
+    ----------
+    name : str
+        ``accuracy_at_steps/N`` or ``steps_to_accuracy/X``.
+    where : str
+        The argument named in the message.
+    min_steps : int
+        The smallest ``n_steps`` the search runs.
+
+    Returns
+    -------
+    float
+        The N of ``accuracy_at_steps/N`` (an int in 1..min_steps) or the X of
+        ``steps_to_accuracy/X`` (a percentage in (0, 100]).
+
+    Raises
+    ------
+    SearchConfigError
+        Naming ``where``, for any other parameter.
+    """
     prefix, text = parse_latency_metric(name)
     if prefix == ACCURACY_AT_STEPS:
         try:
@@ -77,8 +96,13 @@ def _percent(text: str, name: str, form: str, where: str) -> float:
 
 
 def steps_to_accuracy(accuracy_by_step, percent: float, max_steps: int) -> int:
-    """First step (1-based) whose accuracy is >= ``percent`` %; ``max_steps + 1`` if
-    none is."""
+    """First step (1-based) whose accuracy is >= ``percent`` %.
+
+    Returns
+    -------
+    int
+        The step; ``max_steps + 1`` if none is.
+    """
     reached = np.flatnonzero(np.asarray(accuracy_by_step) >= percent / 100.0 - 1e-12)
     return int(reached[0]) + 1 if reached.size else int(max_steps) + 1
 
@@ -87,8 +111,12 @@ def steps_to_accuracy(accuracy_by_step, percent: float, max_steps: int) -> int:
 class LatencyMetrics:
     """The latency metrics one search reports, checked against its step range.
 
-    names : the ``accuracy_at_steps/N`` and ``steps_to_accuracy/X`` metrics to report.
-    min_steps, max_steps : the smallest and largest ``n_steps`` a trial can run.
+    Attributes
+    ----------
+    names : tuple of str
+        The ``accuracy_at_steps/N`` and ``steps_to_accuracy/X`` metrics to report.
+    min_steps, max_steps : int
+        The smallest and largest ``n_steps`` a trial can run.
     """
 
     names: tuple = ()
@@ -99,7 +127,8 @@ class LatencyMetrics:
         self.parameters()  # raises on a bad name
 
     def parameters(self) -> dict:
-        return {name: latency_parameter(name, where="objective", min_steps=self.min_steps)
+        return {name: latency_parameter(name, where="objective",
+                                        min_steps=self.min_steps)
                 for name in self.names}
 
     def compute(self, accuracy_by_step) -> dict:
@@ -120,8 +149,19 @@ class LatencyMetrics:
 
 
 def latency_names(objective, constraints) -> tuple[str, ...]:
-    """The latency metrics an objective (a metric name or ``{metric: weight}``) and
-    its constraints read."""
+    """The latency metrics an objective and its constraints read.
+
+    Parameters
+    ----------
+    objective : str or dict
+        A metric name or ``{metric: weight}``.
+    constraints : dict or None
+        ``{metric: bound}``.
+
+    Returns
+    -------
+    tuple of str
+    """
     names = []
     if isinstance(objective, dict):
         names += list(objective)
@@ -132,9 +172,15 @@ def latency_names(objective, constraints) -> tuple[str, ...]:
 
 
 def expand_pareto(objective, *, max_steps: int):
-    """``"pareto"`` -> ``{"accuracy": 1, "n_steps": -w / max_steps}``; ``"pareto/X"``
-    -> ``{"accuracy": 1, "steps_to_accuracy/X": -w / max_steps}`` (w:
-    :data:`PARETO_STEPS_WEIGHT`); anything else unchanged."""
+    """The weighted objective that ``"pareto"`` or ``"pareto/X"`` stands for.
+
+    Returns
+    -------
+    str or dict
+        ``"pareto"`` -> ``{"accuracy": 1, "n_steps": -w / max_steps}``;
+        ``"pareto/X"`` -> ``{"accuracy": 1, "steps_to_accuracy/X": -w / max_steps}``
+        (w: :data:`PARETO_STEPS_WEIGHT`); anything else unchanged.
+    """
     if not (isinstance(objective, str) and
             (objective == PARETO or objective.startswith(PARETO + "/"))):
         return objective

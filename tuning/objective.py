@@ -50,8 +50,17 @@ _LAYER_PREFIXES = {
 
 
 def reported_metrics(neuron_layers) -> tuple[str, ...]:
-    """Names of the metrics every trial reports for a network with these neuron
-    layers (``"score"`` excluded)."""
+    """Names of the metrics every trial reports (``"score"`` excluded).
+
+    Parameters
+    ----------
+    neuron_layers : sequence of str
+        The network's neuron layers.
+
+    Returns
+    -------
+    tuple of str
+    """
     names = list(_DIRECTIONS)
     for prefix in _LAYER_PREFIXES:
         names += [prefix + layer for layer in neuron_layers]
@@ -59,6 +68,7 @@ def reported_metrics(neuron_layers) -> tuple[str, ...]:
 
 
 def metric_direction(name: str) -> str:
+    """``"max"`` or ``"min"``: the direction of metric ``name`` (``"max"`` if unknown)."""
     if name in _DIRECTIONS:
         return _DIRECTIONS[name]
     for prefix, direction in {**_LAYER_PREFIXES, **_PARAMETER_PREFIXES}.items():
@@ -73,23 +83,32 @@ class SearchObjective:
 
     Parameters
     ----------
-    metric : a reported metric name (direction from the metric: ``accuracy`` is
+    metric : str or dict
+        A reported metric name (direction from the metric: ``accuracy`` is
         maximized, ``synaptic_ops`` minimized, ...), or ``{metric: weight}``: the
         weighted sum is maximized (give cost metrics a negative weight).
-    constraints : ``{metric: bound}`` (``metric <= bound``) or ``{metric: (">=",
-        bound)}`` / ``("<=", bound)``. A trial that breaks a bound is still recorded
-        with all its metrics, but its score is ``-penalty * (1 + relative
-        violation)`` (``+`` when minimizing): worse than any feasible value, and
-        worse the further out, so oracles steer back to the feasible region.
-    direction : override the direction of a single-metric objective.
-    penalty : a bound on the magnitude of every feasible objective value. Default:
-        10 when the objective reads only metrics within [0, 1] (accuracy, saturated
-        fractions), else 1e12 (e.g. synaptic operations, whose scale is not known
-        in advance). A smaller penalty keeps Bayesian optimization informative:
+    constraints : dict
+        ``{metric: bound}`` (``metric <= bound``) or ``{metric: (">=", bound)}`` /
+        ``("<=", bound)``. A trial that breaks a bound is still recorded with all its
+        metrics, but its score is ``-penalty * (1 + relative violation)`` (``+`` when
+        minimizing): worse than any feasible value, and worse the further out, so
+        oracles steer back to the feasible region.
+    direction : {"min", "max"} or None
+        Override the direction of a single-metric objective.
+    penalty : float or None
+        A bound on the magnitude of every feasible objective value. Default: 10 when
+        the objective reads only metrics within [0, 1] (accuracy, saturated
+        fractions), else 1e12 (e.g. synaptic operations, whose scale is not known in
+        advance). A smaller penalty keeps Bayesian optimization informative:
         normalize a cost (``{"synaptic_ops": -1 / reference}``) and set it.
+
+    Raises
+    ------
+    SearchConfigError
+        For an invalid metric, direction, penalty or constraint.
     """
 
-    metric: object = "accuracy"
+    metric: str | dict = "accuracy"
     constraints: dict = field(default_factory=dict)
     direction: str | None = None
     penalty: float | None = None
@@ -97,13 +116,15 @@ class SearchObjective:
     def __post_init__(self):
         if isinstance(self.metric, dict):
             if not self.metric:
-                raise SearchConfigError("objective: expected a metric name or a non-empty "
-                                        "{metric: weight} dict, got {}")
+                raise SearchConfigError("objective: expected a metric name or a "
+                                        "non-empty {metric: weight} dict, got {}")
             for name, weight in self.metric.items():
                 if not is_number(weight):
                     raise SearchConfigError(
-                        f"objective[{name!r}]: expected a number (weight), got {weight!r}")
-            object.__setattr__(self, "metric", {k: float(v) for k, v in self.metric.items()})
+                        f"objective[{name!r}]: expected a number (weight), "
+                        f"got {weight!r}")
+            object.__setattr__(self, "metric",
+                               {k: float(v) for k, v in self.metric.items()})
         elif not isinstance(self.metric, str):
             raise SearchConfigError(
                 f"objective: expected a metric name or {{metric: weight}}, "
@@ -120,7 +141,8 @@ class SearchObjective:
             bounded = unit and sum(abs(w) for w in weights) <= 1.0
             object.__setattr__(self, "penalty", 10.0 if bounded else 1e12)
         if not is_number(self.penalty) or self.penalty <= 0:
-            raise SearchConfigError(f"penalty: expected a number > 0, got {self.penalty!r}")
+            raise SearchConfigError(
+                f"penalty: expected a number > 0, got {self.penalty!r}")
         constraints = {}
         for name, bound in dict(self.constraints or {}).items():
             op, value = ("<=", bound) if is_number(bound) else (
@@ -145,7 +167,18 @@ class SearchObjective:
         return tuple(dict.fromkeys(self._objective_names() + tuple(self.constraints)))
 
     def check(self, reported) -> None:
-        """Raise :class:`SearchConfigError` if it reads a metric that is not reported."""
+        """Check that every metric it reads is reported.
+
+        Parameters
+        ----------
+        reported : iterable of str
+            The metrics the search reports.
+
+        Raises
+        ------
+        SearchConfigError
+            If it reads a metric that is not reported.
+        """
         reported = tuple(reported)
         for name in self.names():
             if name not in reported:
@@ -212,9 +245,30 @@ def as_objective(objective, constraints=None, direction=None) -> SearchObjective
 
 
 def metrics_from_result(result, y, network, latency=None) -> dict:
-    """The flat metrics every trial reports, from one backend :class:`Result`, with
-    the latency metrics of ``latency`` (a :class:`~snnkit.tuning.latency.LatencyMetrics`)
-    if given; raises ``FailedTrialError`` if a neuron layer never fired."""
+    """The flat metrics every trial reports, from one backend run.
+
+    Parameters
+    ----------
+    result : Result
+        One backend :class:`~snnkit.Result`.
+    y : array_like
+        The inputs' labels.
+    network : FrozenNetwork
+        The network that ran.
+    latency : LatencyMetrics or None
+        If given, its latency metrics
+        (:class:`~snnkit.tuning.latency.LatencyMetrics`) are reported too.
+
+    Returns
+    -------
+    dict
+        ``{metric: float}``.
+
+    Raises
+    ------
+    FailedTrialError
+        If a neuron layer never fired.
+    """
     rates = result.layer_rates_hz
     silent = [name for name in network.neuron_layers if rates.get(name, 0.0) <= 0.0]
     if silent:
@@ -230,7 +284,8 @@ def metrics_from_result(result, y, network, latency=None) -> dict:
         "time_to_decision_steps": float(np.mean(result.time_to_decision())),
         "spikes": float(sum(result.spikes_per_input.values())),
         "min_rate_hz": min(rates[name] for name in watched),
-        "max_saturated_fraction": max(result.saturated_fraction[name] for name in watched),
+        "max_saturated_fraction": max(result.saturated_fraction[name]
+                                      for name in watched),
         "wall_time_s": result.wall_time_s,
         "n_steps": float(result.n_steps),
         "output_onset_steps": float(answered_from_step(

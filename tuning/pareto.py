@@ -36,8 +36,18 @@ DIRECTIONS = (("accuracy", "max"), ("steps", "min"), ("synaptic_ops", "min"))
 
 
 def pareto_mask(points) -> np.ndarray:
-    """``(n,)`` bool: which rows of ``points`` ``(n, 3)`` (accuracy, steps, synaptic
-    ops) no other row dominates."""
+    """Which points no other point dominates.
+
+    Parameters
+    ----------
+    points : array_like
+        ``(n, 3)`` (accuracy, steps, synaptic ops).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` bool: which rows of ``points`` no other row dominates.
+    """
     points = np.asarray(points, dtype=np.float64).reshape(-1, len(DIRECTIONS))
     # flip the maximized axes so that smaller is better everywhere
     signs = np.array([-1.0 if d == "max" else 1.0 for _, d in DIRECTIONS])
@@ -50,9 +60,15 @@ def pareto_mask(points) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FrontAxes:
-    """The metrics a trial's point is read from: ``accuracy`` (a metric name) and
-    ``steps`` (a metric name, or a fixed step for an ``accuracy_at_steps/N``
-    objective)."""
+    """The metrics a trial's point is read from.
+
+    Attributes
+    ----------
+    accuracy : str
+        A metric name.
+    steps : str or int
+        A metric name, or a fixed step for an ``accuracy_at_steps/N`` objective.
+    """
 
     accuracy: str = "accuracy"
     steps: str | int = "n_steps"
@@ -63,15 +79,22 @@ class FrontAxes:
                 float(metrics["synaptic_ops"]))
 
     def readout_step(self, metrics: dict) -> float:
-        """The step the accuracy is read at: N of ``accuracy_at_steps/N``, else the
-        trial's ``n_steps``."""
+        """The step the accuracy is read at.
+
+        Returns
+        -------
+        float
+            N of ``accuracy_at_steps/N``, else the trial's ``n_steps``.
+        """
         if self.accuracy.startswith(ACCURACY_AT_STEPS):
             return float(self.accuracy[len(ACCURACY_AT_STEPS):])
         return float(metrics["n_steps"])
 
     def answered(self, metrics: dict) -> bool:
-        """Whether most inputs' outputs had received spikes by :meth:`readout_step`
-        (True for a trial recorded without ``output_onset_steps``)."""
+        """Whether most inputs' outputs had received spikes by :meth:`readout_step`.
+
+        True for a trial recorded without ``output_onset_steps``.
+        """
         onset = metrics.get("output_onset_steps")
         return onset is None or float(onset) <= self.readout_step(metrics)
 
@@ -100,11 +123,21 @@ def front_axes(objective) -> FrontAxes:
 
 
 def pareto_rows(search) -> list[dict]:
-    """One row per trial of ``search`` (an :class:`SnnSearch`), in trial order:
-    ``trial_id``, ``status``, each hyperparameter, ``accuracy``, ``steps``,
-    ``synaptic_ops`` (None unless completed), ``feasible``, ``answered`` (the
-    output had received spikes by the readout step, :meth:`FrontAxes.answered`)
-    and ``on_front``."""
+    """One row per trial of ``search``, in trial order.
+
+    Parameters
+    ----------
+    search : SnnSearch
+        A :class:`~snnkit.tuning.tuner.SnnSearch`.
+
+    Returns
+    -------
+    list of dict
+        ``trial_id``, ``status``, each hyperparameter, ``accuracy``, ``steps``,
+        ``synaptic_ops`` (None unless completed), ``feasible``, ``answered`` (the
+        output had received spikes by the readout step, :meth:`FrontAxes.answered`)
+        and ``on_front``.
+    """
     axes = front_axes(search.objective)
     trials = search.trials()
     names = list(dict.fromkeys(k for t in trials for k in t["hyperparameters"]
@@ -129,8 +162,13 @@ def pareto_rows(search) -> list[dict]:
 
 
 def write_pareto_csv(rows: list[dict], path) -> str:
-    """Write :func:`pareto_rows` as CSV (a header, one line per trial), atomically;
-    returns the path."""
+    """Write :func:`pareto_rows` as CSV (a header, one line per trial), atomically.
+
+    Returns
+    -------
+    str
+        The path.
+    """
     columns = list(dict.fromkeys(k for row in rows for k in row)) or [
         "trial_id", "status", "accuracy", "steps", "synaptic_ops", "feasible", "answered",
         "on_front"]

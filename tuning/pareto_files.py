@@ -14,10 +14,22 @@ PNG_NAME = "pareto.png"
 
 
 def write_pareto_files(search, directory=None) -> tuple[str, str]:
-    """Write the front of ``search`` (every trial, :func:`pareto_rows`) as
-    ``pareto.csv`` and its accuracy-vs-steps plot as ``pareto.png`` in
-    ``directory`` (default: the search's project directory), each atomically;
-    returns both paths."""
+    """Write the front of ``search`` as ``pareto.csv`` and ``pareto.png``.
+
+    Every trial (:func:`~snnkit.tuning.pareto.pareto_rows`) in ``pareto.csv`` and
+    the front's accuracy-vs-steps plot in ``pareto.png``, each written atomically.
+
+    Parameters
+    ----------
+    search : SnnSearch
+    directory : str, os.PathLike or None
+        Where to write them (default: the search's project directory).
+
+    Returns
+    -------
+    tuple of (str, str)
+        Both paths.
+    """
     directory = os.fspath(directory or search.project_dir)
     rows = pareto_rows(search)
     csv_path = write_pareto_csv(rows, os.path.join(directory, CSV_NAME))

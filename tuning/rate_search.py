@@ -21,36 +21,56 @@ from .tuner import SnnSearch
 RATE_PREFIX = "rate_hz/"
 RATE_WEIGHT = "rate_weight"
 NETWORK_FILE = "network.snn.npz"
-_SET_BY_SEARCH = ("rate_target_hz", "rate_weight", "default_root_dir", "enable_progress_bar")
+_SET_BY_SEARCH = ("rate_target_hz", "rate_weight", "default_root_dir",
+                  "enable_progress_bar")
 
 
 class RateTargetSearch(SnnSearch):
     """Search rate targets and regularization weight by training.
 
-    Parameters
-    ----------
-    model : a function returning a fresh, untrained Keras model (e.g.
-        ``snnkit.models.seed_convnet``), or a Keras model whose *current* weights
-        every trial starts from.
-    train_data : ``(x, y)`` for :meth:`snnkit.Trainer.fit`.
-    x_val, y_val : validation images and labels.
-    rate_targets : ``{layer: (low, high)}`` Hz bounds (log-uniform), a list of
-        values or a fixed value per layer; layers not given, among ``layers``, use
-        ``default_rate_range``.
-    layers : neuron layers to regularize (default: every neuron layer).
-    rate_weight : ``(low, high)`` (log-uniform), a list, or a fixed number.
-    trainer_options : other :class:`snnkit.Trainer` arguments (``max_epochs``,
-        ``minibatch_size``, ``neuron_type`` for training, ``scale_firing_rates``,
-        ``seed``, ...).
-    neuron_type, synapse, n_steps : how the trained network is frozen and run.
-    calibrate_to_hz : if given, calibrate scales after training (on the first
-        ``n_calibrate`` training images: validation images stay held out) before
-        evaluating.
-    backend : default ``"loihi-emulator-fast"`` (Loihi-exact).
-
     Hyperband's budget unit is a training epoch (``hyperband_max_budget`` epochs at
     most; each trial trains from scratch for its budget). Each trial's network is
     saved in its trial folder, so :meth:`best_network` needs no retraining.
+
+    Parameters
+    ----------
+    model : callable or tf.keras.Model
+        A function returning a fresh, untrained Keras model (e.g.
+        ``snnkit.models.seed_convnet``), or a Keras model whose *current* weights
+        every trial starts from.
+    train_data : tuple
+        ``(x, y)`` for :meth:`snnkit.Trainer.fit`.
+    x_val, y_val : array_like
+        Validation images and labels.
+    rate_targets : dict or None
+        ``{layer: (low, high)}`` Hz bounds (log-uniform), a list of values or a
+        fixed value per layer; layers not given, among ``layers``, use
+        ``default_rate_range``.
+    layers : sequence of str or None
+        Neuron layers to regularize (default: every neuron layer).
+    default_rate_range : tuple of (float, float)
+        Hz bounds of the layers ``rate_targets`` does not give.
+    rate_weight : tuple, list or float
+        ``(low, high)`` (log-uniform), a list, or a fixed number.
+    trainer_options : dict or None
+        Other :class:`snnkit.Trainer` arguments (``max_epochs``,
+        ``minibatch_size``, ``neuron_type`` for training, ``scale_firing_rates``,
+        ``seed``, ...).
+    neuron_type, synapse, n_steps
+        How the trained network is frozen and run.
+    backend : str
+        Default ``"loihi-emulator-fast"`` (Loihi-exact).
+    backend_options : dict or None
+        Go to the backend's constructor.
+    calibrate_to_hz : float or None
+        If given, calibrate scales after training (on the first ``n_calibrate``
+        training images: validation images stay held out) before evaluating.
+    n_calibrate : int
+        See ``calibrate_to_hz``.
+    n_val : int or None
+        Take the first ``n_val`` validation inputs.
+    **search_options
+        The shared parameters of :class:`~snnkit.tuning.tuner.SnnSearch`.
     """
 
     default_project_name = "rate_target_search"
@@ -121,7 +141,8 @@ class RateTargetSearch(SnnSearch):
             if name not in valid:
                 where = "rate_targets" if name in rate_targets else "layers"
                 raise SearchConfigError(
-                    f"{where}: unknown layer {name!r}; neuron layers are: {', '.join(valid)}")
+                    f"{where}: unknown layer {name!r}; neuron layers are: "
+                    f"{', '.join(valid)}")
         check_bounds("default_rate_range", tuple(default_rate_range))
         training_on_loihi = probe_trainer.neuron_type.runs_on_loihi
         hp = HyperParameters()
@@ -136,7 +157,8 @@ class RateTargetSearch(SnnSearch):
                     f"({1 / self.template.dt:.0f} Hz), got up to {highest:g} Hz")
             add_dimension(hp, RATE_PREFIX + name, spec)
         add_dimension(hp, RATE_WEIGHT, check_bounds("rate_weight", rate_weight))
-        super().__init__(hyperparameters=hp, reported=reported_metrics(valid) + ("train_accuracy",),
+        super().__init__(hyperparameters=hp,
+                         reported=reported_metrics(valid) + ("train_accuracy",),
                          steps_range=(int(n_steps), int(n_steps)), **search_options)
 
     def evaluate_trial(self, trial) -> dict:
@@ -149,12 +171,14 @@ class RateTargetSearch(SnnSearch):
         if epochs is not None:
             options["max_epochs"] = int(epochs)
         trial_dir = self.get_trial_dir(trial.trial_id)
-        trainer = Trainer(rate_target_hz=targets, rate_weight=float(values[RATE_WEIGHT]),
-                          default_root_dir=trial_dir, enable_progress_bar=False, **options)
+        trainer = Trainer(rate_target_hz=targets,
+                          rate_weight=float(values[RATE_WEIGHT]),
+                          default_root_dir=trial_dir, enable_progress_bar=False,
+                          **options)
         model = self.make_model()
         history = trainer.fit(model, self.train_data)
-        network = trainer.freeze(model, neuron_type=self.neuron_type, synapse=self.synapse,
-                                 metadata={"tuning": {
+        network = trainer.freeze(model, neuron_type=self.neuron_type,
+                                 synapse=self.synapse, metadata={"tuning": {
                                      "rate_target_hz": targets,
                                      "rate_weight": float(values[RATE_WEIGHT]),
                                      "epochs": trainer.max_epochs,
@@ -180,9 +204,9 @@ class RateTargetSearch(SnnSearch):
         path = os.path.join(self.project_dir, f"trial_{best['trial_id']}", NETWORK_FILE)
         if not os.path.isfile(path):
             raise SnnkitError(
-                f"best_network: trial {best['trial_id']}'s network is not in {path}; in a "
-                "distributed search it stays on the worker that trained it (copy its "
-                "trial folder here)")
+                f"best_network: trial {best['trial_id']}'s network is not in {path}; "
+                "in a distributed search it stays on the worker that trained it (copy "
+                "its trial folder here)")
         network = FrozenNetwork.load(path)
         tuning = dict(network.metadata.get("tuning", {}), trial_id=best["trial_id"],
                       objective=self.objective.describe(), metrics=best["metrics"],

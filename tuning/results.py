@@ -21,10 +21,15 @@ class SearchResults:
     """Mixin of :class:`~snnkit.tuning.tuner.SnnSearch`: reading its records."""
 
     def trials(self) -> list[dict]:
-        """Every recorded trial, in the order they started: ``trial_id``,
-        ``status`` (COMPLETED, FAILED, RUNNING, ...), ``hyperparameters``,
-        ``metrics`` (empty unless completed), ``score`` and ``reason`` (why it
-        failed)."""
+        """Every recorded trial, in the order they started.
+
+        Returns
+        -------
+        list of dict
+            ``trial_id``, ``status`` (COMPLETED, FAILED, RUNNING, ...),
+            ``hyperparameters``, ``metrics`` (empty unless completed), ``score`` and
+            ``reason`` (why it failed).
+        """
         oracle = self._local_oracle("trials")
         records = []
         for trial_id in sorted(oracle.trials, key=int):
@@ -34,7 +39,8 @@ class SearchResults:
             records.append({
                 "trial_id": trial.trial_id,
                 "status": trial.status,
-                "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items()},
+                "hyperparameters": {
+                    k: v for k, v in trial.hyperparameters.values.items()},
                 "metrics": metrics,
                 "score": trial.score,
                 "reason": _reason(trial.message) if trial.status != "COMPLETED" else None,
@@ -42,8 +48,23 @@ class SearchResults:
         return records
 
     def best_trial(self, *, require_feasible: bool = True) -> dict:
-        """The completed trial with the best score (by default only among trials that
-        meet the constraints)."""
+        """The completed trial with the best score.
+
+        Parameters
+        ----------
+        require_feasible : bool
+            Only among trials that meet the constraints (the default).
+
+        Returns
+        -------
+        dict
+            The trial, as :meth:`trials` gives it.
+
+        Raises
+        ------
+        SnnkitError
+            If there is no such trial.
+        """
         done = [t for t in self.trials() if t["status"] == "COMPLETED"
                 and (not require_feasible or t["metrics"].get("feasible", 1.0) > 0)]
         if not done:
@@ -70,7 +91,13 @@ class SearchResults:
         raise NotImplementedError
 
     def export_best(self, path):
-        """Write :meth:`best_network` to ``path`` (atomically); returns the path."""
+        """Write :meth:`best_network` to ``path`` (atomically).
+
+        Returns
+        -------
+        Path
+            The path.
+        """
         return self.best_network().save(path)
 
     def summary_dict(self) -> dict:
@@ -88,16 +115,35 @@ class SearchResults:
                 "trials": records}
 
     def write_summary(self, path) -> str:
-        """Write :meth:`summary_dict` as JSON, atomically; returns the path."""
+        """Write :meth:`summary_dict` as JSON, atomically.
+
+        Returns
+        -------
+        str
+            The path.
+        """
         with atomic_write(path, "w") as f:
             json.dump(self.summary_dict(), f, indent=2, default=float)
         return os.fspath(path)
 
     def results_summary(self, num_trials: int = 10) -> str:
-        """Print (and return) the best ``num_trials`` trials with their figures, in
-        the order of keras-tuner's ``get_best_hyperparameters``, then every failed
-        or unfinished trial with its reason. Replaces keras-tuner's summary, which
-        shows only the score of each trial."""
+        """Print (and return) the best trials, then every failed or unfinished one.
+
+        The best ``num_trials`` trials with their figures, in the order of
+        keras-tuner's ``get_best_hyperparameters``, then every failed or unfinished
+        trial with its reason. Replaces keras-tuner's summary, which shows only the
+        score of each trial.
+
+        Parameters
+        ----------
+        num_trials : int
+            How many of the best trials to show.
+
+        Returns
+        -------
+        str
+            The text printed.
+        """
         records = {t["trial_id"]: t for t in self.trials()}
         # keras-tuner's ranking (the one get_best_hyperparameters uses): by score,
         # where a trial that breaks a constraint scores below every one that meets it
@@ -115,7 +161,8 @@ class SearchResults:
             m = t["metrics"]
             config = " ".join(f"{k}={_fmt(v)}" for k, v in t["hyperparameters"].items()
                               if not k.startswith("tuner/"))
-            rows.append((t["trial_id"], f"{t['score']:.4g}", f"{m.get('accuracy', nan):.4f}",
+            rows.append((t["trial_id"], f"{t['score']:.4g}",
+                         f"{m.get('accuracy', nan):.4f}",
                          f"{m.get('synaptic_ops', nan):.4g}",
                          f"{m.get('time_to_decision_steps', nan):.2f}",
                          f"{m.get('min_rate_hz', nan):.1f}Hz",
@@ -135,6 +182,7 @@ class SearchResults:
                 f"{what}: a distributed worker does not hold the search's records; "
                 "ask the chief (its directory has every trial)")
         return self.oracle
+
 
 def _reason(message) -> str:
     if not message:

@@ -33,39 +33,57 @@ N_STEPS = "n_steps"
 class ScaleSearch(SnnSearch):
     """Search per-layer scales of a trained network on a backend.
 
-    Parameters
-    ----------
-    network : a :class:`~snnkit.FrozenNetwork`, or a trained Keras model (frozen
-        here with ``neuron_type`` and ``synapse``).
-    x_val, y_val : validation images and labels (use data the network was not
-        trained on and that is not your final test set).
-    scales : ``{layer: (low, high)}`` (log-uniform), ``{layer: [values]}`` or
-        ``{layer: value}`` (fixed), for any neuron layer. Layers not given, among
-        ``layers``, are searched in ``scale_range`` around their current scale.
-    layers : neuron layers to search (default: the on-chip layers, plus those named
-        in ``scales``).
-    scale_range : ``(down, up)`` factors around the current (e.g. calibrated) scale:
-        ``(s / down, s * up)``; default (4, 4).
-    calibrate_to_hz : if given, first calibrate the scales to this rate with
-        :meth:`snnkit.Trainer.calibrate` on ``x_calibrate[:n_calibrate]`` and search
-        around them.
-    x_calibrate : images to calibrate on (needed with ``calibrate_to_hz``): never
-        the validation images, which must stay held out.
-    synapse : None (keep the network's), seconds, ``(low, high)`` or a list.
-    n_steps : steps per input: an int, ``(low, high)`` or a list.
-    backend : backend name; default ``"loihi-emulator-fast"`` (Loihi-exact;
-        ``"nengo-dl"``, ``"loihi-emulator"``, ... also work); ``backend_options`` go
-        to its constructor.
-    check_cores : plan Loihi cores for every trial even on a non-Loihi backend, so a
-        configuration that would not fit fails as it would on the chip.
-    neuron_type, n_val : used when ``network`` is a Keras model / to take the first
-        ``n_val`` validation inputs.
-
     Hyperband's budget unit is a share of the validation set: a trial with budget
     ``b`` runs on the first ``ceil(n_val * b / hyperband_max_budget)`` inputs.
 
     Every trial reports :func:`~snnkit.tuning.reported_metrics`; see
     :class:`~snnkit.tuning.tuner.SnnSearch` for the shared parameters.
+
+    Parameters
+    ----------
+    network : FrozenNetwork or tf.keras.Model
+        A :class:`~snnkit.FrozenNetwork`, or a trained Keras model (frozen here with
+        ``neuron_type`` and ``synapse``).
+    x_val, y_val : array_like
+        Validation images and labels (use data the network was not trained on and
+        that is not your final test set).
+    scales : dict or None
+        ``{layer: (low, high)}`` (log-uniform), ``{layer: [values]}`` or
+        ``{layer: value}`` (fixed), for any neuron layer. Layers not given, among
+        ``layers``, are searched in ``scale_range`` around their current scale.
+    layers : sequence of str or None
+        Neuron layers to search (default: the on-chip layers, plus those named in
+        ``scales``).
+    scale_range : tuple of (float, float)
+        ``(down, up)`` factors around the current (e.g. calibrated) scale:
+        ``(s / down, s * up)``; default (4, 4).
+    calibrate_to_hz : float or None
+        If given, first calibrate the scales to this rate with
+        :meth:`snnkit.Trainer.calibrate` on ``x_calibrate[:n_calibrate]`` and search
+        around them.
+    x_calibrate : array_like or None
+        Images to calibrate on (needed with ``calibrate_to_hz``): never the
+        validation images, which must stay held out.
+    n_calibrate : int
+        See ``calibrate_to_hz``.
+    synapse : None, float, tuple or list
+        None (keep the network's), seconds, ``(low, high)`` or a list.
+    n_steps : int, tuple or list
+        Steps per input: an int, ``(low, high)`` or a list.
+    backend : str
+        Backend name; default ``"loihi-emulator-fast"`` (Loihi-exact;
+        ``"nengo-dl"``, ``"loihi-emulator"``, ... also work).
+    backend_options : dict or None
+        Go to the backend's constructor.
+    check_cores : bool
+        Plan Loihi cores for every trial even on a non-Loihi backend, so a
+        configuration that would not fit fails as it would on the chip.
+    neuron_type : str
+        Used when ``network`` is a Keras model.
+    n_val : int or None
+        Take the first ``n_val`` validation inputs.
+    **search_options
+        The shared parameters of :class:`~snnkit.tuning.tuner.SnnSearch`.
     """
 
     default_project_name = "scale_search"
@@ -135,8 +153,10 @@ class ScaleSearch(SnnSearch):
         return metrics
 
     def best_network(self) -> FrozenNetwork:
-        """The best configuration's network (scales, synapse), with the search's
-        figures in ``metadata["tuning"]``."""
+        """The best configuration's network (scales, synapse).
+
+        With the search's figures in ``metadata["tuning"]``.
+        """
         best = self.best_trial()
         network, n_steps = self.configure(best["hyperparameters"])
         tuning = dict(network.metadata.get("tuning", {}), n_steps=n_steps,
@@ -192,7 +212,8 @@ def _get_backend(name, options, network):
     except BackendUnavailable as e:
         raise SearchConfigError(f"backend: {e}") from None
     except TypeError as e:
-        raise SearchConfigError(f"backend_options: {name!r} does not take them: {e}") from None
+        raise SearchConfigError(
+            f"backend_options: {name!r} does not take them: {e}") from None
     except ValidationError as e:  # a setting out of range
         raise SearchConfigError(f"backend_options: {e}") from None
     try:
@@ -214,7 +235,8 @@ def _check_layers(network, scales, layers):
         if name not in valid:
             where = "scales" if name in named else "layers"
             raise SearchConfigError(
-                f"{where}: unknown layer {name!r}; neuron layers are: {', '.join(valid)}")
+                f"{where}: unknown layer {name!r}; neuron layers are: "
+                f"{', '.join(valid)}")
     ordered = [name for name in valid if name in set(chosen) | set(named)]
     if not ordered:
         raise SearchConfigError(
@@ -225,7 +247,8 @@ def _check_layers(network, scales, layers):
 
 def _check_range(scale_range):
     if not (isinstance(scale_range, (tuple, list)) and len(scale_range) == 2 and all(
-            is_number(v) and v >= 1 for v in scale_range)) or tuple(scale_range) == (1, 1):
+            is_number(v) and v >= 1 for v in scale_range)) \
+            or tuple(scale_range) == (1, 1):
         raise SearchConfigError(
             f"scale_range: expected (down, up) factors >= 1, not both 1, got "
             f"{scale_range!r}")

@@ -11,8 +11,28 @@ from .errors import SearchConfigError
 
 
 def check_bounds(argument: str, value, *, integer: bool = False):
-    """A search dimension: a number (fixed), ``(low, high)`` with ``0 < low < high``
-    (searched, log scale), or a list of values (one is chosen)."""
+    """A search dimension, checked.
+
+    Parameters
+    ----------
+    argument : str
+        The argument's name, for the messages.
+    value : float, tuple or list
+        A number (fixed), ``(low, high)`` with ``0 < low < high`` (searched, log
+        scale), or a list of values (one is chosen).
+    integer : bool
+        Whether the values are ints.
+
+    Returns
+    -------
+    tuple
+        ``("fixed", value)``, ``("range", (low, high))`` or ``("choice", values)``.
+
+    Raises
+    ------
+    SearchConfigError
+        For anything else.
+    """
     kind = "int" if integer else "number"
     if isinstance(value, list):
         if not value or not all(_positive(v, integer) for v in value):
@@ -38,6 +58,7 @@ def check_bounds(argument: str, value, *, integer: bool = False):
 
 
 def add_dimension(hp: HyperParameters, name: str, spec, *, integer: bool = False):
+    """Add the dimension ``spec`` (from :func:`check_bounds`) to ``hp`` as ``name``."""
     kind, value = spec
     if kind == "fixed":
         hp.Fixed(name, value)

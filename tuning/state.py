@@ -17,10 +17,11 @@ or just finished there, not yet in the state). They are for people and tools rea
 the folder and are never read back when ``oracle.json`` has the trials:
 ``oracle.json`` is the authority.
 
-On reload, every field of the state is checked first (:mod:`.state_check`: the
-schema, trial ids, statuses, finite scores, values inside the search space), then a
-trial still running when the process died is run again (keras-tuner's own retry
-queue), and a trial recorded as finished is never run again.
+On reload, every field of the state is checked first
+(:mod:`snnkit.tuning.state_check`: the schema, trial ids, statuses, finite scores,
+values inside the search space), then a trial still running when the process died is
+run again (keras-tuner's own retry queue), and a trial recorded as finished is never
+run again.
 
 Everything here goes through keras-tuner's public API: the ``Oracle`` methods
 ``get_state``/``set_state``/``save``/``reload`` and ``Trial.save``/``from_state``.
@@ -54,8 +55,11 @@ log = logging.getLogger(__name__)
 
 
 class AtomicTrial(Trial):
-    """A keras-tuner ``Trial`` whose ``save`` (how keras-tuner writes ``trial.json``)
-    replaces the file atomically: a reader or a kill never sees it half-written."""
+    """A keras-tuner ``Trial`` whose ``save`` replaces the file atomically.
+
+    ``save`` is how keras-tuner writes ``trial.json``: a reader or a kill never sees
+    it half-written.
+    """
 
     def save(self, fname):
         text = json.dumps(self.get_state())
@@ -64,9 +68,12 @@ class AtomicTrial(Trial):
 
 
 class AtomicTrials(dict):
-    """An oracle's ``trials`` (``{trial_id: Trial}``): a trial put in becomes an
-    :class:`AtomicTrial` (the same object, so keras-tuner's other references to it
-    stay valid; ``AtomicTrial`` adds no state), before keras-tuner saves it."""
+    """An oracle's ``trials``, in which a trial put in becomes an :class:`AtomicTrial`.
+
+    ``{trial_id: Trial}``. A trial becomes an ``AtomicTrial`` before keras-tuner
+    saves it; it stays the same object, so keras-tuner's other references to it stay
+    valid (``AtomicTrial`` adds no state).
+    """
 
     def __init__(self, trials=()):
         super().__init__()
@@ -80,14 +87,22 @@ class AtomicTrials(dict):
 
 
 class OneFileState:
-    """Mixin for a keras-tuner ``Oracle``: the whole search in one atomic file, read
-    back only after every field is checked (:mod:`.state_check`); trial files written
-    atomically (:class:`AtomicTrial`).
+    """Mixin for a keras-tuner ``Oracle``: the whole search in one atomic file.
 
-    Set ``state_path`` (the project's ``oracle.json``), ``oracle_kind`` ("random",
-    "bayesian" or "hyperband") and ``metric_names`` (the metrics every finished trial
-    reports)
-    before the tuner's constructor reloads the oracle."""
+    The file is read back only after every field is checked
+    (:mod:`snnkit.tuning.state_check`); trial files are written atomically
+    (:class:`AtomicTrial`). Set the attributes below before the tuner's constructor
+    reloads the oracle.
+
+    Attributes
+    ----------
+    state_path : str
+        The project's ``oracle.json``.
+    oracle_kind : {"random", "bayesian", "hyperband"}
+        The oracle's kind.
+    metric_names : frozenset
+        The metrics every finished trial reports.
+    """
 
     state_path: str
     oracle_kind: str
@@ -117,16 +132,18 @@ class OneFileState:
             self.saved_state_text = text
 
     def reload(self):
-        """Read the state file, check every field against this search (its space,
-        metrics and oracle), repair what a kill can leave (:func:`repair_state`),
-        then hand it to keras-tuner. A search saved in keras-tuner's own layout
-        (trials in their ``trial.json`` files only) has those files read and checked
-        the same way."""
+        """Read the state file, check it, repair it, then hand it to keras-tuner.
+
+        Every field is checked against this search (its space, metrics and oracle),
+        and what a kill can leave is repaired (:func:`repair_state`). A search saved
+        in keras-tuner's own layout (trials in their ``trial.json`` files only) has
+        those files read and checked the same way.
+        """
         self.saved_state_text = None
         space = json.loads(json.dumps(self.hyperparameters.get_config()["space"]))
         state = read_search_state(self.state_path, space_config=space,
-                                  metric_names=self.metric_names, oracle=self.oracle_kind,
-                                  trial_files=_trial_files)
+                                  metric_names=self.metric_names,
+                                  oracle=self.oracle_kind, trial_files=_trial_files)
         self.set_state(repair_state(state))
 
 
@@ -138,8 +155,18 @@ def repair_state(state: dict) -> dict:
     between its separate files can disagree more. So: a finished trial is kept and no
     longer ongoing; an INVALID one is already queued for its retry; any other ongoing
     trial, and a RUNNING trial that no tuner holds, is queued to run again (as
-    keras-tuner's reload queues ongoing trials). Returns the repaired state (a copy)
-    with no ongoing trial."""
+    keras-tuner's reload queues ongoing trials).
+
+    Parameters
+    ----------
+    state : dict
+        A checked search state.
+
+    Returns
+    -------
+    dict
+        The repaired state (a copy) with no ongoing trial.
+    """
     state = dict(state, retry_queue=list(state["retry_queue"]),
                  end_order=list(state["end_order"]))
     trials = state["trials"]
@@ -196,8 +223,15 @@ def remove_stale_files(project_dir) -> None:
 
 class SearchLock:
     """An exclusive, non-blocking lock on a search project (see the module doc).
-    Usable as a context manager; ``acquire`` raises :class:`SearchLockedError` when
-    another live process, or another search object in this one, holds it."""
+
+    Usable as a context manager; :meth:`acquire` raises :class:`SearchLockedError`
+    when another live process, or another search object in this one, holds it.
+
+    Parameters
+    ----------
+    project_dir : str or os.PathLike
+        The search's project directory.
+    """
 
     def __init__(self, project_dir):
         self.project_dir = os.fspath(project_dir)

@@ -6,8 +6,8 @@ score, a hyperparameter value outside the search space, an ``ongoing_trials`` en
 naming no trial all load, and then steer the search or fail deep inside it. Here the
 whole state is checked against the schema keras-tuner 1.4 writes and against the
 search itself (its space, its metrics, its oracle), in time linear in the file's size.
-Every failure is one :class:`~.errors.SearchStateError` naming the file and the field,
-with what was expected and what was found.
+Every failure is one :class:`~snnkit.tuning.errors.SearchStateError` naming the file
+and the field, with what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -42,11 +42,31 @@ _TRIAL_KEYS = ("trial_id", "hyperparameters", "metrics", "score", "best_step",
                "status", "message")
 
 
-def read_search_state(path, *, space_config: dict, metric_names, oracle: str,
+def read_search_state(path, *, space_config: list, metric_names, oracle: str,
                       trial_files=None) -> dict:
-    """The JSON state in ``path``, checked by :func:`check_search_state`. A state
-    without ``trials`` (keras-tuner's own layout) gets them from the files that
-    ``trial_files(project_dir)`` lists, each checked and named on failure."""
+    """The JSON state in ``path``, checked by :func:`check_search_state`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The state file.
+    space_config, metric_names, oracle
+        What the state is checked against (see :func:`check_search_state`).
+    trial_files : callable or None
+        A state without ``trials`` (keras-tuner's own layout) gets them from the
+        files that ``trial_files(project_dir)`` lists, each checked and named on
+        failure.
+
+    Returns
+    -------
+    dict
+        The state.
+
+    Raises
+    ------
+    SearchStateError
+        Naming the file and the field.
+    """
     path = os.fspath(path)
     state = _read_json(path)
     sources = {}
@@ -78,16 +98,36 @@ def _read_json(path: str):
                                "afresh") from e
 
 
-def check_search_state(state, *, path, space_config: dict, metric_names,
+def check_search_state(state, *, path, space_config: list, metric_names,
                        oracle: str, trial_sources=None) -> None:
-    """Raise :class:`SearchStateError` unless ``state`` is a state this search wrote:
-    keras-tuner 1.4's schema for ``oracle`` ("random", "bayesian", "hyperband") plus
-    snnkit's ``trials``; every trial id it refers to exists; every trial's
-    hyperparameters use this search's space (``space_config``, the ``"space"`` list
-    of ``HyperParameters.get_config()``) with values inside it; a completed trial
-    reports every metric in ``metric_names``; scores, metric values, counts and times are finite and in
-    range. ``trial_sources`` maps a trial id to the file it came from, if not
-    ``path``."""
+    """Check that ``state`` is a state this search wrote.
+
+    keras-tuner 1.4's schema for ``oracle`` plus snnkit's ``trials``; every trial id
+    it refers to exists; every trial's hyperparameters use this search's space with
+    values inside it; a completed trial reports every metric in ``metric_names``;
+    scores, metric values, counts and times are finite and in range.
+
+    Parameters
+    ----------
+    state : dict
+        The state read.
+    path : str or os.PathLike
+        The file it came from.
+    space_config : list
+        This search's space: the ``"space"`` list of
+        ``HyperParameters.get_config()``.
+    metric_names : iterable of str
+        The metrics every completed trial reports.
+    oracle : {"random", "bayesian", "hyperband"}
+        The oracle whose schema the state follows.
+    trial_sources : dict or None
+        Maps a trial id to the file it came from, if not ``path``.
+
+    Raises
+    ------
+    SearchStateError
+        Unless ``state`` is a state this search wrote.
+    """
     c = _Checker(os.fspath(path))
     trial_sources = trial_sources or {}
     c.keys("state", state, _BASE_KEYS + _ORACLE_KEYS[oracle])
@@ -299,8 +339,13 @@ class _Checker:
             self.fail(field, "an ISO 8601 time", value)
 
     def space(self, field, config, space_config) -> dict:
-        """Check a ``HyperParameters.get_config()`` against the search's own space;
-        returns ``{name: hyperparameter config}``."""
+        """Check a ``HyperParameters.get_config()`` against the search's own space.
+
+        Returns
+        -------
+        dict
+            ``{name: hyperparameter config}``.
+        """
         self.keys(field, config, ("space", "values"))
         self.kind(f"{field}.values", config["values"], dict, "a dict")
         if config["space"] != space_config:

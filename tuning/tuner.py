@@ -63,35 +63,59 @@ ORACLES = ("random", "bayesian", "hyperband")
 class SnnSearch(SearchResults, BaseTuner):
     """Common machinery; use :class:`ScaleSearch` or :class:`RateTargetSearch`.
 
-    Parameters (shared)
-    -------------------
-    objective, constraints : see :class:`~snnkit.tuning.SearchObjective`.
-    oracle : ``"random"``, ``"bayesian"`` or ``"hyperband"``.
-    max_trials : trials in total (>= 1), counting trials of an earlier run of the same
+    The parameters below are shared by every search; ``hyperparameters``,
+    ``reported`` and ``steps_range`` are set by the subclass.
+
+    Parameters
+    ----------
+    hyperparameters : keras_tuner.HyperParameters
+        The search space.
+    reported : tuple of str
+        The metrics every trial reports.
+    objective, constraints
+        See :class:`~snnkit.tuning.SearchObjective`.
+    oracle : {"random", "bayesian", "hyperband"}
+        The keras-tuner oracle.
+    max_trials : int
+        Trials in total (>= 1), counting trials of an earlier run of the same
         directory; Hyperband stops at its own schedule or here, whichever is first.
-    hyperband_max_budget : Hyperband's ``max_epochs``: the largest budget one trial
-        gets (see the subclass for what a budget unit is).
-    seed : oracle seed (same seed, same sequence of configurations).
-    directory, project_name, overwrite : where keras-tuner keeps the search
-        (``overwrite=False`` resumes an existing one). A second search on the same
-        project while one runs raises :class:`SearchLockedError`.
-    max_consecutive_failed_trials : stop after this many failed trials in a row
-        (default: never; a failed trial is a result, not an accident).
-    chief_timeout_s : in a distributed worker, how long the chief oracle may stay
-        unreachable (when the worker starts, or later while it waits for an answer)
-        before :class:`ChiefUnreachableError` is raised; a call it does not answer
-        within ``max(chief_timeout_s, 300)`` s raises it too.
-    expected_workers : in the chief, how many workers to wait for: after the last
-        trial it keeps answering (up to 120 s) until that many have been told the
-        search is over, so a late worker ends cleanly (default: end once every
-        worker heard from is done).
-    steps_range : ``(smallest, largest)`` ``n_steps`` a trial can run (set by the
-        subclass); enables the latency metrics and objectives of
-        :mod:`snnkit.tuning.latency` (``accuracy_at_steps/N``,
-        ``steps_to_accuracy/X``, ``"pareto"``, ``"pareto/X"``).
-    oracle_options : more keras-tuner oracle arguments (e.g. ``num_initial_points``
-        for Bayesian optimization, ``factor`` for Hyperband).
-    verbose : keras-tuner's per-trial display (0: quiet).
+    hyperband_max_budget : int
+        Hyperband's ``max_epochs``: the largest budget one trial gets (see the
+        subclass for what a budget unit is).
+    seed : int
+        Oracle seed (same seed, same sequence of configurations).
+    directory, project_name, overwrite
+        Where keras-tuner keeps the search (``overwrite=False`` resumes an existing
+        one). A second search on the same project while one runs raises
+        :class:`SearchLockedError`.
+    max_consecutive_failed_trials : int or None
+        Stop after this many failed trials in a row (default: never; a failed trial
+        is a result, not an accident).
+    chief_timeout_s : float
+        In a distributed worker, how long the chief oracle may stay unreachable
+        (when the worker starts, or later while it waits for an answer) before
+        :class:`ChiefUnreachableError` is raised; a call it does not answer within
+        ``max(chief_timeout_s, 300)`` s raises it too.
+    expected_workers : int or None
+        In the chief, how many workers to wait for: after the last trial it keeps
+        answering (up to 120 s) until that many have been told the search is over,
+        so a late worker ends cleanly (default: end once every worker heard from is
+        done).
+    oracle_options : dict or None
+        More keras-tuner oracle arguments (e.g. ``num_initial_points`` for Bayesian
+        optimization, ``factor`` for Hyperband).
+    verbose : int
+        keras-tuner's per-trial display (0: quiet).
+    steps_range : tuple of (int, int) or None
+        ``(smallest, largest)`` ``n_steps`` a trial can run; enables the latency
+        metrics and objectives of :mod:`snnkit.tuning.latency`
+        (``accuracy_at_steps/N``, ``steps_to_accuracy/X``, ``"pareto"``,
+        ``"pareto/X"``).
+
+    Raises
+    ------
+    SearchConfigError
+        For an invalid argument (a ``FatalValueError``).
     """
 
     default_project_name = "snn_search"
@@ -117,7 +141,8 @@ class SnnSearch(SearchResults, BaseTuner):
         check_int("hyperband_max_budget", hyperband_max_budget, low=1,
                   error=SearchConfigError)
         if expected_workers is not None:
-            check_int("expected_workers", expected_workers, low=1, error=SearchConfigError)
+            check_int("expected_workers", expected_workers, low=1,
+                      error=SearchConfigError)
         self.expected_workers = expected_workers
         if max_consecutive_failed_trials is None:
             max_consecutive_failed_trials = 10 ** 9
@@ -131,7 +156,8 @@ class SnnSearch(SearchResults, BaseTuner):
         check_int("seed", seed, low=0, error=SearchConfigError)
         kt_objective = _kt_objective(self.objective)
         # keras-tuner takes seed 0 for "no seed" (a random one): shift by one
-        common = dict(objective=kt_objective, hyperparameters=hyperparameters, seed=seed + 1,
+        common = dict(objective=kt_objective, hyperparameters=hyperparameters,
+                      seed=seed + 1,
                       allow_new_entries=False, tune_new_entries=True,
                       max_consecutive_failed_trials=max_consecutive_failed_trials)
         extra = dict(oracle_options or {})
@@ -145,7 +171,8 @@ class SnnSearch(SearchResults, BaseTuner):
             if oracle == "random":
                 kt_oracle = _RandomSearchOracle(max_trials=max_trials, **common)
             elif oracle == "bayesian":
-                kt_oracle = _BayesianOptimizationOracle(max_trials=max_trials, **common)
+                kt_oracle = _BayesianOptimizationOracle(max_trials=max_trials,
+                                                        **common)
             else:
                 common.setdefault("factor", 3)
                 kt_oracle = _HyperbandOracle(max_epochs=hyperband_max_budget, **common)
@@ -176,13 +203,25 @@ class SnnSearch(SearchResults, BaseTuner):
 
     # --- one trial -------------------------------------------------------------
     def run_trial(self, trial, *args, **kwargs) -> dict:
-        """Evaluate one configuration; returns its metrics (floats) with ``score``
-        (called by :meth:`search`)."""
+        """Evaluate one configuration (called by :meth:`search`).
+
+        Returns
+        -------
+        dict
+            Its metrics (floats) with ``score``.
+
+        Raises
+        ------
+        FailedTrialError
+            If the configuration does not fit on Loihi cores or its objective is not
+            finite.
+        """
         self.run_trial_calls += 1
         try:
             metrics = self.evaluate_trial(trial)
         except LoihiMappingError as e:
-            raise FailedTrialError(f"configuration does not fit on Loihi cores: {e}") from e
+            raise FailedTrialError(
+                f"configuration does not fit on Loihi cores: {e}") from e
         metrics = {k: float(v) for k, v in metrics.items()}
         reached = self.latency is None or self.latency.reached(metrics)
         metrics["feasible"] = float(self.objective.violation(metrics) <= 0 and reached)
@@ -192,7 +231,13 @@ class SnnSearch(SearchResults, BaseTuner):
         return metrics
 
     def evaluate_trial(self, trial) -> dict:
-        """Run the configuration of ``trial``; return the reported metrics."""
+        """Run the configuration of ``trial``.
+
+        Returns
+        -------
+        dict
+            The reported metrics.
+        """
         raise NotImplementedError
 
     def trial_budget(self, trial) -> float:
@@ -202,14 +247,21 @@ class SnnSearch(SearchResults, BaseTuner):
 
     # --- search ----------------------------------------------------------------
     def search(self, *args, **kwargs):
-        """Run trials until ``max_trials`` have finished (resuming an earlier run of
-        the same directory: finished trials are kept, an interrupted one runs again).
-        In distributed mode the chief serves the oracle until every worker is done;
-        workers run trials. Returns ``self``.
+        """Run trials until ``max_trials`` have finished.
+
+        Resumes an earlier run of the same directory: finished trials are kept, an
+        interrupted one runs again. In distributed mode the chief serves the oracle
+        until every worker is done; workers run trials.
 
         Holds the project's lock while it runs; first re-reads the project's state
         (another process may have run trials since this object was made) and deletes
-        temporary files left by killed processes."""
+        temporary files left by killed processes.
+
+        Returns
+        -------
+        SnnSearch
+            ``self``.
+        """
         verbose = kwargs.pop("verbose", self.verbose)
         with self._holding_lock():
             if self._lock is not None:
@@ -256,8 +308,11 @@ class SnnSearch(SearchResults, BaseTuner):
         self.on_search_end()
 
     def save(self):
-        """keras-tuner's save: the oracle's state (one atomic file with every trial),
-        then this tuner's file, atomic too."""
+        """keras-tuner's save: the oracle's state, then this tuner's file.
+
+        The oracle's state is one atomic file with every trial; this tuner's file is
+        atomic too.
+        """
         if not distributed.is_worker():
             self.oracle.save()
         state = self.get_state()
@@ -266,9 +321,11 @@ class SnnSearch(SearchResults, BaseTuner):
             self._saved_tuner_state = state
 
     def reload(self):
-        """The oracle's state, checked field by field (:mod:`.state_check`). The
-        tuner's own file (``tuner0.json``) is written for keras-tuner's layout but
-        never read back: its state is empty, so a damaged one cannot stop a resume."""
+        """The oracle's state, checked field by field (:mod:`snnkit.tuning.state_check`).
+
+        The tuner's own file (``tuner0.json``) is written for keras-tuner's layout but
+        never read back: its state is empty, so a damaged one cannot stop a resume.
+        """
         if not distributed.is_worker():
             self.oracle.reload()
 
@@ -285,7 +342,8 @@ class _RandomSearchOracle(ServedOracle, OneFileState, RandomSearchOracle):
     pass
 
 
-class _BayesianOptimizationOracle(ServedOracle, OneFileState, BayesianOptimizationOracle):
+class _BayesianOptimizationOracle(ServedOracle, OneFileState,
+                                  BayesianOptimizationOracle):
     pass
 
 
