@@ -8,15 +8,12 @@ inspect`` and by the scale search's core check (:func:`plan_loihi_cores`).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from snnkit.exceptions import BackendCapabilityError, LoihiMappingError
 from snnkit.network.neurons import LOIHI_NEURON_TYPES
 
 logger = logging.getLogger(__name__)
-
-_POOLING = ("AveragePooling1D", "AveragePooling2D")
 
 
 def check_loihi_network(network) -> None:
@@ -31,52 +28,34 @@ def check_loihi_network(network) -> None:
             f"neuron_type: on-chip layer(s) {layers} use {network.neuron.name!r}, "
             f"which Loihi cannot run; allowed on chip: {', '.join(LOIHI_NEURON_TYPES)} "
             "(or list the layer in off_chip)")
-    _check_pooling(network)
+    _check_chip_inputs(network)
 
 
-def _check_pooling(network) -> None:
-    """nengo-loihi 1.1.0 builds nengo-dl's average pooling (a convolution into a
-    passthrough node) only on the host: next to an on-chip layer it fails with
-    "Mergeable transforms must be Dense" or "Conv2D transforms not supported for
-    off-chip to on-chip connections". Say so before building, in our words."""
-    layers = json.loads(network.model_json)["config"]["layers"]
-    inbound = {}
-    for layer in layers:
-        nodes = layer.get("inbound_nodes") or []
-        inbound[layer["config"]["name"]] = [n[0] for node in nodes for n in node]
-    outbound = {name: [] for name in inbound}
-    for name, sources in inbound.items():
-        for source in sources:
-            outbound[source].append(name)
-    neurons = set(network.neuron_layers)
-
-    def nearest(name, edges):
-        found, todo = set(), list(edges[name])
+def _check_chip_inputs(network) -> None:
+    """Loihi receives spikes: an on-chip layer must not read the raw input through
+    linear layers only (nengo-loihi would insert its own rate encoder there, which the
+    off-chip spike-encoding layer exists to avoid). Checked on the architecture,
+    before anything is built."""
+    graph, neurons = network.graph, set(network.neuron_layers)
+    for name in network.on_chip_layers:
+        todo, seen = list(graph.layer(name).inputs), set()
         while todo:
             current = todo.pop()
-            if current in neurons:
-                found.add(current)
-            else:
-                todo.extend(edges[current])
-        return found
-
-    for layer in layers:
-        if layer["class_name"] not in _POOLING:
-            continue
-        name = layer["config"]["name"]
-        on_chip = sorted((nearest(name, inbound) | nearest(name, outbound))
-                         & set(network.on_chip_layers))
-        if on_chip:
-            raise BackendCapabilityError(
-                f"model: pooling layer {name!r} is next to on-chip layer(s) "
-                f"{', '.join(map(repr, on_chip))}; nengo-loihi 1.1.0 can run average "
-                "pooling only between off-chip layers (e.g. on the input, before the "
-                "first neuron layer); move the pooling there, use a strided "
-                "convolution instead, or list those layers in off_chip")
+            if current in seen or current in neurons:
+                continue
+            seen.add(current)
+            if graph.layer(current).class_name == "InputLayer":
+                raise BackendCapabilityError(
+                    f"model: on-chip layer {name!r} reads the input {current!r} "
+                    "through linear layers only; Loihi receives spikes, so the input "
+                    "must pass a neuron layer first: list "
+                    f"{name!r} in off_chip, or add a ReLU layer on that path")
+            todo.extend(graph.layer(current).inputs)
 
 
 def plan_built_network(built, block_shapes: dict | None = None):
-    """The core plan of ``built`` (a :class:`~snnkit.convert.to_nengo.BuiltNetwork` converted
+    """The core plan of ``built`` (a :class:`~snnkit.convert.to_nengo.BuiltNetwork`
+    converted
     with ``loihi=True``): the network's own block shapes and ``block_shapes``
     (``{layer: shape}``, these win) are kept as given, the rest are chosen to fit
     Loihi's per-core limits with as few cores as possible. The build is not

@@ -238,9 +238,9 @@ class BatchedHostModel:
         _, out = self._get(op.output)
         if isinstance(proc, HostSendProcess):
             _, inp = self._get(op.input)
-            self.sent[proc][:, k - 1] = inp != 0
+            self.sent[id(proc)][:, k - 1] = inp != 0
         elif isinstance(proc, HostReceiveProcess):
-            out[...] = self.receive[proc](k, t)
+            out[...] = self.receive[id(proc)](k, t)
         else:
             _, inp = self._get(op.input)
             value = self._filter_step(op)(t, np.copy(inp))
@@ -298,7 +298,7 @@ class BatchedHostModel:
         batch_inputs : {Signal: ndarray (batch, ...)}
             Per-sample values of constant (never written) signals, e.g. an
             input node's output.
-        receive : {HostReceiveProcess: callable(k, t) -> ndarray (batch, d)}
+        receive : {id(HostReceiveProcess): callable(k, t) -> ndarray (batch, d)}
             Values delivered by chip->host receivers at step ``k`` (time ``t`` s).
         record : {key: Signal}
             Signals to record after every step (like a nengo probe).
@@ -307,7 +307,7 @@ class BatchedHostModel:
 
         Returns
         -------
-        sent : {HostSendProcess: bool ndarray (batch, n_steps, d)}
+        sent : {id(HostSendProcess): bool ndarray (batch, n_steps, d)}
             Nonzero entries of each host->chip sender's input, per step.
         recorded : {key: ndarray (batch, n_steps, ...)}
             Entries of ``record`` (signal dtype) and ``spikes`` (bool).
@@ -317,7 +317,7 @@ class BatchedHostModel:
         self.sent = {}
         for op in self.ops:
             if isinstance(op, SimProcess) and isinstance(op.process, HostSendProcess):
-                self.sent[op.process] = np.zeros(
+                self.sent[id(op.process)] = np.zeros(
                     (batch, n_steps) + tuple(op.input.shape), dtype=bool
                 )
         self._filters = {}

@@ -31,8 +31,11 @@ class FastWiring:
     host_pre, host : the host models before and after the chip.
     input_signal : host_pre's signal that each input replaces.
     output_signal : host's signal of the output probe; ``output_size`` its length.
-    senders : ``{HostSendProcess: SpikeInput}``, one per host->chip spike link.
-    receivers : ``{HostReceiveProcess: (LoihiProbe, [(block index, probe slice)])}``.
+    senders : ``{id(HostSendProcess): SpikeInput}``, one per host->chip spike link.
+    receivers : ``{id(HostReceiveProcess): (LoihiProbe, [(block index, probe slice)])}``.
+        Keyed by ``id``: nengo processes are FrozenObjects that compare (and hash)
+        equal by their parameters, so every HostSendProcess equals every other one
+        (nengo-loihi's own Simulator keys them by ``id`` too).
     layers : ``{name: ("chip", [(block index, neuron indices)], n) or
         ("host", Signal, n)}``, the recorded layers.
     """
@@ -134,7 +137,7 @@ def _map_senders(model, chip):
     senders = {}
     for send, receive in model.host2chip_senders.items():
         spike_input = model.spike_targets[receive]
-        senders[send.output] = spike_input
+        senders[id(send.output)] = spike_input
     missing = set(chip.inputs) - set(senders.values())
     if missing:
         raise UnsupportedFeatureError(
@@ -161,7 +164,7 @@ def _map_receivers(model, chip):
             for b, s in zip(loihi_probe.target, loihi_probe.slice)
         ]
         assert isinstance(receive.output, HostReceiveProcess)
-        receivers[receive.output] = (loihi_probe, targets)
+        receivers[id(receive.output)] = (loihi_probe, targets)
     return receivers
 
 def _map_layers(model, chip, layers):
