@@ -1,5 +1,5 @@
-"""The array arithmetic of :mod:`snnkit.convert.fold`: each function turns the weights of a
-layer (or a pair of layers) into those of one plain layer with the same function."""
+"""The array arithmetic of :mod:`snnkit.convert.fold`: each function turns the weights
+of a layer (or a pair of layers) into those of one plain layer with the same function."""
 
 from __future__ import annotations
 
@@ -15,14 +15,64 @@ def weights_of(layer) -> list:
 
 
 def as_plain(layer, cls):
-    """``(config, weights)`` of an equivalent Conv/Dense layer."""
-    config = dict(layer.get_config())
+    """An equivalent plain ``Conv1D``/``Conv2D``/``Dense`` of a weighted layer.
+
+    Depthwise and separable convolutions become one ``Conv2D``; grouped convolutions
+    one block-diagonal kernel (``groups=1``); dilated convolutions one larger kernel
+    with zeros between the taps (``dilation_rate=1``); a ``Dense`` reading a map
+    (rank 2 or 3 input) the 1x1 convolution it computes. Everything else is as it is.
+
+    Parameters
+    ----------
+    layer : tf.keras.layers.Layer
+        A connected layer of :data:`~snnkit.convert.fold_graph.WEIGHTED_LAYERS`.
+    cls : str
+        Its class name.
+
+    Returns
+    -------
+    config : dict
+        The plain layer's configuration; ``config["class_name"]`` names its class.
+    weights : list of ndarray
+        Its kernel (and bias).
+    notes : list of str
+        What was rewritten, in words (empty when nothing was).
+    """
+    config = dict(layer.get_config(), class_name=cls)
     weights = weights_of(layer)
-    if cls not in ("DepthwiseConv2D", "SeparableConv2D"):
-        return config, weights
+    notes = []
     if config.get("data_format", "channels_last") != "channels_last":
         raise ConversionError(f"model: layer {layer.name!r}: only channels_last "
                               "data is supported")
+    if cls in ("DepthwiseConv2D", "SeparableConv2D"):
+        config, weights = _depthwise_as_conv(config, weights, cls)
+        notes.append(f"{cls} written as one Conv2D")
+    groups = int(config.get("groups", 1) or 1)
+    if groups > 1:
+        weights = [block_diagonal(weights[0], groups)] + weights[1:]
+        config["groups"] = 1
+        notes.append(f"groups={groups} written as one block-diagonal kernel")
+    dilation = tuple(config.get("dilation_rate", ()) or ())
+    if any(d != 1 for d in dilation):
+        weights = [dilated_kernel(weights[0], dilation)] + weights[1:]
+        config["kernel_size"] = tuple(int(k) for k in weights[0].shape[:-2])
+        config["dilation_rate"] = (1,) * len(dilation)
+        notes.append(f"dilation_rate={dilation} written as one {config['kernel_size']} "
+                     "kernel with zeros between its taps")
+    rank = len(layer.input_shape) - 2
+    if cls == "Dense" and rank in (1, 2):
+        kernel = weights[0].reshape((1,) * rank + weights[0].shape)
+        weights = [kernel] + weights[1:]
+        keep = {k: config[k] for k in ("name", "trainable", "dtype", "activation",
+                                       "use_bias") if k in config}
+        config = dict(keep, class_name=f"Conv{rank}D", filters=int(kernel.shape[-1]),
+                      kernel_size=(1,) * rank)
+        notes.append(f"Dense on a rank-{rank + 1} input written as the 1x1 Conv{rank}D "
+                     "it computes")
+    return config, weights, notes
+
+
+def _depthwise_as_conv(config, weights, cls):
     depthwise = weights[0]  # (kh, kw, cin, multiplier)
     kh, kw, cin, mult = depthwise.shape
     full = np.zeros((kh, kw, cin, cin * mult), depthwise.dtype)
@@ -34,13 +84,37 @@ def as_plain(layer, cls):
         bias = weights[2:]
     else:
         bias = weights[1:]
-    plain = {k: config[k] for k in ("name", "trainable", "dtype", "kernel_size", "strides",
-                                    "padding", "data_format", "dilation_rate",
-                                    "activation", "use_bias") if k in config}
+    kept = ("name", "trainable", "dtype", "kernel_size", "strides", "padding",
+            "data_format", "dilation_rate", "activation", "use_bias")
+    plain = {k: config[k] for k in kept if k in config}
     plain["filters"] = int(full.shape[-1])
     plain["class_name"] = "Conv2D"
-    return plain, [full] + bias
+    return plain, [full] + list(bias)
 
+
+def block_diagonal(kernel, groups: int):
+    """A grouped convolution's kernel ``(..., cin / groups, cout)`` as the full kernel
+    ``(..., cin, cout)`` of the same convolution with ``groups = 1``: group ``g``'s
+    output channels read only group ``g``'s input channels."""
+    *spatial, cin_group, cout = kernel.shape
+    cout_group = cout // groups
+    full = np.zeros(tuple(spatial) + (cin_group * groups, cout), kernel.dtype)
+    for g in range(groups):
+        full[..., g * cin_group:(g + 1) * cin_group,
+             g * cout_group:(g + 1) * cout_group] = \
+            kernel[..., g * cout_group:(g + 1) * cout_group]
+    return full
+
+
+def dilated_kernel(kernel, dilation):
+    """A dilated convolution's kernel ``(k1, ..., cin, cout)`` as the ordinary kernel of
+    the same convolution: ``(k - 1) * d + 1`` taps per axis, zeros between the
+    originals (Keras allows dilation only with stride 1, where this is exact)."""
+    spatial = kernel.shape[:-2]
+    size = tuple((k - 1) * d + 1 for k, d in zip(spatial, dilation))
+    full = np.zeros(size + kernel.shape[-2:], kernel.dtype)
+    full[tuple(slice(None, None, d) for d in dilation)] = kernel
+    return full
 
 
 def fold_batchnorm(bn, kernel, bias):
@@ -100,7 +174,8 @@ def conv_fold_ok(pool, conv) -> bool:
     in_shape = pool.input_shape[1:-1]
     k = pool.get_config()["pool_size"]
     return all(s % p == 0 for s, p in zip(in_shape, k)) and \
-        all(st == 1 for st in cfg["strides"]) and all(ks % 2 == 1 for ks in cfg["kernel_size"])
+        all(st == 1 for st in cfg["strides"]) \
+        and all(ks % 2 == 1 for ks in cfg["kernel_size"])
 
 
 
