@@ -287,8 +287,8 @@ class Images:
         return x[:count], y[:count], f"mnist-{which}[:{count}]"
 
 
-def load_keras_model(path, argument: str = "model", *,
-                     for_training: bool = True) -> KerasModel:
+def load_keras_model(path, argument: str = "model", *, for_training: bool = True,
+                     max_pool: str = "refuse") -> KerasModel:
     """A saved Keras model, loaded and checked to convert natively.
 
     Loaded by :func:`snnkit.convert.keras_model.load_keras_model` (no stored code
@@ -302,6 +302,8 @@ def load_keras_model(path, argument: str = "model", *,
         The argument named in errors.
     for_training : bool, optional
         Checked to be trained (True), or only frozen (False).
+    max_pool : {"refuse", "average"}, optional
+        As ``--max-pool``.
 
     Returns
     -------
@@ -311,7 +313,7 @@ def load_keras_model(path, argument: str = "model", *,
     from snnkit.convert.keras_model import load_keras_model as load
 
     model = load(input_file(path, argument, KERAS_SUFFIXES), argument)
-    check_convertible(model, for_training=for_training)
+    check_convertible(model, for_training=for_training, max_pool=max_pool)
     return model
 
 
@@ -329,10 +331,11 @@ def note_readout(network) -> None:
               "pass --readout mean or a --synapse (e.g. 0.005)", file=sys.stderr)
 
 
-def load_model(spec: str, seed: int) -> KerasModel:
-    """``"seed"``: a fresh seed convnet made with ``seed``; else a Keras model file."""
+def load_model(spec: str, seed: int, max_pool: str = "refuse") -> KerasModel:
+    """``"seed"``: a fresh seed convnet made with ``seed``; else a Keras model file
+    (checked to be trained, with ``max_pool`` as ``--max-pool``)."""
     if spec == "seed":
         from snnkit.models import seed_convnet
 
         return seed_convnet(seed=seed)
-    return load_keras_model(spec, "--model")
+    return load_keras_model(spec, "--model", max_pool=max_pool)

@@ -14,7 +14,8 @@ def run(args) -> int:
         raise A.error("model: expected a Keras model file (or --from-nir FILE), got none")
     from snnkit.convert.freeze import from_keras
 
-    model = A.load_keras_model(args.model, "model", for_training=False)
+    model = A.load_keras_model(args.model, "model", for_training=False,
+                               max_pool=args.max_pool)
     kwargs = {}
     if args.off_chip is not None:
         kwargs["off_chip"] = args.off_chip
@@ -22,6 +23,7 @@ def run(args) -> int:
         model, neuron_type=args.neuron_type or "relu",
         scale_firing_rates=args.scale or {},
         synapse=args.synapse, dt=args.dt or 0.001, readout=args.readout or "last",
+        max_pool=args.max_pool,
         metadata={"procedure": "snnkit convert", "source": str(args.model)}, **kwargs)
     print(network.summary())
     print(f"FrozenNetwork saved to {network.save(out)}")
@@ -32,9 +34,10 @@ def run(args) -> int:
 def _convert_from_nir(args, out) -> int:
     from snnkit.nir.importer import from_nir
 
+    max_pool = None if args.max_pool == "refuse" else args.max_pool
     for flag, value in (("model", args.model), ("--scale", args.scale),
                         ("--synapse", args.synapse), ("--off-chip", args.off_chip),
-                        ("--readout", args.readout)):
+                        ("--readout", args.readout), ("--max-pool", max_pool)):
         if value is not None:
             raise A.error(f"{flag}: not used with --from-nir (the NIR graph sets it), "
                          f"got {value!r}")

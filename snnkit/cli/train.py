@@ -20,7 +20,7 @@ def run(args) -> int:
     from snnkit.network.neurons import neuron_spec
 
     neuron_spec(args.neuron_type)  # a bad name fails before the data is loaded
-    model = A.load_model(args.model, args.seed)
+    model = A.load_model(args.model, args.seed, args.max_pool)
     from snnkit.training.callbacks import ModelCheckpoint
     from snnkit.training.trainer import Trainer
 
@@ -29,7 +29,8 @@ def run(args) -> int:
                       learning_rate=args.learning_rate, neuron_type=args.neuron_type,
                       scale_firing_rates=args.scale, synapse=args.synapse,
                       rate_target_hz=args.rate_target, seed=args.seed,
-                      callbacks=[saver], enable_progress_bar=not args.quiet)
+                      callbacks=[saver], enable_progress_bar=not args.quiet,
+                      max_pool=args.max_pool)
     last = saver.last_path
     if last.is_file():
         print(f"resuming from {last}", file=sys.stderr)

@@ -1,50 +1,85 @@
-"""An identity spike encoder for models whose only neuron layer would run off-chip."""
+"""A spike encoder for models whose only neuron layer would run off-chip.
+
+Loihi receives spikes, so snnkit runs the first neuron layer off-chip (it turns input
+values into spikes). In a model with a single neuron layer that would leave nothing on
+the chip; :func:`add_spike_encoder` puts an off-chip encoder layer ``"to-spikes"``
+right after the input instead:
+
+- the identity encoder: a ReLU layer with an identity kernel (a 1x1 convolution, or a
+  dense layer for flat inputs). Exact in rates for inputs >= 0 (images): ReLU(x) = x;
+  it would clip negative inputs, so a network with it refuses them
+  (:func:`snnkit.network.inputs.check_inputs` reads :data:`ENCODER_METADATA_KEY`);
+- the signed encoder: an on/off pair of channels, ReLU(x) and ReLU(-x), then a linear
+  layer ``"to-spikes.combine"`` that subtracts them, ReLU(x) - ReLU(-x) = x: exact for
+  inputs of any sign, at twice the encoder neurons (the Loihi build composes the
+  linear layer into the next layer's weights).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from snnkit.exceptions import ConversionError
+from snnkit.utils.stack import import_tensorflow
 
 ENCODER_NAME = "to-spikes"
+ENCODER_METADATA_KEY = "spike_encoder"
 
 
-def add_spike_encoder(model, name: str = ENCODER_NAME):
-    """``model`` with an identity ReLU layer ``name`` right after its input.
+def encoder_record(signed: bool) -> dict:
+    """What a network's metadata says of the encoder snnkit added
+    (``metadata[ENCODER_METADATA_KEY]``): its layer and whether it passes negative
+    inputs."""
+    return {"layer": ENCODER_NAME, "signed": bool(signed)}
 
-    Loihi receives spikes, so snnkit runs the first neuron layer off-chip (it turns
-    input values into spikes). In a model with a single neuron layer that would leave
-    nothing on the chip; this layer (a 1×1 convolution, or a dense layer for flat
-    inputs, with an identity kernel and no bias) becomes that off-chip encoder
-    instead. It is exact in rates for inputs >= 0 (images): ReLU(x) = x.
+
+def add_spike_encoder(model, name: str = ENCODER_NAME, *, signed: bool = False):
+    """``model`` with a spike encoder layer ``name`` right after its input.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A functional model with one input of 1 to 3 dimensions; not changed.
+    name : str
+        The encoder layer's name (the signed encoder's linear layer adds
+        ``".combine"``).
+    signed : bool
+        The on/off encoder (exact for any sign) instead of the identity (exact for
+        inputs >= 0); see the module docstring.
+
+    Returns
+    -------
+    tf.keras.Model
+
+    Raises
+    ------
+    ConversionError
+        The model has a layer of that name, or an input of another rank.
     """
-    from snnkit.utils.stack import import_tensorflow
-
     tf = import_tensorflow()
 
-    if name in [layer.name for layer in model.layers]:
-        raise ConversionError(f"model: cannot add the spike encoder {name!r}: the model "
-                              "already has a layer of that name")
+    names = {layer.name for layer in model.layers}
+    combine_name = f"{name}.combine"
+    for taken in [name] + ([combine_name] if signed else []):
+        if taken in names:
+            raise ConversionError(f"model: cannot add the spike encoder {taken!r}: the "
+                                  "model already has a layer of that name")
     shape = tuple(int(d) for d in model.input_shape[1:])
-    channels = shape[-1]
-    if len(shape) == 3:
-        encoder = tf.keras.layers.Conv2D(channels, 1, activation="relu", use_bias=False,
-                                         name=name)
-        kernel = np.eye(channels, dtype=np.float32)[None, None]
-    elif len(shape) == 2:
-        encoder = tf.keras.layers.Conv1D(channels, 1, activation="relu", use_bias=False,
-                                         name=name)
-        kernel = np.eye(channels, dtype=np.float32)[None]
-    elif len(shape) == 1:
-        encoder = tf.keras.layers.Dense(channels, activation="relu", use_bias=False,
-                                        name=name)
-        kernel = np.eye(channels, dtype=np.float32)
-    else:
+    if not 1 <= len(shape) <= 3:
         raise ConversionError(f"model: cannot add a spike encoder for inputs of shape "
                               f"{shape}; expected 1 to 3 dimensions")
+    channels = shape[-1]
+    identity = np.eye(channels, dtype=np.float32)
+    encode = np.concatenate([identity, -identity], axis=1) if signed else identity
     first = model.layers[0]
     inp = tf.keras.Input(shape, name=first.name)
-    tensors = {first.name: encoder(inp)}
+    encoder = _pointwise(tf, len(shape), encode.shape[1], name, "relu")
+    x = encoder(inp)
+    combine = None
+    if signed:
+        combine = _pointwise(tf, len(shape), channels, combine_name, "linear")
+        x = combine(x)
+    tensors = {first.name: x}
     for layer in model.layers[1:]:
         inbound = layer._inbound_nodes[0].inbound_layers
         inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
@@ -53,8 +88,22 @@ def add_spike_encoder(model, name: str = ENCODER_NAME):
         tensors[layer.name] = clone(sources[0] if len(sources) == 1 else sources)
     output = model.outputs[0]._keras_history.layer.name
     new = tf.keras.Model(inp, tensors[output], name=model.name)
-    encoder.set_weights([kernel])
+    encoder.set_weights([encode.reshape((1,) * (len(shape) - 1) + encode.shape)])
+    if combine is not None:
+        decode = np.concatenate([identity, -identity], axis=0)
+        combine.set_weights([decode.reshape((1,) * (len(shape) - 1) + decode.shape)])
     for layer in model.layers[1:]:
         if layer.get_weights():
             new.get_layer(layer.name).set_weights(layer.get_weights())
     return new
+
+
+def _pointwise(tf, rank: int, units: int, name: str, activation: str):
+    """A layer applying one matrix at every position, without bias: a 1x1
+    convolution for maps, a dense layer for vectors."""
+    layers = tf.keras.layers
+    if rank == 3:
+        return layers.Conv2D(units, 1, activation=activation, use_bias=False, name=name)
+    if rank == 2:
+        return layers.Conv1D(units, 1, activation=activation, use_bias=False, name=name)
+    return layers.Dense(units, activation=activation, use_bias=False, name=name)

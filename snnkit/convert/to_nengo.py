@@ -48,7 +48,8 @@ class BuiltNetwork:
         return int(np.prod(self.network.input_shape))
 
 
-def build_network(network: FrozenNetwork, *, probe_layers: bool = True) -> BuiltNetwork:
+def build_network(network: FrozenNetwork, *, probe_layers: bool = True,
+                  inference_only: bool = True) -> BuiltNetwork:
     """Convert ``network`` to Nengo (the Loihi targets then add nengo-loihi's
     settings: :func:`snnkit.backends.loihi.build.build_loihi_network`).
 
@@ -57,6 +58,9 @@ def build_network(network: FrozenNetwork, *, probe_layers: bool = True) -> Built
     network : FrozenNetwork
     probe_layers : bool
         Probe every neuron layer's output (``BuiltNetwork.probes``).
+    inference_only : bool
+        Build for running only (nengo-dl then also converts batch normalization
+        that is not folded away); ``False`` to train the network in nengo-dl.
 
     Returns
     -------
@@ -74,15 +78,15 @@ def build_network(network: FrozenNetwork, *, probe_layers: bool = True) -> Built
             converter = nengo_dl.Converter(
                 model,
                 allow_fallback=False,
-                swap_activations={nengo.RectifiedLinear(): nengo_neuron_type(network.neuron)},
+                inference_only=inference_only,
+                swap_activations={
+                    nengo.RectifiedLinear(): nengo_neuron_type(network.neuron)},
                 scale_firing_rates=scales or None,
                 synapse=network.synapse,
             )
         except (TypeError, ValueError) as e:
             raise ConversionError(
-                f"model: nengo-dl cannot convert this Keras model natively ({e}); "
-                "use Conv/Dense/Flatten/AveragePooling layers with ReLU or linear "
-                "activations") from e
+                f"model: nengo-dl cannot convert this network natively ({e})") from e
 
     neurons = {name: converter.layers[layers[name]] for name in network.neuron_layers}
     probes = {}

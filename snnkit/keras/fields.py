@@ -288,8 +288,24 @@ def _plain_option(field, key, value) -> None:
             fail(field, "an axis or a list of axes", value)
     elif key in ("mode", "distribution"):
         choice(field, value, _WORDS)
+    elif key == "value" and isinstance(value, list):
+        _nested_numbers(field, value)  # a Constant initializer of an array
     else:
         number(field, value)
+
+
+def _nested_numbers(field, value) -> None:
+    """A nested list of finite numbers at most ``MAX_RANK`` deep (an array as JSON);
+    its size is bounded by the text it was read from."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, list):
+            if depth > MAX_RANK:
+                fail(field, f"an array of at most {MAX_RANK} dimensions", value)
+            todo.extend((v, depth + 1) for v in item)
+        else:
+            number(field, item)
 
 
 def axis(field, value, rank: int) -> int:

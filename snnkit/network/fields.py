@@ -24,6 +24,7 @@ ALLOWED_LAYERS = frozenset({
     "Flatten", "Reshape", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "Activation",
     "ReLU", "ZeroPadding1D", "ZeroPadding2D",
+    "Add", "Concatenate", "BatchNormalization",
 })
 _ALLOWED_ACTIVATIONS = frozenset({"relu", "linear"})
 MAX_MODEL_JSON_CHARS = 16 * 2 ** 20
@@ -48,7 +49,8 @@ def check_header(meta) -> None:
     for key, kind in _JSON_TYPES.items():
         if key in meta and not isinstance(meta[key], kind):
             what = "object" if kind is dict else "list"
-            raise ValidationError(f"{key}: expected a JSON {what}, got {shown(meta[key])}")
+            raise ValidationError(f"{key}: expected a JSON {what}, got "
+                                  f"{shown(meta[key])}")
 
 
 def architecture(model_json) -> ModelGraph:
@@ -100,7 +102,8 @@ def _parse(config) -> ModelGraph:
 
 def neuron_layer_names(graph) -> tuple:
     return tuple(layer.name for layer in graph.layers
-                 if layer.class_name == "ReLU" or layer.config.get("activation") == "relu")
+                 if layer.class_name == "ReLU"
+                 or layer.config.get("activation") == "relu")
 
 
 def read_weights(keys, members, graph) -> dict:
@@ -113,7 +116,8 @@ def read_weights(keys, members, graph) -> dict:
         if not isinstance(names, list) or len(names) != len(shapes) \
                 or not all(isinstance(n, str) for n in names):
             raise ValidationError(f"weights[{layer!r}]: expected a list of "
-                                  f"{len(shapes)} archive member names, got {shown(names)}")
+                                  f"{len(shapes)} archive member names, got "
+                                  f"{shown(names)}")
         if seen & set(names) or len(set(names)) != len(names):
             raise ValidationError(f"weights[{layer!r}]: an archive member is named twice")
         seen.update(names)
@@ -176,7 +180,8 @@ def _check_layer_names(argument, names, valid) -> list:
     for name in names:
         if name not in valid:
             raise UnknownNameError(
-                f"{argument}: unknown layer {shown(name)}; layers are: {', '.join(valid)}")
+                f"{argument}: unknown layer {shown(name)}; layers are: "
+                f"{', '.join(valid)}")
     return names
 
 

@@ -39,7 +39,8 @@ def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
     ------
     ValidationError
         Inputs that are not numeric, real, finite or of one of those shapes (or none
-        at all), naming ``argument``.
+        at all), or negative inputs to a network whose spike encoder passes inputs
+        >= 0 only, naming ``argument``.
     """
     shape = tuple(network.input_shape)
     size = int(np.prod(shape))
@@ -62,7 +63,25 @@ def check_inputs(network: FrozenNetwork, x, argument: str = "x") -> np.ndarray:
         bad = int(np.argmax(~np.isfinite(x).all(axis=1)))
         raise ValidationError(f"{argument}: inputs must be finite; input {bad} has NaN "
                               "or inf")
+    _check_encoder_range(network, x, argument)
     return x
+
+
+def _check_encoder_range(network: FrozenNetwork, x: np.ndarray, argument: str) -> None:
+    """A spike encoder that snnkit added as an identity ReLU passes inputs >= 0 only
+    (``metadata["spike_encoder"]``, :mod:`snnkit.convert.spike_encoder`): refuse
+    negative inputs rather than clip them silently."""
+    encoder = network.metadata.get("spike_encoder")
+    if not isinstance(encoder, dict) or encoder.get("signed") is not False:
+        return
+    lowest = x.min(axis=1)
+    if lowest.min() < 0:
+        bad = int(np.argmin(lowest))
+        raise ValidationError(
+            f"{argument}: this network's spike encoder {encoder.get('layer')!r} passes "
+            "inputs >= 0 only (snnkit added it to a model with one ReLU layer), but "
+            f"{argument} has a negative minimum {lowest[bad]:.4g} (input {bad}); "
+            "freeze the model with spike_encoder='signed' for inputs of any sign")
 
 
 def check_n_steps(n_steps) -> int:

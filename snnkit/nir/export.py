@@ -77,13 +77,13 @@ def to_nir(network: FrozenNetwork):
             f"{', '.join(network.neuron_layers)} use {network.neuron.name!r}; freeze the "
             f"network with one of {', '.join(IF_NEURONS + LIF_NEURONS)}")
     config = json.loads(network.model_json)
-    layers = _chain(config["config"]["layers"])
-    for layer in layers:
+    for layer in config["config"]["layers"]:
         if layer["class_name"] not in _HANDLED:
             raise NIRError(
                 f"model: layer {layer['config']['name']!r} is a {layer['class_name']}, "
                 f"which NIR export does not handle; supported: {', '.join(_HANDLED[1:])} "
                 "(ZeroPadding2D before a Conv2D)")
+    layers = _chain(config["config"]["layers"])
     builder = _GraphBuilder(network, nir)
     for layer in layers:
         builder.add(layer["class_name"], layer["config"])

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnkit.convert.freeze import from_keras
+from snnkit.convert.freeze import check_convertible, from_keras
 from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import ValidationError
 from snnkit.network.frozen import FrozenNetwork
@@ -89,7 +89,8 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
                     seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
                     val_data=None, statistic: str = "mean",
                     minibatch_size: int = 200, readout="last", select_on=None,
-                    select_backend: str = "loihi-emulator-fast") -> LoihiTraining:
+                    select_backend: str = "loihi-emulator-fast",
+                    max_pool: str = "refuse") -> LoihiTraining:
     """Train ``model`` (in place) for Loihi neurons.
 
     Parameters
@@ -142,6 +143,10 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
         first).
     select_backend : str
         The backend the selection runs on.
+    max_pool : {"refuse", "average"}
+        Max pooling in ``model``: refused, or fine-tuned and frozen as average
+        pooling of the same window (:func:`snnkit.convert.fold.fold_model`); the
+        ReLU epochs and the fine-tuning then recover what the swap costs.
 
     Returns
     -------
@@ -150,10 +155,12 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
         ``synapse``.
     """
     readouts = _check_readouts(readout, select_on)
+    if loihi_epochs > 0:  # refused now, not after the ReLU epochs and calibration
+        check_convertible(_trainable(model, max_pool), max_pool=max_pool)
     x, y = train_data
     relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
                    callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
-                   minibatch_size=minibatch_size)
+                   minibatch_size=minibatch_size, max_pool=max_pool)
     relu_history = relu.fit(model, train_data, val_data) if relu_epochs > 0 else []
     calib_x = x[:calibration_inputs]
     first = relu.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
@@ -162,8 +169,8 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
     loihi_history = []
     calibration = first
     if loihi_epochs > 0:
-        model = _trainable(model)
-    calibrated = from_keras(model, neuron_type=neuron_type,
+        model = _trainable(model, max_pool)
+    calibrated = from_keras(model, neuron_type=neuron_type, max_pool=max_pool,
                             scale_firing_rates=first.scales, synapse=synapse)
     if loihi_epochs > 0:
         tune = Trainer(max_epochs=loihi_epochs, neuron_type=neuron_type,
@@ -171,14 +178,14 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
                        learning_rate=fine_tune_learning_rate, seed=seed,
                        rate_target_hz=rate_target_hz, rate_weight=rate_weight,
                        callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
-                       minibatch_size=minibatch_size)
+                       minibatch_size=minibatch_size, max_pool=max_pool)
         loihi_history = tune.fit(model, train_data, val_data)
         calibration = tune.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
                                      neuron_type=neuron_type, n_steps=n_steps,
                                      synapse=synapse, statistic=statistic)
     network = from_keras(
         model, neuron_type=neuron_type, scale_firing_rates=calibration.scales,
-        synapse=synapse,
+        synapse=synapse, max_pool=max_pool,
         metadata={"recipe": "train_for_loihi", "relu_epochs": relu_epochs,
                   "loihi_epochs": loihi_epochs, "target_rate_hz": target_rate_hz,
                   "calibrated_rates_hz": calibration.rates_hz,
@@ -483,16 +490,15 @@ def percentile_scales(model: KerasModel, x, *, max_rate_hz: float = 1000.0,
     return scales
 
 
-def _trainable(model):
+def _trainable(model, max_pool: str = "refuse"):
     """``model`` if NengoDL can train it, else a folded copy that it can (e.g. a
     SeparableConv2D becomes a Conv2D): the fine-tuning then trains the copy, and the
     user's model keeps its Keras-trained weights."""
-    from snnkit.convert.freeze import check_convertible
     from snnkit.exceptions import ConversionError
 
     try:
-        check_convertible(model)
+        check_convertible(model, max_pool=max_pool)
         return model
     except ConversionError:
-        return to_keras(from_keras(model, spike_encoder=False))
+        return to_keras(from_keras(model, spike_encoder=False, max_pool=max_pool))
 

@@ -10,14 +10,20 @@ scales, other backend) starts from the trained weights.
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from snnkit.convert.fold import write_back
+from snnkit.convert.fold import MAX_POOL_OPTIONS, write_back
 from snnkit.convert.freeze import check_convertible, from_keras
 from snnkit.convert.to_nengo import build_network
-from snnkit.exceptions import CheckpointError, UnknownNameError, ValidationError
+from snnkit.exceptions import (
+    CheckpointError,
+    SnnkitWarning,
+    UnknownNameError,
+    ValidationError,
+)
 from snnkit.network.frozen import FrozenNetwork
 from snnkit.network.neurons import neuron_spec
 from snnkit.network.types import BlockShapes, RatesHz, Scales
@@ -102,6 +108,15 @@ class Trainer:
         Where checkpoints and logs go unless a callback says otherwise.
     enable_progress_bar : bool
         Show tqdm progress.
+    max_pool : {"refuse", "average"}
+        Max pooling in the model: refused, or trained and frozen as average pooling
+        of the same window (:func:`snnkit.convert.fold.fold_model`).
+
+    Warns
+    -----
+    SnnkitWarning
+        From :meth:`fit`, when the model has regularizers or constraints: they act
+        only in training, and snnkit's training through nengo-dl does not apply them.
     """
 
     def __init__(self, *, max_epochs: int = 1, minibatch_size: int = 200,
@@ -111,7 +126,8 @@ class Trainer:
                  dt: float = 0.001, off_chip=None, rate_target_hz=None,
                  rate_weight: float = 10.0, callbacks=(), logger=None,
                  seed: int | None = 0, deterministic: bool = True,
-                 default_root_dir=None, enable_progress_bar: bool = True):
+                 default_root_dir=None, enable_progress_bar: bool = True,
+                 max_pool: str = "refuse"):
         # each setting checked (the error names it) and stored
         self.max_epochs = check_int("max_epochs", max_epochs, low=1)
         self.minibatch_size = check_int("minibatch_size", minibatch_size, low=1)
@@ -133,6 +149,10 @@ class Trainer:
         self.default_root_dir = Path(default_root_dir) if default_root_dir is not None \
             else Path.cwd()
         self.enable_progress_bar = enable_progress_bar
+        if max_pool not in MAX_POOL_OPTIONS:
+            raise ValidationError(f"max_pool: expected one of "
+                                  f"{', '.join(MAX_POOL_OPTIONS)}, got {max_pool!r}")
+        self.max_pool = max_pool
         self.callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
         self.steps_per_epoch = 0
         self.history: list[dict] = []
@@ -186,7 +206,8 @@ class Trainer:
             checkpoint's, as the result would not be the weights of an uninterrupted
             run.
         """
-        folded = check_convertible(model)
+        folded = check_convertible(model, max_pool=self.max_pool)
+        _warn_dropped(folded)
         self._seed_everything()
         # nengo-dl trains on one step per example: a synapse would only attenuate it
         network = self.freeze(folded.model, synapse=None, fold=False,
@@ -207,7 +228,7 @@ class Trainer:
         if checkpoint is not None:
             check_same_settings(checkpoint, self._settings)
             checkpoint.restore_weights(model)
-            folded = check_convertible(model)
+            folded = check_convertible(model, max_pool=self.max_pool)
             network = self.freeze(folded.model, synapse=None, fold=False,
                                   scale_firing_rates=self._training_scales(folded.model))
             self.history = [dict(h) for h in checkpoint.history]
@@ -222,7 +243,7 @@ class Trainer:
         callbacks.keyed()  # two callbacks with one state key: refused before training
         probe_layers = bool(targets) or any(
             getattr(c, "needs_layer_probes", False) for c in self.callbacks)
-        built = build_network(network, probe_layers=probe_layers)
+        built = build_network(network, probe_layers=probe_layers, inference_only=False)
         from snnkit.utils.stack import import_nengo_dl
 
         nengo_dl = import_nengo_dl()
@@ -399,6 +420,7 @@ class Trainer:
             block_shapes=block_shapes or {},
             metadata=metadata or {},
             fold=fold,
+            max_pool=self.max_pool,
             **kwargs,
         )
 
@@ -567,3 +589,13 @@ def _frozen_field_names(options: dict) -> dict:
     if "neuron_type" in renamed:
         renamed["neuron"] = renamed.pop("neuron_type")
     return renamed
+
+
+def _warn_dropped(folded) -> None:
+    """Say that the model's regularizers and constraints are not applied in the fit."""
+    if folded.dropped:
+        layers = "; ".join(f"{layer}: {', '.join(options)}"
+                           for layer, options in folded.dropped.items())
+        warnings.warn(f"Trainer.fit: the model's training-only options are not applied "
+                      f"(snnkit trains through nengo-dl without them, so no weight "
+                      f"decay): {layers}", SnnkitWarning, stacklevel=3)
