@@ -406,3 +406,45 @@ def test_train_refuses_a_lambda_model_before_training(capsys, files):
                                  files / "never.snn.npz"])
     assert code == 1
     assert "--model: layer 'double'" in _one_line_error(err)
+
+
+def test_convert_and_train_take_max_pooling_only_when_asked(capsys, tmp_path):
+    """A Keras tutorial-style convnet with max pooling and L2 weight decay: refused
+    naming --max-pool, converted and trained with it (the fit says that weight decay
+    is not applied), and the frozen network says what was replaced."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((28, 28, 1), name="input")
+    x = layers.Conv2D(4, 3, activation="relu", name="conv0",
+                      kernel_regularizer=tf.keras.regularizers.l2(1e-4))(inp)
+    x = layers.MaxPooling2D(2, name="pool0")(x)
+    x = layers.Conv2D(6, 3, activation="relu", name="conv1")(x)
+    x = layers.Flatten(name="flatten")(layers.MaxPooling2D(2, name="pool1")(x))
+    model = tf.keras.Model(inp, layers.Dense(10, activation="softmax", name="out")(
+        layers.Dropout(0.5, name="drop")(x)))
+    model.save(tmp_path / "tutorial.h5")
+
+    code, _, err = _run(capsys, ["convert", tmp_path / "tutorial.h5", "--out",
+                                 tmp_path / "n.snn.npz"])
+    assert code == 1 and not (tmp_path / "n.snn.npz").exists()
+    assert "'pool0' is a MaxPooling2D; use AveragePooling2D" in _one_line_error(err)
+    assert "--max-pool average" in _one_line_error(err)
+
+    code, _, err = _run(capsys, ["convert", tmp_path / "tutorial.h5", "--out",
+                                 tmp_path / "n.snn.npz", "--max-pool", "average"])
+    assert code == 0, err
+    folded = FrozenNetwork.load(tmp_path / "n.snn.npz").metadata["folded"]
+    assert any(c.startswith("pool0: max pooling replaced by average") for c in folded)
+    assert any(c.startswith("conv0: kernel_regularizer dropped") for c in folded)
+
+    with pytest.warns(UserWarning, match="training-only options are not applied .*"
+                                         "conv0: kernel_regularizer"):
+        code, _, err = _run(capsys, ["train", "--model", tmp_path / "tutorial.h5",
+                                     "--n-train", "200", "--epochs", "1",
+                                     "--minibatch-size", "100", "--max-pool", "average",
+                                     "--out", tmp_path / "t.snn.npz", "--quiet"])
+    assert code == 0, err
+    trained = FrozenNetwork.load(tmp_path / "t.snn.npz")
+    assert "pool0: AveragePooling2D folded into 'conv1'" in trained.metadata["folded"]

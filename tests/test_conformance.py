@@ -121,6 +121,33 @@ def _pool_on_chip():
     ], seed=4)
 
 
+def _residual():
+    """A residual block (identity skip around two convolutions, the second linear) and
+    a channel concatenation with a 1x1-convolution branch."""
+    layers = tf.keras.layers
+    inp = tf.keras.Input((8, 8, 1), name="input")
+    x = _relu_conv(3, 1, "to-spikes")(inp)
+    c1 = _relu_conv(4, 3, "conv0", padding="same")(x)
+    c2 = layers.Conv2D(4, 3, padding="same", name="conv1")(
+        _relu_conv(4, 3, "conv1a", padding="same")(c1))
+    s = layers.Activation("relu", name="sum")(layers.Add(name="add")([c1, c2]))
+    cat = layers.Concatenate(name="cat")([s, _relu_conv(2, 1, "branch")(c1)])
+    head = _dense_head(8, 3)
+    out = head[2](head[1](head[0](_relu_conv(4, 3, "conv2", strides=2)(cat))))
+    return _randomize(tf.keras.Model(inp, out), seed=5)
+
+
+def _all_conv():
+    """An all-convolutional classifier: the last convolution is linear and global
+    average pooling is the output, read from the chip by the host."""
+    return _model((8, 8, 1), [
+        _relu_conv(3, 1, "to-spikes"),
+        _relu_conv(4, 3, "conv0"),
+        tf.keras.layers.Conv2D(3, 3, name="classes"),
+        tf.keras.layers.GlobalAveragePooling2D(name="gap"),
+    ], seed=6)
+
+
 def _random_images(shape, n, seed=0):
     return np.random.RandomState(seed).uniform(0, 1, (n,) + shape).astype(np.float32)
 
@@ -140,13 +167,17 @@ CASES = {
     "pool": (_pool, _random_images, {"to-spikes": 300, "conv0": 500, "dense0": 1000},
              3, 20),
     "pool-on-chip": (_pool_on_chip, _random_images, 150.0, 3, 20),
+    "residual": (_residual, _random_images, 300.0, 3, 20),
+    "all-conv": (_all_conv, _random_images, 300.0, 3, 20),
 }
 
 # (backend, case) -> (error, message, why): a case that backend cannot run; the test
 # expects that clear error.
-# Average pooling between on-chip layers used to be refused here (nengo-loihi 1.1.0
-# cannot build nengo-dl's pooling node next to an on-chip layer); freezing now folds it
-# into the next convolution (snnkit.convert.fold), so every backend runs the case.
+# Average pooling between on-chip layers, residual sums, concatenations and
+# convolutional heads read from the chip used to be refused or crash here (nengo-loihi
+# 1.1.0 cannot build nengo-dl's passthrough nodes next to on-chip layers); the Loihi
+# build now composes them into direct connections or runs them on the host
+# (backends/loihi/passes.py), so every backend runs every case.
 LIMITS = {
 }
 

@@ -226,24 +226,99 @@ def test_refused_layers_name_layer_and_alternative(layer, match):
         fold_model(_model(body))
 
 
-def test_batchnorm_without_preceding_linear_layer_is_refused():
-    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
+def test_batchnorm_without_preceding_linear_layer_is_kept_to_run_refused_to_train():
+    on_input = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
         L.BatchNormalization(name="bn")(x)))
-    with pytest.raises(ConversionError, match="BatchNormalization 'bn' follows 'input'"):
-        fold_model(_model(body))
-    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
+    after_relu = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
         L.BatchNormalization(name="bn")(L.Conv2D(4, 3, activation="relu", name="c")(x))))
+    for body in (on_input, after_relu):
+        folded = _check_same(_model(body))
+        assert "BatchNormalization" in [type(l).__name__ for l in folded.model.layers]
+        assert any(c.startswith("bn: BatchNormalization kept") for c in folded.changes)
+    with pytest.raises(ConversionError, match="BatchNormalization 'bn' follows 'input'"):
+        fold_model(_model(on_input), for_training=True)
     with pytest.raises(ConversionError, match="'bn' follows 'c' .*activation relu"):
-        fold_model(_model(body))
+        fold_model(_model(after_relu), for_training=True)
 
 
-def test_residual_add_is_refused_with_reason():
+def test_residual_sums_and_channel_concatenations_are_kept():
     def body(x):
         a = L.Conv2D(2, 3, padding="same", activation="relu", name="a")(x)
-        s = L.Add(name="sum")([a, x])
-        return L.Dense(3, name="out")(L.Flatten(name="f")(s))
-    with pytest.raises(ConversionError, match="'sum' is a Add; residual sums"):
-        fold_model(_model(body))
+        s = L.ReLU(name="sum_relu")(L.Add(name="sum")([a, x]))
+        c = L.Concatenate(name="cat")([s, L.Conv2D(3, 1, name="proj")(x)])
+        return L.Dense(3, name="out")(L.Flatten(name="f")(c))
+    folded = _check_same(_model(body))
+    assert [type(l).__name__ for l in folded.model.layers[1:]] == [
+        "Conv2D", "Add", "Activation", "Conv2D", "Concatenate", "Flatten", "Dense"]
+
+
+def test_grouped_dilated_causal_and_dense_on_maps_become_plain_layers():
+    def body(x):
+        x = L.Conv2D(4, 3, padding="same", activation="relu", name="c")(x)
+        x = L.Conv2D(4, 3, groups=2, activation="relu", name="grouped")(x)
+        x = L.Conv2D(3, 3, dilation_rate=2, padding="same", activation="relu",
+                     name="dilated")(x)
+        x = L.Dense(5, activation="relu", name="per_position")(x)
+        x = L.Reshape((-1, 5), name="seq")(x)
+        x = L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu",
+                     name="causal")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    folded = _check_same(_model(body))
+    layers = {l.name: l.get_config() for l in folded.model.layers}
+    assert layers["grouped"]["groups"] == 1
+    assert layers["dilated"]["dilation_rate"] == (1, 1)
+    assert layers["dilated"]["kernel_size"] == (5, 5)
+    assert folded.model.get_layer("per_position").__class__.__name__ == "Conv2D"
+    assert layers["causal"]["padding"] == "valid" and "causal.causal" in layers
+    notes = " | ".join(folded.changes)
+    for note in ("grouped: groups=2 written as one block-diagonal kernel",
+                 "dilated: dilation_rate=(2, 2) written as one (5, 5) kernel",
+                 "per_position: Dense on a rank-3 input written as the 1x1 Conv2D",
+                 "causal: 'causal' padding written as ZeroPadding1D((4, 0))"):
+        assert note in notes, notes
+
+
+def test_training_only_options_are_dropped_and_said_so():
+    def body(x):
+        reg = tf.keras.regularizers
+        x = L.Conv2D(4, 3, activation="relu", name="c", kernel_regularizer=reg.l2(1e-4),
+                     bias_regularizer=reg.l1(1e-5), activity_regularizer=reg.l2(1e-5),
+                     kernel_constraint=tf.keras.constraints.max_norm(3.0),
+                     kernel_initializer=tf.keras.initializers.Constant(
+                         np.full((3, 3, 2, 4), 0.1, np.float32)))(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(x))
+
+    model = _model(body)
+    for for_training in (False, True):
+        folded = fold_model(model, for_training=for_training)
+        config = folded.model.get_layer("c").get_config()
+        assert config["kernel_regularizer"] is None and config["kernel_constraint"] is None
+        assert ("c: activity_regularizer, bias_regularizer, kernel_constraint, "
+                "kernel_regularizer dropped (training-only options") in folded.changes[0]
+    _check_same(model)
+
+
+def test_max_pooling_opt_in_becomes_average_pooling():
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(L.MaxPooling2D(
+        2, name="mp")(L.Conv2D(4, 3, padding="same", activation="relu", name="c")(x))))
+    model = _model(body)
+    with pytest.raises(ConversionError, match=r"'mp' is a MaxPooling2D; use "
+                                              r"AveragePooling2D .*max_pool='average'"):
+        fold_model(model)
+    folded = fold_model(model, max_pool="average")
+    assert folded.changes[0] == ("mp: max pooling replaced by average pooling "
+                                 "(max_pool='average'; the function changes: fine-tune)")
+    assert "mp: AveragePooling2D folded into 'out'" in folded.changes
+    averaged = _model(lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
+        L.AveragePooling2D(2, name="mp")(L.Conv2D(4, 3, padding="same", activation="relu",
+                                                  name="c")(x)))))
+    x = _x((12, 12, 2))
+    np.testing.assert_allclose(folded.model(x).numpy(), averaged(x).numpy(),
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="max_pool: expected one of refuse, average, "
+                                         "got 'min'"):
+        fold_model(model, max_pool="min")
 
 
 @pytest.mark.parametrize("shape", [(6, 6, 2), (10,)])
@@ -268,9 +343,8 @@ def test_model_without_neurons_is_refused():
         from_keras(model)
 
 
-def test_pooling_that_cannot_fold_between_on_chip_layers_is_refused_before_running():
+def test_pooling_that_cannot_fold_between_on_chip_layers_runs_loihi_exact():
     from snnkit.backends import get_backend
-    from snnkit.exceptions import BackendCapabilityError
 
     def body(x):
         x = L.Conv2D(2, 1, activation="relu", use_bias=False, name="to-spikes")(x)
@@ -279,10 +353,14 @@ def test_pooling_that_cannot_fold_between_on_chip_layers_is_refused_before_runni
         x = L.Conv2D(5, 3, strides=2, padding="same", activation="relu", name="c1")(x)
         return L.Dense(3, name="out")(L.Flatten(name="f")(x))
 
-    network = from_keras(_model(body), neuron_type="loihi-relu")
+    network = from_keras(_model(body), neuron_type="loihi-relu",
+                         scale_firing_rates=1000)
     assert network.on_chip_layers == ("c0", "c1")
-    with pytest.raises(BackendCapabilityError, match="pooling layer 'p' is next to on-chip"):
-        get_backend("loihi-emulator-fast").run(network, _x((12, 12, 2)), n_steps=2)
+    x = _x((12, 12, 2), n=2)
+    fast = get_backend("loihi-emulator-fast").run(network, x, n_steps=20)
+    emulator = get_backend("loihi-emulator").run(network, x, n_steps=20)
+    assert fast.spikes_per_input["c1"] > 0
+    np.testing.assert_array_equal(fast.outputs, emulator.outputs)
 
 
 def test_relu_after_pooling_stays_a_neuron_layer_and_padding_runs_as_is():
@@ -299,7 +377,10 @@ def test_relu_after_pooling_stays_a_neuron_layer_and_padding_runs_as_is():
 
 
 @pytest.mark.parametrize("case,match", [
-    ("concatenate", "'cat' is a Concatenate; concatenation is not supported"),
+    ("concatenate", "'cat' concatenates along axis 1 of its rank-3 inputs; snnkit "
+                    "concatenates channels"),
+    ("none-size", r"input 'input' has shape \(None, None, 2\) with unknown sizes"),
+    ("named-relu", "'fake' has an activation function named 'relu' .*not Keras' own"),
     ("global-max", "'gmp' is a GlobalMaxPooling2D; use GlobalAveragePooling2D"),
     ("nested", "layer 'inner' is a nested model; flatten it"),
 ])
@@ -307,7 +388,11 @@ def test_more_refusals(case, match):
     def body(x):
         a = L.Conv2D(2, 3, padding="same", activation="relu", name="a")(x)
         if case == "concatenate":
-            h = L.Flatten(name="f")(L.Concatenate(name="cat")([a, x]))
+            h = L.Flatten(name="f")(L.Concatenate(axis=1, name="cat")([a, x]))
+        elif case == "named-relu":
+            def relu(v):  # not a ReLU at all
+                return 2 * tf.maximum(v, 0) + 0.5
+            h = L.Flatten(name="f")(L.Conv2D(2, 3, activation=relu, name="fake")(a))
         elif case == "global-max":
             h = L.GlobalMaxPooling2D(name="gmp")(a)
         else:
@@ -316,5 +401,9 @@ def test_more_refusals(case, match):
             h = inner(a)
         return L.Dense(3, name="out")(h)
 
+    shape = (None, None, 2) if case == "none-size" else (12, 12, 2)
+    if case == "none-size":
+        body = lambda x: L.Dense(3, name="out")(L.GlobalAveragePooling2D(name="g")(
+            L.Conv2D(2, 3, activation="relu", name="a")(x)))
     with pytest.raises(ConversionError, match=match):
-        fold_model(_model(body))
+        fold_model(_model(body, shape=shape))
