@@ -45,7 +45,7 @@ from snnkit.network.results import (
     silent_output,
 )
 from snnkit.utils.environment import package_versions
-from snnkit.utils.validation import check_int
+from snnkit.utils.validation import check_choice, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -380,10 +380,7 @@ def _check_run(backend: Backend, network, x, n_steps, presentation, options):
             f"{hint}")
     x = check_inputs(network, x)
     n_steps = check_n_steps(n_steps)
-    if presentation not in PRESENTATIONS:
-        raise ValidationError(
-            f"presentation: expected one of {', '.join(PRESENTATIONS)}, "
-            f"got {presentation!r}")
+    check_choice("presentation", presentation, PRESENTATIONS)
     if presentation not in backend.presentations:
         raise BackendCapabilityError(
             f"presentation: backend {backend.name!r} supports "

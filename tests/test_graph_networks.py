@@ -22,7 +22,7 @@ from snnkit.backends import get_backend
 from snnkit.backends.loihi.build import build_loihi_network
 from snnkit.backends.loihi.planning import plan_loihi_cores
 from snnkit.convert.freeze import from_keras
-from snnkit.exceptions import BackendCapabilityError, ValidationError
+from snnkit.exceptions import LoihiMappingError, ValidationError
 
 L = tf.keras.layers
 N_STEPS = 20
@@ -227,7 +227,7 @@ def test_identity_skip_is_a_pointwise_convolution_on_chip():
     assert skip.transform.kernel_size == (1, 1)
 
 
-def test_an_on_chip_layer_reading_the_input_directly_is_refused_before_building():
+def test_an_on_chip_layer_convolving_the_raw_input_is_refused_before_building():
     def body(x):
         h = _conv(3, 1, "to-spikes")(x)
         c1 = _conv(2, 3, "c1", relu=False, padding="same")(h)
@@ -238,8 +238,9 @@ def test_an_on_chip_layer_reading_the_input_directly_is_refused_before_building(
     tf.keras.utils.set_random_seed(0)
     inp = tf.keras.Input((6, 6, 1), name="input")
     network = from_keras(tf.keras.Model(inp, body(inp)), neuron_type="loihi-relu")
-    with pytest.raises(BackendCapabilityError, match="on-chip layer 'sum_relu' reads the "
-                                                     "input 'input' through linear"):
+    with pytest.raises(LoihiMappingError, match="on-chip layer 'sum_relu' reads 'input', "
+                                                "a value on the host, through a "
+                                                "convolution"):
         get_backend("loihi-emulator-fast").run(network, _images((6, 6, 1)), n_steps=3)
 
 

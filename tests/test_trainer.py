@@ -190,8 +190,9 @@ def test_layer_nengo_dl_cannot_convert_is_named_with_advice(mnist):
     out = tf.keras.layers.Dense(10, name="out")(tf.keras.layers.Flatten()(h))
     model = tf.keras.Model(inp, out)
     with pytest.raises(ConversionError, match=r"model: layer 'pool' is a MaxPooling2D; "
-                                              r"spiking neurons cannot take a maximum; "
-                                              r"use AveragePooling2D"):
+                                              r"use AveragePooling2D \(spiking neurons "
+                                              r"cannot take a maximum\), or pass "
+                                              r"max_pool='average'"):
         Trainer(enable_progress_bar=False).fit(model, (x, y))
     sig = tf.keras.Sequential([tf.keras.Input((28, 28, 1)), tf.keras.layers.Flatten(),
                                tf.keras.layers.Dense(10, activation="sigmoid", name="s")])

@@ -38,6 +38,7 @@ def build_loihi_network(network: FrozenNetwork, *, probe_layers: bool = True,
         passes.biases_without_sparse(built)
         passes.conv1d_as_conv2d(built)
         made = passes.collapse_linear(built)
+        passes.check_host_inputs(built)
         relayed = passes.host_relays(built)
         _configure_loihi(built.net, network, built.neurons, block_shapes)
     if made or relayed:

@@ -233,6 +233,25 @@ def _check_one_synapse(net, built) -> None:
                 "with one synapse")
 
 
+def check_host_inputs(built) -> None:
+    """Refuse, before nengo-loihi builds it, an on-chip layer that reads a host value
+    (not spikes) through a convolution: nengo-loihi encodes host values into spikes
+    for the chip only through dense weights, and fails deep in its builder
+    otherwise."""
+    for name in built.network.on_chip_layers:
+        neurons = built.neurons[name]
+        for conn in built.net.all_connections:
+            if conn.post_obj == neurons and not isinstance(conn.pre_obj,
+                                                           nengo.ensemble.Neurons) \
+                    and isinstance(conn.transform, nengo.Convolution):
+                raise LoihiMappingError(
+                    f"model: on-chip layer {name!r} reads {conn.pre_obj.label!r}, a "
+                    "value on the host, through a convolution; Loihi receives spikes, "
+                    "and nengo-loihi encodes host values only through dense weights: "
+                    f"list {name!r} in off_chip, or put a neuron layer (ReLU) on that "
+                    "path")
+
+
 # --- chip layers read by host convolutions --------------------------------------------
 
 def host_relays(built) -> list[tuple[str, str, str]]:

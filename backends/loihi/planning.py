@@ -28,29 +28,6 @@ def check_loihi_network(network) -> None:
             f"neuron_type: on-chip layer(s) {layers} use {network.neuron.name!r}, "
             f"which Loihi cannot run; allowed on chip: {', '.join(LOIHI_NEURON_TYPES)} "
             "(or list the layer in off_chip)")
-    _check_chip_inputs(network)
-
-
-def _check_chip_inputs(network) -> None:
-    """Loihi receives spikes: an on-chip layer must not read the raw input through
-    linear layers only (nengo-loihi would insert its own rate encoder there, which the
-    off-chip spike-encoding layer exists to avoid). Checked on the architecture,
-    before anything is built."""
-    graph, neurons = network.graph, set(network.neuron_layers)
-    for name in network.on_chip_layers:
-        todo, seen = list(graph.layer(name).inputs), set()
-        while todo:
-            current = todo.pop()
-            if current in seen or current in neurons:
-                continue
-            seen.add(current)
-            if graph.layer(current).class_name == "InputLayer":
-                raise BackendCapabilityError(
-                    f"model: on-chip layer {name!r} reads the input {current!r} "
-                    "through linear layers only; Loihi receives spikes, so the input "
-                    "must pass a neuron layer first: list "
-                    f"{name!r} in off_chip, or add a ReLU layer on that path")
-            todo.extend(graph.layer(current).inputs)
 
 
 def plan_built_network(built, block_shapes: dict | None = None):

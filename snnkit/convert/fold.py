@@ -77,8 +77,9 @@ from snnkit.convert.fold_weights import (
     set_batchnorm_identity,
     weights_of,
 )
-from snnkit.exceptions import ConversionError, ValidationError
+from snnkit.exceptions import ConversionError
 from snnkit.utils.stack import import_tensorflow
+from snnkit.utils.validation import check_choice
 
 MAX_POOL_OPTIONS = ("refuse", "average")
 # options that act only in training (on the weights' updates), never at inference
@@ -140,9 +141,7 @@ def fold_model(model, *, for_training: bool = False,
     """
     tf = import_tensorflow()
 
-    if max_pool not in MAX_POOL_OPTIONS:
-        raise ValidationError(f"max_pool: expected one of {', '.join(MAX_POOL_OPTIONS)}, "
-                              f"got {max_pool!r}")
+    check_choice("max_pool", max_pool, MAX_POOL_OPTIONS)
     if isinstance(model, tf.keras.Sequential):
         model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
     check_input_sizes(model)

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnkit.exceptions import ValidationError
+from snnkit.utils.validation import check_choice
 
 READOUTS = ("last", "mean")
 
 
 def check_readout(readout) -> str:
-    if readout not in READOUTS:
-        raise ValidationError(
-            f"readout: expected one of {', '.join(READOUTS)}, got {readout!r}")
-    return readout
+    """``readout`` if it is one of :data:`READOUTS`."""
+    return check_choice("readout", readout, READOUTS)
 
 
 def apply_readout(outputs: np.ndarray, readout: str) -> np.ndarray:

@@ -51,7 +51,12 @@ from snnkit.training.resume import (
     training_settings,
 )
 from snnkit.utils.stack import import_tensorflow
-from snnkit.utils.validation import check_at_least, check_int, check_positive
+from snnkit.utils.validation import (
+    check_at_least,
+    check_choice,
+    check_int,
+    check_positive,
+)
 
 tf = import_tensorflow()
 
@@ -149,10 +154,7 @@ class Trainer:
         self.default_root_dir = Path(default_root_dir) if default_root_dir is not None \
             else Path.cwd()
         self.enable_progress_bar = enable_progress_bar
-        if max_pool not in MAX_POOL_OPTIONS:
-            raise ValidationError(f"max_pool: expected one of "
-                                  f"{', '.join(MAX_POOL_OPTIONS)}, got {max_pool!r}")
-        self.max_pool = max_pool
+        self.max_pool = check_choice("max_pool", max_pool, MAX_POOL_OPTIONS)
         self.callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
         self.steps_per_epoch = 0
         self.history: list[dict] = []

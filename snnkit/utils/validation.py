@@ -163,6 +163,19 @@ def check_fraction(argument: str, value, *, error=ValidationError) -> float:
     return float(value)
 
 
+def check_choice(argument: str, value, choices, *, error=ValidationError):
+    """``value`` if it is one of ``choices``; else ``argument: expected one of a, b,
+    got 'c'``."""
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value
+        known = False
+    if not known:
+        raise error(f"{argument}: expected one of {', '.join(map(str, choices))}, "
+                    f"got {shown(value)}")
+    return value
+
+
 def check_finite(argument: str, value, *, error=ValidationError) -> float:
     """``value`` as a finite float."""
     return check_number(argument, value, error=error)
