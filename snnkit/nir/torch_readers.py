@@ -198,3 +198,171 @@ def torch_reader_graph(graph, *, dt: float, synapse: float | None, readout: str,
                             metadata={METADATA_KEY: json.dumps(note)})
     except ValueError as e:  # nir's own type check: a bug here, not the user's
         raise NIRError(f"model: the {reader} form does not type-check: {e}") from e
+
+
+# --- the way back: per-step spikes -> NIR's meaning ------------------------------------
+def _uniform(node, param, where, name) -> float:
+    values = np.unique(np.asarray(getattr(node, param), np.float64))
+    if values.size != 1 or not np.isfinite(values[0]):
+        raise NIRError(f"{where}: node {name!r} ({type(node).__name__}): {param} must "
+                       "be one finite value for all neurons (snnkit gives a layer's "
+                       f"neurons the same parameters), got {values.min()}..{values.max()}")
+    return float(values[0])
+
+
+def snntorch_step(graph, where: str) -> float | None:
+    """The step snnTorch's exporter writes into every leaky neuron, or None.
+
+    snnTorch writes ``r = tau / dt`` (``r = tau_mem / dt``, ``w_in = tau_syn / dt`` for
+    ``CubaLIF``) with its fixed ``dt`` for every node; a graph where that holds for one
+    ``dt`` with ``r != 1`` carries snnTorch's per-step signature.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph
+        The graph.
+    where : str
+        Names the graph in messages.
+
+    Returns
+    -------
+    float or None
+        The step, s, or None when the graph does not carry the signature.
+    """
+    steps = set()
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind not in ("LIF", "CubaLIF"):
+            continue
+        tau = _uniform(node, "tau" if kind == "LIF" else "tau_mem", where, name)
+        r = _uniform(node, "r", where, name)
+        if r == 1.0 or r <= 0:
+            return None
+        steps.add(round(tau / r, 15))
+        if kind == "CubaLIF":
+            w_in = _uniform(node, "w_in", where, name)
+            if w_in <= 0:
+                return None
+            steps.add(round(_uniform(node, "tau_syn", where, name) / w_in, 15))
+    if len(steps) != 1:
+        return None
+    step = steps.pop()
+    return step if step > 0 else None
+
+
+def per_step_to_unit_area(graph, order, *, dt_graph: float | None, dt: float,
+                          where: str, notes: list, last_synapse: float | None = None):
+    """A graph with per-step spikes rewritten into NIR's meaning at snnkit's ``dt``.
+
+    One graph step (``dt_graph``) becomes one snnkit step (``dt``). A reader steps a
+    leaky membrane ``v <- beta v + (dt_graph / tau) r x`` with ``beta = 1 - dt_graph /
+    tau`` (Euler), snnkit ``v <- exp(-dt / tau') v + (1 - exp(-dt / tau')) r x``: equal
+    for ``tau' = -dt / ln(beta)``; likewise ``CubaLIF``'s ``tau_syn``. A leak below
+    :data:`IF_LEAK` per step is read as ``IF``; an ``IF`` adds ``r x`` per step
+    (Norse), snnkit ``dt r x``: ``r / dt``. A spike is 1 in its step, snnkit's ``1 /
+    dt``: the weights reading a neuron layer are × ``dt`` (biases are currents,
+    unchanged).
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph
+        The graph (a checked chain).
+    order : list of str
+        Its node names from the Input to the Output.
+    dt_graph : float or None
+        The graph's step, s (None: the graph has no leaky neurons).
+    dt : float
+        snnkit's step, s.
+    where : str
+        Names the graph in messages.
+    notes : list
+        Readings chosen on the way are appended to it (text).
+    last_synapse : float or None
+        A synapse (s) after the last neuron layer: the readout filter
+        :func:`torch_reader_graph` leaves to the user, put back as an ``LI``.
+
+    Returns
+    -------
+    nir.NIRGraph
+        Without metadata; ``type_check=False``.
+
+    Raises
+    ------
+    NIRError
+        A time constant that no step of ``dt_graph`` can mean, naming the node.
+    """
+    import nir
+
+    nodes, after_spikes = {}, False
+    norse_tau = [name for name in order
+                 if type(graph.nodes[name]).__name__ == "LIF" and dt_graph is not None
+                 and _uniform(graph.nodes[name], "tau", where, name) < dt_graph]
+    if norse_tau:
+        notes.append(
+            f"node {norse_tau[0]!r} (LIF) has tau "
+            f"{_uniform(graph.nodes[norse_tau[0]], 'tau', where, norse_tau[0]):g} s, "
+            f"below the graph's step {dt_graph:g} s: read as Norse 1.1.0's tau = dt * "
+            "tau_mem (norse#411), tau_mem = tau / dt_graph")
+
+    def decay(name, tau):
+        if name in norse_tau:
+            tau = tau / dt_graph
+        if tau <= dt_graph:
+            raise NIRError(f"{where}: node {name!r}: time constant {tau:g} s is not "
+                           f"above the graph's step dt_graph = {dt_graph:g} s, which "
+                           "per-step Euler cannot mean; pass the step the graph was "
+                           "written with (dt_graph)")
+        return 1.0 - dt_graph / tau
+
+    def exact_tau(beta):
+        # 12 digits: the float error of the round trip through beta is not a new tau
+        return float(f"{-dt / math.log(beta):.12g}")
+
+    for name in order:
+        node = copy.deepcopy(graph.nodes[name])
+        kind = type(node).__name__
+        if kind in _WEIGHTED and after_spikes:
+            node.weight = np.asarray(node.weight, np.float64) * dt
+            after_spikes = False
+        elif kind == "IF":
+            node.r = np.asarray(node.r, np.float64) / dt
+            after_spikes = True
+        elif kind in ("LIF", "CubaLIF"):
+            tau_key = "tau" if kind == "LIF" else "tau_mem"
+            beta = decay(name, _uniform(node, tau_key, where, name))
+            r = np.asarray(node.r, np.float64)
+            if 1.0 - beta < IF_LEAK and not np.any(node.v_leak):
+                gain = r * (1.0 - beta) / dt
+                neuron = nir.IF(r=gain, v_threshold=np.asarray(node.v_threshold),
+                                v_reset=np.asarray(node.v_reset))
+            else:
+                neuron = copy.deepcopy(node)
+                setattr(neuron, tau_key,
+                        np.full(np.shape(getattr(node, tau_key)), exact_tau(beta)))
+            if kind == "CubaLIF":
+                alpha = decay(name, _uniform(node, "tau_syn", where, name))
+                tau_syn = np.full(np.shape(node.tau_syn), exact_tau(alpha))
+                if isinstance(neuron, nir.IF):
+                    shape = np.shape(node.tau_syn)
+                    neuron.r = neuron.r * np.asarray(node.w_in, np.float64)
+                    nodes[f"{name}.synapse"] = nir.LI(tau=tau_syn, r=np.ones(shape),
+                                                      v_leak=np.zeros(shape))
+                else:
+                    neuron.tau_syn = tau_syn
+            nodes[name] = neuron
+            after_spikes = True
+            continue
+        nodes[name] = node
+    if last_synapse is not None:
+        last = [n for n in order if type(graph.nodes[n]).__name__ in
+                ("IF", "LIF", "CubaLIF")][-1]
+        shape = np.shape(graph.nodes[last].v_threshold)
+        keys = list(nodes)
+        at = keys.index(last) + 1
+        synapse = (f"{last}.out_synapse", nir.LI(tau=np.full(shape, last_synapse),
+                                                  r=np.ones(shape), v_leak=np.zeros(shape)))
+        nodes = dict([(k, nodes[k]) for k in keys[:at]] + [synapse]
+                     + [(k, nodes[k]) for k in keys[at:]])
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])),
+                        type_check=False)
