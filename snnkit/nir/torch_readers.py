@@ -206,7 +206,8 @@ def _uniform(node, param, where, name) -> float:
     if values.size != 1 or not np.isfinite(values[0]):
         raise NIRError(f"{where}: node {name!r} ({type(node).__name__}): {param} must "
                        "be one finite value for all neurons (snnkit gives a layer's "
-                       f"neurons the same parameters), got {values.min()}..{values.max()}")
+                       "neurons the same parameters), got "
+                       f"{values.min()}..{values.max()}")
     return float(values[0])
 
 
@@ -359,8 +360,9 @@ def per_step_to_unit_area(graph, order, *, dt_graph: float | None, dt: float,
         shape = np.shape(graph.nodes[last].v_threshold)
         keys = list(nodes)
         at = keys.index(last) + 1
-        synapse = (f"{last}.out_synapse", nir.LI(tau=np.full(shape, last_synapse),
-                                                  r=np.ones(shape), v_leak=np.zeros(shape)))
+        synapse = (f"{last}.out_synapse",
+                   nir.LI(tau=np.full(shape, last_synapse), r=np.ones(shape),
+                          v_leak=np.zeros(shape)))
         nodes = dict([(k, nodes[k]) for k in keys[:at]] + [synapse]
                      + [(k, nodes[k]) for k in keys[at:]])
     names = list(nodes)
