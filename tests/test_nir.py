@@ -129,7 +129,7 @@ def test_the_graph_is_the_truth_over_snnkit_metadata(exported, trained_seed_loih
     with pytest.warns(NIRMeaningWarning) as caught:
         network = from_nir(graph)
     messages = " | ".join(str(w.message) for w in caught)
-    for fragment in ("layers ['to-spikez', 'dense1'] off chip, which are not",
+    for fragment in ("puts layers ['to-spikez'] off chip, which are not in the graph",
                      "readout 'maen' is not one of last, mean", "block shapes for "
                      "['conv9']"):
         assert fragment in messages
@@ -280,6 +280,46 @@ def test_export_layout_matches_the_nir_equations(pad_layer, rng):
             assert np.array_equal(ours, theirs), layer
     assert "act" in back.neuron_layers
     assert back.layer_shape("flat") == network.layer_shape("flat")
+
+
+@pytest.mark.parametrize("neuron", ["loihi-relu", "loihi-lif"])
+def test_reader_form_of_pools_padding_and_lif_means_the_same_network(neuron, rng):
+    """Padding, a pool (SumPool2d with the window folded into the weights), a
+    stand-alone ReLU, a Dense without bias and LIF neurons: snnTorch and Norse load
+    the form and agree with each other on a batch, and snnkit reads it back as the same
+    network (the same rate model to float rounding)."""
+    import contextlib
+    import io
+
+    import norse.torch
+    import snntorch.utils
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    from snnkit.network.neurons import NeuronSpec
+
+    params = {"tau_rc": 0.02, "tau_ref": 0.0} if neuron == "loihi-lif" else {}
+    network = _layout_network(pad_layer=True).replace(neuron=NeuronSpec(neuron, params))
+    graph = to_nir(network, reader="snntorch")
+    assert "SumPool2d" in {type(n).__name__ for n in graph.nodes.values()}
+    x = rng.uniform(0, 2, (4, 7, 5, 2)).astype(np.float32)
+    batch = torch.from_numpy(_nchw(x).astype(np.float32))
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        net = import_from_nir(graph)
+        snntorch.utils.reset(net)
+        ours = torch.stack([net(batch)[0] for _ in range(20)], 1).numpy()
+        net, state, steps = norse.torch.from_nir(graph, dt=1e-4), None, []
+        for _ in range(20):
+            o, state = net(batch, state)
+            steps.append(o)
+    assert ours.shape == (4, 20, 3) and np.abs(ours).max() > 0
+    np.testing.assert_allclose(ours, torch.stack(steps, 1).numpy(), rtol=1e-4, atol=1e-3)
+    back = from_nir(graph)
+    assert back.neuron.name == neuron and back.synapse == pytest.approx(0.01)
+    if neuron == "loihi-lif":
+        assert back.neuron.params["tau_rc"] == pytest.approx(0.02)
+    np.testing.assert_allclose(to_keras(back)(x).numpy(), to_keras(network)(x).numpy(),
+                               rtol=1e-4, atol=1e-4)
 
 
 # --- graphs from elsewhere -----------------------------------------------------------

@@ -213,8 +213,12 @@ def test_per_step_graph_without_its_step_is_refused_naming_the_option(rng):
                        r"pass dt_graph \(--dt-graph\)"):
         from_nir(graph, spikes="per-step")
     with pytest.raises(NIRError, match=r"node 'a_lif': time constant 0.01 s is not above "
-                       r"the graph's step dt_graph = 0.02 s"):
-        from_nir(graph, spikes="per-step", dt_graph=0.02)
+                       r"the graph's step dt_graph = 0.01 s"):
+        from_nir(graph, spikes="per-step", dt_graph=0.01)
+    with pytest.warns(NIRMeaningWarning, match=r"node 'a_lif' \(LIF\) has tau 0.01 s, "
+                      r"below the graph's step 0.02 s: read as Norse 1.1.0's tau"):
+        norse = from_nir(graph, spikes="per-step", dt_graph=0.02)
+    assert norse.neuron.params["tau_rc"] == pytest.approx(-1e-3 / np.log(1 - 0.02 / 0.5))
     with pytest.raises(ValidationError, match="spikes: expected one of unit-area, "
                        "per-step, got 'per_step'"):
         from_nir(graph, spikes="per_step")
