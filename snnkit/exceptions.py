@@ -140,6 +140,12 @@ class CalibrationWarning(SnnkitWarning):
     """Calibration ended without every layer within tolerance of its target."""
 
 
+class NIRMeaningWarning(SnnkitWarning):
+    """A NIR graph read one way where it could mean another (spike amplitude, time
+    step, readout), or snnkit's metadata in it disagreeing with the graph (the graph
+    wins). The message says which reading was chosen and how to choose another."""
+
+
 def shown(value, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages.
 

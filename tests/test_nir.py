@@ -4,6 +4,7 @@ an independent reference interpreter of the exported graphs, graphs from elsewhe
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from snnkit.backends import get_backend
 from snnkit.cli import main
 from snnkit.convert.freeze import from_keras
 from snnkit.convert.keras_model import to_keras
-from snnkit.exceptions import NIRError, ValidationError
+from snnkit.exceptions import NIRError, NIRMeaningWarning, ValidationError
 from snnkit.nir.export import to_nir, write_nir
 from snnkit.nir.importer import from_nir
 
@@ -93,18 +94,65 @@ def test_the_graph_alone_describes_the_same_network(trained_seed_loihi, exported
                                atol=1e-3)
 
 
-def test_graph_edited_elsewhere_is_read_without_the_stale_metadata(exported, caplog):
+def test_graph_edited_elsewhere_is_read_without_the_stale_metadata(exported):
     graph = nir.read(exported)
     graph.nodes["conv0.neurons"].v_threshold = graph.nodes["conv0.neurons"].v_threshold * 2
-    with caplog.at_level(logging.WARNING, logger="snnkit.nir.importer"):
+    with pytest.warns(NIRMeaningWarning, match=r"metadata's neuron type and scales "
+                      r"ignored \(node 'conv0.neurons' has r / v_threshold 0.5"):
         network = from_nir(graph)
-    assert "snnkit metadata ignored" in caplog.text and "conv0.neurons" in caplog.text
     assert network.scale_firing_rates == {}
+    assert network.off_chip == ("to-spikes", "dense1")  # the metadata's, which agrees
+
+
+def _edit_metadata(graph, **changes):
+    meta = json.loads(graph.metadata["snnkit"])
+    meta.update(changes)
+    graph.metadata = {"snnkit": json.dumps(meta)}
+    return graph
+
+
+def test_the_graph_is_the_truth_over_snnkit_metadata(exported, trained_seed_loihi):
+    """Metadata is used only where it agrees with the graph; every disagreement is a
+    warning naming what differs, and the graph's value is used."""
+    graph = _edit_metadata(nir.read(exported), no_bias=["conv0"])
+    graph.nodes["conv0"].bias = np.full_like(graph.nodes["conv0"].bias, 0.5)
+    with pytest.warns(NIRMeaningWarning, match="says layer 'conv0' has no bias; the "
+                      r"graph's bias is kept \(largest \|bias\| 0.5\)"):
+        network = from_nir(graph)
+    scale = trained_seed_loihi.scale("conv0")
+    np.testing.assert_allclose(network.weights["conv0"][1], 0.5 / scale, rtol=1e-6)
+    assert network.scale_firing_rates == trained_seed_loihi.scale_firing_rates
+
+    # one changed character in a layer name: placement and readout not silently lost
+    graph = _edit_metadata(nir.read(exported), off_chip=["to-spikez", "dense1"],
+                           readout="maen", block_shapes={"conv9": [4, 4, 4]})
+    with pytest.warns(NIRMeaningWarning) as caught:
+        network = from_nir(graph)
+    messages = " | ".join(str(w.message) for w in caught)
+    for fragment in ("puts layers ['to-spikez'] off chip, which are not in the graph",
+                     "readout 'maen' is not one of last, mean", "block shapes for "
+                     "['conv9']"):
+        assert fragment in messages
+    assert network.off_chip == ("to-spikes", "dense1") and network.readout == "last"
+    assert network.scale_firing_rates == trained_seed_loihi.scale_firing_rates
+
+    graph = _edit_metadata(nir.read(exported), synapse=0.02)
+    with pytest.warns(NIRMeaningWarning, match=r"the graph's synapse is 0.005 s, snnkit "
+                      r"metadata says 0.02: the graph's is used"):
+        assert from_nir(graph).synapse == 0.005
+
+
+@pytest.fixture(scope="module")
+def nengo_predictions(trained_seed_loihi, mnist_small):
+    """The ``nengo`` backend's predictions on the 200 test images at 30 steps."""
+    _, (x, _) = mnist_small
+    return get_backend("nengo").run(trained_seed_loihi, x[:200], n_steps=30).predictions
 
 
 # --- the independent check -----------------------------------------------------------
 @pytest.mark.slow
-def test_reference_interpreter_agrees_with_nengo(trained_seed_loihi, exported, mnist_small):
+def test_reference_interpreter_agrees_with_nengo(trained_seed_loihi, exported,
+                                                 mnist_small, nengo_predictions):
     """The exported graph, run by tests/nir_reference.py (float64, written from NIR's
     equations), predicts the same digit as snnkit's ``nengo`` backend on >= 95% of 200
     test images at 30 steps (measured: 98.0%). Predictions, not outputs, are compared:
@@ -116,9 +164,80 @@ def test_reference_interpreter_agrees_with_nengo(trained_seed_loihi, exported, m
     x = x[:200]
     graph = nir.read(exported)  # nir's own reader: no snnkit code between file and run
     reference = run_graph(graph, _nchw(x), n_steps=30, dt=trained_seed_loihi.dt)
-    nengo = get_backend("nengo").run(trained_seed_loihi, x, n_steps=30)
-    agreement = np.mean(reference[:, -1].argmax(axis=-1) == nengo.predictions)
+    agreement = np.mean(reference[:, -1].argmax(axis=-1) == nengo_predictions)
     assert agreement >= 0.95, f"agreement {agreement:.3f}"
+
+
+# --- the torch readers, unpatched ------------------------------------------------------
+def _lowpass(outputs, a):
+    """The README's readout filter: y_t = a y_(t-1) + (1 - a) out_t."""
+    y, filtered = np.zeros(outputs.shape[:1] + outputs.shape[2:]), []
+    for t in range(outputs.shape[1]):
+        y = a * y + (1 - a) * outputs[:, t]
+        filtered.append(y)
+    return np.stack(filtered, axis=1)
+
+
+@pytest.mark.slow
+def test_snntorch_and_norse_load_the_export_unpatched_and_agree(
+        trained_seed_loihi, mnist_small, nengo_predictions, tmp_path, capsys):
+    """``snnkit export --for snntorch|norse``, loaded by snnTorch 1.0's and Norse 1.1's
+    own NIR import and run on a batch as the README's recipes say, predicts the digit
+    snnkit's ``nengo`` backend predicts on >= 95% of 200 test images at 30 steps."""
+    import contextlib
+    import io
+    import json
+
+    import norse.torch
+    import snntorch.utils
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    network_file = tmp_path / "seed.snn.npz"
+    trained_seed_loihi.save(network_file)
+    _, (x, _) = mnist_small
+    batch = torch.from_numpy(_nchw(x[:200]).astype(np.float32))
+    outputs = {}
+    for reader in ("snntorch", "norse"):
+        path = tmp_path / f"seed.{reader}.nir"
+        assert main(["export", str(network_file), "--format", "nir", "--for", reader,
+                     str(path)]) == 0
+        graph = nir.read(path)  # nir's own reader, type-checked
+        assert {type(n).__name__ for n in graph.nodes.values()} <= {
+            "Input", "Conv2d", "LIF", "CubaLIF", "Flatten", "Affine", "Output"}
+        note = json.loads(graph.metadata["snnkit_reader"])
+        with torch.no_grad():
+            if reader == "snntorch":
+                with contextlib.redirect_stdout(io.StringIO()):  # it prints per layer
+                    net = import_from_nir(graph)
+                snntorch.utils.reset(net)
+                out = torch.stack([net(batch)[0] for _ in range(30)], 1)
+            else:
+                net, state, steps = norse.torch.from_nir(graph, dt=1e-4), None, []
+                for _ in range(30):
+                    o, state = net(batch, state)
+                    steps.append(o)
+                out = torch.stack(steps, 1)
+        outputs[reader] = out.numpy()
+        predictions = _lowpass(outputs[reader], note["readout_filter"])[:, -1].argmax(-1)
+        agreement = np.mean(predictions == nengo_predictions)
+        assert agreement >= 0.95, f"{reader}: agreement {agreement:.3f}"
+    np.testing.assert_allclose(outputs["snntorch"], outputs["norse"], rtol=1e-4,
+                               atol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_reader_form_imports_back_with_its_meaning(trained_seed_loihi, mnist_small,
+                                                       nengo_predictions):
+    """snnkit reads its own per-step form back (its note says per-step, dt 1e-4):
+    the same network, the bias filtered by the synaptic current apart."""
+    back = from_nir(to_nir(trained_seed_loihi, reader="norse"))
+    assert back.neuron.name == "loihi-relu" and back.synapse == 0.005
+    assert back.dt == trained_seed_loihi.dt
+    assert back.off_chip == trained_seed_loihi.off_chip
+    _, (x, _) = mnist_small
+    predictions = get_backend("nengo").run(back, x[:100], n_steps=30).predictions
+    assert np.mean(predictions == nengo_predictions[:100]) >= 0.97
 
 
 # --- layouts, pools, padding: checked against the NIR equations -------------------------
@@ -161,6 +280,46 @@ def test_export_layout_matches_the_nir_equations(pad_layer, rng):
             assert np.array_equal(ours, theirs), layer
     assert "act" in back.neuron_layers
     assert back.layer_shape("flat") == network.layer_shape("flat")
+
+
+@pytest.mark.parametrize("neuron", ["loihi-lif"])
+def test_reader_form_of_pools_padding_and_lif_means_the_same_network(neuron, rng):
+    """Padding, a pool (SumPool2d with the window folded into the weights), a
+    stand-alone ReLU, a Dense without bias and LIF neurons: snnTorch and Norse load
+    the form and agree with each other on a batch, and snnkit reads it back as the same
+    network (the same rate model to float rounding)."""
+    import contextlib
+    import io
+
+    import norse.torch
+    import snntorch.utils
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    from snnkit.network.neurons import NeuronSpec
+
+    params = {"tau_rc": 0.02, "tau_ref": 0.0} if neuron == "loihi-lif" else {}
+    network = _layout_network(pad_layer=True).replace(neuron=NeuronSpec(neuron, params))
+    graph = to_nir(network, reader="snntorch")
+    assert "SumPool2d" in {type(n).__name__ for n in graph.nodes.values()}
+    x = rng.uniform(20, 60, (4, 7, 5, 2)).astype(np.float32)  # rates of hundreds of Hz
+    batch = torch.from_numpy(_nchw(x).astype(np.float32))
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        net = import_from_nir(graph)
+        snntorch.utils.reset(net)
+        ours = torch.stack([net(batch)[0] for _ in range(20)], 1).numpy()
+        net, state, steps = norse.torch.from_nir(graph, dt=1e-4), None, []
+        for _ in range(20):
+            o, state = net(batch, state)
+            steps.append(o)
+    assert ours.shape == (4, 20, 3) and np.abs(ours).max() > 0
+    np.testing.assert_allclose(ours, torch.stack(steps, 1).numpy(), rtol=1e-4, atol=1e-3)
+    back = from_nir(graph)
+    assert back.neuron.name == neuron and back.synapse == pytest.approx(0.01)
+    if neuron == "loihi-lif":
+        assert back.neuron.params["tau_rc"] == pytest.approx(0.02)
+    np.testing.assert_allclose(to_keras(back)(x).numpy(), to_keras(network)(x).numpy(),
+                               rtol=1e-4, atol=1e-4)
 
 
 # --- graphs from elsewhere -----------------------------------------------------------

@@ -9,6 +9,9 @@ inspect`` and by the scale search's core check (:func:`plan_loihi_cores`).
 from __future__ import annotations
 
 import logging
+import math
+
+import numpy as np
 
 from snnkit.exceptions import BackendCapabilityError, LoihiMappingError
 from snnkit.network.neurons import LOIHI_NEURON_TYPES
@@ -28,6 +31,76 @@ def check_loihi_network(network) -> None:
             f"neuron_type: on-chip layer(s) {layers} use {network.neuron.name!r}, "
             f"which Loihi cannot run; allowed on chip: {', '.join(LOIHI_NEURON_TYPES)} "
             "(or list the layer in off_chip)")
+    _check_loihi_ranges(network)
+
+
+# nengo-loihi scales each block's largest weight to 255 (8 bits) and its threshold to
+# 255 * 2**6 / jump, where jump is the voltage, in thresholds, that one input spike adds
+# through that weight; the threshold's mantissa (round(vth / 2**6)) is then 0 for jump
+# over ~500 (a bare AssertionError in vth_to_manexp), and no weight exponent fits for
+# jump under ~1.5e-5 (255 * 2**-1 / the largest threshold). A LIF decay under half of
+# 1/4095 per step rounds to 0 in Loihi's 12 bits. The limits keep a small margin.
+LOIHI_JUMP_MAX = 480.0
+LOIHI_JUMP_MIN = 2e-5
+_PASS_THROUGH = ("Flatten", "ZeroPadding2D", "Reshape")
+
+
+def _source_neurons(network, name):
+    """The neuron layer ``name``'s kernel reads through layers that only move values
+    (Flatten, padding, reshape), or None for anything else (sums, pools, several
+    inputs: their gains are not checked here)."""
+    graph, neurons = network.graph, set(network.neuron_layers)
+    inputs = list(graph.layer(name).inputs)
+    while len(inputs) == 1 and inputs[0] not in neurons:
+        layer = graph.layer(inputs[0])
+        if layer.class_name not in _PASS_THROUGH:
+            return None
+        inputs = list(layer.inputs)
+    return inputs[0] if len(inputs) == 1 else None
+
+
+def _check_loihi_ranges(network) -> None:
+    """Refuse, naming the layer and the limit, a network whose weights or time
+    constants nengo-loihi cannot discretize (it would fail with a bare
+    ``AssertionError`` or an unnamed ``BuildError`` while building)."""
+    spec = network.neuron
+    amplitude = float(spec.params.get("amplitude", 1.0))
+    dt = network.dt
+    lif = spec.name == "loihi-lif"
+    decay_v = -math.expm1(-dt / float(spec.params.get("tau_rc", 0.02))) if lif else 1.0
+    for name in network.on_chip_layers:
+        if lif and decay_v < 0.5 / 4095:
+            raise LoihiMappingError(
+                f"neuron_type: on-chip layer {name!r}: tau_rc "
+                f"{spec.params.get('tau_rc')} s decays the voltage by {decay_v:.3g} per "
+                f"{dt:g} s step, which Loihi's 12-bit decay rounds to 0 (limit "
+                f"{0.5 / 4095:.3g}, tau_rc under ~{dt * 8190:g} s); use loihi-relu for a "
+                "neuron without leak")
+        source = _source_neurons(network, name)
+        if source is None or name not in network.weights:
+            continue
+        kernel = np.asarray(network.weights[name][0])
+        if not kernel.size:
+            continue
+        # one input spike through the largest weight, in thresholds per step
+        jump = float(np.abs(kernel).max()) * network.scale(name) * amplitude / \
+            network.scale(source)
+        if lif:
+            jump *= decay_v / dt
+            if network.synapse is not None:
+                jump *= -math.expm1(-dt / network.synapse)
+        if jump > LOIHI_JUMP_MAX:
+            raise LoihiMappingError(
+                f"weights: on-chip layer {name!r}: one input spike through its largest "
+                f"weight moves the voltage by {jump:.3g} thresholds; Loihi's 8-bit "
+                f"weights and threshold mantissa hold at most {LOIHI_JUMP_MAX:g} (a NIR "
+                "graph with per-step spikes read as unit-area? import it with "
+                "spikes='per-step'; or lower the layer's scale)")
+        if jump < LOIHI_JUMP_MIN:
+            raise LoihiMappingError(
+                f"weights: on-chip layer {name!r}: one input spike through its largest "
+                f"weight moves the voltage by {jump:.3g} thresholds, under Loihi's "
+                f"resolution ({LOIHI_JUMP_MIN:g}); raise the layer's scale")
 
 
 def plan_built_network(built, block_shapes: dict | None = None):

@@ -3,6 +3,8 @@ FrozenNetwork, and a FrozenNetwork to a NIR graph."""
 
 from __future__ import annotations
 
+import sys
+
 from snnkit.cli import arguments as A
 
 
@@ -10,6 +12,9 @@ def run(args) -> int:
     out = A.output_file(args.out)
     if args.from_nir is not None:
         return _convert_from_nir(args, out)
+    for flag, value in (("--spikes", args.spikes), ("--dt-graph", args.dt_graph)):
+        if value is not None:
+            raise A.error(f"{flag}: used with --from-nir only, got {value!r}")
     if args.model is None:
         raise A.error("model: expected a Keras model file (or --from-nir FILE), got none")
     from snnkit.convert.freeze import from_keras
@@ -32,20 +37,39 @@ def run(args) -> int:
 
 
 def _convert_from_nir(args, out) -> int:
+    import warnings
+
+    from snnkit.exceptions import NIRMeaningWarning
     from snnkit.nir.importer import from_nir
 
     max_pool = None if args.max_pool == "refuse" else args.max_pool
     for flag, value in (("model", args.model), ("--scale", args.scale),
                         ("--synapse", args.synapse), ("--off-chip", args.off_chip),
-                        ("--readout", args.readout), ("--max-pool", max_pool)):
+                        ("--max-pool", max_pool)):
         if value is not None:
             raise A.error(f"{flag}: not used with --from-nir (the NIR graph sets it), "
-                         f"got {value!r}")
-    network = from_nir(A.input_file(args.from_nir, "--from-nir"),
-                       neuron_type=args.neuron_type, dt=args.dt)
+                          f"got {value!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NIRMeaningWarning)
+        network = from_nir(A.input_file(args.from_nir, "--from-nir"),
+                           neuron_type=args.neuron_type, dt=args.dt, spikes=args.spikes,
+                           dt_graph=args.dt_graph)
+    for warning in caught:
+        if issubclass(warning.category, NIRMeaningWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    if args.readout is not None:
+        network = network.replace(readout=args.readout)
     print(network.summary())
     print(f"FrozenNetwork saved to {network.save(out)}")
-    A.note_readout(network)
+    if network.neuron.is_spiking and network.synapse is None \
+            and network.readout == "last":
+        # a NIR graph sets its synapse: only the readout is the user's to choose here
+        print("note: spiking neurons with no synapse and the 'last' readout read one "
+              "step's spikes: accuracy will be noisy and differ between backends; "
+              "pass --readout mean", file=sys.stderr)
     return 0
 
 
@@ -54,5 +78,7 @@ def run_export(args) -> int:
     out = A.output_file(args.out, "out")
     from snnkit.nir.export import write_nir
 
-    print(f"NIR graph written to {write_nir(network, out)}")
+    print(f"NIR graph written to {write_nir(network, out, args.reader)}"
+          + ("" if args.reader == "nir" else f" (the form {args.reader} reads; "
+             "per-step spikes, one reader step = 1e-4 s of graph time)"))
     return 0

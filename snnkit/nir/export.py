@@ -5,8 +5,10 @@ unit-area Dirac pulse, a layout of ``(channels, height, width)`` as in PyTorch):
 
 - the Input node carries the network input (e.g. pixel values) in NIR layout;
 - each Keras ``Conv2D``/``Dense`` becomes ``Conv2d``/``Affine`` (``Linear`` without a
-  bias), ``Flatten`` becomes ``Flatten`` (the next ``Affine``'s columns are reordered
-  from Keras' channels-last order) and ``AveragePooling2D`` becomes ``AvgPool2d``;
+  bias), ``Flatten`` becomes ``Flatten(start_dim=-3, end_dim=-1)`` (negative dims: the
+  same for readers that count a batch dimension and those that do not; the next
+  ``Affine``'s columns are reordered from Keras' channels-last order) and
+  ``AveragePooling2D`` becomes ``AvgPool2d``;
 - each neuron layer becomes ``IF`` (``spiking-relu``, ``loihi-relu``) or ``LIF``
   (``lif``, ``loihi-lif``: ``tau`` = ``tau_rc``) with ``r = 1``, ``v_threshold = 1``,
   ``v_reset = 0``, followed by ``LI(tau=synapse, r=1, v_leak=0)``, a unit-gain lowpass,
@@ -20,6 +22,10 @@ period, voltage floor, off-chip layers, block shapes, the exact scales) goes int
 graph's metadata under ``"snnkit"`` as one JSON string;
 :func:`snnkit.nir.importer.from_nir` uses it to rebuild the identical FrozenNetwork,
 other readers can ignore it.
+
+``reader="snntorch"`` or ``"norse"`` writes the form those two torch readers load
+unpatched and run batched (:mod:`snnkit.nir.torch_readers`): the same network in their
+per-step convention.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from snnkit.exceptions import NIRError
+from snnkit.exceptions import NIRError, ValidationError
 from snnkit.utils.files import atomic_write
 
 if TYPE_CHECKING:
@@ -52,13 +58,21 @@ _HANDLED = ("InputLayer", "Conv2D", "Dense", "Flatten", "AveragePooling2D",
             "ZeroPadding2D", "ReLU", "Activation")
 
 
-def to_nir(network: FrozenNetwork):
+READERS = ("nir", "snntorch", "norse")
+
+
+def to_nir(network: FrozenNetwork, reader: str = "nir"):
     """``network`` as a ``nir.NIRGraph`` (see the module docstring for the mapping).
 
     Parameters
     ----------
     network : FrozenNetwork
         The network to export.
+    reader : {"nir", "snntorch", "norse"}
+        ``"nir"``: NIR's exact meaning (unit-area spikes, continuous time, an ``LI``
+        synapse), with snnkit's metadata for an exact round trip. ``"snntorch"``,
+        ``"norse"``: the form those readers load unpatched and run batched, in their
+        per-step convention (:mod:`snnkit.nir.torch_readers`; one graph for both).
 
     Returns
     -------
@@ -68,9 +82,14 @@ def to_nir(network: FrozenNetwork):
     ------
     NIRError
         Naming the layer NIR cannot express.
+    ValidationError
+        ``reader`` is not one of :data:`READERS`.
     """
     import nir
 
+    if reader not in READERS:
+        raise ValidationError(f"reader: expected one of {', '.join(READERS)}, got "
+                              f"{reader!r}")
     if network.neuron.name not in IF_NEURONS + LIF_NEURONS:
         raise NIRError(
             f"neuron_type: NIR has no rate (non-spiking) neuron; layers "
@@ -87,11 +106,17 @@ def to_nir(network: FrozenNetwork):
     builder = _GraphBuilder(network, nir)
     for layer in layers:
         builder.add(layer["class_name"], layer["config"])
-    return builder.finish(config["config"].get("name"))
+    graph = builder.finish(config["config"].get("name"))
+    if reader == "nir":
+        return graph
+    from snnkit.nir.torch_readers import torch_reader_graph
+
+    return torch_reader_graph(graph, dt=network.dt, synapse=network.synapse,
+                              readout=network.readout, reader=reader)
 
 
-def write_nir(network: FrozenNetwork, path) -> Path:
-    """Write ``to_nir(network)`` to ``path`` (HDF5, ``nir.write``) atomically.
+def write_nir(network: FrozenNetwork, path, reader: str = "nir") -> Path:
+    """Write ``to_nir(network, reader)`` to ``path`` (HDF5, ``nir.write``) atomically.
 
     Parameters
     ----------
@@ -99,6 +124,8 @@ def write_nir(network: FrozenNetwork, path) -> Path:
         The network to export.
     path : str or os.PathLike
         The file to write.
+    reader : {"nir", "snntorch", "norse"}
+        The form (:func:`to_nir`).
 
     Returns
     -------
@@ -112,7 +139,7 @@ def write_nir(network: FrozenNetwork, path) -> Path:
     """
     import nir
 
-    graph = to_nir(network)
+    graph = to_nir(network, reader)
     buffer = io.BytesIO()
     nir.write(buffer, graph)
     path = Path(path)
@@ -270,7 +297,7 @@ class _GraphBuilder:
             return  # already flat: Keras' Flatten is the identity
         c, h, w = self.shape
         self._add(name, self.nir.Flatten(input_type={"input": np.array(self.shape)},
-                                         start_dim=0, end_dim=-1))
+                                         start_dim=-3, end_dim=-1))
         self.shape = (c * h * w,)
         self.flattened_hwc = (h, w, c)
 

@@ -149,6 +149,7 @@ class GraphWalk:
         self.amplitude, self.scales = amplitude, scales
         self.standalone, self.no_bias = set(standalone), set(no_bias)
         self.specs, self.neurons, self.names = [], {}, set()
+        self.biases_kept = []  # (node, largest |bias|): nonzero where metadata says none
         self.segment, self.start_gain = [], 1.0
         self.filters = [[]]  # synapse nodes per segment: (node, tau)
         self.flatten_chw = None
@@ -266,7 +267,10 @@ class GraphWalk:
         if min(out) < 1:
             raise self._error(name, f"kernel {kernel} does not fit input {self.shape}")
         bias = np.broadcast_to(np.asarray(node.bias, np.float64), (weight.shape[0],))
-        keep_bias = name not in self.no_bias and (self.scales is not None or bias.any())
+        # the graph is the truth: a bias the metadata calls absent is kept if it is not 0
+        keep_bias = bias.any() or (name not in self.no_bias and self.scales is not None)
+        if name in self.no_bias and bias.any():
+            self.biases_kept.append((name, float(np.abs(bias).max())))
         self._add_weighted({
             "kind": "conv", "name": self._keras_name(name), "weight": weight,
             "bias": bias.copy() if keep_bias else None, "stride": stride,

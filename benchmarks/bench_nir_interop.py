@@ -1,0 +1,181 @@
+"""snnTorch and Norse running snnkit's NIR export, against snnkit's ``nengo`` backend and
+snnkit's NIR reference interpreter, in one run.
+
+The network: the demo's (``out/demo/seed.snn.npz``, as ``snnkit demo`` writes it), or
+--network PATH. It is exported twice: NIR's exact form (run by the reference
+interpreter, ``tests/nir_reference.py``, written from NIR's equations) and the torch
+readers' form (``snnkit.to_nir(network, reader="snntorch")``, loaded unpatched by
+snnTorch 1.0's ``import_from_nir`` and Norse 1.1's ``from_nir(dt=1e-4)`` and run
+batched as the README's recipes say). For the first --n test images (1,000) at --steps
+(30) it prints the fraction whose predicted digit equals the ``nengo`` backend's
+(argmax at the last step; the readers' output filtered with the synapse), each one's
+accuracy and wall time, and the reference interpreter read k steps earlier than nengo
+(k = 0..4): nengo's synapses each delay a layer's input by one step, which NIR's
+equations (and the readers) do not, so single predictions move where two digits are
+close; the interpreter, read as many steps earlier as the network has synapses between
+its first spiking layer and the output, agrees on nearly all.
+
+Writes the figures as JSON next to --out and a PNG of agreement against the steps.
+
+    .venv/bin/python benchmarks/bench_nir_interop.py [--network out/demo/seed.snn.npz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the reference interpreter lives with the tests
+
+
+def lowpass(outputs, a):
+    """The README's readout filter: y_t = a y_(t-1) + (1 - a) out_t, y_0 = 0."""
+    y, filtered = np.zeros(outputs.shape[:1] + outputs.shape[2:]), []
+    for t in range(outputs.shape[1]):
+        y = a * y + (1 - a) * outputs[:, t]
+        filtered.append(y)
+    return np.stack(filtered, axis=1)
+
+
+def run_snntorch(graph, x, n_steps, batch):
+    import snntorch.utils
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per layer
+        net = import_from_nir(copy.deepcopy(graph))
+    outputs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            snntorch.utils.reset(net)  # before every batch
+            xb = torch.from_numpy(x[i:i + batch])
+            outputs.append(torch.stack([net(xb)[0] for _ in range(n_steps)], 1))
+    return torch.cat(outputs).numpy()
+
+
+def run_norse(graph, x, n_steps, batch):
+    import norse.torch
+    import torch
+
+    net = norse.torch.from_nir(copy.deepcopy(graph), dt=1e-4)
+    outputs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb, state, steps = torch.from_numpy(x[i:i + batch]), None, []
+            for _ in range(n_steps):
+                out, state = net(xb, state)
+                steps.append(out)
+            outputs.append(torch.stack(steps, 1))
+    return torch.cat(outputs).numpy()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--network", default="out/demo/seed.snn.npz")
+    parser.add_argument("--n", type=int, default=1000, help="test images")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--out", default="out/bench_nir_interop.json")
+    args = parser.parse_args(argv)
+
+    from nir_reference import run_graph
+
+    import snnkit
+    from snnkit.backends import get_backend
+    from snnkit.network.frozen import FrozenNetwork
+    from snnkit.utils.environment import package_versions
+    from snnkit.utils.files import atomic_write
+
+    if not Path(args.network).is_file():
+        print(f"--network: no file {args.network}; run `snnkit demo` first (it writes "
+              "out/demo/seed.snn.npz) or pass a FrozenNetwork file", file=sys.stderr)
+        return 1
+    network = FrozenNetwork.load(args.network)
+    _, (x, y) = snnkit.load_mnist(0, args.n)
+    x_nchw = np.asarray(x, np.float32).transpose(0, 3, 1, 2).copy()
+    rows, timings = {}, {}
+
+    start = time.perf_counter()
+    nengo = get_backend("nengo").run(network, x, n_steps=args.steps).predictions
+    timings["nengo"] = time.perf_counter() - start
+    print(f"{args.network}: {network.neuron.name}, synapse {network.synapse} s, dt "
+          f"{network.dt} s; {args.n} test images, {args.steps} steps")
+    print(f"nengo backend (the reference): accuracy {np.mean(nengo == y):.4f} "
+          f"({timings['nengo']:.1f} s)")
+
+    exact = snnkit.to_nir(network)
+    start = time.perf_counter()
+    reference = run_graph(exact, x_nchw.astype(np.float64), args.steps, dt=network.dt)
+    timings["reference interpreter"] = time.perf_counter() - start
+    shifted = {}
+    for k in range(5):
+        shifted[k] = float(np.mean(reference[:, args.steps - 1 - k].argmax(-1) == nengo))
+    rows["reference interpreter"] = reference[:, -1].argmax(-1)
+
+    torch_form = snnkit.to_nir(network, reader="snntorch")
+    a = json.loads(torch_form.metadata["snnkit_reader"])["readout_filter"]
+    for name, run in (("snnTorch 1.0.0", run_snntorch), ("Norse 1.1.0", run_norse)):
+        start = time.perf_counter()
+        outputs = run(torch_form, x_nchw, args.steps, args.batch)
+        timings[name] = time.perf_counter() - start
+        rows[name] = (outputs if a is None else lowpass(outputs, a))[:, -1].argmax(-1)
+
+    print(f"{'':24s} {'agrees with nengo':>18s} {'accuracy':>9s} {'wall s':>7s}")
+    figures = {}
+    for name, predictions in rows.items():
+        agreement = float(np.mean(predictions == nengo))
+        figures[name] = {"agreement": agreement,
+                         "accuracy": float(np.mean(predictions == y)),
+                         "wall_s": timings[name]}
+        print(f"{name:24s} {agreement:18.4f} {figures[name]['accuracy']:9.4f} "
+              f"{timings[name]:7.1f}")
+    print("reference interpreter at step N - k vs nengo at step N: "
+          + ", ".join(f"k={k}: {v:.4f}" for k, v in shifted.items()))
+    result = {"network": str(args.network), "n_images": args.n, "n_steps": args.steps,
+              "nengo_accuracy": float(np.mean(nengo == y)), "nengo_wall_s":
+              timings["nengo"], "figures": figures, "reference_shifted": shifted,
+              "versions": package_versions()}
+    out = Path(args.out)
+    with atomic_write(out, "w") as f:
+        json.dump(result, f, indent=2)
+    _plot(out.with_suffix(".png"), figures, shifted)
+    print(f"written {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def _plot(path, figures, shifted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from snnkit.utils.files import atomic_write
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    names = list(figures)
+    left.barh(names, [figures[n]["agreement"] * 100 for n in names])
+    left.axvline(95, color="k", linestyle=":")
+    left.set_xlim(80, 100)
+    left.set_xlabel("predictions equal to nengo's, %")
+    right.plot(list(shifted), [v * 100 for v in shifted.values()], marker="o")
+    right.set_xlabel("reference interpreter read k steps before nengo")
+    right.set_ylabel("agreement, %")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
