@@ -321,6 +321,32 @@ def test_max_pooling_opt_in_becomes_average_pooling():
         fold_model(model, max_pool="min")
 
 
+def test_same_max_pooling_becomes_padding_and_valid_average_pooling():
+    """A 'same' max pooling (Xception, ResNet stems) becomes TensorFlow's zero padding
+    and a 'valid' average pooling, which every backend runs."""
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(L.MaxPooling2D(
+        3, strides=2, padding="same", name="mp")(L.Conv2D(4, 3, activation="relu",
+                                                          name="c")(x))))
+    folded = fold_model(_model(body), max_pool="average")
+    padding = folded.model.get_layer("mp.pad")
+    assert padding.get_config()["padding"] == ((0, 1), (0, 1))  # TF's 'same' for 10x10
+    expected = _model(lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(
+        L.AveragePooling2D(3, strides=2, name="mp")(L.ZeroPadding2D(((0, 1), (0, 1)))(
+            L.Conv2D(4, 3, activation="relu", name="c")(x))))))
+    x = _x((12, 12, 2))
+    np.testing.assert_allclose(folded.model(x).numpy(), expected(x).numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_a_refused_multi_input_layer_is_named_by_its_class():
+    def body(x):
+        a = L.Conv2D(2, 3, padding="same", activation="relu", name="a")(x)
+        return L.Dense(3, name="out")(L.Flatten(name="f")(L.Multiply(name="gate")([a, a])))
+    with pytest.raises(ConversionError, match="'gate' is a Multiply; spiking neurons "
+                                              "cannot multiply two signals"):
+        fold_model(_model(body))
+
+
 @pytest.mark.parametrize("shape", [(6, 6, 2), (10,)])
 def test_single_neuron_layer_gets_an_identity_spike_encoder(shape):
     def body(x):

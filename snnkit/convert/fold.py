@@ -535,19 +535,50 @@ def _same_pooling_as_valid(name, layer, config):
 
 def _max_pooling_as_average(model):
     """``model`` with every max pooling replaced by average pooling of the same window
-    (same weights elsewhere), and the names of the layers replaced."""
+    (same weights elsewhere), and the names of the layers replaced.
+
+    A ``'same'`` max pooling becomes the zero padding TensorFlow gives it followed by
+    a ``'valid'`` average pooling (border windows average the padding's zeros too):
+    the function changes anyway, and that one every backend runs."""
     tf = import_tensorflow()
 
     config = model.get_config()
-    replaced = []
+    replaced, layers = [], []
     for layer in config["layers"]:
         if layer["class_name"] in MAX_POOLING_LAYERS:
+            name = layer["config"]["name"]
             layer["class_name"] = MAX_POOLING_LAYERS[layer["class_name"]]
-            replaced.append(layer["config"]["name"])
+            replaced.append(name)
+            if layer["config"].get("padding") == "same":
+                window = layer["config"]["pool_size"]
+                pads = _same_pads(model.get_layer(name).input_shape[1:-1], window,
+                                  layer["config"]["strides"] or window)
+                if any(any(p) for p in pads):
+                    pad_name = f"{name}.pad"
+                    rank = len(pads)
+                    layers.append({
+                        "class_name": f"ZeroPadding{rank}D", "name": pad_name,
+                        "config": {"name": pad_name,
+                                   "padding": pads[0] if rank == 1 else pads},
+                        "inbound_nodes": layer["inbound_nodes"]})
+                    layer["inbound_nodes"] = [[[pad_name, 0, 0, {}]]]
+                layer["config"]["padding"] = "valid"
+        layers.append(layer)
     if not replaced:
         return model, []
+    config["layers"] = layers
     new = tf.keras.Model.from_config(config)
     for layer in model.layers:
         if layer.get_weights():
             new.get_layer(layer.name).set_weights(layer.get_weights())
     return new, replaced
+
+
+def _same_pads(spatial, pool, strides):
+    """TensorFlow's ``'same'`` padding ``((before, after), ...)`` of a window ``pool``
+    moved by ``strides`` over a map of size ``spatial``."""
+    pads = []
+    for size, k, s in zip(spatial, pool, strides):
+        total = max((-(-size // s) - 1) * s + k - size, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)

@@ -96,6 +96,9 @@ def layer_graph(model):
             alias[layer.name] = sources[0]
             continue
         if cls not in MERGE_LAYERS and len(sources) > 1:
+            if cls in REFUSED:
+                raise ConversionError(f"model: layer {layer.name!r} is a {cls}; "
+                                      f"{REFUSED[cls]}")
             raise ConversionError(f"model: layer {layer.name!r} has {len(sources)} "
                                   "inputs; expected one")
         nodes[layer.name] = Node(layer, sources)
