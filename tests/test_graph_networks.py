@@ -1,7 +1,8 @@
 """Networks as other people write them, on the Loihi targets: residual sums (identity
 and projection skips), channel concatenations, all-convolutional heads read by
 global average pooling, 1-D and grouped convolutions, linear convolutions and batch
-normalization between neuron layers, two chip-to-host and two host-to-chip links.
+normalization between neuron layers, two chip-to-host and two host-to-chip links, and
+a peer converter's own test models (SNN Toolbox's, at a smaller input size).
 
 For each, three claims:
 - folding keeps the Keras function (rate neurons on ``nengo``, rtol 1e-4);
@@ -121,6 +122,26 @@ def _dense_residual(x):
     return L.Dense(3, name="out")(s)
 
 
+def _snn_toolbox_model_1(x):
+    """SNN Toolbox's own test model 1 (its tests/conftest.py), layers unnamed."""
+    x = L.Conv2D(16, 5, strides=2, activation="relu", use_bias=False)(x)
+    x = L.AveragePooling2D()(L.Conv2D(32, 3, activation="relu", use_bias=False)(x))
+    x = L.Conv2D(8, 3, padding="same", activation="relu", use_bias=False)(x)
+    return L.Dense(10, activation="softmax", use_bias=False)(L.Dropout(0.01)(
+        L.Flatten()(x)))
+
+
+def _snn_toolbox_model_2(x):
+    """SNN Toolbox's own test model 2: batch normalization, average pooling and two
+    branches concatenated along channels."""
+    x = L.Activation("relu")(L.BatchNormalization()(L.Conv2D(16, 5, strides=2)(x)))
+    x = L.AveragePooling2D()(x)
+    x = L.Concatenate()([L.Conv2D(32, 3, padding="same", activation="relu")(x),
+                         L.Conv2D(8, 1, activation="relu")(x)])
+    x = L.Conv2D(10, 3, activation="relu")(x)
+    return L.Dense(10, activation="softmax")(L.Dropout(1e-5)(L.Flatten()(x)))
+
+
 CASES = {
     "residual-identity": ((8, 8, 1), _residual_identity),
     "residual-projection": ((8, 8, 1), _residual_projection),
@@ -133,6 +154,8 @@ CASES = {
     "add-to-output": ((8, 8, 1), _add_to_output),
     "concat-dense": ((8, 8, 1), _concat_dense),
     "dense-residual": ((8, 8, 1), _dense_residual),
+    "snn-toolbox-1": ((12, 12, 1), _snn_toolbox_model_1),
+    "snn-toolbox-2": ((16, 16, 1), _snn_toolbox_model_2),
 }
 
 
@@ -164,11 +187,13 @@ def _images(shape, n=2, seed=0, low=0.0):
         np.float32)
 
 
-def _scales(model, x, target_hz=300.0):
-    """Per-layer scales that put each layer's mean active ReLU rate near the target."""
-    from snnkit.convert.freeze import neuron_layers
+def _scales(network, x, target_hz=300.0):
+    """Per-layer scales that put each neuron layer's mean active ReLU rate (of the
+    frozen network: layers merged by the fold have their new names) near the target."""
+    from snnkit.convert.keras_model import to_keras
 
-    names = neuron_layers(model)
+    model = to_keras(network)
+    names = network.neuron_layers
     probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     acts = probe.predict(x, verbose=0)
     acts = acts if isinstance(acts, list) else [acts]
@@ -197,14 +222,18 @@ def test_keras_function_kept_and_loihi_exact(case):
     keras = model.predict(x, verbose=0).reshape(len(x), -1)
     scale = np.abs(keras).max()
 
+    # a softmax output is read as its logits (argmax unchanged): compare probabilities
+    softmax = model.layers[-1].get_config().get("activation") == "softmax"
+    as_keras = (lambda z: tf.nn.softmax(z).numpy()) if softmax else (lambda z: z)
+
     rates = from_keras(model, neuron_type="relu")
     folded = get_backend("nengo").run(rates, x, n_steps=1).outputs[:, -1]
-    np.testing.assert_allclose(folded, keras, rtol=1e-4, atol=1e-5 * scale)
-    np.testing.assert_allclose(_loihi_build_rates(rates, x), keras, rtol=1e-4,
+    np.testing.assert_allclose(as_keras(folded), keras, rtol=1e-4, atol=1e-5 * scale)
+    np.testing.assert_allclose(as_keras(_loihi_build_rates(rates, x)), keras, rtol=1e-4,
                                atol=1e-5 * scale)
 
     network = from_keras(model, neuron_type="loihi-relu", synapse=0.002,
-                         scale_firing_rates=_scales(model, x))
+                         scale_firing_rates=_scales(rates, x))
     fast = get_backend("loihi-emulator-fast").run(network, x, n_steps=N_STEPS)
     emulator = get_backend("loihi-emulator").run(network, x, n_steps=N_STEPS)
     np.testing.assert_array_equal(fast.outputs, emulator.outputs)
