@@ -345,8 +345,8 @@ def test_readout_is_chosen_kept_and_single_spike_readouts_are_pointed_out(capsys
     assert FrozenNetwork.load(kept).readout == "last"
 
     code, _, err = _run(capsys, ["convert", "--from-nir", files / "none.nir", "--out",
-                                 files / "n.snn.npz", "--readout", "mean"])
-    assert code == 1 and "--readout: not used with --from-nir" in _one_line_error(err)
+                                 files / "n.snn.npz", "--synapse", "0.005"])
+    assert code == 1 and "--synapse: not used with --from-nir" in _one_line_error(err)
 
 
 def test_train_then_calibrate_a_keras_file(capsys, files):

@@ -211,6 +211,26 @@ def test_freeze_records_what_was_folded():
                for c in network.metadata["folded"])
 
 
+def test_converting_draws_nothing_from_the_users_seeded_random_stream():
+    """Layers rebuilt only to receive weights are built with zero initializers: a
+    user's ``set_random_seed`` stream is untouched (and Keras' float ``randint`` on
+    it raises a DeprecationWarning under ``-W error``)."""
+    import warnings
+
+    from keras import backend
+
+    body = lambda x: L.Dense(3, name="out")(L.Flatten(name="f")(L.ReLU(name="r")(
+        L.BatchNormalization(name="bn")(L.Conv2D(4, 3, name="c")(x)))))
+    model = _model(body)
+    tf.keras.utils.set_random_seed(5)
+    state = backend._SEED_GENERATOR.generator.getstate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        network = from_keras(model)
+        to_keras(network)
+    assert backend._SEED_GENERATOR.generator.getstate() == state
+
+
 # --- rows that are refused ------------------------------------------------------------
 
 @pytest.mark.parametrize("layer,match", [

@@ -78,6 +78,7 @@ from snnkit.convert.fold_weights import (
     weights_of,
 )
 from snnkit.exceptions import ConversionError
+from snnkit.keras.config import with_zero_initializers
 from snnkit.utils.stack import import_tensorflow
 from snnkit.utils.validation import check_choice
 
@@ -197,7 +198,7 @@ def with_input_shape(model, shape):
     for layer in config["layers"]:
         if layer["class_name"] == "InputLayer":
             layer["config"]["batch_input_shape"] = [None, *(int(d) for d in shape)]
-    new = tf.keras.Model.from_config(config)
+    new = tf.keras.Model.from_config(with_zero_initializers(config))
     for layer in model.layers:
         if layer.get_weights():
             new.get_layer(layer.name).set_weights(layer.get_weights())
@@ -271,7 +272,8 @@ class _Fold:
         tensors of its inputs; its weights follow."""
         layer = self.nodes[name].layer
         new = getattr(self.tf.keras.layers, cls) if cls else type(layer)
-        made = new.from_config(config if config is not None else layer.get_config())
+        made = new.from_config(with_zero_initializers(
+            config if config is not None else layer.get_config()))
         sources = [self.tensors[s] for s in self.nodes[name].inputs]
         self.tensors[name] = made(sources if len(sources) > 1 else sources[0])
         if layer.get_weights():
@@ -475,8 +477,8 @@ def _emit_weighted(fold: _Fold, name, source, config, weights):
         fold.dropped[name] = tuple(dropped)
         fold.changes.append(f"{name}: {', '.join(dropped)} dropped (training-only "
                             "options: inference is unchanged)")
-    config = {key: value for key, value in config.items()
-              if not key.endswith(_TRAINING_ONLY) and not key.endswith("_initializer")}
+    config = with_zero_initializers({key: value for key, value in config.items()
+                                     if not key.endswith(_TRAINING_ONLY)})
     config.update(activation="relu" if activation == "relu" else "linear",
                   use_bias=bias is not None, name=name)
     layer = getattr(fold.tf.keras.layers, cls).from_config(config)
@@ -567,7 +569,7 @@ def _max_pooling_as_average(model):
     if not replaced:
         return model, []
     config["layers"] = layers
-    new = tf.keras.Model.from_config(config)
+    new = tf.keras.Model.from_config(with_zero_initializers(config))
     for layer in model.layers:
         if layer.get_weights():
             new.get_layer(layer.name).set_weights(layer.get_weights())

@@ -4,8 +4,11 @@ as a new Keras model."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from snnkit.keras.config import with_zero_initializers
 from snnkit.keras.files import checked_keras_file, keras_file_error
 from snnkit.utils.stack import import_tensorflow
 
@@ -28,7 +31,8 @@ def to_keras(network):
     """A new Keras model with ``network``'s architecture and weights."""
     tf = import_tensorflow()
 
-    model = tf.keras.models.model_from_json(network.model_json)
+    config = with_zero_initializers(json.loads(network.model_json))
+    model = tf.keras.models.model_from_json(json.dumps(config))
     for layer in model.layers:
         if layer.name in network.weights:
             layer.set_weights([np.asarray(w) for w in network.weights[layer.name]])

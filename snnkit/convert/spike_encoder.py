@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnkit.exceptions import ConversionError
+from snnkit.keras.config import with_zero_initializers
 from snnkit.utils.stack import import_tensorflow
 
 ENCODER_NAME = "to-spikes"
@@ -84,7 +85,7 @@ def add_spike_encoder(model, name: str = ENCODER_NAME, *, signed: bool = False):
         inbound = layer._inbound_nodes[0].inbound_layers
         inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
         sources = [tensors[src.name] for src in inbound]
-        clone = type(layer).from_config(layer.get_config())
+        clone = type(layer).from_config(with_zero_initializers(layer.get_config()))
         tensors[layer.name] = clone(sources[0] if len(sources) == 1 else sources)
     output = model.outputs[0]._keras_history.layer.name
     new = tf.keras.Model(inp, tensors[output], name=model.name)
@@ -102,8 +103,11 @@ def _pointwise(tf, rank: int, units: int, name: str, activation: str):
     """A layer applying one matrix at every position, without bias: a 1x1
     convolution for maps, a dense layer for vectors."""
     layers = tf.keras.layers
+    # zeros: the weights are set right after, and no random number is drawn
+    options = dict(activation=activation, use_bias=False, name=name,
+                   kernel_initializer="zeros")
     if rank == 3:
-        return layers.Conv2D(units, 1, activation=activation, use_bias=False, name=name)
+        return layers.Conv2D(units, 1, **options)
     if rank == 2:
-        return layers.Conv1D(units, 1, activation=activation, use_bias=False, name=name)
-    return layers.Dense(units, activation=activation, use_bias=False, name=name)
+        return layers.Conv1D(units, 1, **options)
+    return layers.Dense(units, **options)

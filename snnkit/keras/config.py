@@ -382,3 +382,21 @@ def _size(kind, entries, inputs, order, input_layer, output_layer, argument):
                    for e in entries)
     return ModelGraph(kind, layers, input_layer, output_layer, input_shape)
 
+
+
+def with_zero_initializers(config):
+    """A copy of a Keras layer or model configuration whose ``*_initializer`` fields
+    are all ``Zeros``.
+
+    For a model rebuilt only to receive weights right after: building it then draws
+    no random numbers, so it neither consumes the random stream a user seeded
+    (``tf.keras.utils.set_random_seed``) nor spends time on random kernels.
+    """
+    if isinstance(config, dict):
+        return {key: ({"class_name": "Zeros", "config": {}}
+                      if key.endswith("_initializer") and value is not None
+                      else with_zero_initializers(value))
+                for key, value in config.items()}
+    if isinstance(config, list):
+        return [with_zero_initializers(value) for value in config]
+    return config
