@@ -215,15 +215,18 @@ class Images:
     ----------
     path : str or Path or None
         The ``--data`` file; None for MNIST.
+    pairs : tuple of {"train", "test"}
+        The images the command takes: only those are read from the file.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, pairs=("train", "test")):
         self.file = None
         self._mnist = None
         if path is not None:
             from snnkit.data.files import load_data_file
 
-            self.file = load_data_file(input_file(path, "--data", (".npz",)))
+            self.file = load_data_file(input_file(path, "--data", (".npz",)),
+                                       pairs=pairs)
 
     def take(self, which: str, flag: str, count: int | None, default: int | None = None,
              *, network=None, labels: bool = True):
@@ -285,6 +288,35 @@ class Images:
             self._mnist = dict(zip(("train", "test"), load_mnist()))
         x, y = self._mnist[which]
         return x[:count], y[:count], f"mnist-{which}[:{count}]"
+
+
+def check_model_data(model, x, y, what: str) -> None:
+    """Images ``x`` and labels ``y`` fit a Keras ``model``, checked before training.
+
+    Parameters
+    ----------
+    model : KerasModel
+        The model: images ``(N,) + its input shape`` (or flattened), integer labels
+        below its number of outputs.
+    x, y : ndarray
+        The images and labels.
+    what : str
+        Names them in errors (``"--data test"``).
+
+    Raises
+    ------
+    ValidationError
+        Naming ``what``.
+    """
+    import math
+
+    from snnkit.utils.validation import check_labels
+
+    shape = tuple(model.input_shape[1:])
+    if tuple(x.shape[1:]) not in (shape, (math.prod(shape),)):
+        raise error(f"{what} images: expected shape (N, {', '.join(map(str, shape))}) "
+                    f"or (N, {math.prod(shape)}) for the model, got {tuple(x.shape)}")
+    check_labels(f"{what} labels", y, len(x), int(model.output_shape[-1]))
 
 
 def load_keras_model(path, argument: str = "model", *, for_training: bool = True,

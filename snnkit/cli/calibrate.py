@@ -8,8 +8,9 @@ from snnkit.cli import arguments as A
 
 def run(args) -> int:
     network = A.load_network(args.network)
-    x, _, _ = A.Images(args.data).take("train", "--n-images", args.n_images, default=200,
-                                       network=network, labels=False)
+    images = A.Images(args.data, ("train",))
+    x, _, _ = images.take("train", "--n-images", args.n_images, default=200,
+                          network=network, labels=False)
     out = A.output_file(args.out)
     from snnkit.training.trainer import Trainer
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 import tokenize
@@ -133,6 +134,42 @@ class NpzMembers:
         return sorted(name[:-4] if name.endswith(".npy") else name
                       for name in self._names)
 
+    def header(self, key: str, field: str) -> tuple[tuple[int, ...], np.dtype]:
+        """``(shape, dtype)`` of the array stored as ``key``, from its header alone.
+
+        Parameters
+        ----------
+        key : str
+            The member's name (without ``.npy``).
+        field : str
+            Names the array in messages.
+
+        Returns
+        -------
+        tuple
+            ``(shape, dtype)``; nothing of the array's data is read.
+
+        Raises
+        ------
+        ValidationError
+            A missing, encrypted or unreadable member, naming ``field``.
+        """
+        member = self._member(key) if isinstance(key, str) else None
+        if member is None:
+            raise ValidationError(f"{field}: archive member {shown(key)} is missing")
+        info = self._zip.getinfo(member)
+        if info.flag_bits & 0x1 or info.compress_type not in (
+                zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValidationError(f"{field}: archive member {key!r} is encrypted or "
+                                  "uses an unsupported compression")
+        try:
+            with self._zip.open(member) as f:
+                array_shape, dtype, _ = _npy_header(f)
+        except UNREADABLE as e:
+            raise ValidationError(f"{field}: archive member {key!r} is unreadable "
+                                  f"({type(e).__name__}: {shown(str(e), 200)})") from e
+        return array_shape, dtype
+
     def read(self, key: str, field: str, *, kinds: str = "f",
              shape: tuple[int, ...] | None = None,
              max_elements: int | None = None) -> np.ndarray:
@@ -205,7 +242,17 @@ _KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iu": "integers",
 
 
 def _npy_header(f):
-    """``(shape, dtype, data offset)`` from the start of an ``.npy`` stream."""
+    """``(shape, dtype, data offset)`` from the start of an ``.npy`` stream.
+
+    The header's declared length is checked before the header is read (a compressed
+    member could otherwise declare a 4 GB header and decompress it)."""
+    prefix = f.read(12)
+    if len(prefix) >= 10 and prefix[:6] == b"\x93NUMPY":
+        size = (struct.unpack("<H", prefix[8:10])[0] if prefix[6] == 1 else
+                struct.unpack("<I", prefix[8:12].ljust(4, b"\0"))[0])
+        if size > _NPY_HEADER_BYTES:
+            raise ValueError(f".npy header of {size} bytes")
+    f.seek(0)
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
         array_shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
@@ -337,6 +384,29 @@ def check_json_value(field: str, value, max_depth: int = MAX_JSON_DEPTH) -> None
         elif not (item is None or isinstance(item, (str, bool, int, float))):
             raise ValidationError(f"{where}: expected a JSON value (dict, list, string, "
                                   f"number, bool or null), got {type(item).__name__}")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text, without parsing it.
+
+    Linear in the text's length; brackets inside strings are not counted.
+
+    Parameters
+    ----------
+    text : str
+        JSON text.
+
+    Returns
+    -------
+    int
+    """
+    # strings (with their escapes) removed first, then the brackets counted
+    brackets = re.sub(r'[^\[\]{}]', "", re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"?', "", text))
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets.encode("ascii"), np.uint8)
+    depth = np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1))
+    return int(max(depth.max(), 0))
 
 
 def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:
