@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 MNIST_TEST = 10_000
 MNIST_TRAIN = 60_000
+MAX_MESSAGE = 2_000  # characters of an error line
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,10 +54,13 @@ def run_reporting_errors(command: str, func, args) -> int:
     except Exception as e:  # one line for users; the traceback with --debug
         if args.debug:
             raise
-        from snnkit.exceptions import SnnkitError
+        from snnkit.exceptions import SnnkitError, shortened
 
         kind = "error" if isinstance(e, (SnnkitError, OSError)) else type(e).__name__
-        message = " ".join(str(e).split())  # one line, even for multi-line messages
+        # one line, even for multi-line messages, and a bounded one: a value read
+        # from a file may be megabytes long
+        text = str(e)
+        message = shortened(" ".join(text[:4 * MAX_MESSAGE].split()), MAX_MESSAGE)
         print(f"snnkit {command}: {kind}: {message}", file=sys.stderr)
         return 1
 
@@ -181,13 +185,16 @@ def input_file(path, argument: str, suffixes=None) -> Path:
     return path
 
 
-def output_file(path, argument: str = "--out") -> Path:
-    """Fail before hours of work, not after: the output's folder must be writable."""
+def output_file(path, argument: str = "--out", inputs=()) -> Path:
+    """Fail before hours of work, not after: the output's folder must be writable,
+    the output a new or regular file (not a folder, FIFO or device) and none of the
+    command's ``inputs`` (``(argument, path)`` pairs; the same file or a link to it).
+    """
     from snnkit.bench import check_writable_dir
+    from snnkit.utils.validation import check_not_input
 
     path = Path(path)
-    if path.is_dir():
-        raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
+    check_not_input(argument, path, inputs)
     check_writable_dir(path.parent if str(path.parent) else Path("."), argument)
     return path
 

@@ -11,7 +11,8 @@ def run(args) -> int:
     images = A.Images(args.data, ("train",))
     x, _, _ = images.take("train", "--n-images", args.n_images, default=200,
                           network=network, labels=False)
-    out = A.output_file(args.out)
+    out = A.output_file(args.out, inputs=[("network", args.network),
+                                          ("--data", args.data)])
     from snnkit.training.trainer import Trainer
 
     synapse = network.synapse if args.synapse == "keep" else args.synapse

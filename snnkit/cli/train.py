@@ -15,7 +15,8 @@ def run(args) -> int:
     x_train, y_train, _ = images.take("train", "--n-train", args.n_train)
     x_test, y_test, _ = images.take("test", "--n-test", args.n_test) if args.n_test \
         else (None, None, None)
-    out = A.output_file(args.out)
+    out = A.output_file(args.out, inputs=[
+        ("--data", args.data), ("--model", None if args.model == "seed" else args.model)])
     checkpoints = _train_checkpoint_dir(args, out)
     from snnkit.network.neurons import neuron_spec
 

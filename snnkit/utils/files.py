@@ -5,6 +5,7 @@ arrays plus one JSON header, read with ``allow_pickle=False``."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from typing import IO, Callable, Iterator
 import numpy as np
 
 from snnkit.exceptions import ValidationError, shown
+from snnkit.utils.validation import special_file_kind
 
 # What a truncated, corrupt or foreign archive raises somewhere inside zipfile,
 # np.load's member reader, zlib or json.
@@ -45,7 +47,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
     The temporary file is ``.<name>.<pid>.<random>.tmp``: a process killed mid-write
     leaves it behind, and :func:`remove_stale_temp_files` can tell it from the file of
-    a writer that is still alive.
+    a writer that is still alive; every write removes those that killed writers
+    left for the same ``path``, so the next run of any writer cleans up after a kill.
+    An existing ``path`` that is not a regular file (a FIFO, a device such as
+    ``/dev/null``) is refused, never replaced.
 
     Parameters
     ----------
@@ -61,6 +66,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise ValidationError(f"{shown(str(path), 200)} is {kind}, not a regular file: "
+                              "snnkit does not replace it")
+    remove_stale_temp_files(directory, names=(path.name,))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
                                     suffix=TEMP_SUFFIX, dir=directory)
     try:
@@ -433,6 +443,8 @@ def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -
     if not directory.is_dir():
         return []
     pattern = "**/.*" + TEMP_SUFFIX if recursive else ".*" + TEMP_SUFFIX
+    if names is not None and len(names) == 1 and not recursive:  # list only its own
+        pattern = "." + glob.escape(next(iter(names))) + ".*" + TEMP_SUFFIX
     removed = []
     for candidate in directory.glob(pattern):
         target, pid = _temp_file_owner(candidate.name)
