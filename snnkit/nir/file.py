@@ -55,7 +55,8 @@ MAX_METADATA_BYTES = 4 * 2 ** 20  # snnkit's metadata JSON string
 MAX_METADATA_DEPTH = MAX_JSON_DEPTH + 4
 LIMITS = HDF5Limits(max_entries=MAX_NIR_NUMBERS, max_bytes=MAX_NIR_BYTES,
                     max_datasets=MAX_NIR_DATASETS, max_objects=MAX_NIR_OBJECTS,
-                    max_depth=MAX_NIR_DEPTH, text=True)
+                    max_depth=MAX_NIR_DEPTH, text=True,
+                    max_text_bytes=MAX_METADATA_BYTES)
 _GRAPH_KEYS = {"type", "nodes", "edges", "metadata"}
 
 

@@ -54,6 +54,9 @@ class HDF5Limits:
         Groups nested in one another.
     text : bool
         Whether datasets of strings are allowed.
+    max_text_bytes : int
+        Bytes of one dataset of strings (fixed-length: checked before reading;
+        variable-length: 8 per entry before, their bytes once read).
     """
 
     max_entries: int
@@ -62,12 +65,12 @@ class HDF5Limits:
     max_objects: int
     max_depth: int = 32
     text: bool = False
+    max_text_bytes: int = 2 ** 24
 
 
 @dataclass(frozen=True)
 class _Dataset:
-    path: str
-    dataset: object
+    path: str       # from the file's root, without the leading "/"
     string: bool
     variable: bool
 
@@ -117,6 +120,9 @@ def check_hdf5_storage(source, largest: int, max_datasets: int, argument: str,
 def walk_hdf5(group, limits: HDF5Limits, argument: str, label: str):
     """Every group and dataset under ``group`` (an open h5py Group or File), checked.
 
+    Through h5py's low-level API: each link is listed from its group, each object
+    opened from its parent, nothing is read.
+
     Parameters
     ----------
     group : h5py.Group
@@ -136,49 +142,84 @@ def walk_hdf5(group, limits: HDF5Limits, argument: str, label: str):
     Raises
     ------
     ValidationError
-        Naming the file and the object, for anything the module docstring refuses.
+        Naming the file and the object, for anything the module docstring refuses,
+        or an object HDF5 cannot open.
     """
-    import h5py
+    from h5py import h5l, h5o
 
     def refuse(what):
         return HDF5Problem(f"{argument}: {label!r} has {what}; snnkit reads HDF5 groups "
                            "and datasets stored inside the file, each reached by one "
                            "link, within its limits")
 
-    groups, datasets, objects, total = [], [], [0], [0]
-    todo = [(group, _path_of(group), 0)]
+    groups, datasets, total = [], [], [0]
+    objects = 0
+    todo = [(group.id, _path_of(group), 0)]
     while todo:
         parent, where, depth = todo.pop()
         if depth > limits.max_depth:
             raise refuse(f"groups nested deeper than {limits.max_depth} levels (at "
                          f"{shown(where)})")
-        for name in parent:
-            path = f"{where}/{name}" if where else name
-            objects[0] += 1
-            if objects[0] > limits.max_objects:
+        links = []
+
+        def listed(name, info, links=links, seen=objects):
+            links.append((name, info.type))
+            # stop listing a group of too many links
+            return True if seen + len(links) > limits.max_objects else None
+
+        try:
+            parent.links.iterate(listed, info=True)
+        except Exception as e:  # noqa: BLE001  (HDF5 on a corrupt file)
+            raise refuse(f"a group {shown(where)} HDF5 cannot list ({_cause(e)})") \
+                from e
+        for raw, kind in links:
+            objects += 1
+            if objects > limits.max_objects:
                 raise refuse(f"more than {limits.max_objects} objects")
-            link = parent.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise refuse(f"a link {shown(raw)} in {shown(where)} whose name is not "
+                             "UTF-8") from None
+            path = f"{where}/{name}" if where else name
+            if kind == h5l.TYPE_EXTERNAL:
                 raise refuse(f"an external link {shortened(path, 200)}")
-            if isinstance(link, h5py.SoftLink):
+            if kind == h5l.TYPE_SOFT:
                 raise refuse(f"a soft link {shortened(path, 200)} (to "
-                             f"{shortened(str(link.path), 200)})")
-            if not isinstance(link, h5py.HardLink):
-                raise refuse(f"a link {shown(path)} of type {type(link).__name__}")
-            item = parent.get(name)
-            if h5py.h5o.get_info(item.id).rc != 1:
+                             f"{shortened(_soft_target(parent, raw), 200)})")
+            if kind != h5l.TYPE_HARD:
+                raise refuse(f"a link {shown(path)} of type {kind}")
+            try:
+                item = h5o.open(parent, raw)
+                info = h5o.get_info(item)
+            except Exception as e:  # noqa: BLE001  (HDF5 on a corrupt file)
+                raise refuse(f"an object {shown(path)} HDF5 cannot open ({_cause(e)})") \
+                    from e
+            if info.rc != 1:
                 raise refuse(f"an object linked more than once ({shown(path)}: a cycle "
                              "or a shared object)")
-            if isinstance(item, h5py.Group):
+            if info.type == h5o.TYPE_GROUP:
                 groups.append(path)
                 todo.append((item, path, depth + 1))
-            elif isinstance(item, h5py.Dataset):
+            elif info.type == h5o.TYPE_DATASET:
                 datasets.append(_check_dataset(item, path, limits, total, refuse))
                 if len(datasets) > limits.max_datasets:
                     raise refuse(f"more than {limits.max_datasets} datasets")
             else:
-                raise refuse(f"an object {shown(path)} of type {type(item).__name__}")
+                raise refuse(f"an object {shown(path)} of HDF5 type {info.type} (not a "
+                             "group or a dataset)")
     return groups, datasets
+
+
+def _soft_target(parent, raw) -> str:
+    try:
+        return parent.links.get_val(raw).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001  (only for the message)
+        return "?"
+
+
+def _cause(error) -> str:
+    return f"{type(error).__name__}: {shortened(str(error), 200)}"
 
 
 def _path_of(group) -> str:
@@ -187,37 +228,51 @@ def _path_of(group) -> str:
     return name.strip("/") if isinstance(name, str) else ""
 
 
-def _check_dataset(dataset, path, limits, total, refuse) -> _Dataset:
+def _check_dataset(item, path, limits, total, refuse) -> _Dataset:
     import h5py
+    from h5py import h5d, h5s
 
-    if dataset.is_virtual:
+    try:
+        plist = item.get_create_plist()
+        layout = plist.get_layout()
+        external = plist.get_external_count() if layout != h5d.VIRTUAL else 0
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())] \
+            if layout == h5d.CHUNKED else []
+        dtype = item.get_type().dtype
+        space = item.get_space()
+        empty = space.get_simple_extent_type() == h5s.NULL
+        shape = () if empty else space.shape
+    except Exception as e:  # noqa: BLE001  (HDF5 on a corrupt file, a foreign type)
+        raise refuse(f"a dataset {shown(path)} HDF5 cannot describe ({_cause(e)})") \
+            from e
+    if layout == h5d.VIRTUAL:
         raise refuse(f"a virtual dataset {shown(path)} (its values come from other "
                      "files)")
-    if dataset.external:
+    if external:
         raise refuse(f"a dataset {shown(path)} stored outside the file")
-    plist = dataset.id.get_create_plist()
-    for i in range(plist.get_nfilters()):
-        code = plist.get_filter(i)[0]
+    for code in filters:
         if code not in BUILTIN_FILTERS:
             raise refuse(f"a dataset {shown(path)} with filter {code}, not one of "
                          "HDF5's own")
-    dtype, shape = dataset.dtype, dataset.shape
-    if shape is None:
+    if empty:
         raise refuse(f"a dataset {shown(path)} with no dataspace")
     entries = math.prod(shape)
     string = h5py.check_string_dtype(dtype)
     variable = string is not None and string.length is None
     numeric = dtype.kind in "fiub" and dtype.itemsize <= 8 and dtype.names is None \
         and dtype.subdtype is None and not dtype.hasobject
+    size = entries * (8 if variable else dtype.itemsize)
     if not (numeric or string is not None and limits.text) \
-            or entries > limits.max_entries:
+            or entries > limits.max_entries \
+            or string is not None and size > limits.max_text_bytes:
         raise refuse(f"a dataset {shown(path)} of dtype {dtype} and shape {shape}, "
                      f"where plain {'numbers or strings' if limits.text else 'numbers'}"
-                     f" of at most {limits.max_entries} entries are expected")
-    total[0] += entries * (8 if variable else dtype.itemsize)
+                     f" of at most {limits.max_entries} entries (text: "
+                     f"{limits.max_text_bytes} bytes) are expected")
+    total[0] += size
     if total[0] > limits.max_bytes:
         raise refuse(f"more than {limits.max_bytes} bytes of data (at {shown(path)})")
-    return _Dataset(path, dataset, string is not None, variable)
+    return _Dataset(path, string is not None, variable)
 
 
 def read_hdf5_tree(group, limits: HDF5Limits, argument: str, label: str) -> dict:
@@ -261,10 +316,15 @@ def read_hdf5_tree(group, limits: HDF5Limits, argument: str, label: str) -> dict
             node = node[part]
         node[name] = {}
     text_bytes = 0
-    for item in datasets:
-        value = item.dataset[()]
+    root_group = group.file["/"]
+    for item in datasets:  # opened one at a time (an open dataset keeps its caches)
+        value = root_group[item.path][()]
         if item.string:
             value, size = _decoded(value, item.path, argument, label)
+            if size > limits.max_text_bytes:
+                raise HDF5Problem(f"{argument}: {label!r}: {shown(item.path)} holds "
+                                  f"{size} bytes of text, more than "
+                                  f"{limits.max_text_bytes}")
             text_bytes += size
             if text_bytes > limits.max_bytes:
                 raise HDF5Problem(f"{argument}: {label!r} holds more than "
