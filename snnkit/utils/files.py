@@ -103,9 +103,20 @@ def write_npz_with_header(path, header_key: str, header: dict, arrays: dict) -> 
         The JSON header.
     arrays : dict
         ``{member name: array}``.
+
+    Raises
+    ------
+    ValidationError
+        A header larger than :data:`MAX_HEADER_BYTES`, which no reader would accept
+        (nothing is written).
     """
     arrays = dict(arrays)
-    arrays[header_key] = np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8)
+    text = json.dumps(header).encode("utf-8")
+    if len(text) > MAX_HEADER_BYTES:  # never write what the reader refuses
+        raise ValidationError(f"{shown(str(path), 200)}: the header would be {len(text)} "
+                              f"bytes, more than the {MAX_HEADER_BYTES} a reader accepts "
+                              "(the metadata is too large)")
+    arrays[header_key] = np.frombuffer(text, np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
 
