@@ -1,5 +1,9 @@
 import sys
 
-from snnkit.cli import main
+try:
+    from snnkit.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the command line loads: one line too
+    print("snnkit: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

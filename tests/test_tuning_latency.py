@@ -362,11 +362,12 @@ def test_the_latency_front_example_configuration_builds(mnist_small, tmp_path):
     one it names (same on-chip layers searched around their scales)."""
     from pathlib import Path
 
-    from snnkit.tuning.config import build_search, load_config
+    from snnkit.tuning.config import build_search
+    from snnkit.tuning.config_check import read_config_file
 
     example = Path(__file__).resolve().parents[1] / "tuning" / "examples" / \
         "latency_front.json"
-    config = load_config(example)
+    config = read_config_file(example)  # (its network is checked once replaced)
     (x_train, y_train), _ = mnist_small
     network = tiny_network(x_train, y_train, off_chip=("a", "out"))
     config["network"] = _network_file(network, tmp_path, (0, 50_000))

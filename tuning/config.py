@@ -31,21 +31,23 @@ be a latency objective (``"accuracy_at_steps/10"``, ``"steps_to_accuracy/98"``,
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 
+from snnkit.exceptions import SnnkitError, ValidationError
+from snnkit.utils.files import check_json_value
+
+from .config_check import MAX_CONFIG_DEPTH, check_config, read_config_file
 from .data_split import data_split, network_record
 from .distributed import role_env
 from .errors import SearchConfigError
 
-SEARCHES = ("scale", "rate")
-_KEYS = {"search", "network", "model", "data", "options", "export", "summary"}
-_DATA_KEYS = {"dataset", "file", "n_train", "n_val", "val_from"}
-
 
 def load_config(config) -> dict:
-    """A configuration dict from a dict or a JSON file path, checked.
+    """A configuration dict from a dict or a JSON file path, checked field by field.
+
+    The file is read bounded and every field checked by type and range, every path
+    too (:mod:`snnkit.tuning.config_check`), before anything is loaded or run.
 
     Parameters
     ----------
@@ -59,38 +61,22 @@ def load_config(config) -> dict:
     Raises
     ------
     SearchConfigError
-        For a missing or unreadable file, or an invalid configuration.
+        For a missing or unreadable file, or an invalid configuration, naming the
+        field.
     """
+    path = None
     if isinstance(config, (str, os.PathLike)):
-        path = Path(config)
+        path = config
+        config = read_config_file(path)
+    elif isinstance(config, dict):
         try:
-            config = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise SearchConfigError(f"config: no such file: {path}") from None
-        except json.JSONDecodeError as e:
-            raise SearchConfigError(f"config: {path} is not valid JSON: {e}") from None
-    if not isinstance(config, dict):
+            check_json_value("config", config, MAX_CONFIG_DEPTH)
+        except ValidationError as e:
+            raise SearchConfigError(str(e)) from None
+    else:
         raise SearchConfigError(
             f"config: expected a dict or a JSON file path, got {type(config).__name__}")
-    unknown = sorted(set(config) - _KEYS)
-    if unknown:
-        raise SearchConfigError(f"config: unknown key(s) {', '.join(unknown)}; known: "
-                                f"{', '.join(sorted(_KEYS))}")
-    if config.get("search") not in SEARCHES:
-        raise SearchConfigError(f"config['search']: expected one of "
-                                f"{', '.join(SEARCHES)}, got {config.get('search')!r}")
-    data = config.get("data", {})
-    if not isinstance(data, dict) or set(data) - _DATA_KEYS:
-        raise SearchConfigError(f"config['data']: expected a dict with keys among "
-                                f"{', '.join(sorted(_DATA_KEYS))}, got {data!r}")
-    if data.get("dataset", "mnist") != "mnist":
-        raise SearchConfigError(
-            f"config['data']['dataset']: only 'mnist' is built in (your own images: "
-            f"'file'), got {data['dataset']!r}")
-    if "file" in data and "dataset" in data:
-        raise SearchConfigError("config['data']: give 'file' (your images) or 'dataset' "
-                                "(MNIST), not both")
-    return config
+    return check_config(config, path)
 
 
 def build_search(config):
@@ -117,7 +103,10 @@ def build_search(config):
         if "network" not in config:
             raise SearchConfigError("config['network']: a scale search needs the path of "
                                     "a FrozenNetwork file (.snn.npz)")
-        network = FrozenNetwork.load(config["network"])
+        try:
+            network = FrozenNetwork.load(config["network"])
+        except SnnkitError as e:
+            raise SearchConfigError(f"config['network']: {e}") from None
         split.check_held_out(network_record(network), trained_elsewhere=True)
         (x_train, _), (x_val, y_val) = split.load()
         if options.get("calibrate_to_hz") is not None:
@@ -131,11 +120,23 @@ def build_search(config):
 
     name = config.get("model", "seed_convnet")
     factory = getattr(models, name, None)
-    if name.startswith("_") or not callable(factory):
+    if name.startswith("_") or not callable(factory) or not _needs_no_arguments(factory):
         known = [n for n in dir(models) if n.endswith("convnet")]
         raise SearchConfigError(f"config['model']: unknown model {name!r}; "
                                 f"known: {', '.join(known)}")
     return _construct(RateTargetSearch, factory, train, x_val, y_val, **_kwargs(options))
+
+
+def _needs_no_arguments(factory) -> bool:
+    """Whether ``factory()`` can be called (every parameter has a default)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in parameters)
 
 
 def with_objective(config, objective: str | None) -> dict:
@@ -188,6 +189,9 @@ def run_search(config, *, print_summary: bool = True):
     """
     config = load_config(config)
     search = build_search(config)
+    for key in ("export", "summary"):  # checked already; their folders made now
+        if config.get(key):
+            Path(config[key]).parent.mkdir(parents=True, exist_ok=True)
     search.search()
     from . import distributed
 

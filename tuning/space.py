@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from keras_tuner import HyperParameters
 
+from snnkit.exceptions import shown
 from snnkit.utils.validation import is_int, is_number
 
 from .errors import SearchConfigError
@@ -37,13 +38,14 @@ def check_bounds(argument: str, value, *, integer: bool = False):
     if isinstance(value, list):
         if not value or not all(_positive(v, integer) for v in value):
             raise SearchConfigError(
-                f"{argument}: expected a non-empty list of {kind}s > 0, got {value!r}")
+                f"{argument}: expected a non-empty list of {kind}s > 0, got "
+                f"{shown(value)}")
         return ("choice", [int(v) if integer else float(v) for v in value])
     if isinstance(value, tuple):
         if len(value) != 2 or not all(_positive(v, integer) for v in value):
             raise SearchConfigError(
                 f"{argument}: expected (low, high) {kind}s with 0 < low < high, "
-                f"got {value!r}")
+                f"got {shown(value)}")
         low, high = value
         if not low < high:
             raise SearchConfigError(
@@ -54,7 +56,7 @@ def check_bounds(argument: str, value, *, integer: bool = False):
         return ("fixed", int(value) if integer else float(value))
     raise SearchConfigError(
         f"{argument}: expected a {kind} > 0, (low, high) bounds or a list of values, "
-        f"got {value!r}")
+        f"got {shown(value)}")
 
 
 def add_dimension(hp: HyperParameters, name: str, spec, *, integer: bool = False):

@@ -8,14 +8,17 @@ heard of is stuck and the search ends one short). Here ``oracle.json`` holds the
 oracle's state *and every trial*, written atomically in one step, so a kill at any
 instant leaves the search as it was after some whole step.
 
-``trial.json`` files are still written, by keras-tuner itself (its oracle saves a
-trial through the public ``Trial.save`` whenever the trial changes, just *before* it
-saves its own state): the oracle's trials are :class:`AtomicTrial` objects, whose
-``save`` replaces the file atomically. A trial file is therefore never half-written,
-but after a kill it may be one step ahead of ``oracle.json`` (a trial just created
-or just finished there, not yet in the state). They are for people and tools reading
-the folder and are never read back when ``oracle.json`` has the trials:
-``oracle.json`` is the authority.
+``trial.json`` files are still written, for people and tools reading the folder, but
+*after* ``oracle.json``: keras-tuner's oracle saves a trial through the public
+``Trial.save`` whenever the trial changes (just before it saves its own state, and
+when a result is reported); the oracle's trials are :class:`AtomicTrial` objects,
+whose ``save`` only hands the text to the oracle, which writes it, atomically, once
+``oracle.json`` holds the same step. So a trial's result reaches the disk first in
+``oracle.json``, and a kill at any instant leaves the trial files at most one step
+*behind* the state, never ahead of it: no result is on disk that the state does not
+record, so no trial whose result reached the disk is ever run again. A resumed search
+rewrites the trial files that are behind. They are never read back when
+``oracle.json`` has the trials: ``oracle.json`` is the authority.
 
 On reload, every field of the state is checked first
 (:mod:`snnkit.tuning.state_check`: the schema, trial ids, statuses, finite scores,
@@ -55,34 +58,48 @@ log = logging.getLogger(__name__)
 
 
 class AtomicTrial(Trial):
-    """A keras-tuner ``Trial`` whose ``save`` replaces the file atomically.
+    """A keras-tuner ``Trial`` whose ``save`` never writes ahead of the search state.
 
-    ``save`` is how keras-tuner writes ``trial.json``: a reader or a kill never sees
-    it half-written.
+    ``save`` is how keras-tuner writes ``trial.json``. A trial held by a
+    :class:`OneFileState` oracle hands its text to the oracle (``snnkit_pending``),
+    which writes it after ``oracle.json``; any other one replaces the file
+    atomically at once. A reader or a kill never sees a file half-written.
     """
+
+    snnkit_pending = None  # {file name: text} of the oracle holding the trial
 
     def save(self, fname):
         text = json.dumps(self.get_state())
-        _write_text(fname, text)
+        if self.snnkit_pending is not None:
+            self.snnkit_pending[os.fspath(fname)] = text
+        else:
+            _write_text(fname, text)
         return text
 
 
 class AtomicTrials(dict):
     """An oracle's ``trials``, in which a trial put in becomes an :class:`AtomicTrial`.
 
-    ``{trial_id: Trial}``. A trial becomes an ``AtomicTrial`` before keras-tuner
-    saves it; it stays the same object, so keras-tuner's other references to it stay
-    valid (``AtomicTrial`` adds no state).
+    ``{trial_id: Trial}``. A trial becomes an ``AtomicTrial`` bound to this
+    container's ``pending`` writes before keras-tuner saves it; it stays the same
+    object, so keras-tuner's other references to it stay valid.
+
+    Attributes
+    ----------
+    pending : dict
+        ``{trial file: text}`` saved by the trials, not written yet.
     """
 
     def __init__(self, trials=()):
         super().__init__()
+        self.pending = {}
         for trial_id, trial in dict(trials).items():
             self[trial_id] = trial
 
     def __setitem__(self, trial_id, trial):
         if not isinstance(trial, AtomicTrial):
             trial.__class__ = AtomicTrial
+        trial.snnkit_pending = self.pending
         super().__setitem__(trial_id, trial)
 
 
@@ -112,6 +129,7 @@ class OneFileState:
         super().__init__(*args, **kwargs)
         self.trials = AtomicTrials()
         self.saved_state_text = None
+        self.written_trial_files = {}  # {file: text} as this process last wrote it
 
     def get_state(self):
         state = super().get_state()
@@ -125,11 +143,20 @@ class OneFileState:
         super().set_state(state)
 
     def save(self):
-        """Write the state atomically, if it changed since the last write."""
+        """Write the state atomically, if it changed since the last write; then the
+        trial files saved since, each atomically (never before the state)."""
         text = json.dumps(self.get_state())
         if text != self.saved_state_text:
             _write_text(self.state_path, text)
             self.saved_state_text = text
+        pending = self.trials.pending
+        while pending:
+            fname, trial_text = next(iter(pending.items()))
+            if self.written_trial_files.get(fname) != trial_text \
+                    and _file_text(fname, len(trial_text)) != trial_text:
+                _write_text(fname, trial_text)
+            self.written_trial_files[fname] = trial_text
+            del pending[fname]
 
     def reload(self):
         """Read the state file, check it, repair it, then hand it to keras-tuner.
@@ -145,6 +172,10 @@ class OneFileState:
                                   metric_names=self.metric_names,
                                   oracle=self.oracle_kind, trial_files=_trial_files)
         self.set_state(repair_state(state))
+        # the trial files a kill left behind the state are rewritten by the next save
+        project = os.path.dirname(self.state_path)
+        for trial_id, trial in self.trials.items():
+            trial.save(os.path.join(project, f"trial_{trial_id}", TRIAL_FILE))
 
 
 def repair_state(state: dict) -> dict:
@@ -192,8 +223,21 @@ def _trial_files(project_dir) -> list:
 
 
 def _write_text(path, text: str) -> None:
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+def _file_text(path, expected_size: int) -> str | None:
+    """The text of ``path`` when it is ``expected_size`` bytes long (compared, never
+    trusted: the state file is the authority), else None."""
+    try:
+        if os.path.getsize(path) != expected_size:
+            return None
+        with open(path, encoding="utf-8") as f:
+            return f.read(expected_size + 1)
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def write_json(path, state) -> None:

@@ -8,7 +8,8 @@ is known; :mod:`.arguments` holds what they share. Only the standard library is
 imported until a subcommand runs, so ``--help``, ``--version`` and usage errors answer
 at once.
 Every failure ends with one line on stderr and a non-zero exit code (2 for bad
-arguments, 1 for anything else); ``--debug`` shows the traceback instead.
+arguments, 1 for anything else, 130 when interrupted with Ctrl-C, whenever that
+comes); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -46,8 +47,15 @@ def main(argv=None) -> int:
     int
         The exit code.
     """
-    args = build_parser().parse_args(argv)
-    return arguments.run_reporting_errors(args.command, declared.runner(args), args)
+    try:
+        args = build_parser().parse_args(argv)
+        # the command's module is imported here (seconds, for the heavy stack): an
+        # interruption while it loads is one line, like one during the work
+        return arguments.run_reporting_errors(args.command, declared.runner(args),
+                                              args)
+    except KeyboardInterrupt:
+        print("snnkit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

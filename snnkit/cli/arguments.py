@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 MNIST_TEST = 10_000
 MNIST_TRAIN = 60_000
+MAX_MESSAGE = 2_000  # characters of an error line
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,10 +54,13 @@ def run_reporting_errors(command: str, func, args) -> int:
     except Exception as e:  # one line for users; the traceback with --debug
         if args.debug:
             raise
-        from snnkit.exceptions import SnnkitError
+        from snnkit.exceptions import SnnkitError, shortened
 
         kind = "error" if isinstance(e, (SnnkitError, OSError)) else type(e).__name__
-        message = " ".join(str(e).split())  # one line, even for multi-line messages
+        # one line, even for multi-line messages, and a bounded one: a value read
+        # from a file may be megabytes long
+        text = str(e)
+        message = shortened(" ".join(text[:4 * MAX_MESSAGE].split()), MAX_MESSAGE)
         print(f"snnkit {command}: {kind}: {message}", file=sys.stderr)
         return 1
 
@@ -181,13 +185,16 @@ def input_file(path, argument: str, suffixes=None) -> Path:
     return path
 
 
-def output_file(path, argument: str = "--out") -> Path:
-    """Fail before hours of work, not after: the output's folder must be writable."""
+def output_file(path, argument: str = "--out", inputs=()) -> Path:
+    """Fail before hours of work, not after: the output's folder must be writable,
+    the output a new or regular file (not a folder, FIFO or device) and none of the
+    command's ``inputs`` (``(argument, path)`` pairs; the same file or a link to it).
+    """
     from snnkit.bench import check_writable_dir
+    from snnkit.utils.validation import check_not_input
 
     path = Path(path)
-    if path.is_dir():
-        raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
+    check_not_input(argument, path, inputs)
     check_writable_dir(path.parent if str(path.parent) else Path("."), argument)
     return path
 
@@ -215,15 +222,18 @@ class Images:
     ----------
     path : str or Path or None
         The ``--data`` file; None for MNIST.
+    pairs : tuple of {"train", "test"}
+        The images the command takes: only those are read from the file.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, pairs=("train", "test")):
         self.file = None
         self._mnist = None
         if path is not None:
             from snnkit.data.files import load_data_file
 
-            self.file = load_data_file(input_file(path, "--data", (".npz",)))
+            self.file = load_data_file(input_file(path, "--data", (".npz",)),
+                                       pairs=pairs)
 
     def take(self, which: str, flag: str, count: int | None, default: int | None = None,
              *, network=None, labels: bool = True):
@@ -285,6 +295,35 @@ class Images:
             self._mnist = dict(zip(("train", "test"), load_mnist()))
         x, y = self._mnist[which]
         return x[:count], y[:count], f"mnist-{which}[:{count}]"
+
+
+def check_model_data(model, x, y, what: str) -> None:
+    """Images ``x`` and labels ``y`` fit a Keras ``model``, checked before training.
+
+    Parameters
+    ----------
+    model : KerasModel
+        The model: images ``(N,) + its input shape`` (or flattened), integer labels
+        below its number of outputs.
+    x, y : ndarray
+        The images and labels.
+    what : str
+        Names them in errors (``"--data test"``).
+
+    Raises
+    ------
+    ValidationError
+        Naming ``what``.
+    """
+    import math
+
+    from snnkit.utils.validation import check_labels
+
+    shape = tuple(model.input_shape[1:])
+    if tuple(x.shape[1:]) not in (shape, (math.prod(shape),)):
+        raise error(f"{what} images: expected shape (N, {', '.join(map(str, shape))}) "
+                    f"or (N, {math.prod(shape)}) for the model, got {tuple(x.shape)}")
+    check_labels(f"{what} labels", y, len(x), int(model.output_shape[-1]))
 
 
 def load_keras_model(path, argument: str = "model", *, for_training: bool = True,

@@ -11,8 +11,9 @@ def run(args) -> int:
 
     network = A.load_network(args.network)
     check_backends(args.backends)
-    x, y, data_id = A.Images(args.data).take("test", "--n-test", args.n_test,
-                                             default=1000, network=network)
+    images = A.Images(args.data, ("test",))
+    x, y, data_id = images.take("test", "--n-test", args.n_test, default=1000,
+                                network=network)
     out = check_writable_dir(args.out, "--out")
     from snnkit.bench import run_bench
 

@@ -8,9 +8,11 @@ from snnkit.cli import arguments as A
 
 def run(args) -> int:
     network = A.load_network(args.network)
-    x, _, _ = A.Images(args.data).take("train", "--n-images", args.n_images, default=200,
-                                       network=network, labels=False)
-    out = A.output_file(args.out)
+    images = A.Images(args.data, ("train",))
+    x, _, _ = images.take("train", "--n-images", args.n_images, default=200,
+                          network=network, labels=False)
+    out = A.output_file(args.out, inputs=[("network", args.network),
+                                          ("--data", args.data)])
     from snnkit.training.trainer import Trainer
 
     synapse = network.synapse if args.synapse == "keep" else args.synapse

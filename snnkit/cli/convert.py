@@ -9,7 +9,8 @@ from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
-    out = A.output_file(args.out)
+    out = A.output_file(args.out, inputs=[("model", args.model),
+                                          ("--from-nir", args.from_nir)])
     if args.from_nir is not None:
         return _convert_from_nir(args, out)
     for flag, value in (("--spikes", args.spikes), ("--dt-graph", args.dt_graph)):
@@ -74,8 +75,8 @@ def _convert_from_nir(args, out) -> int:
 
 
 def run_export(args) -> int:
+    out = A.output_file(args.out, "out", inputs=[("network", args.network)])
     network = A.load_network(args.network)
-    out = A.output_file(args.out, "out")
     from snnkit.nir.export import write_nir
 
     print(f"NIR graph written to {write_nir(network, out, args.reader)}"

@@ -11,16 +11,20 @@ from snnkit.cli import arguments as A
 
 
 def run(args) -> int:
-    images = A.Images(args.data)
+    images = A.Images(args.data, ("train", "test") if args.n_test else ("train",))
     x_train, y_train, _ = images.take("train", "--n-train", args.n_train)
     x_test, y_test, _ = images.take("test", "--n-test", args.n_test) if args.n_test \
         else (None, None, None)
-    out = A.output_file(args.out)
+    out = A.output_file(args.out, inputs=[
+        ("--data", args.data), ("--model", None if args.model == "seed" else args.model)])
     checkpoints = _train_checkpoint_dir(args, out)
     from snnkit.network.neurons import neuron_spec
 
     neuron_spec(args.neuron_type)  # a bad name fails before the data is loaded
     model = A.load_model(args.model, args.seed, args.max_pool)
+    if args.n_test:  # the test images are checked now, not after the training
+        A.check_model_data(model, x_test, y_test,
+                           "--data test" if args.data else "MNIST test")
     from snnkit.training.callbacks import ModelCheckpoint
     from snnkit.training.trainer import Trainer
 

@@ -1,16 +1,28 @@
-"""The graph side of NIR import: check a NIR graph is a feed-forward chain and walk it
-node by node (shapes, neuron parameters, gains folded into weights) into Keras layer
-specifications. Used by :mod:`snnkit.nir.importer`."""
+"""The graph side of NIR import: check a NIR graph's node values, check it is a
+feed-forward chain and walk it node by node (shapes, neuron parameters, gains folded
+into weights) into Keras layer specifications. Used by :mod:`snnkit.nir.file` and
+:mod:`snnkit.nir.importer`.
+
+Every value a node holds is checked before anything computes with it
+(:func:`check_node_values`): window sizes, strides, dilations and groups are
+integers (2.7 is refused, never truncated to 2) in 1..``MAX_WINDOW``, padding in
+0..``MAX_WINDOW``, tensor sizes in 1..``MAX_DIMENSION`` with at most
+``MAX_DIMENSION`` entries, weights and neuron parameters finite, time constants in
+(0, ``MAX_TIME_CONSTANT_S``]; :func:`check_dt` bounds the time step.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from snnkit.exceptions import NIRError
+from snnkit.exceptions import NIRError, shown
+from snnkit.keras.config import MAX_LAYERS
+from snnkit.keras.fields import MAX_DIMENSION, MAX_RANK, MAX_WINDOW
 
 if TYPE_CHECKING:
     from snnkit.network.types import Scales
@@ -19,6 +31,200 @@ logger = logging.getLogger(__name__)
 
 WEIGHTED = ("Conv2d", "Affine", "Linear")
 NEURONS = ("IF", "LIF", "CubaLIF")
+MAX_TIME_CONSTANT_S = 1e4     # a neuron's or synapse's time constant, seconds
+MIN_DT_S, MAX_DT_S = 1e-6, 1.0  # the simulation step, seconds
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# the fields of each node type, as a file holds them (Input's and Output's shape is
+# "shape", Flatten's "input_type"); the first set is required, the second optional
+NODE_FIELDS = {
+    "Input": ({"shape"}, set()),
+    "Output": ({"shape"}, set()),
+    "Conv2d": ({"weight", "stride", "padding", "dilation", "groups", "bias"},
+               {"input_shape"}),
+    "Affine": ({"weight", "bias"}, set()),
+    "Linear": ({"weight"}, set()),
+    "Flatten": ({"start_dim", "end_dim"}, {"input_type"}),
+    "AvgPool2d": ({"kernel_size", "stride", "padding"}, set()),
+    "SumPool2d": ({"kernel_size", "stride", "padding"}, set()),
+    "IF": ({"r", "v_threshold"}, {"v_reset"}),
+    "LIF": ({"tau", "r", "v_leak", "v_threshold"}, {"v_reset"}),
+    "CubaLIF": ({"tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "w_in"},
+                {"v_reset"}),
+    "LI": ({"tau", "r", "v_leak"}, set()),
+}
+_WINDOWS = {"stride", "kernel_size", "dilation"}
+_TIME_CONSTANTS = {"tau", "tau_mem", "tau_syn"}
+_PARAMETERS = {"r", "v_threshold", "v_reset", "v_leak", "w_in", "bias"}
+_WEIGHT_RANK = {"Conv2d": 4, "Affine": 2, "Linear": 2}
+
+
+def check_node_values(where: str, name: str, kind: str, values: Mapping) -> None:
+    """Check the values of one node before anything computes with them.
+
+    Parameters
+    ----------
+    where : str
+        Names the graph (its file) in messages.
+    name : str
+        The node's name.
+    kind : str
+        Its NIR type (one of :data:`NODE_FIELDS`).
+    values : Mapping
+        ``{field: value}`` as a file holds them (see :data:`NODE_FIELDS`); fields
+        not named there are not looked at.
+
+    Raises
+    ------
+    NIRError
+        Naming the file, the node and the field: a missing field, a value of the
+        wrong kind, a non-integral or out-of-range size, a non-finite number.
+    """
+    required, optional = NODE_FIELDS[kind]
+
+    def refuse(field, expected, value):
+        raise NIRError(f"{where}: node {shown(name)} ({kind}): {field}: expected "
+                       f"{expected}, got {_described(value)}")
+
+    missing = sorted(required - set(values))
+    if missing:
+        raise NIRError(f"{where}: node {shown(name)} ({kind}): missing field(s) "
+                       f"{', '.join(missing)}")
+    for field in sorted((required | optional) & set(values)):
+        value = values[field]
+        if field == "input_shape" and value is None:
+            continue
+        if field == "padding" and isinstance(value, (str, bytes)):
+            if kind != "Conv2d" or _text(value) not in ("same", "valid"):
+                refuse(field, "'same', 'valid' (Conv2d) or ints in "
+                       f"0..{MAX_WINDOW}", value)
+            continue
+        array = _numbers(value)
+        if array is None:
+            refuse(field, "numbers", value)
+        if field == "weight":
+            rank = _WEIGHT_RANK[kind]
+            if array.ndim != rank or not all(1 <= d <= MAX_DIMENSION
+                                             for d in array.shape):
+                refuse(field, f"a {rank}-d array of sizes in 1..{MAX_DIMENSION}", value)
+            if not np.isfinite(array).all():
+                refuse(field, "finite numbers", value)
+        elif field in _PARAMETERS:
+            if array.ndim > MAX_RANK or not np.isfinite(array).all():
+                refuse(field, f"finite numbers (at most {MAX_RANK}-d)", value)
+        elif field in _TIME_CONSTANTS:
+            if array.ndim > MAX_RANK or not np.isfinite(array).all() \
+                    or array.size == 0 or array.min() <= 0 \
+                    or array.max() > MAX_TIME_CONSTANT_S:
+                refuse(field, f"time constants in (0, {MAX_TIME_CONSTANT_S:g}] s",
+                       value)
+        elif field in _WINDOWS or field == "padding":
+            low = 0 if field == "padding" else 1
+            _integers(array, 2, low, MAX_WINDOW, field, value, refuse)
+        elif field == "groups":
+            _integers(array, 1, 1, MAX_DIMENSION, field, value, refuse, scalar=True)
+        elif field == "input_shape":
+            _integers(array, 2, 1, MAX_DIMENSION, field, value, refuse, exact=True)
+        elif field in ("shape", "input_type"):
+            sizes = _integers(array, MAX_RANK, 1, MAX_DIMENSION, field, value, refuse,
+                              exact=True)
+            if math.prod(sizes) > MAX_DIMENSION:
+                refuse(field, f"at most {MAX_DIMENSION} entries in all", value)
+        elif field in ("start_dim", "end_dim"):
+            _integers(array, 1, -MAX_RANK, MAX_RANK, field, value, refuse, scalar=True)
+
+
+def node_values(node) -> dict:
+    """A ``nir`` node's values as a file holds them (see :data:`NODE_FIELDS`)."""
+    kind = type(node).__name__
+    values = {k: v for k, v in vars(node).items()
+              if k not in ("input_type", "output_type", "metadata")}
+    if kind == "Input":
+        values["shape"] = (node.input_type or {}).get("input")
+    elif kind == "Output":
+        values["shape"] = (node.output_type or {}).get("output")
+    elif kind == "Flatten":
+        declared = (node.input_type or {}).get("input")
+        if declared is not None:
+            values["input_type"] = declared
+    return values
+
+
+def check_dt(dt, field: str, where: str) -> float:
+    """``dt`` as a time step in seconds in ``[MIN_DT_S, MAX_DT_S]``.
+
+    Parameters
+    ----------
+    dt : object
+        The value.
+    field : str
+        Names it in the message.
+    where : str
+        Names the graph (its file).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    NIRError
+        For anything else (``1e300`` would make every later step NaN).
+    """
+    if not _is_number(dt) or not MIN_DT_S <= dt <= MAX_DT_S:
+        raise NIRError(f"{where}: {field}: expected a time step in seconds in "
+                       f"{MIN_DT_S:g}..{MAX_DT_S:g}, got {shown(dt)}")
+    return float(dt)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+
+
+def _numbers(value):
+    """``value`` as an array of numbers (ints, floats; not bools), or None."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) > MAX_DIMENSION:
+        return None
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if array.dtype.kind not in "iuf" or array.dtype.itemsize > 8:
+        return None
+    return array
+
+
+def _integers(array, most, low, high, field, value, refuse, *, scalar=False,
+              exact=False) -> tuple:
+    """``array``'s values as ints: integral, in ``low..high``, one (``scalar``) or
+    1..``most`` of them (``exact``: 1-d)."""
+    ok_shape = array.ndim == 0 if scalar else (
+        array.ndim == 1 and 1 <= array.size <= most if exact
+        else array.ndim <= 1 and 1 <= array.size <= most)
+    expected = ("an integer" if scalar else f"{'a list of ' if exact else ''}1..{most} "
+                "integers") + f" in {low}..{high}"
+    if not ok_shape or not np.isfinite(array).all():
+        refuse(field, expected, value)
+    flat = array.ravel()
+    if (flat != np.round(flat)).any() or flat.min() < low or flat.max() > high:
+        refuse(field, expected, value)
+    return tuple(int(v) for v in flat)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _described(value) -> str:
+    """A refused value, shortly: arrays by dtype and shape when large."""
+    if isinstance(value, np.ndarray) and value.size > 8:
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    if isinstance(value, np.ndarray):
+        return shown(value.tolist())
+    return shown(value)
 
 
 def check_chain(graph, where: str) -> list[str]:
@@ -105,7 +311,12 @@ def _check_acyclic(graph, where, successors, predecessors):
 
 
 def _ints(value, n=2) -> tuple:
-    array = np.atleast_1d(np.asarray(value)).astype(int).ravel()
+    """``value`` (one int, or ``n``) as ``n`` ints; a non-integral value is refused
+    (ValueError), never truncated."""
+    array = np.atleast_1d(np.asarray(value, dtype=np.float64)).ravel()
+    if not np.isfinite(array).all() or (array != np.round(array)).any():
+        raise ValueError(f"expected integers, got {shown(array.tolist())}")
+    array = array.astype(np.int64)
     return tuple(int(v) for v in (np.repeat(array, n) if array.size == 1 else array))
 
 
@@ -145,6 +356,14 @@ class GraphWalk:
 
     def __init__(self, graph, where: str, *, amplitude: float = 1.0,
                  scales: Scales | None = None, standalone=(), no_bias=()):
+        if not _is_number(amplitude) or amplitude <= 0:
+            raise NIRError(f"{where}: snnkit metadata: neuron.params.amplitude: "
+                           f"expected a finite number > 0, got {shown(amplitude)}")
+        for layer, scale in (scales or {}).items():
+            if not _is_number(scale) or scale <= 0:
+                raise NIRError(f"{where}: snnkit metadata: scale_firing_rates"
+                               f"[{shown(layer)}]: expected a finite number > 0, got "
+                               f"{shown(scale)}")
         self.graph, self.where = graph, where
         self.amplitude, self.scales = amplitude, scales
         self.standalone, self.no_bias = set(standalone), set(no_bias)
@@ -159,7 +378,15 @@ class GraphWalk:
     # --- helpers -----------------------------------------------------------------
     def _error(self, name, message):
         kind = type(self.graph.nodes[name]).__name__
-        return NIRError(f"{self.where}: node {name!r} ({kind}): {message}")
+        return NIRError(f"{self.where}: node {shown(name)} ({kind}): {message}")
+
+    def _check_size(self, name):
+        """The tensor after node ``name`` is at most ``MAX_DIMENSION`` entries."""
+        if math.prod(self.shape) > MAX_DIMENSION:
+            raise self._error(name, f"gives a tensor of shape {self.shape}, more than "
+                                    f"{MAX_DIMENSION} entries")
+        if len(self.specs) > MAX_LAYERS:
+            raise self._error(name, f"makes more than {MAX_LAYERS} layers")
 
     def _mismatch(self, name, expected):
         return self._error(name, f"expects input shape {tuple(expected)}, but the node "
@@ -212,10 +439,21 @@ class GraphWalk:
             node = self.graph.nodes[name]
             try:
                 getattr(self, "_" + type(node).__name__.lower())(name, node)
+                if self.shape is not None:
+                    self._check_size(name)
             except NIRError:
                 raise
-            except (ValueError, TypeError, IndexError, AttributeError, KeyError) as e:
-                raise self._error(name, f"malformed ({type(e).__name__}: {e})") from e
+            except (ValueError, TypeError, IndexError, AttributeError, KeyError,
+                    ZeroDivisionError, OverflowError) as e:
+                raise self._error(name, f"malformed ({type(e).__name__}: "
+                                        f"{shown(str(e), 200)})") from e
+        for spec in self.specs:  # gains folded in: still float32 numbers?
+            for key in ("weight", "bias"):
+                value = spec.get(key)
+                if value is not None and not (np.abs(value) <= _FLOAT32_MAX).all():
+                    raise self._error(spec["node"], (
+                        f"its {key} times the gains folded into it (r / v_threshold, "
+                        "w_in, window sizes) is not a finite float32 number"))
 
     def _input(self, name, node):
         self.shape = _ints(node.input_type["input"], 1)
@@ -272,7 +510,8 @@ class GraphWalk:
         if name in self.no_bias and bias.any():
             self.biases_kept.append((name, float(np.abs(bias).max())))
         self._add_weighted({
-            "kind": "conv", "name": self._keras_name(name), "weight": weight,
+            "kind": "conv", "name": self._keras_name(name), "node": name,
+            "weight": weight,
             "bias": bias.copy() if keep_bias else None, "stride": stride,
             "dilation": dilation, "padding": "same" if same else pads, "relu": False,
             "pad_name": (None if same or pads == (0, 0)
@@ -286,7 +525,7 @@ class GraphWalk:
         b = np.broadcast_to(np.asarray(node.bias, np.float64), weight.shape[:1]).copy() \
             if bias else None
         self._add_weighted({"kind": "dense", "name": self._keras_name(name),
-                            "weight": weight, "bias": b, "relu": False,
+                            "node": name, "weight": weight, "bias": b, "relu": False,
                             "flatten_chw": self.flatten_chw})
         self.flatten_chw = None
         self.shape = (weight.shape[0],)
@@ -319,6 +558,8 @@ class GraphWalk:
             raise self._error(name, f"padding {_ints(node.padding)}; snnkit pools "
                                     "without padding")
         out = tuple((n - k) // s + 1 for n, k, s in zip(self.shape[1:], size, stride))
+        if min(out) < 1:
+            raise self._error(name, f"window {size} does not fit input {self.shape}")
         self.specs.append({"kind": "pool", "name": self._keras_name(name), "size": size,
                            "stride": stride})
         self.shape = (self.shape[0], *out)

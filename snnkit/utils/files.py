@@ -5,9 +5,11 @@ arrays plus one JSON header, read with ``allow_pickle=False``."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 import tokenize
@@ -19,6 +21,7 @@ from typing import IO, Callable, Iterator
 import numpy as np
 
 from snnkit.exceptions import ValidationError, shown
+from snnkit.utils.validation import special_file_kind
 
 # What a truncated, corrupt or foreign archive raises somewhere inside zipfile,
 # np.load's member reader, zlib or json.
@@ -44,7 +47,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
     The temporary file is ``.<name>.<pid>.<random>.tmp``: a process killed mid-write
     leaves it behind, and :func:`remove_stale_temp_files` can tell it from the file of
-    a writer that is still alive.
+    a writer that is still alive; every write removes those that killed writers
+    left for the same ``path``, so the next run of any writer cleans up after a kill.
+    An existing ``path`` that is not a regular file (a FIFO, a device such as
+    ``/dev/null``) is refused, never replaced.
 
     Parameters
     ----------
@@ -60,6 +66,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise ValidationError(f"{shown(str(path), 200)} is {kind}, not a regular file: "
+                              "snnkit does not replace it")
+    remove_stale_temp_files(directory, names=(path.name,))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
                                     suffix=TEMP_SUFFIX, dir=directory)
     try:
@@ -92,9 +103,20 @@ def write_npz_with_header(path, header_key: str, header: dict, arrays: dict) -> 
         The JSON header.
     arrays : dict
         ``{member name: array}``.
+
+    Raises
+    ------
+    ValidationError
+        A header larger than :data:`MAX_HEADER_BYTES`, which no reader would accept
+        (nothing is written).
     """
     arrays = dict(arrays)
-    arrays[header_key] = np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8)
+    text = json.dumps(header).encode("utf-8")
+    if len(text) > MAX_HEADER_BYTES:  # never write what the reader refuses
+        raise ValidationError(f"{shown(str(path), 200)}: the header would be {len(text)} "
+                              f"bytes, more than the {MAX_HEADER_BYTES} a reader accepts "
+                              "(the metadata is too large)")
+    arrays[header_key] = np.frombuffer(text, np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
 
@@ -132,6 +154,42 @@ class NpzMembers:
         """The archive's member names (without ``.npy``), sorted."""
         return sorted(name[:-4] if name.endswith(".npy") else name
                       for name in self._names)
+
+    def header(self, key: str, field: str) -> tuple[tuple[int, ...], np.dtype]:
+        """``(shape, dtype)`` of the array stored as ``key``, from its header alone.
+
+        Parameters
+        ----------
+        key : str
+            The member's name (without ``.npy``).
+        field : str
+            Names the array in messages.
+
+        Returns
+        -------
+        tuple
+            ``(shape, dtype)``; nothing of the array's data is read.
+
+        Raises
+        ------
+        ValidationError
+            A missing, encrypted or unreadable member, naming ``field``.
+        """
+        member = self._member(key) if isinstance(key, str) else None
+        if member is None:
+            raise ValidationError(f"{field}: archive member {shown(key)} is missing")
+        info = self._zip.getinfo(member)
+        if info.flag_bits & 0x1 or info.compress_type not in (
+                zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValidationError(f"{field}: archive member {key!r} is encrypted or "
+                                  "uses an unsupported compression")
+        try:
+            with self._zip.open(member) as f:
+                array_shape, dtype, _ = _npy_header(f)
+        except UNREADABLE as e:
+            raise ValidationError(f"{field}: archive member {key!r} is unreadable "
+                                  f"({type(e).__name__}: {shown(str(e), 200)})") from e
+        return array_shape, dtype
 
     def read(self, key: str, field: str, *, kinds: str = "f",
              shape: tuple[int, ...] | None = None,
@@ -205,7 +263,17 @@ _KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iu": "integers",
 
 
 def _npy_header(f):
-    """``(shape, dtype, data offset)`` from the start of an ``.npy`` stream."""
+    """``(shape, dtype, data offset)`` from the start of an ``.npy`` stream.
+
+    The header's declared length is checked before the header is read (a compressed
+    member could otherwise declare a 4 GB header and decompress it)."""
+    prefix = f.read(12)
+    if len(prefix) >= 10 and prefix[:6] == b"\x93NUMPY":
+        size = (struct.unpack("<H", prefix[8:10])[0] if prefix[6] == 1 else
+                struct.unpack("<I", prefix[8:12].ljust(4, b"\0"))[0])
+        if size > _NPY_HEADER_BYTES:
+            raise ValueError(f".npy header of {size} bytes")
+    f.seek(0)
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
         array_shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
@@ -339,6 +407,29 @@ def check_json_value(field: str, value, max_depth: int = MAX_JSON_DEPTH) -> None
                                   f"number, bool or null), got {type(item).__name__}")
 
 
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text, without parsing it.
+
+    Linear in the text's length; brackets inside strings are not counted.
+
+    Parameters
+    ----------
+    text : str
+        JSON text.
+
+    Returns
+    -------
+    int
+    """
+    # strings (with their escapes) removed first, then the brackets counted
+    brackets = re.sub(r'[^\[\]{}]', "", re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"?', "", text))
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets.encode("ascii"), np.uint8)
+    depth = np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1))
+    return int(max(depth.max(), 0))
+
+
 def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:
     """Delete the temporary files :func:`atomic_write` left when its process was killed.
 
@@ -363,6 +454,8 @@ def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -
     if not directory.is_dir():
         return []
     pattern = "**/.*" + TEMP_SUFFIX if recursive else ".*" + TEMP_SUFFIX
+    if names is not None and len(names) == 1 and not recursive:  # list only its own
+        pattern = "." + glob.escape(next(iter(names))) + ".*" + TEMP_SUFFIX
     removed = []
     for candidate in directory.glob(pattern):
         target, pid = _temp_file_owner(candidate.name)

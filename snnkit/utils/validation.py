@@ -220,17 +220,103 @@ def check_labels(argument: str, y, n_inputs: int, n_classes: int, *,
     return y
 
 
-def check_output_file(argument: str, path, *, error=ValidationError) -> Path:
-    """A path a file can be written to: not a folder, in a folder that exists."""
+def check_output_file(argument: str, path, *, inputs=(),
+                      error=ValidationError) -> Path:
+    """A path a file can be written to: not a folder, in a folder that exists.
+
+    Parameters
+    ----------
+    argument : str
+        Named in the message.
+    path : str or os.PathLike
+        The file to write.
+    inputs : iterable of (str, path)
+        ``(argument, path)`` of the files the work reads: ``path`` must be none of
+        them (not the same file, nor a hard or symbolic link to it).
+    error : type or callable
+        Makes the exception from the message (see the module docstring).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValidationError
+        For a folder, a FIFO, device or socket (a write would block, or replace it
+        with a file), a missing folder, or one of ``inputs`` (or the exception
+        ``error`` makes).
+    """
     try:
         path = Path(os.fspath(path))
     except TypeError:
         raise error(f"{argument}: expected a file path, got "
                     f"{type(path).__name__}") from None
-    if path.is_dir():
-        raise error(f"{argument}: expected a file path, got a folder: {str(path)!r}")
+    check_not_input(argument, path, inputs, error=error)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise error(f"{argument}: cannot write {str(path)!r}: its folder "
-                    f"{str(folder)!r} does not exist")
+        raise error(f"{argument}: cannot write {shown(str(path), 200)}: its folder "
+                    f"{shown(str(folder), 200)} does not exist")
     return path
+
+
+def check_not_input(argument: str, path, inputs=(), *, error=ValidationError) -> None:
+    """``path`` may be written: not a folder, FIFO, device or socket, and none of
+    ``inputs`` (the same file, a hard or a symbolic link).
+
+    Parameters
+    ----------
+    argument : str
+        Named in the message.
+    path : str or os.PathLike
+        The file to write.
+    inputs : iterable of (str, path or None)
+        ``(argument, path)`` of the files the work reads.
+    error : type or callable
+        Makes the exception from the message (see the module docstring).
+
+    Raises
+    ------
+    ValidationError
+        Naming ``argument`` (or the exception ``error`` makes).
+    """
+    shown_path = shown(str(path), 200)
+    if os.path.isdir(path):
+        raise error(f"{argument}: expected a file path, got a folder: {shown_path}")
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise error(f"{argument}: {shown_path} is {kind}, not a regular file; snnkit "
+                    "writes new or regular files only")
+    for name, other in inputs:
+        if other is not None and same_file(path, other):
+            raise error(f"{argument}: {shown_path} is the input {name} "
+                        f"({shown(str(other), 200)}), or a link to it; writing it would "
+                        "destroy the input: give another path")
+
+
+def special_file_kind(path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder
+    (``"a FIFO"``, ``"a device"``, ``"a socket"``); None otherwise."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
+
+
+def same_file(a, b) -> bool:
+    """Whether ``a`` and ``b`` both exist and are one file (same device and inode:
+    the same path, a hard link or a symbolic link)."""
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except (OSError, ValueError, TypeError):
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
