@@ -46,7 +46,15 @@ def main(argv=None) -> int:
     int
         The exit code.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "export" and args.legacy_out is None \
+            and len(extra) == 1 and not extra[0].startswith("-"):
+        # the deprecated positional output after the options (`export NET --format nir
+        # OUT`): argparse gives an optional positional nothing once options intervene
+        args.legacy_out, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return arguments.run_reporting_errors(args.command, declared.runner(args), args)
 
 
