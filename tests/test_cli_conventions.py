@@ -104,7 +104,7 @@ def test_verbosity_configures_the_snnkit_logger_for_the_command_only(
         # the heavy stack's own start-up messages follow the same switch
         from snnkit.utils.stack import verbose as stack_verbose
 
-        assert stack_verbose() == (level is not None)
+        assert stack_verbose() == (level == logging.DEBUG)
     err = capsys.readouterr().err
     shown = {logging.INFO: ["an info line"], logging.DEBUG: ["an info line",
                                                              "a debug line"]}

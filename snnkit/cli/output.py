@@ -3,7 +3,7 @@
 - ``-q/--quiet``: no progress bars and no informational lines on stderr; results,
   warnings (e.g. a readout that will read single spikes) and errors still print.
 - ``-v/--verbose``: the ``snnkit`` logger (the Loihi core plan, chunk sizes, ...) on
-  stderr at INFO, ``-vv`` at DEBUG, with the heavy stack's own start-up messages
+  stderr at INFO; ``-vv`` at DEBUG, with the heavy stack's own start-up messages
   (:mod:`snnkit.utils.stack`). ``SNNKIT_VERBOSE=1`` or ``=2`` in the environment does
   the same; the higher of the two wins.
 - ``--json``: one JSON document on stdout, what the command produced (paths,
@@ -63,7 +63,8 @@ def session(args):
     saved_env = os.environ.get(VERBOSE_ENV)
     handler = None
     if level:
-        # the stack's start-up messages follow the same switch (snnkit.utils.stack)
+        # the stack's start-up messages follow the same switch, from level 2
+        # (snnkit.utils.stack)
         os.environ[VERBOSE_ENV] = str(level)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
