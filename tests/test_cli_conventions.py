@@ -173,6 +173,21 @@ def test_json_is_one_document_on_stdout_and_text_goes_to_stderr(files, tmp_path,
     assert code == 0 and "nengo-dl" in {row["name"] for row in json.loads(stdout)}
 
 
+def test_bench_json_is_its_report(files, tmp_path, capsys):
+    code, stdout, err = _run(capsys, ["bench", files / "tiny.snn.npz", "--backends",
+                                      "loihi-emulator-fast", "--n-test", "10",
+                                      "--n-steps", "5", "--no-plots", "--out-dir",
+                                      tmp_path / "bench", "--json"])
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report == json.loads(json.dumps(report))  # plain JSON, no NaN
+    written = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    assert [c["accuracy"] for c in report["cases"]] == \
+        [c["accuracy"] for c in written["cases"]]
+    assert report["files"]["json"] == str(tmp_path / "bench" / "bench.json")
+    assert "loihi-emulator-fast" in err  # the table, for people
+
+
 def test_quiet_hides_progress_but_not_results(files, tmp_path, capsys):
     code, stdout, err = _run(capsys, ["calibrate", files / "tiny.snn.npz", "--out",
                                       tmp_path / "c.snn.npz", "--n-train", "10",
@@ -198,6 +213,7 @@ def test_tune_reports_each_trial_and_json_describes_the_search(files, tmp_path, 
     lines = re.findall(r"trial (\d)/3 \(id (\d+)\): (.*?); best so far (\S+) "
                        r"\(maximize accuracy\); \d+ s elapsed", err)
     assert [n for n, *_ in lines] == ["1", "2", "3"], err
+    assert re.search(r"trials: +\d+%\|", err)  # the progress bar
     scores = {t["trial_id"]: t for t in report["trials"]}
     assert report["counts"] == {"COMPLETED": 3}
     best = max(float(t["score"]) for t in report["trials"])
