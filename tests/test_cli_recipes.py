@@ -156,7 +156,7 @@ def test_recipe_latency_on_the_command_line_is_the_python_recipe(digits, tmp_pat
     (["--readout", "mean,last"], "--readout: several readouts (mean,last) are "
                                  "candidates to choose from: they need --recipe loihi "
                                  "and --val-split"),
-    (["--recipe", "loihi", "--n-train", "300", "--val-split", "0.1"],
+    (["--n-train", "300", "--val-split", "0.1"],
      "--val-split: holds out 30 images, fewer than one minibatch (--minibatch-size 200)"),
 ])
 def test_options_a_recipe_does_not_use_are_refused_before_any_work(
@@ -179,6 +179,21 @@ def test_each_stage_gets_its_own_early_stopping_and_loggers(tmp_path):
     assert fine[2].log_dir == tmp_path / "fine-tune"
     no_val = stage_callbacks(argparse.Namespace(patience=0, log_dir=None), None)("fit")
     assert [(type(c), c.monitor) for c in no_val] == [(EarlyStopping, "loss")]
+
+
+def test_held_out_images_short_of_a_minibatch_only_choose(capsys):
+    """As bench_conversion.py uses them: select_on, not the fits' val_data (nengo-dl
+    validates whole minibatches), and said so."""
+    from snnkit.cli.train import fit_validation
+
+    val = (np.zeros((189, 8, 8, 1)), np.zeros(189, int))
+    args = argparse.Namespace(patience=3, quiet=False)
+    assert fit_validation(args, {"minibatch_size": 200}, val) is None
+    assert "the 189 held-out images are fewer than one minibatch (200): they choose " \
+           "between the networks, but the fits report no val_loss (--patience watches " \
+           "loss)" in capsys.readouterr().err
+    assert fit_validation(args, {"minibatch_size": 50}, val) is val
+    assert fit_validation(args, {"minibatch_size": 50}, None) is None
 
 
 def test_recipe_arguments_name_the_recipes_own_parameters():

@@ -177,10 +177,10 @@ def split_validation(args, settings: dict, x, y):
         raise A.error(f"--val-split: {args.val_split:g} of {len(x)} training images "
                       f"holds out {n_val}; expected at least 1 and fewer than all")
     batch = settings["minibatch_size"]
-    if args.recipe != "latency" and n_val < batch:
+    if args.recipe == "none" and n_val < batch:
         raise A.error(f"--val-split: holds out {n_val} images, fewer than one "
-                      f"minibatch (--minibatch-size {batch}); hold out more or take "
-                      "smaller minibatches")
+                      f"minibatch (--minibatch-size {batch}): nengo-dl validates whole "
+                      "minibatches; hold out more or take smaller minibatches")
     n_train = len(x) - n_val
     return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
 
@@ -252,6 +252,20 @@ def _latency(args, settings, model, train, val):
                              "initial_scales": trained.initial_scales}
 
 
+def fit_validation(args, settings: dict, val):
+    """The held-out images the loihi recipe's fits validate on: ``val``, or None when
+    they are fewer than one minibatch (nengo-dl validates whole minibatches; they
+    then only choose between networks, as ``benchmarks/bench_conversion.py`` uses
+    them)."""
+    if val is None or len(val[0]) >= settings["minibatch_size"]:
+        return val
+    note(args, f"note: the {len(val[0])} held-out images are fewer than one minibatch "
+         f"({settings['minibatch_size']}): they choose between the networks, but the "
+         "fits report no val_loss" + (" (--patience watches loss)"
+                                      if args.patience is not None else ""))
+    return None
+
+
 def recipe_arguments(args, settings: dict, val) -> dict:
     """The keyword arguments of ``--recipe``'s function for these options.
 
@@ -271,6 +285,7 @@ def recipe_arguments(args, settings: dict, val) -> dict:
         (without the model and the training data).
     """
     if args.recipe == "loihi":
+        fit_val = fit_validation(args, settings, val)
         return dict(relu_epochs=settings["epochs"],
                     loihi_epochs=settings["fine_tune_epochs"],
                     target_rate_hz=settings["target_rate"],
@@ -278,8 +293,8 @@ def recipe_arguments(args, settings: dict, val) -> dict:
                     fine_tune_learning_rate=settings["fine_tune_learning_rate"],
                     rate_reg_hz=settings.get("rate_reg"),
                     neuron_type=settings["neuron_type"], seed=args.seed,
-                    callbacks=stage_callbacks(args, val),
-                    enable_progress_bar=progress(args), val_data=val,
+                    callbacks=stage_callbacks(args, fit_val),
+                    enable_progress_bar=progress(args), val_data=fit_val,
                     statistic=settings["statistic"],
                     minibatch_size=settings["minibatch_size"],
                     readout=settings["readout"], select_on=val,
