@@ -197,8 +197,9 @@ class Backend(abc.ABC):
             Steps of ``network.dt`` seconds each, per input.
         presentation : {"reset", "sequential"}, optional
             The presentation mode (see :class:`Backend`).
-        progress : bool, optional
-            Show a progress bar.
+        progress : bool or str, optional
+            Show a progress bar; a string shows it with that label (e.g.
+            ``"calibrate 2/8"``) instead of the backend's name.
         **options
             None are known: any raises :class:`~snnkit.exceptions.UnknownOptionError`
             naming the run's arguments and the backend's settings.
@@ -284,8 +285,9 @@ class PreparedNetwork(abc.ABC):
             Steps of ``network.dt`` seconds each, per input.
         presentation : {"reset", "sequential"}, optional
             The presentation mode.
-        progress : bool, optional
-            Show a progress bar.
+        progress : bool or str, optional
+            Show a progress bar; a string shows it with that label (e.g.
+            ``"calibrate 2/8"``) instead of the backend's name.
         **options
             None are known, as for :meth:`Backend.run`.
 
@@ -316,12 +318,15 @@ class PreparedNetwork(abc.ABC):
         return LayerActivity(layer_amplitudes(self.network), self.network.dt,
                              self._fan_out)
 
-    def progress_bar(self, n_inputs: int, presentation: str, enabled: bool):
-        """A tqdm bar over ``n_inputs`` inputs (disabled unless ``enabled``)."""
+    def progress_bar(self, n_inputs: int, presentation: str, enabled: bool | str):
+        """A tqdm bar over ``n_inputs`` inputs (disabled unless ``enabled``; a string
+        is the bar's label, else the backend's name and the presentation)."""
         from tqdm.auto import tqdm
 
-        return tqdm(total=n_inputs, desc=f"{self.backend.name} ({presentation})",
-                    unit="input", disable=not enabled, leave=False)
+        desc = enabled if isinstance(enabled, str) else \
+            f"{self.backend.name} ({presentation})"
+        return tqdm(total=n_inputs, desc=desc, unit="input", disable=not enabled,
+                    leave=False)
 
     def close(self) -> None:
         """Free what the build holds (simulators, memory); idempotent."""

@@ -3,7 +3,7 @@
 The emulator runs the network as nengo-loihi builds it for the chip: discretized
 weights, Loihi neurons, host↔chip spike transfer. It has no batch dimension and feeds
 synaptic input through a Python loop over spikes: about 1 image/s on the seed network
-(BASELINE.md).
+(``benchmarks/bench_backends.py``).
 
 The network is converted and its cores planned once, when it is prepared
 (:func:`~snnkit.backends.loihi.planning.build_for_loihi`). ``sequential``: all inputs

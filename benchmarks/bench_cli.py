@@ -2,14 +2,14 @@
 
 Runs one FrozenNetwork on several backends with the same MNIST test images and
 writes bench.json, bench.csv, accuracy_by_step.csv, per-backend case files and PNG
-plots to --out (see ``snnkit bench --help`` for every option). Re-running with the
-same --out skips finished cases.
+plots to --out-dir (see ``snnkit bench --help`` for every option). Re-running with the
+same --out-dir skips finished cases.
 
 Without a network file, it makes one the demo's way first (train the seed convnet,
 calibrate it with Loihi neurons; saved as OUT/seed-loihi.snn.npz, reused next time):
 
     .venv/bin/python benchmarks/bench_cli.py [NETWORK] [--backends nengo-dl,loihi-emulator]
-        [--n-test 1000] [--max-images-slow 50] [--out out/bench]
+        [--n-test 1000] [--max-images-slow 50] [--out-dir out/bench]
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from snnkit.cli import main  # noqa: E402
 def _default_network(argv) -> str:
     """Train and calibrate the seed network once, with the CLI itself."""
     out = Path("out/bench")
-    if "--out" in argv and argv.index("--out") + 1 < len(argv):
-        out = Path(argv[argv.index("--out") + 1])
+    for flag in ("--out-dir", "--out"):  # --out: its deprecated spelling
+        if flag in argv and argv.index(flag) + 1 < len(argv):
+            out = Path(argv[argv.index(flag) + 1])
     relu, loihi = out / "seed-relu.snn.npz", out / "seed-loihi.snn.npz"
     if not loihi.is_file():
         out.mkdir(parents=True, exist_ok=True)

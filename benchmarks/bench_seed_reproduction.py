@@ -4,7 +4,7 @@ Both start from the same network, trained once (2 epochs, ReLU rates, minibatch 
 RMSprop 0.001, as the notebook), and are evaluated on the same MNIST test images
 with NengoDL:
 
-notebook (keras-to-loihi.ipynb)
+notebook (the NengoDL/Loihi keras-to-snn notebook workflow this project started from)
   1. ReLU rates, 10 steps (its per-layer rates feed step 4)
   2. SpikingRectifiedLinear, one global scale 100, synapse 0.005 s, 30 steps
   3. LoihiSpikingRectifiedLinear, one global scale 100 (one layer may fall silent)
@@ -18,8 +18,7 @@ Prints one table (accuracy, images, per-layer mean rates of active neurons, wall
 time) and writes it as JSON to ``--out``.
 
 Defaults run in a few minutes on 2 cores (10,000 training images, 500 test images);
-``--full`` uses the notebook's sizes (60,000 training images, 1,000 test images, as
-BASELINE.md measured them).
+``--full`` uses the notebook's sizes (60,000 training images, 1,000 test images).
 
     .venv/bin/python benchmarks/bench_seed_reproduction.py [--full] [--n-train N]
         [--n-test N] [--n-calibrate N] [--n-emulator N] [--out out/seed-reproduction]

@@ -52,7 +52,7 @@ def main(argv=None) -> dict:
     trained = train_for_loihi(
         seed_convnet(args.seed), (x, y), relu_epochs=args.relu_epochs,
         loihi_epochs=args.loihi_epochs, target_rate_hz=args.target_rate,
-        synapse=args.synapse, n_steps=args.n_steps, rate_target_hz=args.rate_target,
+        synapse=args.synapse, n_steps=args.n_steps, rate_reg_hz=args.rate_target,
         rate_weight=args.rate_weight, seed=args.seed)
     train_s = time.perf_counter() - start
     if args.save:

@@ -11,7 +11,8 @@ SEED_OFF_CHIP = ("to-spikes", "dense1")
 
 
 def seed_convnet(seed: int | None = 0) -> tf.keras.Model:
-    """The seed notebook's MNIST network (``keras-to-loihi.ipynb``).
+    """The seed notebook's MNIST network (the NengoDL/Loihi keras-to-snn notebook
+    workflow this project started from).
 
     input 28×28×1 (pixel values 0..255) → ``to-spikes`` 1×1 conv, 3 filters, no bias
     (off-chip) → ``conv0`` 32 filters 3×3 stride 2 → ``conv1`` 64 filters 3×3 stride 2

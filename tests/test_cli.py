@@ -116,7 +116,7 @@ def test_unavailable_backend_is_refused_before_running(capsys, files):
 def test_network_a_backend_cannot_run_is_refused_before_running(capsys, files):
     relu = FrozenNetwork.load(files / "tiny.snn.npz").replace(neuron="relu")
     relu.save(files / "relu.snn.npz")
-    code, _, err = _run(capsys, ["bench", files / "relu.snn.npz", "--out",
+    code, _, err = _run(capsys, ["bench", files / "relu.snn.npz", "--out-dir",
                                  files / "bench-relu"])
     assert code == 1
     line = _one_line_error(err)
@@ -150,10 +150,10 @@ def test_tune_config_errors_are_one_line(capsys, files):
 
 def test_output_folder_that_cannot_be_written(capsys, files):
     # a path under a regular file can never be created, even as root
-    code, _, err = _run(capsys, ["bench", files / "tiny.snn.npz", "--out",
+    code, _, err = _run(capsys, ["bench", files / "tiny.snn.npz", "--out-dir",
                                  files / "tiny.h5" / "bench"])
     assert code == 1
-    assert "--out: expected a folder that can be written" in _one_line_error(err)
+    assert "--out-dir: expected a folder that can be written" in _one_line_error(err)
 
 
 def test_n_test_larger_than_the_data(capsys, files):
@@ -215,7 +215,7 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
     out = files / "bench"
     argv = ["bench", files / "tiny.snn.npz", "--backends", "nengo-dl,loihi-emulator",
             "--n-test", "12", "--max-images-slow", "3", "--n-steps", "10",
-            "--n-hist", "6", "--n-plot", "2", "--out", out, "--quiet"]
+            "--n-hist", "6", "--n-plot", "2", "--out-dir", out, "--quiet"]
 
     # an interrupted first run: the second backend fails after the first finished
     real_run_case = snnkit.bench.run.run_case
@@ -335,7 +335,7 @@ def test_readout_is_chosen_kept_and_single_spike_readouts_are_pointed_out(capsys
     assert code == 0 and note not in err  # rate neurons: each step is the rate
 
     kept = files / "kept.snn.npz"
-    common = ["--n-images", "10", "--n-steps", "10", "--max-iterations", "1", "--quiet"]
+    common = ["--n-train", "10", "--n-steps", "10", "--max-iterations", "1", "--quiet"]
     code, _, err = _run(capsys, ["calibrate", mean, "--out", kept, *common])
     assert code == 0 and note not in err
     assert FrozenNetwork.load(kept).readout == "mean"
@@ -353,18 +353,18 @@ def test_train_then_calibrate_a_keras_file(capsys, files):
     trained = files / "trained.snn.npz"
     code, stdout, err = _run(capsys, ["train", "--model", files / "tiny.h5", "--n-train",
                                     "200", "--epochs", "1", "--minibatch-size", "100",
-                                    "--rate-target", "100:300", "--out", trained,
+                                    "--rate-reg", "100:300", "--out", trained,
                                     "--quiet"])
     assert code == 0, err
     network = FrozenNetwork.load(trained)
     assert network.neuron.name == "relu"
-    assert network.metadata["rate_target_hz"] == [100.0, 300.0]
+    assert network.metadata["rate_reg_hz"] == [100.0, 300.0]
     assert network.metadata["n_train"] == 200
     assert "data" not in network.metadata  # a user's file: its history is unknown
 
     calibrated = files / "calibrated.snn.npz"
     code, stdout, err = _run(capsys, ["calibrate", trained, "--out", calibrated,
-                                      "--n-images", "10", "--n-steps", "10",
+                                      "--n-train", "10", "--n-steps", "10",
                                       "--max-iterations", "1", "--synapse", "0.005",
                                       "--quiet"])
     assert code == 0, err
@@ -383,7 +383,7 @@ def test_seed_training_and_calibration_record_the_images_they_used(capsys, tmp_p
     assert code == 0, err
     assert FrozenNetwork.load(trained).metadata["data"] == {
         "dataset": "mnist", "train_images": [0, 200]}
-    code, _, err = _run(capsys, ["calibrate", trained, "--out", calibrated, "--n-images",
+    code, _, err = _run(capsys, ["calibrate", trained, "--out", calibrated, "--n-train",
                                  "300", "--n-steps", "5", "--max-iterations", "1",
                                  "--quiet"])
     assert code == 0, err

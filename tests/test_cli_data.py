@@ -67,7 +67,7 @@ def test_train_calibrate_and_bench_on_your_own_data(digits, tmp_path, capsys):
 
     bench = ["bench", calibrated, "--data", data, "--backends",
              "nengo-dl,loihi-emulator-fast", "--n-steps", "30", "--no-plots", "--quiet",
-             "--out", tmp_path / "bench"]
+             "--out-dir", tmp_path / "bench"]
     code, out, err = _run(capsys, bench)
     assert code == 0, err
     report = json.loads((tmp_path / "bench" / "bench.json").read_text())
@@ -115,7 +115,7 @@ def test_a_bad_data_file_is_one_line_naming_data(digits, tmp_path, capsys, array
                                                  message):
     path = _save(tmp_path / "bad.npz", **arrays)
     network = _trained_network(digits, tmp_path)
-    code, _, err = _run(capsys, ["bench", network, "--data", path, "--out",
+    code, _, err = _run(capsys, ["bench", network, "--data", path, "--out-dir",
                                  tmp_path / "bench", "--quiet"])
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"snnkit bench: error: --data: {path}")
@@ -138,7 +138,7 @@ def test_pickled_and_non_archive_data_files_are_refused_unread(digits, tmp_path,
     text.write_text("x,y\n1,2\n")
     for path, message in ((pickled, "has dtype object, expected numbers"),
                           (text, "is not a readable .npz file")):
-        code, _, err = _run(capsys, ["bench", network, "--data", path, "--out",
+        code, _, err = _run(capsys, ["bench", network, "--data", path, "--out-dir",
                                      tmp_path / "bench", "--quiet"])
         assert code == 1 and message in err, err
 
@@ -146,24 +146,24 @@ def test_pickled_and_non_archive_data_files_are_refused_unread(digits, tmp_path,
 def test_counts_are_checked_against_the_file(digits, tmp_path, capsys):
     network = _trained_network(digits, tmp_path)
     code, _, err = _run(capsys, ["bench", network, "--data", digits / "digits.npz",
-                                 "--n-test", "600", "--out", tmp_path / "bench"])
+                                 "--n-test", "600", "--out-dir", tmp_path / "bench"])
     assert code == 1
     assert "--n-test: expected at most 539 (the test images of --data), got 600" in err
     code, _, err = _run(capsys, ["calibrate", network, "--data", digits / "digits.npz",
-                                 "--n-images", "2000", "--out", tmp_path / "c.snn.npz"])
+                                 "--n-train", "2000", "--out", tmp_path / "c.snn.npz"])
     assert code == 1
-    assert "--n-images: expected at most 1258 (the train images of --data), got 2000" in err
+    assert "--n-train: expected at most 1258 (the train images of --data), got 2000" in err
 
 
 def test_images_and_labels_must_fit_the_network_before_any_run(digits, tmp_path, capsys):
     network = _trained_network(digits, tmp_path)  # 8x8 images, 10 outputs
     mnist_shaped = _save(tmp_path / "28.npz", x_test=np.zeros((4, 28, 28, 1)), y_test=Y)
-    code, _, err = _run(capsys, ["bench", network, "--data", mnist_shaped, "--out",
+    code, _, err = _run(capsys, ["bench", network, "--data", mnist_shaped, "--out-dir",
                                  tmp_path / "bench", "--quiet"])
     assert code == 1 and "--data test images: expected shape (N, 8, 8, 1) or (N, 64), " \
         "got (4, 28, 28, 1)" in err, err
     eleven = _save(tmp_path / "11.npz", x_test=X, y_test=Y + 8)
-    code, _, err = _run(capsys, ["bench", network, "--data", eleven, "--out",
+    code, _, err = _run(capsys, ["bench", network, "--data", eleven, "--out-dir",
                                  tmp_path / "bench", "--quiet"])
     assert code == 1 and "--data test labels: labels must be in 0..9 (the model has 10 " \
         "outputs), got 8..11" in err, err

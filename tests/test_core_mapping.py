@@ -30,7 +30,8 @@ from snnkit.exceptions import (  # noqa: E402
     NothingOnChipError,
 )
 
-# The seed notebook's hand-picked block shapes (keras-to-loihi.ipynb).
+# The hand-picked block shapes of the seed notebook (the NengoDL/Loihi keras-to-snn
+# notebook workflow this project started from).
 NOTEBOOK_SHAPES = {"conv0": (16, 16, 4), "conv1": (8, 8, 16), "dense0": (50,)}
 
 

@@ -201,7 +201,7 @@ def test_snntorch_and_norse_load_the_export_unpatched_and_agree(
     for reader in ("snntorch", "norse"):
         path = tmp_path / f"seed.{reader}.nir"
         assert main(["export", str(network_file), "--format", "nir", "--for", reader,
-                     str(path)]) == 0
+                     "--out", str(path)]) == 0
         graph = nir.read(path)  # nir's own reader, type-checked
         assert {type(n).__name__ for n in graph.nodes.values()} <= {
             "Input", "Conv2d", "LIF", "CubaLIF", "Flatten", "Affine", "Output"}
@@ -589,7 +589,7 @@ def network_file(tmp_path_factory):
 def test_cli_export_and_convert_from_nir(network_file, capsys):
     root = network_file
     assert main(["export", str(root / "seed.snn.npz"), "--format", "nir",
-                 str(root / "seed.nir")]) == 0
+                 "--out", str(root / "seed.nir")]) == 0
     assert "NIR graph written to" in capsys.readouterr().out
     assert sorted(p.name for p in root.iterdir()) == ["rates.snn.npz", "seed.nir",
                                                       "seed.snn.npz"]
@@ -603,7 +603,7 @@ def test_cli_export_and_convert_from_nir(network_file, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["export", "{root}/rates.snn.npz", "--format", "nir", "{root}/rates.nir"],
+    (["export", "{root}/rates.snn.npz", "--format", "nir", "--out", "{root}/rates.nir"],
      "NIR has no rate (non-spiking) neuron"),
     (["convert", "--from-nir", "{root}/seed.snn.npz", "--out", "{root}/x.snn.npz"],
      "not a NIR file"),

@@ -90,7 +90,7 @@ def test_tuning_entry_point_help_loads_no_heavy_module():
     # the tune command alone: no other subcommand's module, nothing heavy
     assert report == {"code": 0, "usage": ["usage:", "python", "-m"], "heavy": [],
                       "cli": ["snnkit.cli", "snnkit.cli.arguments", "snnkit.cli.declared",
-                              "snnkit.cli.tune"]}
+                              "snnkit.cli.output", "snnkit.cli.tune"]}
 
 
 def test_tuning_lazy_exports():
@@ -170,6 +170,6 @@ def test_stack_noise_stays_out_of_the_terminal():
 
 @pytest.mark.slow
 def test_verbose_shows_the_stack_noise():
-    done = _python(_STACK_AT_WORK, env=dict(os.environ, SNNKIT_VERBOSE="1"))
+    done = _python(_STACK_AT_WORK, env=dict(os.environ, SNNKIT_VERBOSE="2"))
     assert "No GPU support detected" in done.stderr
     assert "has not been tested with" in done.stderr

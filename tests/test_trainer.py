@@ -64,7 +64,7 @@ def test_rate_regularization_logs_per_layer_loss_and_moves_rates(mnist):
     for weight in (0.0, 100.0):
         model = seed_convnet(0)
         trainer = Trainer(max_epochs=2, minibatch_size=100, enable_progress_bar=False,
-                          rate_target_hz={"conv1": 100, "dense0": (20, 200)},
+                          rate_reg_hz={"conv1": 100, "dense0": (20, 200)},
                           rate_weight=weight, callbacks=[RateMonitor(n_steps=1)])
         history = trainer.fit(model, (x, y))
         assert set(k for k in history[-1] if k.startswith("rate_loss/")) == {
@@ -148,7 +148,7 @@ def test_max_epochs_below_one(value):
 
 
 @pytest.mark.parametrize("target, message", [
-    (0, r"rate_target_hz\['to-spikes'\]: expected a rate > 0 Hz, got 0"),
+    (0, r"rate_reg_hz\['to-spikes'\]: expected a rate > 0 Hz, got 0"),
     (-5.0, r"expected a rate > 0 Hz, got -5.0"),
     (1500, r"Loihi neurons fire at most once per step \(1000 Hz at this dt\), got 1500 Hz"),
     ((10, 1200), r"at most once per step .* got 1200 Hz"),
@@ -166,17 +166,17 @@ def test_rates_above_1000_hz_are_fine_for_non_loihi_neurons():
 def test_rate_target_dict_with_unknown_layers_lists_them(mnist):
     x, y, _, _ = mnist
     trainer = Trainer(max_epochs=1, enable_progress_bar=False,
-                      rate_target_hz={"conv0": 100, "conv7": 100, "dense9": 50})
+                      rate_reg_hz={"conv0": 100, "conv7": 100, "dense9": 50})
     with pytest.raises(UnknownNameError) as info:
         trainer.fit(seed_convnet(0), (x, y))
     assert str(info.value) == (
-        "rate_target_hz: unknown layer(s) 'conv7', 'dense9'; neuron layers are: "
+        "rate_reg_hz: unknown layer(s) 'conv7', 'dense9'; neuron layers are: "
         "to-spikes, conv0, conv1, dense0")
 
 
 def test_trainer_rejects_loihi_targets_above_the_ceiling_at_fit(mnist):
     x, y, _, _ = mnist
-    trainer = Trainer(max_epochs=1, neuron_type="loihi-relu", rate_target_hz=2000,
+    trainer = Trainer(max_epochs=1, neuron_type="loihi-relu", rate_reg_hz=2000,
                       enable_progress_bar=False)
     with pytest.raises(ValidationError, match="at most once per step"):
         trainer.fit(seed_convnet(0), (x, y))

@@ -186,7 +186,7 @@ def test_monitor_that_does_not_exist_lists_the_metrics(tmp_path, data):
     for callback, owner in ((ModelCheckpoint(tmp_path, monitor="val_acc"), "ModelCheckpoint"),
                             (EarlyStopping("val_acc"), "EarlyStopping")):
         trainer = Trainer(max_epochs=1, minibatch_size=100, enable_progress_bar=False,
-                          rate_target_hz=100, callbacks=[callback])
+                          rate_reg_hz=100, callbacks=[callback])
         with pytest.raises(UnknownNameError) as info:
             trainer.fit(seed_convnet(0), train)
         assert str(info.value) == (
@@ -207,7 +207,7 @@ def test_early_stopping_stops(data):
 def test_csv_and_tensorboard_loggers(tmp_path, data):
     train, val = data
     history = Trainer(max_epochs=2, minibatch_size=100, enable_progress_bar=False,
-                      default_root_dir=tmp_path, rate_target_hz={"dense0": 50},
+                      default_root_dir=tmp_path, rate_reg_hz={"dense0": 50},
                       logger=[CSVLogger(), TensorBoardLogger()]).fit(
         seed_convnet(0), train, val)
     with open(tmp_path / "metrics.csv", newline="") as f:

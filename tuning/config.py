@@ -168,7 +168,7 @@ def _construct(cls, *args, **options):
         raise SearchConfigError(f"config['options']: {e}") from None
 
 
-def run_search(config, *, print_summary: bool = True):
+def run_search(config, *, print_summary: bool = True, on_trial_end=None):
     """Build and run the search of ``config``.
 
     Locally, or in whatever role the ``KERASTUNER_*`` environment gives this process;
@@ -181,6 +181,10 @@ def run_search(config, *, print_summary: bool = True):
         A configuration, or the path of its JSON file.
     print_summary : bool
         Print the summary.
+    on_trial_end : callable or None
+        ``on_trial_end(search, trial)``, called after each trial this process runs
+        has ended and been recorded (keras-tuner's ``on_trial_end``): how ``snnkit
+        tune`` reports progress.
 
     Returns
     -------
@@ -192,6 +196,8 @@ def run_search(config, *, print_summary: bool = True):
     for key in ("export", "summary"):  # checked already; their folders made now
         if config.get(key):
             Path(config[key]).parent.mkdir(parents=True, exist_ok=True)
+    if on_trial_end is not None:
+        _observe_trials(search, on_trial_end)
     search.search()
     from . import distributed
 
@@ -238,7 +244,7 @@ def run_chief(config, *, address: str = "0.0.0.0", port: int = 8000,
 
 
 def run_worker(config, *, address: str, port: int = 8000, worker_id=None,
-               chief_timeout_s: float = 120.0):
+               chief_timeout_s: float = 120.0, on_trial_end=None):
     """Run ``config`` as a worker of the chief at ``address:port``.
 
     It runs until the chief has no trial left.
@@ -253,6 +259,8 @@ def run_worker(config, *, address: str, port: int = 8000, worker_id=None,
         The worker's name is ``worker<worker_id>`` (default: its process id).
     chief_timeout_s : float
         Seconds the chief may take to answer.
+    on_trial_end : callable or None
+        As in :func:`run_search`.
 
     Returns
     -------
@@ -267,7 +275,19 @@ def run_worker(config, *, address: str, port: int = 8000, worker_id=None,
     config = dict(load_config(config))
     config["options"] = dict(config.get("options", {}), chief_timeout_s=chief_timeout_s)
     with _environment(role_env("worker", address, port, worker_id)):
-        return run_search(config, print_summary=False)
+        return run_search(config, print_summary=False, on_trial_end=on_trial_end)
+
+
+def _observe_trials(search, listener) -> None:
+    """Call ``listener(search, trial)`` after keras-tuner's per-trial hook of this
+    search object (its public ``on_trial_end``)."""
+    recorded = search.on_trial_end
+
+    def on_trial_end(trial):
+        recorded(trial)
+        listener(search, trial)
+
+    search.on_trial_end = on_trial_end
 
 
 @contextlib.contextmanager

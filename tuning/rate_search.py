@@ -21,7 +21,7 @@ from .tuner import SnnSearch
 RATE_PREFIX = "rate_hz/"
 RATE_WEIGHT = "rate_weight"
 NETWORK_FILE = "network.snn.npz"
-_SET_BY_SEARCH = ("rate_target_hz", "rate_weight", "default_root_dir",
+_SET_BY_SEARCH = ("rate_reg_hz", "rate_target_hz", "rate_weight", "default_root_dir",
                   "enable_progress_bar")
 
 
@@ -171,7 +171,7 @@ class RateTargetSearch(SnnSearch):
         if epochs is not None:
             options["max_epochs"] = int(epochs)
         trial_dir = self.get_trial_dir(trial.trial_id)
-        trainer = Trainer(rate_target_hz=targets,
+        trainer = Trainer(rate_reg_hz=targets,
                           rate_weight=float(values[RATE_WEIGHT]),
                           default_root_dir=trial_dir, enable_progress_bar=False,
                           **options)

@@ -187,8 +187,8 @@ class FastLoihiEmulator:
             Peak memory is about ``n_threads`` chunks plus the returned arrays.
         counts_only : bool, optional
             Return only per-neuron spike counts (saves memory on big batches).
-        progress : bool, optional
-            Show a tqdm progress bar over chunks.
+        progress : bool or str, optional
+            Show a tqdm progress bar over chunks (a string: with that label).
         n_threads : int, optional
             Chunks simulated concurrently (numpy releases the GIL in array
             operations, so 2 threads use both cores; each thread's BLAS calls are
@@ -239,7 +239,9 @@ class FastLoihiEmulator:
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=batch, unit="input", desc="loihi-emulator-fast")
+            bar = tqdm(total=batch, unit="input",
+                       desc=progress if isinstance(progress, str) else
+                       "loihi-emulator-fast")
         overflowed = False
         with contextlib.ExitStack() as stack:
             if n_threads > 1:

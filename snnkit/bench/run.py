@@ -25,8 +25,9 @@ from snnkit.network.frozen import FrozenNetwork
 from snnkit.utils.environment import machine_environment
 from snnkit.utils.files import atomic_write
 
-# Backends that run at about one image per second (BASELINE.md): their image count is
-# capped so one bench stays bounded in time.
+# Backends that run at about one image per second on the seed network
+# (benchmarks/bench_backends.py measures it): their image count is capped so one bench
+# stays bounded in time.
 SLOW_BACKENDS = ("nengo", "loihi-emulator", "loihi")
 
 

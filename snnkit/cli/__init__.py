@@ -48,7 +48,16 @@ def main(argv=None) -> int:
         The exit code.
     """
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command == "export" and args.legacy_out is None \
+                and len(extra) == 1 and not extra[0].startswith("-"):
+            # the deprecated positional output after the options (`export NET --format
+            # nir OUT`): argparse gives an optional positional nothing once options
+            # intervene
+            args.legacy_out, extra = extra[0], []
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         # the command's module is imported here (seconds, for the heavy stack): an
         # interruption while it loads is one line, like one during the work
         return arguments.run_reporting_errors(args.command, declared.runner(args),

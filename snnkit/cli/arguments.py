@@ -29,7 +29,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_reporting_errors(command: str, func, args) -> int:
-    """``func(args)``; a failure becomes one line on stderr.
+    """``func(args)`` under the output conventions; a failure becomes one line on
+    stderr.
 
     Parameters
     ----------
@@ -38,21 +39,29 @@ def run_reporting_errors(command: str, func, args) -> int:
     func : callable
         ``func(args) -> int``.
     args : argparse.Namespace
-        The parsed arguments (``args.debug``: raise instead).
+        The parsed arguments (``args.debug``: raise instead; ``-q``, ``-v`` and
+        ``--json``: :func:`snnkit.cli.output.session`).
 
     Returns
     -------
     int
         What ``func`` returns; 1 on a failure (or its traceback with ``--debug``),
-        130 when interrupted.
+        130 when interrupted, 141 when the output pipe was closed (quietly).
     """
+    from snnkit.cli import output
+
     try:
-        return func(args)
+        with output.session(args):
+            code = func(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at the exit
+        return code
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to report
+        return output.closed_output()
     except KeyboardInterrupt:
         print(f"snnkit {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # one line for users; the traceback with --debug
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         from snnkit.exceptions import SnnkitError, shortened
 
@@ -92,8 +101,10 @@ def positive_float(text):
 
 
 def synapse_value(text):
-    """A time constant in seconds > 0, ``none`` or ``0`` (None), or ``keep``."""
-    if text == "keep":  # calibrate's default: the network's own synapse
+    """A time constant in seconds > 0, ``none`` or ``0`` (None), or the placeholders
+    ``keep`` (calibrate's default: the network's own) and ``auto`` (train's default:
+    what the recipe uses)."""
+    if text in ("keep", "auto"):
         return text
     if text.lower() in ("none", "0"):
         return None
@@ -130,6 +141,32 @@ def rate_target(text: str) -> float | tuple[float, float]:
     return (lo, hi)
 
 
+def fraction(text):
+    """A number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction between 0 and 1, got {text!r}")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction between 0 and 1 (both excluded), got {text!r}")
+    return value
+
+
+READOUTS = ("last", "mean")
+
+
+def readouts(text):
+    """``last``, ``mean`` or several, comma-separated (``mean,last``), as a tuple."""
+    chosen = tuple(r.strip() for r in text.split(","))
+    bad = [r for r in chosen if r not in READOUTS]
+    if bad or len(set(chosen)) != len(chosen):
+        raise argparse.ArgumentTypeError(
+            f"expected {' or '.join(READOUTS)}, or both comma-separated, got {text!r}")
+    return chosen
+
+
 def names(text):
     """Comma-separated names, as a tuple."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -153,7 +190,8 @@ def caps(text):
 # the types commands.toml names (snnkit.cli.declared)
 TYPES = {"int": int, "int>=0": int_at_least(0), "int>=1": int_at_least(1),
          "positive_float": positive_float, "synapse": synapse_value, "scale": scale_value,
-         "rate_target": rate_target, "names": names, "caps": caps}
+         "rate_target": rate_target, "names": names, "caps": caps,
+         "fraction": fraction, "readouts": readouts}
 
 
 # --- checks made before any work ------------------------------------------------
@@ -357,7 +395,8 @@ def load_keras_model(path, argument: str = "model", *, for_training: bool = True
 
 
 def note_readout(network) -> None:
-    """A line on stderr when ``network`` (about to be saved) reads single spikes out.
+    """A line on stderr when ``network`` (about to be saved) reads single spikes out
+    (a warning: ``--quiet`` keeps it).
 
     Spiking neurons, no synapse and the 'last' readout give each step's output from
     that step's spikes alone, an accuracy that is noisy and differs between backends

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from snnkit.cli.output import emit
 
 
 def run(args) -> int:
@@ -12,7 +12,7 @@ def run(args) -> int:
              "reason": e.unavailable_reason(), "description": e.description,
              "source": e.source} for e in backend_entries()]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        emit(args, rows)
         return 0
     from snnkit.utils.text_table import text_table
 

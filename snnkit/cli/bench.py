@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from snnkit.cli import arguments as A
+from snnkit.cli.output import emit, progress
 
 
 def run(args) -> int:
@@ -14,7 +15,7 @@ def run(args) -> int:
     images = A.Images(args.data, ("test",))
     x, y, data_id = images.take("test", "--n-test", args.n_test, default=1000,
                                 network=network)
-    out = check_writable_dir(args.out, "--out")
+    out = check_writable_dir(args.out_dir, "--out-dir")
     from snnkit.bench import run_bench
 
     config = BenchConfig(backends=args.backends, n_steps=args.n_steps,
@@ -22,7 +23,7 @@ def run(args) -> int:
                          max_images_slow=args.max_images_slow,
                          max_images=args.max_images or {},
                          n_hist=args.n_hist, n_plot=args.n_plot, plots=not args.no_plots,
-                         progress=not args.quiet)
+                         progress=progress(args))
     report = run_bench(network, x, y, out, config, network_path=args.network,
                        data_id=data_id)
     print(format_table(report))
@@ -30,4 +31,5 @@ def run(args) -> int:
     print(f"\nwrote {files['json']}, {files['csv']}, {files['accuracy_by_step_csv']}")
     for path in files.get("plots", []):
         print(f"wrote {path}")
+    emit(args, dict(report, command="bench"))
     return 0

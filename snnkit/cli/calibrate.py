@@ -4,19 +4,20 @@ run."""
 from __future__ import annotations
 
 from snnkit.cli import arguments as A
+from snnkit.cli.output import emit, progress
 
 
 def run(args) -> int:
     network = A.load_network(args.network)
     images = A.Images(args.data, ("train",))
-    x, _, _ = images.take("train", "--n-images", args.n_images, default=200,
+    x, _, _ = images.take("train", "--n-train", args.n_train, default=200,
                           network=network, labels=False)
     out = A.output_file(args.out, inputs=[("network", args.network),
                                           ("--data", args.data)])
     from snnkit.training.trainer import Trainer
 
     synapse = network.synapse if args.synapse == "keep" else args.synapse
-    trainer = Trainer(enable_progress_bar=not args.quiet, synapse=synapse)
+    trainer = Trainer(enable_progress_bar=progress(args), synapse=synapse)
     # synapse passed explicitly: given a FrozenNetwork, Trainer.calibrate's default
     # ("trainer") keeps the network's own synapse rather than the Trainer's, and the
     # rates must be measured with the synapse that will run
@@ -47,8 +48,16 @@ def run(args) -> int:
               f"{cal.plateau_fraction.get(name, 0.0):.1%}")
              for name in calibrated.neuron_layers]
     print("\n".join("  " + line for line in text_table(rows, "<>>>", sep="  ")))
-    print(f"FrozenNetwork saved to {calibrated.save(out)}")
+    path = calibrated.save(out)
+    print(f"FrozenNetwork saved to {path}")
     A.note_readout(calibrated)
+    from snnkit.cli.convert import network_facts
+
+    emit(args, {"command": "calibrate", "network": path, "source": str(args.network),
+                "converged": cal.converged, "iterations": len(cal.history),
+                "target_rate_hz": cal.target_rate_hz, "statistic": cal.statistic,
+                "rates_hz": cal.rates_hz, "plateau_fraction": cal.plateau_fraction,
+                "n_images": len(x), "n_steps": args.n_steps, **network_facts(calibrated)})
     return 0 if cal.converged or not args.strict else 1
 
 

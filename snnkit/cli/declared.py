@@ -3,15 +3,19 @@ argparse parsers from it. Standard library only, so ``--help`` stays instant.
 
 ``commands.toml`` lists every subcommand (its help, description and the function in
 :mod:`snnkit.cli` that runs it) and every option it takes. Options several commands
-take are declared once under ``[shared.*]`` and used by name. The help of an option
-never states its default; " (default: X)" is added here from the declared default, so
-help and behaviour cannot drift apart.
+take are declared once under ``[shared.*]`` and used by name; the options every command
+takes (``-q``, ``-v``, ``--json``) are declared once under ``[[common]]``. The help of an
+option never states its default; " (default: X)" is added here from the declared
+default, so help and behaviour cannot drift apart. An option's ``deprecated`` names are
+old spellings still accepted for one release: hidden from the help, each use prints a
+one-line note on stderr naming the new one.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -22,10 +26,10 @@ from snnkit.exceptions import DeclarationError
 SPEC_FILE = Path(__file__).with_name("commands.toml")
 
 _COMMAND_KEYS = frozenset({"help", "description", "module", "function", "options"})
-_OPTION_KEYS = frozenset({"flag", "use", "dest", "type", "default", "default_text",
-                          "choices", "choices_of", "action", "required", "nargs",
-                          "metavar", "help", "group"})
-_ACTIONS = ("store_true", "store_false")
+_OPTION_KEYS = frozenset({"flag", "short", "deprecated", "use", "dest", "type",
+                          "default", "default_text", "choices", "choices_of", "action",
+                          "required", "nargs", "metavar", "help", "group"})
+_ACTIONS = ("store_true", "store_false", "count")
 
 
 @lru_cache(maxsize=1)
@@ -37,7 +41,7 @@ def declarations() -> dict:
     Returns
     -------
     dict
-        ``{"shared": {...}, "command": {name: {...}}}``.
+        ``{"shared": {...}, "common": [...], "command": {name: {...}}}``.
 
     Raises
     ------
@@ -56,7 +60,9 @@ def declarations() -> dict:
         options = [_resolve(name, option, shared)
                    for option in command.get("options", [])]
         commands[name] = dict(command, options=options)
-    return {"shared": shared, "command": commands}
+    common = [_resolve("[[common]]", option, shared)
+              for option in spec.get("common", [])]
+    return {"shared": shared, "common": common, "command": commands}
 
 
 def command_names() -> tuple[str, ...]:
@@ -99,9 +105,11 @@ def help_text(option: dict) -> str:
 
 
 def add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    """Add ``command``'s declared options to ``parser``, in their declared order."""
+    """Add ``command``'s declared options to ``parser``, in their declared order, then
+    the options every command takes."""
     groups = {}
-    for option in declarations()["command"][command]["options"]:
+    spec = declarations()
+    for option in spec["command"][command]["options"] + spec["common"]:
         target = parser
         if "group" in option:
             if option["group"] not in groups:
@@ -118,7 +126,39 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> None:
             from snnkit.network.neurons import NEURON_TYPE_NAMES
 
             kwargs["choices"] = NEURON_TYPE_NAMES
-        target.add_argument(option["flag"], **kwargs)
+        flags = [option["short"], option["flag"]] if "short" in option \
+            else [option["flag"]]
+        action = target.add_argument(*flags, **kwargs)
+        for old in option.get("deprecated", ()):
+            _add_deprecated(target, old, action, option["flag"])
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: does what the new one does, and says so."""
+
+    def __init__(self, option_strings, dest, *, replacement: argparse.Action,
+                 new_flag: str, **kwargs):
+        self.replacement, self.new_flag = replacement, new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        old = option_string or self.dest
+        print(f"{parser.prog}: note: {old} is deprecated and will be removed after the "
+              f"next release; use {self.new_flag}", file=sys.stderr)
+        if self.replacement.nargs == 0:  # a switch: store_true / store_false
+            values = self.replacement.const
+        setattr(namespace, self.dest, values)
+
+
+def _add_deprecated(target, old: str, action: argparse.Action, new_flag: str) -> None:
+    kwargs = {"dest": action.dest, "default": None,  # the new spelling sets it first
+              "help": argparse.SUPPRESS, "replacement": action, "new_flag": new_flag}
+    if action.nargs == 0:
+        kwargs["nargs"] = 0
+    else:
+        kwargs.update(type=action.type, choices=action.choices, metavar=action.metavar,
+                      nargs=action.nargs)
+    target.add_argument(old, action=_Deprecated, **kwargs)
 
 
 def add_command(commands, command: str, parents=()) -> argparse.ArgumentParser:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from snnkit.cli import arguments as A
+from snnkit.cli.output import emit
 
 
 def run(args) -> int:
@@ -20,14 +19,16 @@ def run(args) -> int:
                           "block_shape": list(network.block_shapes[n])
                           if n in network.block_shapes else None}
                          for n in network.layer_names],
-              "metadata_keys": sorted(network.metadata)}
+              "readout": network.readout,
+              "metadata_keys": sorted(network.metadata),
+              "metadata": dict(network.metadata)}
     plan_text, note = None, None
     if args.plan:
         plan_text, note, plan = core_plan(network)
         report["core_plan"] = plan.to_dict() if plan is not None else None
         report["core_plan_note"] = note
     if args.json:
-        print(json.dumps(report, indent=2, default=json_default))
+        emit(args, report)
         return 0
     print(f"{args.network}")
     print(network.summary())
@@ -46,17 +47,6 @@ def run(args) -> int:
             print(f"note: {note}")
         print(plan_text if plan_text else "(none)")
     return 0
-
-
-def json_default(value):
-    """numpy scalars and arrays (the core plan's figures) as plain JSON."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def core_plan(network):

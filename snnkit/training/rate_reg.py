@@ -47,7 +47,7 @@ def parse_rate_targets(targets, neuron_layers, *, loihi: bool, dt: float = 0.001
         unknown = [name for name in targets if name not in neuron_layers]
         if unknown:
             raise UnknownNameError(
-                f"rate_target_hz: unknown layer(s) {', '.join(map(repr, unknown))}; "
+                f"rate_reg_hz: unknown layer(s) {', '.join(map(repr, unknown))}; "
                 f"neuron layers are: {', '.join(neuron_layers)}")
         items = dict(targets)
     else:
@@ -58,7 +58,7 @@ def parse_rate_targets(targets, neuron_layers, *, loihi: bool, dt: float = 0.001
 
 
 def _check_target(layer, value, loihi, ceiling):
-    where = f"rate_target_hz[{layer!r}]"
+    where = f"rate_reg_hz[{layer!r}]"
     if isinstance(value, (tuple, list)):
         if len(value) != 2 or not all(is_number(v) for v in value):
             raise ValidationError(f"{where}: expected a number of Hz or a (low, high) "

@@ -46,7 +46,7 @@ from snnkit.exceptions import ValidationError
 from snnkit.network.frozen import FrozenNetwork
 from snnkit.network.types import KerasModel, Scales
 from snnkit.training.trainer import Calibration, Trainer
-from snnkit.utils.validation import check_number, check_positive
+from snnkit.utils.validation import check_number, check_positive, renamed
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,14 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
                     loihi_epochs: int = 4,
                     target_rate_hz: float = 250.0, synapse: float = 0.005,
                     n_steps: int = 30, calibration_inputs: int = 500,
-                    fine_tune_learning_rate: float = 1e-4, rate_target_hz=None,
+                    fine_tune_learning_rate: float = 1e-4, rate_reg_hz=None,
                     rate_weight: float = 10.0, neuron_type: str = "loihi-relu",
-                    seed: int | None = 0, callbacks=(), enable_progress_bar: bool = False,
+                    seed: int | None = 0, callbacks=(), enable_progress_bar: bool = True,
                     val_data=None, statistic: str = "mean",
                     minibatch_size: int = 200, readout="last", select_on=None,
                     select_backend: str = "loihi-emulator-fast",
-                    max_pool: str = "refuse") -> LoihiTraining:
+                    max_pool: str = "refuse", optimizer="rmsprop",
+                    learning_rate: float = 1e-3, rate_target_hz=None) -> LoihiTraining:
     """Train ``model`` (in place) for Loihi neurons.
 
     Parameters
@@ -114,15 +115,17 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
         How many training images the scales are calibrated on.
     fine_tune_learning_rate : float
         The fine-tuning's learning rate.
-    rate_target_hz, rate_weight
+    rate_reg_hz, rate_weight
         Optional rate regularization during the fine-tuning (see
         :class:`~snnkit.Trainer`).
     neuron_type : str
         The neuron type that will run.
     seed : int or None
         The Trainers' seed.
-    callbacks : sequence of Callback
-        Given to each Trainer.
+    callbacks : sequence of Callback, or callable
+        Given to each Trainer; or ``callbacks(stage)`` giving each stage's own
+        (``"relu"``, then ``"fine-tune"``), e.g. a logger writing one file per stage
+        or an early stopping that starts afresh.
     enable_progress_bar : bool
         Show the Trainers' progress bars.
     val_data : tuple or None
@@ -147,6 +150,13 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
         Max pooling in ``model``: refused, or fine-tuned and frozen as average
         pooling of the same window (:func:`snnkit.convert.fold.fold_model`); the
         ReLU epochs and the fine-tuning then recover what the swap costs.
+    optimizer : str or tf.optimizers.Optimizer
+        Both stages' optimizer (a name is made afresh for each stage; see
+        :class:`~snnkit.Trainer`).
+    learning_rate : float
+        The ReLU stage's learning rate.
+    rate_target_hz
+        Deprecated name of ``rate_reg_hz`` (removed after the next release).
 
     Returns
     -------
@@ -154,13 +164,17 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
         Its ``network``: the frozen network with calibrated per-layer scales and
         ``synapse``.
     """
+    rate_reg_hz = renamed("train_for_loihi", "rate_target_hz", rate_target_hz,
+                          "rate_reg_hz", rate_reg_hz)
     readouts = _check_readouts(readout, select_on)
     if loihi_epochs > 0:  # refused now, not after the ReLU epochs and calibration
         check_convertible(_trainable(model, max_pool), max_pool=max_pool)
     x, y = train_data
     relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
-                   callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
-                   minibatch_size=minibatch_size, max_pool=max_pool)
+                   callbacks=_stage_callbacks(callbacks, "relu"),
+                   enable_progress_bar=enable_progress_bar,
+                   minibatch_size=minibatch_size, max_pool=max_pool,
+                   optimizer=optimizer, learning_rate=learning_rate)
     relu_history = relu.fit(model, train_data, val_data) if relu_epochs > 0 else []
     calib_x = x[:calibration_inputs]
     first = relu.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
@@ -175,9 +189,10 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
     if loihi_epochs > 0:
         tune = Trainer(max_epochs=loihi_epochs, neuron_type=neuron_type,
                        scale_firing_rates=first.scales, synapse=synapse,
-                       learning_rate=fine_tune_learning_rate, seed=seed,
-                       rate_target_hz=rate_target_hz, rate_weight=rate_weight,
-                       callbacks=list(callbacks), enable_progress_bar=enable_progress_bar,
+                       optimizer=optimizer, learning_rate=fine_tune_learning_rate,
+                       seed=seed, rate_reg_hz=rate_reg_hz, rate_weight=rate_weight,
+                       callbacks=_stage_callbacks(callbacks, "fine-tune"),
+                       enable_progress_bar=enable_progress_bar,
                        minibatch_size=minibatch_size, max_pool=max_pool)
         loihi_history = tune.fit(model, train_data, val_data)
         calibration = tune.calibrate(model, calib_x, target_rate_hz=target_rate_hz,
@@ -214,6 +229,12 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
                          first_calibration=first, relu_history=relu_history,
                          loihi_history=loihi_history, calibrated_network=calibrated,
                          selected=selected)
+
+
+def _stage_callbacks(callbacks, stage: str) -> list:
+    """The callbacks of one stage: ``callbacks(stage)`` if it is a function, else the
+    same ones for every stage."""
+    return list(callbacks(stage)) if callable(callbacks) else list(callbacks)
 
 
 def _check_readouts(readout, select_on) -> tuple:
@@ -279,7 +300,9 @@ def train_for_latency(model: KerasModel, train_data, *, relu_epochs: int = 40,
                       time_shift_pixels: int = 1, learning_rate: float = 1e-4,
                       scale_learning_rate: float = 1e-3, cosine_decay: bool = False,
                       calibration_inputs: int = 500, seed: int | None = 0,
-                      progress: bool = False, val_data=None) -> LatencyTraining:
+                      progress: bool = True, val_data=None,
+                      relu_learning_rate: float = 1e-3,
+                      relu_callbacks=()) -> LatencyTraining:
     """Train ``model`` (in place) to answer in few time steps on Loihi.
 
     1. ``relu_epochs`` of ReLU training with every image shifted at random by up to
@@ -333,9 +356,14 @@ def train_for_latency(model: KerasModel, train_data, *, relu_epochs: int = 40,
     seed : int or None
         Seed of both training stages.
     progress : bool
-        Show step 3's progress.
+        Show steps 1 and 3's progress (a bar per epoch).
     val_data : tuple or None
         ``(x, y)`` evaluated after each epoch of step 3.
+    relu_learning_rate : float
+        Where step 1's cosine decay starts.
+    relu_callbacks : sequence of tf.keras.callbacks.Callback
+        Given to step 1's ``model.fit`` (e.g. ``tf.keras.callbacks.CSVLogger``,
+        ``EarlyStopping(monitor="loss")``).
 
     Returns
     -------
@@ -347,7 +375,9 @@ def train_for_latency(model: KerasModel, train_data, *, relu_epochs: int = 40,
 
     x, y = train_data
     relu_history = fit_relu_augmented(model, train_data, epochs=relu_epochs,
-                                      shift_pixels=shift_pixels, seed=seed) \
+                                      shift_pixels=shift_pixels, seed=seed,
+                                      learning_rate=relu_learning_rate,
+                                      callbacks=relu_callbacks, progress=progress) \
         if relu_epochs > 0 else []
     scales = percentile_scales(model, x[:calibration_inputs], max_rate_hz=max_rate_hz,
                                percentile=percentile)
@@ -377,7 +407,8 @@ def train_for_latency(model: KerasModel, train_data, *, relu_epochs: int = 40,
 
 def fit_relu_augmented(model: KerasModel, train_data, *, epochs: int,
                        shift_pixels: int = 2, minibatch_size: int = 200,
-                       learning_rate: float = 1e-3, seed: int | None = 0) -> list:
+                       learning_rate: float = 1e-3, seed: int | None = 0,
+                       callbacks=(), progress: bool = False) -> list:
     """Train ``model`` (in place) with ReLU rates on randomly shifted images.
 
     Each image is shifted at random by up to ``shift_pixels`` pixels per epoch; Adam,
@@ -399,11 +430,16 @@ def fit_relu_augmented(model: KerasModel, train_data, *, epochs: int,
         Where the cosine decay starts.
     seed : int or None
         Seeds TensorFlow and the shifts.
+    callbacks : sequence of tf.keras.callbacks.Callback
+        Given to ``model.fit``.
+    progress : bool
+        Show a progress bar per epoch.
 
     Returns
     -------
     list of dict
-        Per-epoch logs (``loss``, ``accuracy``).
+        Per-epoch logs (``loss``, ``accuracy``; fewer epochs than ``epochs`` if a
+        callback stopped the fit).
     """
     from snnkit.utils.stack import import_tensorflow
 
@@ -431,9 +467,36 @@ def fit_relu_augmented(model: KerasModel, train_data, *, epochs: int,
                 xb = random_shifts(x[idx], shift_pixels, rng) if shift_pixels else x[idx]
                 yield xb, y[idx]
 
-    history = model.fit(batches(), steps_per_epoch=n_batches, epochs=epochs, verbose=0)
+    callbacks = list(callbacks)
+    if progress:
+        callbacks.append(_epoch_bars(tf, epochs, n_batches))
+    history = model.fit(batches(), steps_per_epoch=n_batches, epochs=epochs, verbose=0,
+                        callbacks=callbacks)
+    done = len(history.history["loss"])
     return [{"epoch": i, "loss": float(history.history["loss"][i]),
-             "accuracy": float(history.history["accuracy"][i])} for i in range(epochs)]
+             "accuracy": float(history.history["accuracy"][i])} for i in range(done)]
+
+
+def _epoch_bars(tf, epochs: int, n_batches: int):
+    """A Keras callback showing a tqdm bar per epoch (loss and accuracy)."""
+    from tqdm.auto import tqdm
+
+    class EpochBars(tf.keras.callbacks.Callback):
+        bar = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.bar = tqdm(total=n_batches, unit="batch", leave=False,
+                            desc=f"relu epoch {epoch + 1}/{epochs}")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()
+                                  if k in ("loss", "accuracy")}, refresh=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.close()
+
+    return EpochBars()
 
 
 def percentile_scales(model: KerasModel, x, *, max_rate_hz: float = 1000.0,

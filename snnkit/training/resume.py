@@ -81,7 +81,8 @@ def training_settings(trainer, x, y, val) -> dict:
         "learning_rate": trainer.learning_rate,
         "neuron_type": trainer.neuron_type.to_dict(),
         "scale_firing_rates": trainer.scale_firing_rates, "dt": trainer.dt,
-        "off_chip": trainer.off_chip, "rate_target_hz": trainer.rate_target_hz,
+        # the key keeps its old name: checkpoints written before the rename resume
+        "off_chip": trainer.off_chip, "rate_target_hz": trainer.rate_reg_hz,
         "rate_weight": trainer.rate_weight, "seed": trainer.seed,
         "deterministic": trainer.deterministic,
         "train_data": data_digest(x, y),

@@ -9,6 +9,7 @@ scales, other backend) starts from the trained weights.
 
 from __future__ import annotations
 
+import itertools
 import random
 import warnings
 from pathlib import Path
@@ -56,6 +57,7 @@ from snnkit.utils.validation import (
     check_choice,
     check_int,
     check_positive,
+    renamed,
 )
 
 tf = import_tensorflow()
@@ -89,11 +91,12 @@ class Trainer:
     off_chip : sequence of str or None
         Layers that run off-chip (default:
         :func:`snnkit.convert.freeze.default_off_chip`).
-    rate_target_hz : float, tuple of (float, float), dict or None
+    rate_reg_hz : float, tuple of (float, float), dict or None
         Firing-rate regularization (:mod:`snnkit.training.rate_reg`): a rate in Hz, a
         ``(low, high)`` range in Hz, or ``{layer: rate or (low, high)}``; None: no
         regularization. Each regularized layer's loss is logged as
-        ``rate_loss/<layer>``.
+        ``rate_loss/<layer>``. (Not :meth:`calibrate`'s ``target_rate_hz``, the rate
+        calibration brings every layer to.)
     rate_weight : float
         Weight of each layer's rate loss relative to the task loss. The losses are
         relative (unitless), so 10 for a 100 Hz target pulls as hard as NengoDL's
@@ -116,6 +119,8 @@ class Trainer:
     max_pool : {"refuse", "average"}
         Max pooling in the model: refused, or trained and frozen as average pooling
         of the same window (:func:`snnkit.convert.fold.fold_model`).
+    rate_target_hz
+        Deprecated name of ``rate_reg_hz`` (removed after the next release).
 
     Warns
     -----
@@ -128,11 +133,11 @@ class Trainer:
                  optimizer="rmsprop", learning_rate: float = 0.001,
                  neuron_type="relu", scale_firing_rates: float | Scales | None = None,
                  synapse: float | None = None,
-                 dt: float = 0.001, off_chip=None, rate_target_hz=None,
+                 dt: float = 0.001, off_chip=None, rate_reg_hz=None,
                  rate_weight: float = 10.0, callbacks=(), logger=None,
                  seed: int | None = 0, deterministic: bool = True,
                  default_root_dir=None, enable_progress_bar: bool = True,
-                 max_pool: str = "refuse"):
+                 max_pool: str = "refuse", rate_target_hz=None):
         # each setting checked (the error names it) and stored
         self.max_epochs = check_int("max_epochs", max_epochs, low=1)
         self.minibatch_size = check_int("minibatch_size", minibatch_size, low=1)
@@ -147,7 +152,8 @@ class Trainer:
             check_positive("synapse", synapse, "seconds")
         self.dt = check_positive("dt", dt, "seconds")
         self.off_chip = off_chip
-        self.rate_target_hz = rate_target_hz
+        self.rate_reg_hz = renamed("Trainer", "rate_target_hz", rate_target_hz,
+                                   "rate_reg_hz", rate_reg_hz)
         self.rate_weight = float(check_at_least("rate_weight", rate_weight, 0))
         self.seed = seed
         self.deterministic = deterministic
@@ -214,7 +220,7 @@ class Trainer:
         # nengo-dl trains on one step per example: a synapse would only attenuate it
         network = self.freeze(folded.model, synapse=None, fold=False,
                               scale_firing_rates=self._training_scales(folded.model))
-        targets = parse_rate_targets(self.rate_target_hz, network.neuron_layers,
+        targets = parse_rate_targets(self.rate_reg_hz, network.neuron_layers,
                                      loihi=network.neuron.runs_on_loihi, dt=self.dt)
         x, y = check_data("train_data", network, read_data("train_data", train_data))
         val = None if val_data is None else check_data(
@@ -454,14 +460,22 @@ class Trainer:
         Result
             The :class:`~snnkit.Result`.
         """
+        return self._evaluate(model_or_network, x, y, backend=backend, n_steps=n_steps,
+                              presentation=presentation,
+                              progress=self.enable_progress_bar, **freeze_options)
+
+    def _evaluate(self, model_or_network, x, y=None, *, backend: str = "nengo-dl",
+                  n_steps: int = 30, presentation: str = "reset", progress=False,
+                  **freeze_options):
+        """:meth:`evaluate` with its progress bar's label (``progress``: a bool, or a
+        label such as ``"calibrate 2/8"``)."""
         from snnkit.backends import get_backend
 
         if isinstance(x, tf.data.Dataset):
             x, y = read_data("x", x)
         network = self._as_network(model_or_network, **freeze_options)
         result = get_backend(backend).run(network, x, n_steps=n_steps,
-                                          presentation=presentation,
-                                          progress=self.enable_progress_bar)
+                                          presentation=presentation, progress=progress)
         if y is not None:
             result.accuracy(y)  # validates the label count early, before callbacks
         CallbackList(self.callbacks).call("on_evaluate_end", self, result)
@@ -558,9 +572,11 @@ class Trainer:
             synapse=self.synapse if synapse == "trainer" else synapse)
         # the starting point: ReLU rates in one step, which only means anything
         # without a synapse (a filter would show one step of its rise)
-        relu_rates = self.measure_rates(
+        # each measurement's progress bar says which it is
+        label = (lambda text: text) if self.enable_progress_bar else (lambda text: False)
+        relu_rates = self._evaluate(
             network.replace(neuron="relu", scale_firing_rates={}, synapse=None), x,
-            n_steps=1)
+            n_steps=1, progress=label("calibrate: ReLU rates")).layer_rates_hz
         scales = {}
         for name, rate in relu_rates.items():
             if rate <= 0:
@@ -568,9 +584,12 @@ class Trainer:
                     f"calibrate: layer {name!r} is silent on these inputs (rate 0 Hz "
                     "with ReLU rates); it cannot be scaled to a target rate")
             scales[name] = target_rate_hz / rate
+        iterations = itertools.count(1)
         return calibrate(
             network.replace(neuron=spec),
-            lambda candidate: self.evaluate(candidate, x, n_steps=n_steps),
+            lambda candidate: self._evaluate(
+                candidate, x, n_steps=n_steps,
+                progress=label(f"calibrate {next(iterations)}/{max_iterations}")),
             scales, target_rate_hz=float(target_rate_hz), tolerance=tolerance,
             max_iterations=max_iterations, statistic=statistic, strict=strict)
 

@@ -13,8 +13,9 @@ keeps the stack's start-up noise out of the user's terminal, not its errors:
   not the user's model. These filters stay installed once the stack is loaded.
 - TensorFlow's own Python-side INFO/WARNING chatter (its logger at level ERROR).
 
-Set ``SNNKIT_VERBOSE=1`` to keep all of it. Everything else (exceptions, other
-warnings, ERROR logs) passes through unchanged.
+Set ``SNNKIT_VERBOSE=2`` (the command line's ``-vv``) to keep all of it;
+``SNNKIT_VERBOSE=1`` (``-v``) shows snnkit's own log only. Everything else
+(exceptions, other warnings, ERROR logs) passes through unchanged.
 """
 
 from __future__ import annotations
@@ -38,8 +39,14 @@ _TF_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
 
 def verbose() -> bool:
-    """True when the user asked to see the stack's own messages (``SNNKIT_VERBOSE``)."""
-    return os.environ.get("SNNKIT_VERBOSE", "") not in ("", "0")
+    """True when the user asked to see the stack's own messages (``SNNKIT_VERBOSE=2``
+    or more: TensorFlow's start-up lines are many, and ``-v``, level 1, is for
+    snnkit's own decisions)."""
+    text = os.environ.get("SNNKIT_VERBOSE", "").strip()
+    try:
+        return int(text) >= 2
+    except ValueError:
+        return False
 
 
 def install_filters() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,36 @@ def same_file(a, b) -> bool:
     except (OSError, ValueError, TypeError):
         return False
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def renamed(owner: str, old: str, old_value, new: str, new_value):
+    """The value of an argument that has a deprecated old name.
+
+    Parameters
+    ----------
+    owner : str
+        The function or class, named in the messages.
+    old, new : str
+        The old and the new name.
+    old_value, new_value
+        What each was given (None: not given).
+
+    Returns
+    -------
+    object
+        ``new_value``, or ``old_value`` (with a DeprecationWarning) if only it was
+        given.
+
+    Raises
+    ------
+    ValidationError
+        If both were given.
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise ValidationError(f"{owner}: {old} is the deprecated name of {new}; give "
+                              f"{new} only, got both")
+    warnings.warn(f"{owner}: {old} is deprecated and will be removed after the next "
+                  f"release; use {new}", DeprecationWarning, stacklevel=3)
+    return old_value
