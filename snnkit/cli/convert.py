@@ -25,7 +25,7 @@ def run(args) -> int:
         synapse=args.synapse, dt=args.dt or 0.001, readout=args.readout or "last",
         max_pool=args.max_pool,
         metadata={"procedure": "snnkit convert", "source": str(args.model)}, **kwargs)
-    print(network.summary())
+    network.summary()
     print(f"FrozenNetwork saved to {network.save(out)}")
     A.note_readout(network)
     return 0
@@ -43,7 +43,7 @@ def _convert_from_nir(args, out) -> int:
                          f"got {value!r}")
     network = from_nir(A.input_file(args.from_nir, "--from-nir"),
                        neuron_type=args.neuron_type, dt=args.dt)
-    print(network.summary())
+    network.summary()
     print(f"FrozenNetwork saved to {network.save(out)}")
     A.note_readout(network)
     return 0

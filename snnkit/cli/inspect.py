@@ -30,7 +30,7 @@ def run(args) -> int:
         print(json.dumps(report, indent=2, default=json_default))
         return 0
     print(f"{args.network}")
-    print(network.summary())
+    network.summary()
     if network.metadata:
         facts = {k: v for k, v in network.metadata.items()
                  if isinstance(v, (str, int, float, bool)) or v is None}
