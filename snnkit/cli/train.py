@@ -46,13 +46,19 @@ def run(args) -> int:
         metadata[DATA_RECORD_KEY] = mnist_record((0, len(x_train)))
     network = trainer.freeze(model, metadata=metadata).replace(readout=args.readout)
     if args.n_test:
+        from snnkit.network.measured import record_measurement
+
         result = trainer.evaluate(network, x_test, y_test, n_steps=args.n_steps)
-        metadata["test_accuracy"] = result.accuracy(y_test)
-        metadata["test_n_images"] = len(x_test)
-        metadata["test_rates_hz"] = result.layer_rates_hz
-        network = network.replace(metadata=metadata)
+        # stamped with this network's state: a later calibration or fine-tuning
+        # makes another network, which must not show these figures as its own
+        conditions = {"backend": "nengo-dl", "n_steps": args.n_steps,
+                      "n_images": len(x_test)}
+        accuracy = result.accuracy(y_test)
+        network = record_measurement(network, "test_accuracy", accuracy, conditions)
+        network = record_measurement(network, "test_rates_hz", result.layer_rates_hz,
+                                     conditions)
         print(f"test accuracy ({network.neuron.name}, nengo-dl, {args.n_steps} steps, "
-              f"{len(x_test)} images): {100 * metadata['test_accuracy']:.2f}%")
+              f"{len(x_test)} images): {100 * accuracy:.2f}%")
     print(f"train accuracy (last epoch): {100 * history[-1]['accuracy']:.2f}%")
     print(f"FrozenNetwork saved to {network.save(out)}")
     A.note_readout(network)
