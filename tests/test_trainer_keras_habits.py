@@ -53,7 +53,7 @@ class _Seen(tf.keras.callbacks.Callback):
         self.rates.append(float(tf.keras.backend.get_value(optimizer.learning_rate)))
 
 
-def test_keras_callbacks_change_the_rate_and_stop_the_fit(data):
+def test_keras_callbacks_change_the_rate_and_stop_the_fit(data, tmp_path):
     # min_delta so large that no epoch after the first improves: the rate halves
     # after every epoch from the second on
     reduce = tf.keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0,
@@ -61,8 +61,13 @@ def test_keras_callbacks_change_the_rate_and_stop_the_fit(data):
     seen = _Seen()
     # the loss falls: with mode "max", epochs 1 and 2 do not improve (patience 2)
     stop = tf.keras.callbacks.EarlyStopping("loss", mode="max", patience=2)
-    history = _trainer(5, [reduce, seen, stop]).fit(_mlp(), data, data)
+    keras_csv = tf.keras.callbacks.CSVLogger(str(tmp_path / "keras.csv"))
+    history = _trainer(5, [reduce, seen, stop, keras_csv]).fit(_mlp(), data, data)
     assert len(history) == 3 and stop.stopped_epoch == 2
+    # Keras' logs, as Keras gives them: one epoch column, the rate a callback added
+    lines = (tmp_path / "keras.csv").read_text().splitlines()
+    assert lines[0] == "epoch,accuracy,loss,lr,val_accuracy,val_loss"
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
     # the rate each epoch ran with, read from the simulator's own optimizer
     assert seen.rates == pytest.approx([1e-3, 1e-3, 5e-4])
     assert seen.optimizers == ["RMSprop"] * 3

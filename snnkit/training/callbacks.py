@@ -293,11 +293,13 @@ class KerasCallback(Callback):
         self.callback.on_train_batch_end(batch, dict(logs))
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self.callback.on_epoch_end(epoch, logs)
-        for key, value in list(logs.items()):  # Keras writes numpy scalars (lr)
+        # Keras' logs have no "epoch" entry (its CSVLogger would write it twice)
+        keras_logs = {k: v for k, v in logs.items() if k != "epoch"}
+        self.callback.on_epoch_end(epoch, keras_logs)
+        for key, value in keras_logs.items():  # what it added (lr), as plain numbers
             if isinstance(value, np.generic) or getattr(value, "shape", None) == ():
-                logs[key] = float(value) if not isinstance(value, np.integer) \
-                    else int(value)
+                value = int(value) if isinstance(value, np.integer) else float(value)
+            logs[key] = value
 
     def on_fit_end(self, trainer):
         self.callback.on_train_end({})
