@@ -256,7 +256,8 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
         assert 0 <= case["accuracy"] <= 1
         assert case["images_per_s"] > 0 and case["wall_time_s"] > 0
         # speed is the run's alone; the build is timed apart
-        assert case["images_per_s"] == pytest.approx(case["n_images"] / case["run_time_s"])
+        assert case["images_per_s"] == pytest.approx(case["n_images"]
+                                                     / case["run_time_s"])
         assert case["wall_time_s"] == pytest.approx(case["build_time_s"]
                                                     + case["run_time_s"])
         assert case["n_outputs"] == 10
