@@ -34,6 +34,15 @@ def new_figure(figsize):
 
     Made without ``pyplot``: nothing global changes, and the figure is not in
     pyplot's list of open figures (it is freed with its last reference).
+
+    Parameters
+    ----------
+    figsize : tuple of (float, float)
+        Width and height, inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -97,6 +97,12 @@ def record_measurement(network, name: str, value, conditions: dict, *,
     FrozenNetwork
         A copy whose ``metadata["measured"][name]`` holds the value, the conditions
         and the state.
+
+    Raises
+    ------
+    ValidationError
+        If ``independent_of`` names a field that is not in the state, or one every
+        figure depends on (the weights, the neuron type).
     """
     unknown = set(independent_of) - (set(_FIELDS) - set(_ALWAYS))
     if unknown:

@@ -25,7 +25,12 @@ def _switches():
 
 
 def op_determinism_enabled() -> bool:
-    """Whether TensorFlow's op determinism is on in this process."""
+    """Whether TensorFlow's op determinism is on in this process.
+
+    Returns
+    -------
+    bool
+    """
     return bool(_switches()[0]())
 
 

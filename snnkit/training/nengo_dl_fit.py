@@ -63,7 +63,17 @@ def make_optimizer(optimizer, learning_rate: float | None, model=None):
 
 
 def compiled_optimizer(model):
-    """``model``'s ``compile()`` optimizer, or None if it was not compiled."""
+    """``model``'s ``compile()`` optimizer.
+
+    Parameters
+    ----------
+    model : tf.keras.Model or None
+
+    Returns
+    -------
+    tf.optimizers.Optimizer or None
+        None if ``model`` is None or was not compiled.
+    """
     return getattr(model, "optimizer", None) if model is not None else None
 
 

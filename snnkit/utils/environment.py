@@ -83,6 +83,10 @@ def blas_summary(libraries=None) -> str:
     ----------
     libraries : list of dict or None
         :func:`blas_libraries` (default: read now).
+
+    Returns
+    -------
+    str
     """
     libraries = blas_libraries() if libraries is None else libraries
     parts = [f"{b['library']} {b['version']} {b['kernel'] or '(kernel not reported)'}, "
