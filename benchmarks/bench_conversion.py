@@ -294,14 +294,12 @@ def report(rows, args, quiet: bool = False) -> None:
 
 
 def plot(rows, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from snnkit.plots import new_figure, save_figure
 
     labels = [f"{r['dataset']}\n{r['architecture']}" for r in rows]
     pos = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(8, 0.8 * len(rows)), 4.5))
+    fig = new_figure((max(8, 0.8 * len(rows)), 4.5))
+    ax = fig.subplots()
     ax.bar(pos - 0.27, [100 * r["relu_accuracy"] for r in rows], 0.27, label="ReLU (Keras)")
     ax.bar(pos, [100 * r["loihi_calibrated_accuracy"] for r in rows], 0.27,
            label="Loihi-exact, calibrated")
@@ -312,9 +310,10 @@ def plot(rows, path) -> None:
     ax.set_xticks(pos, labels, rotation=60, fontsize=7)
     ax.set_ylabel("test accuracy (%)")
     ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("Test accuracy of each network: Keras ReLU vs Loihi-exact "
+                 "(calibrated, best procedure)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 STEPS = (5, 8, 10, 12, 16, 20, 30)
 PROCEDURES = ("seed", "best", "latency")
 TARGETS = {10: 0.985, 16: 0.990}
@@ -161,7 +163,7 @@ def main(argv=None) -> dict:
     import snnkit
     from snnkit.network.frozen import FrozenNetwork
     from snnkit.plots import plot_accuracy_vs_steps
-    from snnkit.utils.environment import machine_environment
+    from snnkit.utils.environment import blas_summary, machine_environment
     from snnkit.utils.files import atomic_write
 
     given = dict(args.network)
@@ -191,10 +193,12 @@ def main(argv=None) -> dict:
     with atomic_write(out / "latency.json", "w") as f:
         json.dump(report, f, indent=2)
     write_csv(out / "latency.csv", rows)
-    plot_accuracy_vs_steps(out / "accuracy_vs_steps.png", rows, 0.001,
-                           title="Loihi-exact accuracy vs time steps, three procedures",
-                           label_key="procedure")
+    n_classes = len(np.unique(y))
+    plot_accuracy_vs_steps(rows, 0.001, n_classes=n_classes, title=plot_title(rows),
+                           label_key="procedure", path=out / "accuracy_vs_steps.png")
     print(format_table(rows))
+    print(f"timing (training, evaluation) with BLAS: "
+          f"{blas_summary(report['environment']['blas'])}")
     for row in rows:
         if row["procedure"] == "latency":
             for steps, target in TARGETS.items():
@@ -205,6 +209,13 @@ def main(argv=None) -> dict:
     print(f"wrote {out / 'latency.json'}, {out / 'latency.csv'}, "
           f"{out / 'accuracy_vs_steps.png'}")
     return report
+
+
+def plot_title(rows) -> str:
+    """The plot's title, naming the procedures drawn (one curve each)."""
+    names = [r["procedure"] for r in rows]
+    what = "procedure" if len(names) == 1 else f"{len(names)} procedures"
+    return f"Loihi-exact accuracy vs time steps: {what} ({', '.join(names)})"
 
 
 def targets_met(report) -> bool:

@@ -88,7 +88,7 @@ def front_rows(search, network, x, y) -> tuple[list[dict], list[float]]:
 
 
 def write_files(out: Path, report: dict) -> list[Path]:
-    from snnkit.plots import pyplot, save_figure
+    from snnkit.plots import new_figure, save_figure
     from snnkit.utils.files import atomic_write
 
     rows = report["front"]
@@ -101,8 +101,8 @@ def write_files(out: Path, report: dict) -> list[Path]:
     writer.writerows(rows)
     with atomic_write(out / "front.csv", "w") as f:
         f.write(text.getvalue())
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = new_figure((6.5, 4))
+    ax = fig.subplots()
     steps = range(1, len(report["reference_by_step"]) + 1)
     ax.plot(steps, [100 * a for a in report["reference_by_step"]],
             label="starting network (train_for_loihi)", color="0.4")

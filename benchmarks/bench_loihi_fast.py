@@ -5,7 +5,8 @@ Both run in the same process, on the same MNIST test images, 30 steps each, rese
 presentation. The fast backend's outputs are checked for equality with the
 reference on every image the reference ran; then the fast backend runs the full
 test set. Prints images/s of both, the ratio, the full-set wall time and accuracy,
-and peak memory; writes JSON (atomically).
+and peak memory, and the BLAS library, kernel and threads (threadpoolctl) behind
+them; writes JSON (atomically).
 
     .venv/bin/python benchmarks/bench_loihi_fast.py [--network out/demo/seed.snn.npz]
         [--n-ref 5] [--n-full 10000] [--out out/bench/loihi_fast.json]
@@ -26,6 +27,7 @@ import numpy as np
 
 import snnkit
 from snnkit.backends import get_backend
+from snnkit.utils.environment import blas_summary, machine_environment
 from snnkit.utils.files import atomic_write
 
 
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
         "outputs_identical_on_reference_images": exact,
         "peak_rss_mb": {"before_full_run": rss_before, "after": peak_rss_mb()},
         "versions": full.versions,
+        "environment": machine_environment(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out, "w") as f:
@@ -107,6 +110,8 @@ def main(argv=None) -> int:
           f"{args.n_ref} reference images: {exact}")
     print(f"full {args.n_full}-image run: {full_s:.1f} s (target < 120 s); peak RSS "
           f"{report['peak_rss_mb']['after']:.0f} MB (target < 4096 MB)")
+    print(f"BLAS: {blas_summary(report['environment']['blas'])} (the fast backend "
+          "runs its BLAS with one thread per worker)")
     print(f"wrote {args.out}")
     return 0 if exact else 1
 

@@ -18,7 +18,9 @@ Prints one table (accuracy, images, per-layer mean rates of active neurons, wall
 time) and writes it as JSON to ``--out``.
 
 Defaults run in a few minutes on 2 cores (10,000 training images, 500 test images);
-``--full`` uses the notebook's sizes (60,000 training images, 1,000 test images).
+``--full`` uses the notebook's sizes (60,000 training images, 1,000 test images). The
+JSON's ``environment`` names the BLAS library, kernel and threads behind the wall
+times.
 
     .venv/bin/python benchmarks/bench_seed_reproduction.py [--full] [--n-train N]
         [--n-test N] [--n-calibrate N] [--n-emulator N] [--out out/seed-reproduction]
@@ -161,6 +163,9 @@ def main(argv=None) -> int:
     }
     with atomic_write(out / "reproduction.json", "w") as f:
         json.dump(report, f, indent=2)
+    from snnkit.utils.environment import blas_summary
+
+    print(f"wall times with BLAS: {blas_summary(report['environment']['blas'])}")
     print(f"wrote {out / 'reproduction.json'}")
     return 0
 

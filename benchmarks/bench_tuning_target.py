@@ -185,7 +185,10 @@ def main(argv=None) -> int:
         "meets_target": acc_best >= TARGET_ACCURACY and acc_best >= acc_cal,
         "times_s": times,
     }
+    from snnkit.utils.environment import blas_summary, machine_environment
     from snnkit.utils.files import atomic_write
+
+    report["environment"] = machine_environment()  # the BLAS behind the times
 
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
@@ -203,7 +206,8 @@ def main(argv=None) -> int:
           f" at {100 * (acc_best - acc_cal):+.2f} points accuracy")
     print(f"  target (>= {100 * TARGET_ACCURACY:.1f}% and >= calibrated): "
           f"{'met' if report['meets_target'] else 'NOT met'}")
-    print(f"  times: {', '.join(f'{k} {v:.0f}' for k, v in times.items())}")
+    print(f"  times: {', '.join(f'{k} {v:.0f}' for k, v in times.items())} s; BLAS: "
+          f"{blas_summary(report['environment']['blas'])}")
     return 0
 
 

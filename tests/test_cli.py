@@ -255,6 +255,12 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
         assert len(case["accuracy_by_step"]) == 10
         assert 0 <= case["accuracy"] <= 1
         assert case["images_per_s"] > 0 and case["wall_time_s"] > 0
+        # speed is the run's alone; the build is timed apart
+        assert case["images_per_s"] == pytest.approx(case["n_images"]
+                                                     / case["run_time_s"])
+        assert case["wall_time_s"] == pytest.approx(case["build_time_s"]
+                                                    + case["run_time_s"])
+        assert case["n_outputs"] == 10
         energy = case["energy_estimate"]
         assert energy["is_estimate"] is True
         # on-chip neurons: conv0 9x9x4 + dense0 16, each updated at all 10 steps
@@ -281,17 +287,23 @@ def test_bench_writes_json_csv_png_and_resumes(capsys, files, monkeypatch):
     assert cases["loihi-emulator"]["agreement_with"] == "nengo-dl"
     env = report["environment"]
     assert env["versions"]["nengo-dl"] == "3.6.0" and env["cpu"] and env["date"]
+    # which BLAS, kernel and threads produced these images/s
+    assert env["blas"] and all(b["library"] and b["threads"] >= 1 for b in env["blas"])
+    assert "BLAS: " in stdout and env["blas"][0]["library"] in stdout
 
     with open(out / "bench.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["backend"] for r in rows] == ["nengo-dl", "loihi-emulator"]
     assert rows[0]["version_tensorflow"] and rows[0]["cpu"]
+    assert rows[0]["blas"].startswith(env["blas"][0]["library"])
+    assert float(rows[0]["build_time_s"]) > 0 and float(rows[0]["run_time_s"]) > 0
     with open(out / "accuracy_by_step.csv") as f:
         assert len(list(csv.DictReader(f))) == 20
-    for name in ("accuracy_vs_steps", "rate_histograms", "outputs_over_time",
-                 "activation_profile"):
+    for name in ("accuracy_vs_steps", "rate_histograms", "outputs_over_time"):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same picture for every network: only with --profile-plot
+    assert not (out / "activation_profile.png").exists()
     with np.load(out / "neuron_rates.npz", allow_pickle=False) as f:
         assert f["rates/conv0"].shape == (6, 9 * 9 * 4)
 

@@ -53,8 +53,11 @@ def test_train_calibrate_and_bench_on_your_own_data(digits, tmp_path, capsys):
     assert code == 0, err
     network = FrozenNetwork.load(trained)
     assert network.metadata["n_train"] == 1258  # every training image, by default
-    assert network.metadata["test_n_images"] == 539
-    assert network.metadata["test_accuracy"] > 0.8, network.metadata["test_accuracy"]
+    from snnkit.network.measured import measurements
+
+    test = {m.name: m for m in measurements(network)}["test_accuracy"]
+    assert test.conditions["n_images"] == 539 and test.describes_network
+    assert test.value > 0.8, test.value
     assert "data" not in network.metadata  # no MNIST record: these were not MNIST
 
     calibrated = tmp_path / "calibrated.snn.npz"
@@ -64,6 +67,14 @@ def test_train_calibrate_and_bench_on_your_own_data(digits, tmp_path, capsys):
     network = FrozenNetwork.load(calibrated)
     assert network.metadata["calibration"]["n_images"] == 200  # the default
     assert "data" not in network.metadata
+    # the ReLU test accuracy stays in the metadata, marked as another network's
+    test = {m.name: m for m in measurements(network)}["test_accuracy"]
+    assert not test.describes_network
+    assert test.changed[:2] == ("neuron type relu -> loihi-relu", "scales changed")
+    code, out, err = _run(capsys, ["inspect", calibrated])
+    assert code == 0, err
+    assert "test_accuracy: " in out and "NOT this network's: measured before neuron " \
+        "type relu -> loihi-relu; scales changed" in out
 
     bench = ["bench", calibrated, "--data", data, "--backends",
              "nengo-dl,loihi-emulator-fast", "--n-steps", "30", "--no-plots", "--quiet",

@@ -105,7 +105,10 @@ def test_recipe_loihi_on_the_command_line_is_the_python_recipe(digits, tmp_path,
     assert "val_loss" in report["history"]["relu"][0]
     assert report["test"]["backend"] == "loihi-emulator-fast"
     assert report["test"]["n_images"] == 100
-    assert report["test"]["accuracy"] == cli.metadata["test_accuracy"]
+    from snnkit.network.measured import measurements
+
+    test = {m.name: m for m in measurements(cli)}["test_accuracy"]
+    assert test.describes_network and report["test"]["accuracy"] == test.value
     for stage in ("relu", "fine-tune"):  # one CSV and TensorBoard file per stage
         with open(logs / stage / "metrics.csv", newline="") as f:
             rows = list(csv.DictReader(f))

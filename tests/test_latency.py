@@ -259,8 +259,8 @@ def test_accuracy_plot_marks_steps_without_output(tmp_path):
     sequential = {"backend": "y", "n_images": 4, "accuracy_by_step": [0.5, 0.9],
                   "output_received_by_step": None}
     assert output_arrived(sequential).all()
-    png = plot_accuracy_vs_steps(tmp_path / "a.png", [case, sequential], 0.001)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_accuracy_vs_steps([case, sequential], 0.001, path=tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_latency_table_lists_accuracy_and_first_spikes():

@@ -201,8 +201,9 @@ def test_layer_nengo_dl_cannot_convert_is_named_with_advice(mnist):
 
 
 def test_bad_callbacks_logger_and_weight():
-    with pytest.raises(ValidationError, match="callbacks: expected snnkit Callback "
-                                              "objects, got str"):
+    with pytest.raises(ValidationError, match="callbacks: expected snnkit Callback or "
+                                              "tf.keras.callbacks.Callback objects, "
+                                              "got str"):
         Trainer(callbacks=["x"])
     with pytest.raises(ValidationError, match="logger: expected None, True or snnkit "
                                               "logger callbacks"):

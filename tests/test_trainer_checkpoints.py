@@ -197,11 +197,13 @@ def test_monitor_that_does_not_exist_lists_the_metrics(tmp_path, data):
 
 def test_early_stopping_stops(data):
     train, _ = data
-    # loss falls every epoch: with mode "max" nothing is an improvement after epoch 0
+    # loss falls every epoch: with mode "max" nothing is an improvement after epoch 0;
+    # patience=1 stops after one epoch without improvement, as Keras' EarlyStopping
+    # (snnkit's first EarlyStopping waited two)
     stopper = EarlyStopping("loss", patience=1, mode="max")
     history = Trainer(max_epochs=6, minibatch_size=100, enable_progress_bar=False,
                       callbacks=[stopper]).fit(seed_convnet(0), train)
-    assert len(history) == 3 and stopper.stopped_epoch == 2
+    assert len(history) == 2 and stopper.stopped_epoch == 1
 
 
 def test_csv_and_tensorboard_loggers(tmp_path, data):

@@ -149,8 +149,8 @@ def test_pareto_plot_draws_a_front_with_an_unanswered_trial(tmp_path):
                 (0.974, 14, 5.3e5, True, True, True), (0.98, 16, 5.6e5, True, True, True),
                 (0.976, 18, 5.0e5, True, True, True), (0.96, 22, 9.8e5, True, True, False),
                 (0.95, 25, 1e6, False, True, False), (0.092, 10, 2.2e5, True, False, False)])]
-    path = plot_pareto(tmp_path / "front.png", rows, title="t")
-    png = path.read_bytes()
+    plot_pareto(rows, title="t", path=tmp_path / "front.png")
+    png = (tmp_path / "front.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 

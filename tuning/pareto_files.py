@@ -17,7 +17,9 @@ def write_pareto_files(search, directory=None) -> tuple[str, str]:
     """Write the front of ``search`` as ``pareto.csv`` and ``pareto.png``.
 
     Every trial (:func:`~snnkit.tuning.pareto.pareto_rows`) in ``pareto.csv`` and
-    the front's accuracy-vs-steps plot in ``pareto.png``, each written atomically.
+    the front's plot in ``pareto.png`` (accuracy vs steps, or vs synaptic operations
+    when every trial ran the same steps: :func:`snnkit.plots.plot_pareto`), each
+    written atomically.
 
     Parameters
     ----------
@@ -35,10 +37,10 @@ def write_pareto_files(search, directory=None) -> tuple[str, str]:
     csv_path = write_pareto_csv(rows, os.path.join(directory, CSV_NAME))
     axes = front_axes(search.objective)
     n_done = sum(row["accuracy"] is not None for row in rows)
-    png_path = plot_pareto(os.path.join(directory, PNG_NAME), rows,
-                           steps_label=axes.steps_label(),
-                           accuracy_label=axes.accuracy_label(),
-                           title=f"Pareto front of {n_done} completed trials "
-                                 f"({len(rows)} in all)\noracle: "
-                                 f"{search.objective.describe()}")
-    return csv_path, os.fspath(png_path)
+    png_path = os.path.join(directory, PNG_NAME)
+    plot_pareto(rows, steps_label=axes.steps_label(),
+                accuracy_label=axes.accuracy_label(),
+                title=f"Pareto front of {n_done} completed trials "
+                      f"({len(rows)} in all)\noracle: "
+                      f"{search.objective.describe()}", path=png_path)
+    return csv_path, png_path

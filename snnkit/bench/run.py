@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -54,6 +55,9 @@ class BenchConfig:
         Inputs whose outputs over time are plotted.
     plots : bool
         Write the PNG plots.
+    profile_plot : bool
+        Also write ``activation_profile.png`` (standard vs Loihi neuron rate curves:
+        the same picture for every network, so only on request).
     progress : bool
         tqdm progress bars.
     """
@@ -66,6 +70,7 @@ class BenchConfig:
     n_hist: int = 50
     n_plot: int = 3
     plots: bool = True
+    profile_plot: bool = False
     progress: bool = True
 
     def cap(self, backend: str, n: int) -> int:
@@ -150,18 +155,26 @@ def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
              config: BenchConfig, key: dict) -> tuple[dict, np.ndarray]:
     """Run one case: ``backend`` on the first ``n_images`` of ``x`` (labels ``y``).
 
+    The build (``Backend.prepare``: conversion, a Loihi core plan) and the run are
+    timed apart: ``images_per_s`` is the run's alone, so it does not depend on what
+    the build costs, or on which backend first pays a one-time cost.
+
     Returns
     -------
     case : dict
-        Its figures, with ``key`` (:func:`~snnkit.bench.store.case_key`).
+        Its figures, with ``key`` (:func:`~snnkit.bench.store.case_key`):
+        ``build_time_s``, ``run_time_s``, ``images_per_s`` (``n_images /
+        run_time_s``) and ``wall_time_s`` (both) among them.
     outputs : ndarray
         The outputs at every step, ``(n_images, n_steps, n_outputs)``.
     """
     from snnkit.backends import get_backend
 
-    result = get_backend(backend).run(network, x[:n_images], n_steps=config.n_steps,
-                                      presentation=config.presentation,
-                                      progress=config.progress)
+    start = time.perf_counter()
+    with get_backend(backend).prepare(network) as prepared:
+        build_time_s = time.perf_counter() - start
+        result = prepared.run(x[:n_images], n_steps=config.n_steps,
+                              presentation=config.presentation, progress=config.progress)
     labels = y[:n_images]
     by_step = result.accuracy_by_step(labels)
     ttd = result.time_to_decision_stats()
@@ -178,8 +191,11 @@ def run_case(network: FrozenNetwork, backend: str, x, y, n_images: int,
         "time_to_decision_steps_p95": ttd["p95"],
         "first_spike_steps": result.first_spike_stats(),
         "output_received_by_step": None if received is None else received.tolist(),
-        "wall_time_s": result.wall_time_s,
+        "n_outputs": int(result.outputs.shape[-1]),
+        "build_time_s": build_time_s,
+        "run_time_s": result.wall_time_s,
         "images_per_s": result.images_per_s,
+        "wall_time_s": build_time_s + result.wall_time_s,
         "layer_rates_hz": result.layer_rates_hz,
         "layer_max_rates_hz": result.layer_max_rates_hz,
         "spikes_per_input": result.spikes_per_input,
@@ -298,6 +314,9 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
     cases_dir = out / "cases"
     cases_dir.mkdir(exist_ok=True)
     network_id = file_sha256(network_path) if network_path else network_sha256(network)
+    # the heavy imports once, before any case: timed in the first one's build, they
+    # made its figures depend on the order the backends were listed in
+    stack_import_s = import_stack(backends)
 
     cases, outputs = [], {}
     bar = tqdm(backends, desc="bench", unit="backend", disable=not config.progress)
@@ -349,6 +368,10 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
         "n_inputs": int(len(x)),
         "config": {k: v for k, v in asdict(config).items() if k != "progress"},
         "energy_model": dict(ENERGY_MODEL),
+        "timing": {"stack_import_s": stack_import_s,
+                   "note": "images_per_s: the run alone; build_time_s: "
+                           "Backend.prepare (conversion, core plan), after the "
+                           "stack's imports (stack_import_s)"},
         "environment": machine_environment(),
         "cases": cases,
         "files": {},
@@ -362,7 +385,7 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
 
         files["plots"] = [str(p) for p in plots.bench_plots(
             out, network, cases, outputs, x, y, rates, n_plot=config.n_plot,
-            n_hist=n_hist, n_steps=config.n_steps)]
+            n_hist=n_hist, n_steps=config.n_steps, profile=config.profile_plot)]
     files["csv"] = str(write_csv(out / "bench.csv", cases, report["environment"]))
     files["accuracy_by_step_csv"] = str(write_steps_csv(out / "accuracy_by_step.csv",
                                                          cases, network.dt))
@@ -370,6 +393,30 @@ def run_bench(network: FrozenNetwork, x, y, out_dir, config: BenchConfig = Bench
     with atomic_write(out / "bench.json", "w") as f:
         json.dump(report, f, indent=2)
     return report
+
+
+def import_stack(backends) -> float:
+    """Import what the backends' builds import (TensorFlow and nengo-dl, which every
+    build converts through; nengo-loihi for a Loihi target), so that no case's build
+    time holds them.
+
+    Parameters
+    ----------
+    backends : sequence of str
+        Backend names.
+
+    Returns
+    -------
+    float
+        Seconds the imports took (0 if they were loaded already).
+    """
+    from snnkit.utils.stack import import_nengo_dl, import_nengo_loihi
+
+    start = time.perf_counter()
+    import_nengo_dl()
+    if any(name.startswith("loihi") for name in backends):
+        import_nengo_loihi()
+    return time.perf_counter() - start
 
 
 def _add_agreement(cases, outputs, y) -> None:

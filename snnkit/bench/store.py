@@ -21,7 +21,9 @@ from snnkit.exceptions import ValidationError
 from snnkit.network.frozen import FrozenNetwork
 from snnkit.utils.files import atomic_write
 
-CASE_FORMAT = 2  # 2: latency fields (first spikes, output onset, TTD p95)
+# 2: latency fields (first spikes, output onset, TTD p95); 3: build and run timed
+# apart (images_per_s without the build), n_outputs
+CASE_FORMAT = 3
 
 
 def check_writable_dir(path, argument: str = "out") -> Path:

@@ -23,7 +23,7 @@ def run(args) -> int:
                          max_images_slow=args.max_images_slow,
                          max_images=args.max_images or {},
                          n_hist=args.n_hist, n_plot=args.n_plot, plots=not args.no_plots,
-                         progress=progress(args))
+                         profile_plot=args.profile_plot, progress=progress(args))
     report = run_bench(network, x, y, out, config, network_path=args.network,
                        data_id=data_id)
     print(format_table(report))

@@ -80,7 +80,7 @@ def _convert_from_nir(args, out) -> int:
 
 
 def _save(network, out):
-    print(network.summary())
+    network.summary()
     path = network.save(out)
     print(f"FrozenNetwork saved to {path}")
     return path

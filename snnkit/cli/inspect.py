@@ -31,7 +31,7 @@ def run(args) -> int:
         emit(args, report)
         return 0
     print(f"{args.network}")
-    print(network.summary())
+    network.summary()
     if network.metadata:
         facts = {k: v for k, v in network.metadata.items()
                  if isinstance(v, (str, int, float, bool)) or v is None}

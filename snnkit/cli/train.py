@@ -94,11 +94,17 @@ def run(args) -> int:
     network = network.replace(metadata=metadata)
     test = None
     if args.n_test:
+        from snnkit.network.measured import record_measurement
+
         test = _test(args, network, x_test, y_test)
-        network = network.replace(metadata=dict(
-            metadata, test_accuracy=test["accuracy"], test_n_images=test["n_images"],
-            test_rates_hz=test["rates_hz"], test_backend=test["backend"],
-            test_n_steps=test["n_steps"]))
+        # stamped with this network's state: a later calibration or fine-tuning
+        # makes another network, which must not show these figures as its own
+        conditions = {"backend": test["backend"], "n_steps": test["n_steps"],
+                      "n_images": test["n_images"]}
+        network = record_measurement(network, "test_accuracy", test["accuracy"],
+                                     conditions)
+        network = record_measurement(network, "test_rates_hz", test["rates_hz"],
+                                     conditions, independent_of=("readout",))
     for stage, epochs in facts["history"].items():
         if epochs:
             last = flat_log(epochs[-1])

@@ -270,8 +270,35 @@ class FrozenNetwork:
                 raise FrozenNetworkFileError(f"{path}: invalid FrozenNetwork file: "
                                              f"{e}") from e
 
-    def summary(self) -> str:
-        """A few lines: layers, neuron type, scales, on/off chip."""
+    def summary(self, print_fn=None) -> None:
+        """Print the network as Keras' ``model.summary()`` prints a model.
+
+        Layers (shape, neurons and scale, on or off chip), neuron type, synapse,
+        dt, readout, parameter count, and the figures its metadata carries, each
+        marked with whether it was measured on this network
+        (:mod:`snnkit.network.measured`). ``str(network)`` is the same text.
+
+        Parameters
+        ----------
+        print_fn : callable or None
+            Called with each line (default: ``print``); e.g. ``lines.append`` or a
+            logger's ``info``.
+
+        Raises
+        ------
+        ValidationError
+            If ``print_fn`` is not callable.
+        """
+        if print_fn is None:
+            print_fn = print
+        elif not callable(print_fn):
+            raise ValidationError(f"print_fn: expected a callable or None, got "
+                                  f"{type(print_fn).__name__}")
+        for line in self._summary_lines():
+            print_fn(line)
+
+    def _summary_lines(self) -> list[str]:
+        from snnkit.network.measured import measurements
         from snnkit.utils.text_table import text_table
 
         rows = []
@@ -284,10 +311,33 @@ class FrozenNetwork:
             else:
                 continue
             rows.append((name, str(self.layer_shape(name)), what))
-        return "\n".join(
-            [f"FrozenNetwork: neuron type {self.neuron.name}, synapse {self.synapse} s, "
-             f"dt {self.dt} s, readout {self.readout}"]
-            + ["  " + line for line in text_table(rows, "<<<", widths=(12, 16, 0))])
+        lines = [f"FrozenNetwork: neuron type {self.neuron.name}, synapse "
+                 f"{self.synapse} s, dt {self.dt} s, readout {self.readout}, "
+                 f"{self.n_parameters:,} parameters"]
+        lines += ["  " + line for line in text_table(rows, "<<<", widths=(12, 16, 0))]
+        figures = measurements(self)
+        if figures:
+            lines.append("measured:")
+            lines += ["  " + m.describe() for m in figures]
+        return lines
+
+    @property
+    def n_parameters(self) -> int:
+        """Weights and biases, all layers."""
+        return int(sum(np.size(w) for values in self.weights.values() for w in values))
+
+    def __str__(self) -> str:
+        return "\n".join(self._summary_lines())
+
+    def __repr__(self) -> str:
+        n_outputs = self.layer_shape(self.output_layer)[-1]
+        synapse = "no synapse" if self.synapse is None else f"synapse {self.synapse} s"
+        n_layers = len(self.neuron_layers)
+        return (f"<FrozenNetwork {self.neuron.name}: {n_layers} neuron "
+                f"layer{'s' if n_layers != 1 else ''} ({len(self.on_chip_layers)} on "
+                f"chip), input "
+                f"{self.input_shape} -> {n_outputs} outputs, {synapse}, dt {self.dt} s, "
+                f"readout {self.readout!r}, {self.n_parameters:,} parameters>")
 
 
 def _check_format(path, meta) -> None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from snnkit.exceptions import UnknownNameError, ValidationError
+from snnkit.exceptions import SnnkitWarning, UnknownNameError, ValidationError
 from snnkit.utils.files import atomic_write
-from snnkit.utils.validation import check_int
+from snnkit.utils.validation import check_at_least, check_int
 
 
 class Callback:
@@ -70,6 +71,9 @@ class Callback:
 
     def on_epoch_start(self, trainer, epoch: int) -> None:
         """Before epoch ``epoch`` (0-based)."""
+
+    def on_batch_start(self, trainer, batch: int) -> None:
+        """Before each training minibatch (``batch``: its index in the epoch)."""
 
     def on_batch_end(self, trainer, batch: int, logs: dict) -> None:
         """After each training minibatch.
@@ -128,7 +132,7 @@ class CallbackList:
         Returns
         -------
         dict
-            ``{state_key: callback}``.
+            ``{state_key: callback}`` of the callbacks that have a key.
 
         Raises
         ------
@@ -138,6 +142,8 @@ class CallbackList:
         keyed = {}
         for callback in self.callbacks:
             key = callback.state_key
+            if key is None:  # keeps no state (a Keras callback)
+                continue
             if key in keyed:
                 raise ValidationError(
                     f"callbacks: two callbacks have the state key {key!r}; give them "
@@ -152,8 +158,8 @@ def collect_callbacks(callbacks, logger, progress_bar: bool) -> list:
 
     Parameters
     ----------
-    callbacks : iterable of Callback
-        Come first.
+    callbacks : iterable of Callback or tf.keras.callbacks.Callback
+        Come first, in order; Keras callbacks are wrapped in :class:`KerasCallback`.
     logger : None, bool, Callback or list of Callback
         The loggers it asks for come next (True: a :class:`CSVLogger`; or logger
         callbacks, one or a list).
@@ -167,13 +173,12 @@ def collect_callbacks(callbacks, logger, progress_bar: bool) -> list:
     Raises
     ------
     ValidationError
-        If a callback or logger is not a :class:`Callback`.
+        If a callback is neither an snnkit nor a Keras callback, is a Keras callback
+        that cannot work on snnkit's training (``ModelCheckpoint``,
+        ``BackupAndRestore``: each message names snnkit's equivalent), or a logger
+        is not an snnkit :class:`Callback`.
     """
-    callbacks = list(callbacks)
-    for callback in callbacks:
-        if not isinstance(callback, Callback):
-            raise ValidationError(f"callbacks: expected snnkit Callback objects, "
-                                  f"got {type(callback).__name__}")
+    callbacks = [_as_snnkit_callback(c) for c in callbacks]
     if logger is True:
         callbacks.append(CSVLogger())
     elif logger not in (None, False):
@@ -187,6 +192,117 @@ def collect_callbacks(callbacks, logger, progress_bar: bool) -> list:
     if progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(ProgressBar())
     return callbacks
+
+
+# Keras callbacks that cannot do their job on snnkit's training, and what does it
+_KERAS_REFUSED = {
+    "ModelCheckpoint": "it would save nengo-dl's internal Keras model, not yours; use "
+                       "snnkit.training.callbacks.ModelCheckpoint (best and last "
+                       "checkpoints, resumable with fit(ckpt_path='last'))",
+    "BackupAndRestore": "snnkit's fit resumes from its own checkpoints; use "
+                        "snnkit.training.callbacks.ModelCheckpoint and "
+                        "fit(ckpt_path='last')",
+}
+
+
+def _as_snnkit_callback(callback) -> Callback:
+    if isinstance(callback, Callback):
+        return callback
+    keras_base = _keras_callback_class(callback)
+    if keras_base is None:
+        raise ValidationError(
+            f"callbacks: expected snnkit Callback or tf.keras.callbacks.Callback "
+            f"objects, got {type(callback).__name__}")
+    for name, reason in _KERAS_REFUSED.items():
+        if isinstance(callback, getattr(_keras_callbacks(), name)):
+            raise ValidationError(
+                f"callbacks: tf.keras.callbacks.{name} is not supported: {reason}")
+    return KerasCallback(callback)
+
+
+def _keras_callbacks():
+    from snnkit.utils.stack import import_tensorflow
+
+    return import_tensorflow().keras.callbacks
+
+
+def _keras_callback_class(callback):
+    """Keras' ``Callback`` class if ``callback`` is one; None otherwise.
+
+    TensorFlow is imported only for an object that is not an snnkit callback, and
+    only if Keras is loaded already (a Keras callback cannot exist without it).
+    """
+    import sys
+
+    if "keras" not in sys.modules and "tensorflow" not in sys.modules:
+        return None
+    base = _keras_callbacks().Callback
+    return base if isinstance(callback, base) else None
+
+
+class KerasCallback(Callback):
+    """A ``tf.keras.callbacks.Callback`` run by snnkit's Trainer.
+
+    The Trainer wraps each Keras callback it is given in one, in the position it was
+    given. The Keras callback sees the model nengo-dl trains (``self.model``, whose
+    ``optimizer`` is the one training: ``ReduceLROnPlateau``,
+    ``LearningRateScheduler`` and schedules that set its learning rate act on the
+    fit), ``params`` with ``epochs`` and ``steps``, and snnkit's epoch logs
+    (``loss``, ``accuracy``, ``val_*``, ``rate_loss/*``, ...; what it adds to them,
+    such as ``lr``, goes into the history). Setting ``self.model.stop_training``
+    stops the fit as snnkit's :class:`EarlyStopping` does. Hooks: ``on_train_begin``
+    and ``on_train_end`` once per fit, ``on_epoch_begin``/``on_epoch_end`` and the
+    training batch hooks.
+
+    Parameters
+    ----------
+    callback : tf.keras.callbacks.Callback
+        The Keras callback.
+    """
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    @property
+    def state_key(self) -> None:
+        """None: a Keras callback's state is not saved in checkpoints (a resumed fit
+        starts it afresh)."""
+        return None
+
+    @property
+    def wants_batches(self) -> bool:
+        """Whether the Keras callback implements a training batch hook."""
+        base = _keras_callbacks().Callback
+        return any(getattr(type(self.callback), hook) is not getattr(base, hook)
+                   for hook in ("on_train_batch_begin", "on_train_batch_end",
+                                "on_batch_begin", "on_batch_end"))
+
+    def on_fit_start(self, trainer):
+        self.callback.set_model(trainer._sim.keras_model)
+        self.callback.set_params({"epochs": trainer.max_epochs,
+                                  "steps": trainer.steps_per_epoch, "verbose": 0})
+        self.callback.on_train_begin({})
+
+    def on_epoch_start(self, trainer, epoch):
+        self.callback.on_epoch_begin(epoch, {})
+
+    def on_batch_start(self, trainer, batch):
+        self.callback.on_train_batch_begin(batch, {})
+
+    def on_batch_end(self, trainer, batch, logs):
+        self.callback.on_train_batch_end(batch, dict(logs))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        # Keras' logs have no "epoch" entry (its CSVLogger would write it twice)
+        keras_logs = {k: v for k, v in logs.items() if k != "epoch"}
+        self.callback.on_epoch_end(epoch, keras_logs)
+        for key, value in keras_logs.items():  # what it added (lr), as plain numbers
+            if isinstance(value, np.generic) or getattr(value, "shape", None) == ():
+                value = int(value) if isinstance(value, np.integer) else float(value)
+            logs[key] = value
+
+    def on_fit_end(self, trainer):
+        self.callback.on_train_end({})
 
 
 class ProgressBar(Callback):
@@ -215,55 +331,107 @@ class ProgressBar(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stops training when ``monitor`` has stopped improving.
+    """Stops training when ``monitor`` has stopped improving, as Keras' does.
+
+    After an epoch that does not improve on the best value so far by more than
+    ``min_delta``, a counter goes up; an improvement resets it. Training stops at the
+    end of the epoch that brings it to ``patience``: ``patience=1`` stops after the
+    first epoch without improvement, ``patience=0`` too (Keras' semantics; snnkit's
+    earlier ``EarlyStopping`` waited ``patience + 1`` epochs). A new fit starts
+    afresh; a resumed one (``ckpt_path``) continues the saved count.
 
     Parameters
     ----------
     monitor : str
-        The metric watched.
+        The metric watched (a key of the epoch logs, e.g. ``val_loss``).
     patience : int
-        Training stops when ``monitor`` has not improved by ``min_delta`` for
-        ``patience`` epochs.
+        Epochs without improvement after which training stops (>= 0).
     mode : {"min", "max"}
         Whether a lower or a higher ``monitor`` is better.
     min_delta : float
-        The smallest change that counts as an improvement.
+        An epoch improves only if it beats the best value by more than this (>= 0).
+    restore_best_weights : bool
+        When ``fit`` ends (stopped early or not), put the weights of the best epoch
+        back into the model. They are kept in memory, not in checkpoints: after a
+        resume, an epoch before the checkpoint cannot be restored (a warning says
+        so), and a later best one is.
+
+    Attributes
+    ----------
+    best_score : float or None
+        The best value so far.
+    best_epoch : int or None
+        The epoch (0-based) that reached it.
+    wait : int
+        Epochs since the last improvement.
+    stopped_epoch : int or None
+        The epoch (0-based) after which training stopped; None if it did not stop.
     """
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 3, mode: str = "min",
-                 min_delta: float = 0.0):
+                 min_delta: float = 0.0, restore_best_weights: bool = False):
         _check_mode("EarlyStopping", mode)
         self.patience = check_int("EarlyStopping.patience", patience, low=0)
         self.monitor, self.mode = monitor, mode
-        self.min_delta = float(min_delta)
+        self.min_delta = float(check_at_least("EarlyStopping.min_delta", min_delta, 0))
+        if not isinstance(restore_best_weights, bool):
+            raise ValidationError(
+                f"EarlyStopping.restore_best_weights: expected True or False, got "
+                f"{type(restore_best_weights).__name__}")
+        self.restore_best_weights = restore_best_weights
         self.best_score = None
+        self.best_epoch = None
         self.wait = 0
         self.stopped_epoch = None
+        self._best_weights = None
+        self._resumed = False
 
     def _state_key_fields(self):
         return {"monitor": self.monitor, "mode": self.mode}
 
     def on_fit_start(self, trainer):
-
         check_monitor("EarlyStopping", self.monitor, trainer)
+        self.stopped_epoch = None
+        self._best_weights = None
+        if not self._resumed:  # one object given to two fits: the second starts afresh
+            self.best_score, self.best_epoch, self.wait = None, None, 0
+        self._resumed = False
+        if self.restore_best_weights and self.best_epoch is not None:
+            warnings.warn(
+                f"EarlyStopping.restore_best_weights: the best epoch so far "
+                f"({self.best_epoch}) is before the checkpoint this fit resumes from, "
+                "and checkpoints do not keep its weights; they are restored only if "
+                "a later epoch is better", SnnkitWarning, stacklevel=2)
 
     def on_epoch_end(self, trainer, epoch, logs):
-
         value = float(logs[self.monitor])
         if _better(self.mode, value, self.best_score, self.min_delta):
-            self.best_score, self.wait = value, 0
+            self.best_score, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = [np.array(w) for w in trainer.model.get_weights()]
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             trainer.should_stop = True
 
+    def on_fit_end(self, trainer):
+        if self.restore_best_weights and self._best_weights is not None:
+            trainer.model.set_weights(self._best_weights)
+        self._best_weights = None
+
+    def teardown(self, trainer):
+        self._best_weights = None  # a model's worth of arrays
+
     def state_dict(self):
-        return {"best_score": self.best_score, "wait": self.wait}
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch,
+                "wait": self.wait}
 
     def load_state_dict(self, state):
         self.best_score = state.get("best_score")
+        self.best_epoch = state.get("best_epoch")
         self.wait = int(state.get("wait", 0))
+        self._resumed = True
 
 
 class RateMonitor(Callback):

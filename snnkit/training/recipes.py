@@ -44,6 +44,7 @@ from snnkit.convert.freeze import check_convertible, from_keras
 from snnkit.convert.keras_model import to_keras
 from snnkit.exceptions import ValidationError
 from snnkit.network.frozen import FrozenNetwork
+from snnkit.network.measured import record_measurement
 from snnkit.network.types import KerasModel, Scales
 from snnkit.training.trainer import Calibration, Trainer
 from snnkit.utils.validation import check_number, check_positive, renamed
@@ -97,7 +98,8 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
     Parameters
     ----------
     model : KerasModel
-        Trained in place.
+        Trained in place, with RMSprop in both stages whatever it was compiled with
+        (the procedure measured in ``bench_conversion.py``).
     train_data : tuple
         ``(x, y)`` training images and labels.
     relu_epochs : int
@@ -170,6 +172,7 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
     if loihi_epochs > 0:  # refused now, not after the ReLU epochs and calibration
         check_convertible(_trainable(model, max_pool), max_pool=max_pool)
     x, y = train_data
+    # the procedure's optimizer whatever the model was compiled with
     relu = Trainer(max_epochs=max(relu_epochs, 1), neuron_type="relu", seed=seed,
                    callbacks=_stage_callbacks(callbacks, "relu"),
                    enable_progress_bar=enable_progress_bar,
@@ -203,9 +206,15 @@ def train_for_loihi(model: KerasModel, train_data, *, relu_epochs: int = 6,
         synapse=synapse, max_pool=max_pool,
         metadata={"recipe": "train_for_loihi", "relu_epochs": relu_epochs,
                   "loihi_epochs": loihi_epochs, "target_rate_hz": target_rate_hz,
-                  "calibrated_rates_hz": calibration.rates_hz,
                   "calibration_converged": calibration.converged})
-    network = network.replace(readout=readouts[0])
+    # the rates describe this network: stamped with its state, so a network made
+    # from it later (another calibration, a candidate chosen below) does not show
+    # them as its own
+    network = record_measurement(
+        network.replace(readout=readouts[0]), "calibrated_rates_hz",
+        calibration.rates_hz, {"backend": "nengo-dl", "n_steps": n_steps,
+                               "n_images": len(calib_x), "statistic": statistic,
+                               "images": "training"}, independent_of=("readout",))
     calibrated = calibrated.replace(readout=readouts[0])
     selected = "fine-tuned" if loihi_epochs > 0 else "calibrated"
     if select_on is not None:

@@ -66,19 +66,20 @@ def load_callback_states(callbacks, states: dict) -> None:
             callback.load_state_dict(state)
 
 
-def training_settings(trainer, x, y, val) -> dict:
+def training_settings(trainer, x, y, val, optimizer: dict) -> dict:
     """What decides the weights a fit produces, besides the model and the epoch count.
 
     The Trainer's training settings and a digest of the training and validation data
     (``x``, ``y`` and ``val`` as the fit uses them). A fit resumed with other settings
     would not give the weights an uninterrupted run gives; ``max_epochs`` is left out,
-    as resuming with more epochs is how a training is extended.
+    as resuming with more epochs is how a training is extended. ``optimizer`` is the
+    optimizer as resolved for this fit
+    (:func:`snnkit.training.nengo_dl_fit.optimizer_settings`: ``optimizer`` and
+    ``learning_rate``).
     """
-    optimizer = trainer.optimizer if isinstance(trainer.optimizer, str) else \
-        type(trainer.optimizer).__name__
     settings = {
-        "minibatch_size": trainer.minibatch_size, "optimizer": optimizer,
-        "learning_rate": trainer.learning_rate,
+        "minibatch_size": trainer.minibatch_size, "optimizer": optimizer["optimizer"],
+        "learning_rate": optimizer["learning_rate"],
         "neuron_type": trainer.neuron_type.to_dict(),
         "scale_firing_rates": trainer.scale_firing_rates, "dt": trainer.dt,
         # the key keeps its old name: checkpoints written before the rename resume

@@ -31,13 +31,17 @@ from snnkit.network.types import BlockShapes, RatesHz, Scales
 from snnkit.training.calibration import Calibration
 from snnkit.training.callbacks import CallbackList, collect_callbacks
 from snnkit.training.checkpoint import save_checkpoint
+from snnkit.training.determinism import scoped_determinism
 from snnkit.training.fit_data import check_data, read_data, read_inputs
+from snnkit.training.history import History
 from snnkit.training.nengo_dl_fit import (
     OPTIMIZERS,
     KerasBridge,
+    compiled_loss_note,
     fit_feeds,
     fit_losses,
     make_optimizer,
+    optimizer_settings,
     snnkit_logs,
     wants_batches,
     whole_minibatches,
@@ -62,7 +66,7 @@ from snnkit.utils.validation import (
 
 tf = import_tensorflow()
 
-__all__ = ["Calibration", "Trainer"]
+__all__ = ["Calibration", "History", "Trainer"]
 
 
 class Trainer:
@@ -74,10 +78,16 @@ class Trainer:
         Epochs of training (>= 1).
     minibatch_size : int
         Training minibatch size (examples).
-    optimizer : str or tf.optimizers.Optimizer
-        ``"rmsprop"``, ``"adam"``, ``"sgd"`` or a ``tf.optimizers`` instance.
-    learning_rate : float
-        Used when ``optimizer`` is a name.
+    optimizer : None, str or tf.optimizers.Optimizer
+        None (default): the optimizer the model was ``compile()``-d with, if it was
+        (its class and configuration, with fresh state), else RMSprop. Or
+        ``"rmsprop"``, ``"adam"``, ``"sgd"``, or a ``tf.optimizers`` instance. The
+        loss is always the classifier's cross-entropy on the output's logits (plus
+        the rate losses): a compiled loss that differs is replaced, with a warning.
+    learning_rate : float or None
+        For a named optimizer or RMSprop (None: 0.001); with the compiled optimizer,
+        replaces its learning rate if given. Not with an optimizer instance, which
+        has its own.
     neuron_type : str or NeuronSpec
         Neuron type for ReLU layers while training and, by default, when evaluating
         and freezing (see :mod:`snnkit.network.neurons`).
@@ -101,17 +111,26 @@ class Trainer:
         Weight of each layer's rate loss relative to the task loss. The losses are
         relative (unitless), so 10 for a 100 Hz target pulls as hard as NengoDL's
         example (1e-3 on the squared error in Hz).
-    callbacks : sequence of Callback
-        :class:`~snnkit.training.callbacks.Callback` objects.
+    callbacks : sequence of Callback or tf.keras.callbacks.Callback
+        :class:`~snnkit.training.callbacks.Callback` objects, and Keras callbacks
+        (``ReduceLROnPlateau``, ``LearningRateScheduler``, ``EarlyStopping``,
+        ``CSVLogger``, ``LambdaCallback``...), run in the given order
+        (:class:`~snnkit.training.callbacks.KerasCallback` says what they see).
     logger : None, bool, Callback or list of Callback
         None, True (a :class:`~snnkit.training.callbacks.CSVLogger` in
         ``default_root_dir``), or logger callbacks (``CSVLogger``,
         ``TensorBoardLogger``), one or a list.
     seed : int or None
-        Seeds Python, NumPy, TensorFlow and the simulator.
+        Seeds Python's, NumPy's and TensorFlow's global generators (as
+        ``tf.keras.utils.set_random_seed`` does) when ``fit`` starts, and the
+        simulator.
     deterministic : bool
-        With ``seed``, TensorFlow's ops are made deterministic too (default), so two
-        runs give identical weights.
+        With ``seed``, TensorFlow's op determinism is on while ``fit`` runs
+        (default), so two runs, or a resumed and an uninterrupted one, give
+        identical weights (CPU convolution gradients differ in the last bits
+        otherwise). It is process-wide in TensorFlow, so ``fit`` puts back the
+        setting it found when it returns or raises: later code in the process is
+        not affected.
     default_root_dir : str, Path or None
         Where checkpoints and logs go unless a callback says otherwise.
     enable_progress_bar : bool
@@ -130,7 +149,7 @@ class Trainer:
     """
 
     def __init__(self, *, max_epochs: int = 1, minibatch_size: int = 200,
-                 optimizer="rmsprop", learning_rate: float = 0.001,
+                 optimizer=None, learning_rate: float | None = None,
                  neuron_type="relu", scale_firing_rates: float | Scales | None = None,
                  synapse: float | None = None,
                  dt: float = 0.001, off_chip=None, rate_reg_hz=None,
@@ -144,8 +163,21 @@ class Trainer:
         if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
             raise UnknownNameError(f"optimizer: unknown optimizer {optimizer!r}; "
                                    f"known: {', '.join(OPTIMIZERS)}")
+        if not (optimizer is None or isinstance(optimizer, str)
+                or isinstance(optimizer, tf.keras.optimizers.Optimizer)
+                or isinstance(optimizer, tf.keras.optimizers.legacy.Optimizer)):
+            raise ValidationError(
+                f"optimizer: expected None, a name ({', '.join(OPTIMIZERS)}) or a "
+                f"tf.keras optimizer, got {type(optimizer).__name__}")
+        if learning_rate is not None and not (optimizer is None
+                                              or isinstance(optimizer, str)):
+            raise ValidationError(
+                f"learning_rate: an optimizer instance has its own learning rate; "
+                f"give it there, got learning_rate={learning_rate!r} with "
+                f"{type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.learning_rate = check_positive("learning_rate", learning_rate)
+        self.learning_rate = None if learning_rate is None else \
+            check_positive("learning_rate", learning_rate)
         self.neuron_type = neuron_spec(neuron_type)
         self.scale_firing_rates = scale_firing_rates
         self.synapse = None if synapse is None else \
@@ -163,7 +195,7 @@ class Trainer:
         self.max_pool = check_choice("max_pool", max_pool, MAX_POOL_OPTIONS)
         self.callbacks = collect_callbacks(callbacks, logger, enable_progress_bar)
         self.steps_per_epoch = 0
-        self.history: list[dict] = []
+        self.history = History()
         self.should_stop = False
         self.current_epoch = -1
         # set while fit() runs (callbacks use them)
@@ -179,7 +211,7 @@ class Trainer:
 
     # --- training -------------------------------------------------------------
     def fit(self, model: tf.keras.Model, train_data, val_data=None, *,
-            ckpt_path=None) -> list[dict]:
+            ckpt_path=None) -> History:
         """Train ``model`` in place.
 
         nengo-dl trains on whole minibatches: the last ``len(x) % minibatch_size``
@@ -188,7 +220,9 @@ class Trainer:
         Parameters
         ----------
         model : tf.keras.Model
-            Trained in place.
+            Trained in place. If it was ``compile()``-d, its optimizer is used
+            unless the Trainer was given one; its loss is replaced (with a warning
+            when it differs: see ``optimizer``).
         train_data, val_data : tuple or tf.data.Dataset
             ``(x, y)`` with images as ``load_mnist`` returns them and integer labels,
             or a ``tf.data.Dataset`` of such pairs (batched or not; it is read into
@@ -199,13 +233,15 @@ class Trainer:
             ``<default_root_dir>/checkpoints``; if none exists yet, training starts
             from scratch). Weights, optimizer state, history and callback states are
             restored; training continues up to ``max_epochs`` in total. The fit must
-            have the settings and data of the one that wrote the checkpoint
-            (``max_epochs`` may grow).
+            have the settings and data of the one that wrote it (``max_epochs`` may
+            grow).
 
         Returns
         -------
-        list of dict
-            The per-epoch logs (``self.history``).
+        History
+            The per-epoch logs (also ``self.history``): a list of one dict per epoch
+            (``history[-1]["accuracy"]``), and as Keras' ``History``
+            (``history.history["loss"]``, ``history.epoch``).
 
         Raises
         ------
@@ -213,10 +249,21 @@ class Trainer:
             Naming what differs, when resuming with other settings or data than the
             checkpoint's, as the result would not be the weights of an uninterrupted
             run.
+
+        Warns
+        -----
+        SnnkitWarning
+            When the model's compiled loss is not the one snnkit trains with, or it
+            has regularizers or constraints (not applied).
         """
         folded = check_convertible(model, max_pool=self.max_pool)
         _warn_dropped(folded)
-        self._seed_everything()
+        _warn_compiled_loss(model)
+        with scoped_determinism(self.seed is not None and self.deterministic):
+            self._seed_everything()
+            return self._fit(model, folded, train_data, val_data, ckpt_path)
+
+    def _fit(self, model, folded, train_data, val_data, ckpt_path) -> History:
         # nengo-dl trains on one step per example: a synapse would only attenuate it
         network = self.freeze(folded.model, synapse=None, fold=False,
                               scale_firing_rates=self._training_scales(folded.model))
@@ -230,8 +277,12 @@ class Trainer:
             val = whole_minibatches("val_data", *val, self.minibatch_size)
 
         checkpoint = find_checkpoint(ckpt_path, self)
-        self._settings = training_settings(self, x, y, val)
-        self.history = []
+        self._settings = training_settings(
+            self, x, y, val, optimizer_settings(self.optimizer, self.learning_rate,
+                                                model))
+        self.steps_per_epoch = len(x) // self.minibatch_size
+        self.history = History(params={"epochs": self.max_epochs,
+                                       "steps": self.steps_per_epoch})
         start_epoch = 0
         if checkpoint is not None:
             check_same_settings(checkpoint, self._settings)
@@ -239,13 +290,12 @@ class Trainer:
             folded = check_convertible(model, max_pool=self.max_pool)
             network = self.freeze(folded.model, synapse=None, fold=False,
                                   scale_firing_rates=self._training_scales(folded.model))
-            self.history = [dict(h) for h in checkpoint.history]
+            self.history.extend(dict(h) for h in checkpoint.history)
             start_epoch = checkpoint.epoch
             load_callback_states(self.callbacks, checkpoint.callback_states)
 
         self.network, self.train_x, self.has_validation = network, x, val is not None
         self._rate_targets = targets
-        self.steps_per_epoch = len(x) // self.minibatch_size
         self.should_stop = False
         callbacks = CallbackList(self.callbacks)
         callbacks.keyed()  # two callbacks with one state key: refused before training
@@ -259,7 +309,8 @@ class Trainer:
         with nengo_dl.Simulator(built.net, minibatch_size=self.minibatch_size,
                                 dt=self.dt, seed=self.seed, progress_bar=False) as sim:
             losses, weights = fit_losses(built, targets, self.rate_weight)
-            sim.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
+            sim.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate,
+                                                 model),
                         loss=losses, loss_weights=weights,
                         metrics={
                             built.output_probe: tf.metrics.sparse_categorical_accuracy})
@@ -284,8 +335,14 @@ class Trainer:
                     logs.update(snnkit_logs(sim, keras_logs, built, targets))
                     self.history.append(logs)
                     callbacks.call("on_epoch_end", self, epoch, logs)
-                    if self.should_stop:
+                    # a Keras callback stops a fit as it stops Keras' own
+                    if self.should_stop or sim.keras_model.stop_training:
+                        self.should_stop = True
                         break
+                # Keras callbacks act on the simulator's weights (e.g. Keras'
+                # EarlyStopping restoring its best epoch): the model gets them
+                copy_weights_to_keras(sim, built, folded.model)
+                write_back(folded, model)
                 callbacks.call("on_fit_end", self)
             except BaseException as exception:
                 callbacks.call("on_exception", self, exception)
@@ -294,6 +351,15 @@ class Trainer:
                 self._sim = self._built = self._model = None
                 callbacks.call("teardown", self)
         return self.history
+
+    @property
+    def model(self):
+        """The Keras model :meth:`fit` is training (None outside ``fit``).
+
+        Callbacks read and set its weights (e.g. ``EarlyStopping``'s
+        ``restore_best_weights``); it holds the weights of the last finished epoch.
+        """
+        return self._model
 
     def _training_scales(self, model):
         """The Trainer's scales for training ``model``: the spike encoder that
@@ -385,10 +451,6 @@ class Trainer:
         random.seed(self.seed)
         np.random.seed(self.seed)
         tf.random.set_seed(self.seed)
-        if self.deterministic:
-            # TF's CPU kernels (e.g. convolution gradients) are not bit-deterministic
-            # without this; it is process-wide and cannot be switched off again.
-            tf.config.experimental.enable_op_determinism()
 
     # --- inference ------------------------------------------------------------
     def freeze(self, model: tf.keras.Model, *, neuron_type=None,
@@ -610,6 +672,17 @@ def _frozen_field_names(options: dict) -> dict:
     if "neuron_type" in renamed:
         renamed["neuron"] = renamed.pop("neuron_type")
     return renamed
+
+
+def _warn_compiled_loss(model) -> None:
+    """Say that the model's compiled loss is replaced, when it is another loss."""
+    note = compiled_loss_note(model)
+    if note is not None:
+        warnings.warn(
+            f"Trainer.fit: the model's compiled loss ({note}) is not used: snnkit "
+            "trains classifiers with sparse categorical cross-entropy on the output "
+            "layer's values as logits (a softmax on the output is folded away), plus "
+            "the rate losses", SnnkitWarning, stacklevel=3)
 
 
 def _warn_dropped(folded) -> None:
