@@ -282,12 +282,23 @@ def test_export_layout_matches_the_nir_equations(pad_layer, rng):
     assert back.layer_shape("flat") == network.layer_shape("flat")
 
 
-@pytest.mark.parametrize("neuron", ["loihi-lif"])
-def test_reader_form_of_pools_padding_and_lif_means_the_same_network(neuron, rng):
+# The IF case runs at higher scales: NIR's IF integrates dv/dt = I, its LIF relaxes
+# towards I with tau = 20 ms, so the same currents drive IF ~50x slower, and at the
+# layout network's scales (3, 0.5, 7) its IF layers stay silent beyond 30 steps in
+# every simulator (nengo, the reference interpreter, both readers): a comparison of
+# zeros. These scales give 100-300 Hz per layer.
+@pytest.mark.parametrize("neuron, scales", [
+    ("loihi-relu", {"c0": 20.0, "c1": 40.0, "act": 80.0}),
+    ("loihi-lif", None)])
+def test_reader_form_of_pools_padding_if_and_lif_runs_as_snnkit(neuron, scales, rng):
     """Padding, a pool (SumPool2d with the window folded into the weights), a
-    stand-alone ReLU, a Dense without bias and LIF neurons: snnTorch and Norse load
-    the form and agree with each other on a batch, and snnkit reads it back as the same
-    network (the same rate model to float rounding)."""
+    stand-alone ReLU, a Dense without bias, IF and LIF neurons: snnTorch and Norse
+    load the form and run it on a batch, step for step as snnkit: their outputs,
+    filtered with the metadata's readout filter, are the reference interpreter's on
+    the exact export at every step, and the ``nengo`` backend's three steps later
+    (nengo's synapses each delay a layer by one step; here Loihi's voltage floor
+    changes no spike: the neurons it clamps do not fire within the window). snnkit
+    reads the form back as the same network (the same rate model to float rounding)."""
     import contextlib
     import io
 
@@ -298,22 +309,42 @@ def test_reader_form_of_pools_padding_and_lif_means_the_same_network(neuron, rng
 
     from snnkit.network.neurons import NeuronSpec
 
+    n_steps, synapses = 30, 3  # synapses after c0, c1 and act
     params = {"tau_rc": 0.02, "tau_ref": 0.0} if neuron == "loihi-lif" else {}
     network = _layout_network(pad_layer=True).replace(neuron=NeuronSpec(neuron, params))
+    if scales is not None:
+        network = network.replace(scale_firing_rates=scales)
     graph = to_nir(network, reader="snntorch")
     assert "SumPool2d" in {type(n).__name__ for n in graph.nodes.values()}
-    x = rng.uniform(20, 60, (4, 7, 5, 2)).astype(np.float32)  # rates of hundreds of Hz
+    x = rng.uniform(20, 60, (4, 7, 5, 2)).astype(np.float32)
     batch = torch.from_numpy(_nchw(x).astype(np.float32))
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         net = import_from_nir(graph)
         snntorch.utils.reset(net)
-        ours = torch.stack([net(batch)[0] for _ in range(20)], 1).numpy()
+        ours = torch.stack([net(batch)[0] for _ in range(n_steps)], 1).numpy()
         net, state, steps = norse.torch.from_nir(graph, dt=1e-4), None, []
-        for _ in range(20):
+        for _ in range(n_steps):
             o, state = net(batch, state)
             steps.append(o)
-    assert ours.shape == (4, 20, 3) and np.abs(ours).max() > 0
+    assert ours.shape == (4, n_steps, 3)
     np.testing.assert_allclose(ours, torch.stack(steps, 1).numpy(), rtol=1e-4, atol=1e-3)
+
+    a = json.loads(graph.metadata["snnkit_reader"])["readout_filter"]
+    assert a == pytest.approx(np.exp(-network.dt / network.synapse))
+    filtered, y = [], np.zeros((4, 3))
+    for t in range(n_steps):
+        y = a * y + (1 - a) * ours[:, t]
+        filtered.append(y)
+    filtered = np.stack(filtered, 1)
+    reference = run_graph(to_nir(network), _nchw(x), n_steps, dt=network.dt)
+    assert np.abs(reference[:, -1]).max(-1).min() > 0.1, "silent: it compares zeros"
+    np.testing.assert_allclose(filtered, reference, rtol=1e-4, atol=1e-4)
+    nengo = get_backend("nengo").run(network, x, n_steps=n_steps + synapses)
+    assert all(rate > 50 for rate in nengo.layer_rates_hz.values()), \
+        nengo.layer_rates_hz
+    np.testing.assert_allclose(nengo.outputs[:, synapses:], filtered, rtol=1e-4,
+                               atol=1e-4)
+
     back = from_nir(graph)
     assert back.neuron.name == neuron and back.synapse == pytest.approx(0.01)
     if neuron == "loihi-lif":
