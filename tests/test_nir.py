@@ -36,7 +36,8 @@ def exported(trained_seed_loihi, tmp_path_factory):
 
 
 # --- the round trip ------------------------------------------------------------------
-def test_round_trip_restores_the_network_exactly(trained_seed_loihi, exported, mnist_small):
+def test_round_trip_restores_the_network_exactly(trained_seed_loihi, exported,
+                                                 mnist_small):
     back = from_nir(exported)
     original = trained_seed_loihi
     assert back.neuron == original.neuron
@@ -96,7 +97,8 @@ def test_the_graph_alone_describes_the_same_network(trained_seed_loihi, exported
 
 def test_graph_edited_elsewhere_is_read_without_the_stale_metadata(exported):
     graph = nir.read(exported)
-    graph.nodes["conv0.neurons"].v_threshold = graph.nodes["conv0.neurons"].v_threshold * 2
+    neurons = graph.nodes["conv0.neurons"]
+    neurons.v_threshold = neurons.v_threshold * 2
     with pytest.warns(NIRMeaningWarning, match=r"metadata's neuron type and scales "
                       r"ignored \(node 'conv0.neurons' has r / v_threshold 0.5"):
         network = from_nir(graph)
@@ -246,7 +248,8 @@ def _layout_network(pad_layer):
 
     init = tf.keras.initializers.GlorotUniform
     inp = tf.keras.Input((7, 5, 2), name="input")
-    x = tf.keras.layers.ZeroPadding2D(((1, 1), (2, 2)), name="pad")(inp) if pad_layer else inp
+    x = (tf.keras.layers.ZeroPadding2D(((1, 1), (2, 2)), name="pad")(inp) if pad_layer
+         else inp)
     x = tf.keras.layers.Conv2D(4, 3, strides=(2, 1), activation="relu",
                                kernel_initializer=init(0), bias_initializer="ones",
                                name="c0")(x)
@@ -256,7 +259,8 @@ def _layout_network(pad_layer):
     x = tf.keras.layers.Flatten(name="flat")(x)
     x = tf.keras.layers.Dense(6, kernel_initializer=init(2), name="d0")(x)
     x = tf.keras.layers.ReLU(name="act")(x)
-    out = tf.keras.layers.Dense(3, use_bias=False, kernel_initializer=init(3), name="out")(x)
+    out = tf.keras.layers.Dense(3, use_bias=False, kernel_initializer=init(3),
+                                name="out")(x)
     model = tf.keras.Model(inp, out)
     # fold=False keeps the pooling layer and the separate ReLU layer, to export them
     return from_keras(model, neuron_type="loihi-relu", synapse=0.01,
@@ -372,7 +376,8 @@ def _chain(*named, type_check=False):
 
 def _dense_graph(rng, **changes):
     # positive weights into the neurons: every layer fires for positive inputs
-    w1, w2, w3 = rng.uniform(0, 1, (8, 4)), rng.uniform(0, 0.5, (6, 8)), rng.normal(0, 1, (3, 6))
+    w1, w2 = rng.uniform(0, 1, (8, 4)), rng.uniform(0, 0.5, (6, 8))
+    w3 = rng.normal(0, 1, (3, 6))
     nodes = {"input": nir.Input(input_type={"input": np.array([4])}),
              "a": nir.Affine(weight=w1, bias=rng.uniform(0, 1, 8)),
              "a_if": _if(8, r=2.0, threshold=0.5), "a_syn": _li(8),
@@ -480,7 +485,8 @@ def _refusals(rng):
         "branch": (branching, ["node 'n' (IF) feeds 2 nodes", "x, y"]),
         "unsupported": (_dense_graph(rng, b_if=nir.Delay(delay=np.ones(6))),
                         ["node 'b_if' is a Delay", "supported node types"]),
-        "subgraph": (_dense_graph(rng, b_if=_dense_graph(rng)), ["node 'b_if' is a NIRGraph"]),
+        "subgraph": (_dense_graph(rng, b_if=_dense_graph(rng)),
+                     ["node 'b_if' is a NIRGraph"]),
         "shape": (_dense_graph(rng, b=nir.Affine(weight=w(6, 7), bias=np.zeros(6))),
                   ["node 'b' (Affine): expects input shape (7,)", "gives (8,)"]),
         "input synapse": (_dense_graph(rng, a=_li(4), a_if=None, a_syn=None,
@@ -490,10 +496,12 @@ def _refusals(rng):
                             ["node 'b_if' (IF)", "passes 0 synapses", "'a_syn'"]),
         "uneven threshold": (_dense_graph(rng, b_if=uneven),
                              ["node 'b_if' (IF): v_threshold must be one", "1.0..2.0"]),
-        "reset": (_dense_graph(rng, b_if=_if(6, reset=0.5)), ["'b_if'", "v_reset must be 0"]),
+        "reset": (_dense_graph(rng, b_if=_if(6, reset=0.5)),
+                  ["'b_if'", "v_reset must be 0"]),
         "mixed neurons": (_dense_graph(rng, b_if=nir.LIF(
             tau=np.full(6, .02), r=np.ones(6), v_leak=np.zeros(6),
-            v_threshold=np.ones(6), v_reset=np.zeros(6))), ["'a_if' is IF", "'b_if' leaky"]),
+            v_threshold=np.ones(6), v_reset=np.zeros(6))),
+            ["'a_if' is IF", "'b_if' leaky"]),
         "leaky synapse": (_dense_graph(rng, b_syn=_li(6, r=2.0)),
                           ["node 'b_syn' (LI)", "r = 1 and v_leak = 0"]),
     }
@@ -627,7 +635,8 @@ def test_cli_export_and_convert_from_nir(network_file, capsys):
     assert isinstance(nir.read(root / "seed.nir").nodes["conv0.neurons"], nir.IF)
     assert main(["convert", "--from-nir", str(root / "seed.nir"), "--out",
                  str(root / "back.snn.npz")]) == 0
-    original, back = (FrozenNetwork.load(root / n) for n in ("seed.snn.npz", "back.snn.npz"))
+    original, back = (FrozenNetwork.load(root / n)
+                      for n in ("seed.snn.npz", "back.snn.npz"))
     assert back.scale_firing_rates == original.scale_firing_rates
     assert all(np.array_equal(a, b) for layer in original.weights
                for a, b in zip(original.weights[layer], back.weights[layer]))
@@ -642,7 +651,8 @@ def test_cli_export_and_convert_from_nir(network_file, capsys):
       "{root}/x.snn.npz"], "--scale: not used with --from-nir"),
     (["convert", "--out", "{root}/x.snn.npz"], "model: expected a Keras model file"),
 ])
-def test_cli_nir_errors_are_one_line_and_write_nothing(argv, message, network_file, capsys):
+def test_cli_nir_errors_are_one_line_and_write_nothing(argv, message, network_file,
+                                                       capsys):
     root = network_file
     write_nir(FrozenNetwork.load(root / "seed.snn.npz"), root / "seed.nir")
     before = sorted(p.name for p in root.iterdir())
