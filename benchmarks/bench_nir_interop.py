@@ -9,13 +9,19 @@ snnTorch 1.0's ``import_from_nir`` and Norse 1.1's ``from_nir(dt=1e-4)`` and run
 batched as the README's recipes say). For the first --n test images (1,000) at --steps
 (30) it prints the fraction whose predicted digit equals the ``nengo`` backend's
 (argmax at the last step; the readers' output filtered with the synapse), each one's
-accuracy and wall time, and the reference interpreter read k steps earlier than nengo
-(k = 0..4): nengo's synapses each delay a layer's input by one step, which NIR's
-equations (and the readers) do not, so single predictions move where two digits are
-close; the interpreter, read as many steps earlier as the network has synapses between
-its first spiking layer and the output, agrees on nearly all.
+accuracy and wall time.
 
-Writes the figures as JSON next to --out and a PNG of agreement against the steps.
+Where the interpreter differs from nengo, it prints why, in the same run:
+- the interpreter read k steps earlier than nengo (k = 0..4): nengo's synapses each
+  delay a layer's input by one step, which NIR's equations (and the readers) do not;
+- the same with Loihi's voltage floor (v >= 0 after every step, which NIR does not
+  have) added to the interpreter: with both, k = the number of synapses between the
+  first spiking layer and the output, it should agree on (nearly) every image;
+- spikes per image of every neuron layer in nengo, the interpreter and the interpreter
+  with the floor: the first layer that differs is where the divergence starts.
+
+Writes the figures as JSON next to --out and a PNG (agreement per simulator; the
+interpreter's agreement against k, with and without the floor).
 
     .venv/bin/python benchmarks/bench_nir_interop.py [--network out/demo/seed.snn.npz]
 """
@@ -27,11 +33,13 @@ import contextlib
 import copy
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the reference interpreter lives with the tests
@@ -55,7 +63,7 @@ def run_snntorch(graph, x, n_steps, batch):
         net = import_from_nir(copy.deepcopy(graph))
     outputs = []
     with torch.no_grad():
-        for i in range(0, len(x), batch):
+        for i in tqdm(range(0, len(x), batch), desc="snnTorch", unit="batch"):
             snntorch.utils.reset(net)  # before every batch
             xb = torch.from_numpy(x[i:i + batch])
             outputs.append(torch.stack([net(xb)[0] for _ in range(n_steps)], 1))
@@ -69,7 +77,7 @@ def run_norse(graph, x, n_steps, batch):
     net = norse.torch.from_nir(copy.deepcopy(graph), dt=1e-4)
     outputs = []
     with torch.no_grad():
-        for i in range(0, len(x), batch):
+        for i in tqdm(range(0, len(x), batch), desc="Norse", unit="batch"):
             xb, state, steps = torch.from_numpy(x[i:i + batch]), None, []
             for _ in range(n_steps):
                 out, state = net(xb, state)
@@ -92,7 +100,8 @@ def main(argv=None) -> int:
     import snnkit
     from snnkit.backends import get_backend
     from snnkit.network.frozen import FrozenNetwork
-    from snnkit.utils.environment import package_versions
+    from snnkit.nir.export import NEURONS_SUFFIX
+    from snnkit.utils.environment import machine_environment
     from snnkit.utils.files import atomic_write
 
     if not Path(args.network).is_file():
@@ -105,21 +114,39 @@ def main(argv=None) -> int:
     rows, timings = {}, {}
 
     start = time.perf_counter()
-    nengo = get_backend("nengo").run(network, x, n_steps=args.steps).predictions
+    nengo_result = get_backend("nengo").run(network, x, n_steps=args.steps,
+                                            progress=True)
     timings["nengo"] = time.perf_counter() - start
+    nengo, nengo_spikes = nengo_result.predictions, nengo_result.spikes_per_input
     print(f"{args.network}: {network.neuron.name}, synapse {network.synapse} s, dt "
           f"{network.dt} s; {args.n} test images, {args.steps} steps")
     print(f"nengo backend (the reference): accuracy {np.mean(nengo == y):.4f} "
           f"({timings['nengo']:.1f} s)")
 
     exact = snnkit.to_nir(network)
-    start = time.perf_counter()
-    reference = run_graph(exact, x_nchw.astype(np.float64), args.steps, dt=network.dt)
-    timings["reference interpreter"] = time.perf_counter() - start
-    shifted = {}
-    for k in range(5):
-        shifted[k] = float(np.mean(reference[:, args.steps - 1 - k].argmax(-1) == nengo))
-    rows["reference interpreter"] = reference[:, -1].argmax(-1)
+    x64 = x_nchw.astype(np.float64)
+    shifted, spikes = {}, {"nengo": {}}
+    for label, floor in (("reference interpreter", None),
+                         ("interpreter, voltage floor 0", 0.0)):
+        counts, chunks = {}, []
+        start = time.perf_counter()
+        for i in tqdm(range(0, len(x64), args.batch), desc=label, unit="batch"):
+            chunk_counts = {}
+            chunks.append(run_graph(exact, x64[i:i + args.batch], args.steps,
+                                    dt=network.dt, v_floor=floor,
+                                    spike_counts=chunk_counts))
+            for node, c in chunk_counts.items():
+                counts[node] = np.concatenate([counts.get(node, np.zeros(0)), c])
+        reference = np.concatenate(chunks)
+        timings[label] = time.perf_counter() - start
+        shifted[label] = {k: float(np.mean(
+            reference[:, args.steps - 1 - k].argmax(-1) == nengo)) for k in range(5)}
+        spikes[label] = {node.removesuffix(NEURONS_SUFFIX): float(np.mean(c))
+                         for node, c in counts.items()}
+        if floor is None:
+            rows[label] = reference[:, -1].argmax(-1)
+    spikes["nengo"] = {layer: n for layer, n in nengo_spikes.items()
+                       if layer in spikes["reference interpreter"]}
 
     torch_form = snnkit.to_nir(network, reader="snntorch")
     a = json.loads(torch_form.metadata["snnkit_reader"])["readout_filter"]
@@ -138,12 +165,24 @@ def main(argv=None) -> int:
                          "wall_s": timings[name]}
         print(f"{name:24s} {agreement:18.4f} {figures[name]['accuracy']:9.4f} "
               f"{timings[name]:7.1f}")
-    print("reference interpreter at step N - k vs nengo at step N: "
-          + ", ".join(f"k={k}: {v:.4f}" for k, v in shifted.items()))
+    for label, values in shifted.items():
+        print(f"{label} at step N - k vs nengo at step N: "
+              + ", ".join(f"k={k}: {v:.4f}" for k, v in values.items()))
+    print("spikes per image, per neuron layer (the first layer that differs is where "
+          "the divergence starts):")
+    layers = list(spikes["reference interpreter"])
+    print(f"{'':30s}" + "".join(f"{layer:>12s}" for layer in layers))
+    for label, counts in spikes.items():
+        print(f"{label:30s}" + "".join(f"{counts.get(layer, float('nan')):12.1f}"
+                                       for layer in layers))
+    environment = machine_environment()
+    print(f"{environment['date']}, {environment['cpu']}, {environment['cpu_count']} "
+          f"CPUs, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     result = {"network": str(args.network), "n_images": args.n, "n_steps": args.steps,
               "nengo_accuracy": float(np.mean(nengo == y)), "nengo_wall_s":
               timings["nengo"], "figures": figures, "reference_shifted": shifted,
-              "versions": package_versions()}
+              "spikes_per_image": spikes, "timings_s": timings,
+              "load_average": os.getloadavg(), "environment": environment}
     out = Path(args.out)
     with atomic_write(out, "w") as f:
         json.dump(result, f, indent=2)
@@ -166,9 +205,11 @@ def _plot(path, figures, shifted):
     left.axvline(95, color="k", linestyle=":")
     left.set_xlim(80, 100)
     left.set_xlabel("predictions equal to nengo's, %")
-    right.plot(list(shifted), [v * 100 for v in shifted.values()], marker="o")
-    right.set_xlabel("reference interpreter read k steps before nengo")
-    right.set_ylabel("agreement, %")
+    for label, values in shifted.items():
+        right.plot(list(values), [v * 100 for v in values.values()], marker="o",
+                   label=label)
+    right.legend()
+    right.set_xlabel("interpreter read k steps before nengo")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

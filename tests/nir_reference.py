@@ -21,9 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def run_graph(graph, x, n_steps: int, dt: float = 0.001) -> np.ndarray:
+def run_graph(graph, x, n_steps: int, dt: float = 0.001, *, v_floor: float | None = None,
+              spike_counts: dict | None = None) -> np.ndarray:
     """Outputs of the single Output node, ``(batch, n_steps, *shape)``, for inputs
-    ``x`` of shape ``(batch, *input shape)`` in NIR layout."""
+    ``x`` of shape ``(batch, *input shape)`` in NIR layout.
+
+    Two departures from NIR, off by default, to diagnose where a simulator differs:
+    ``v_floor`` clamps every neuron's voltage from below after each step (Loihi's
+    floor at 0, which NIR does not have); a dict ``spike_counts`` receives, per
+    neuron node, its spikes per input over the run, ``(batch,)``."""
     order = _topological_order(graph)
     inputs = {name: [a for a, b in graph.edges if b == name] for name in graph.nodes}
     state = {}
@@ -38,7 +44,14 @@ def run_graph(graph, x, n_steps: int, dt: float = 0.001) -> np.ndarray:
                 values[name] = x
                 continue
             incoming = sum(values[pre] for pre in inputs[name])
-            values[name] = _STEP[kind](node, incoming, state.setdefault(name, {}), dt)
+            node_state = state.setdefault(name, {})
+            values[name] = _STEP[kind](node, incoming, node_state, dt)
+            if kind in _NEURONS:
+                if v_floor is not None:
+                    node_state["v"] = np.maximum(node_state["v"], v_floor)
+                if spike_counts is not None:
+                    spikes = values[name].reshape(len(x), -1).sum(axis=1) * dt
+                    spike_counts[name] = spike_counts.get(name, 0.0) + spikes
             if kind == "Output":
                 recorded.append(values[name])
     return np.stack(recorded, axis=1)
@@ -58,7 +71,8 @@ def _topological_order(graph) -> list:
                 indegree[post] -= 1
                 if indegree[post] == 0:
                     ready.append(post)
-    assert len(order) == len(graph.nodes), "the reference interpreter runs feed-forward graphs"
+    assert len(order) == len(graph.nodes), \
+        "the reference interpreter runs feed-forward graphs"
     return order
 
 
@@ -80,7 +94,8 @@ def _conv2d(node, x, state, dt):
     """PyTorch's conv2d: weight (C_out, C_in, kH, kW), symmetric zero padding."""
     weight = np.asarray(node.weight, np.float64)
     assert int(node.groups) == 1
-    (sh, sw), (dh, dw), (ph, pw) = _pair(node.stride), _pair(node.dilation), _pair(node.padding)
+    (sh, sw), (dh, dw) = _pair(node.stride), _pair(node.dilation)
+    ph, pw = _pair(node.padding)
     x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     kh, kw = weight.shape[2:]
     out_h = (x.shape[2] - dh * (kh - 1) - 1) // sh + 1
@@ -108,7 +123,8 @@ def _pool(node, x, average):
     out = np.zeros(x.shape[:2] + (out_h, out_w))
     for i in range(kh):
         for j in range(kw):
-            out += x[:, :, i: i + sh * (out_h - 1) + 1: sh, j: j + sw * (out_w - 1) + 1: sw]
+            out += x[:, :, i: i + sh * (out_h - 1) + 1: sh,
+                     j: j + sw * (out_w - 1) + 1: sw]
     return out / (kh * kw) if average else out
 
 
@@ -158,6 +174,7 @@ def _cubalif(node, x, state, dt):
     return out
 
 
+_NEURONS = ("IF", "LIF", "CubaLIF")
 _STEP = {
     "Affine": _affine, "Linear": _linear, "Conv2d": _conv2d, "Flatten": _flatten,
     "AvgPool2d": lambda node, x, state, dt: _pool(node, x, average=True),
@@ -179,7 +196,8 @@ def steady_state(graph, x) -> np.ndarray:
         node = graph.nodes[name]
         kind = type(node).__name__
         pre = [a for a, b in graph.edges if b == name]
-        incoming = np.asarray(x, np.float64) if kind == "Input" else sum(values[p] for p in pre)
+        incoming = (np.asarray(x, np.float64) if kind == "Input"
+                    else sum(values[p] for p in pre))
         if kind == "IF":
             gap = np.asarray(node.v_threshold, np.float64) - node.v_reset
             values[name] = np.maximum(node.r * incoming, 0.0) / gap

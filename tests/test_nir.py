@@ -36,7 +36,8 @@ def exported(trained_seed_loihi, tmp_path_factory):
 
 
 # --- the round trip ------------------------------------------------------------------
-def test_round_trip_restores_the_network_exactly(trained_seed_loihi, exported, mnist_small):
+def test_round_trip_restores_the_network_exactly(trained_seed_loihi, exported,
+                                                 mnist_small):
     back = from_nir(exported)
     original = trained_seed_loihi
     assert back.neuron == original.neuron
@@ -96,7 +97,8 @@ def test_the_graph_alone_describes_the_same_network(trained_seed_loihi, exported
 
 def test_graph_edited_elsewhere_is_read_without_the_stale_metadata(exported):
     graph = nir.read(exported)
-    graph.nodes["conv0.neurons"].v_threshold = graph.nodes["conv0.neurons"].v_threshold * 2
+    neurons = graph.nodes["conv0.neurons"]
+    neurons.v_threshold = neurons.v_threshold * 2
     with pytest.warns(NIRMeaningWarning, match=r"metadata's neuron type and scales "
                       r"ignored \(node 'conv0.neurons' has r / v_threshold 0.5"):
         network = from_nir(graph)
@@ -246,7 +248,8 @@ def _layout_network(pad_layer):
 
     init = tf.keras.initializers.GlorotUniform
     inp = tf.keras.Input((7, 5, 2), name="input")
-    x = tf.keras.layers.ZeroPadding2D(((1, 1), (2, 2)), name="pad")(inp) if pad_layer else inp
+    x = (tf.keras.layers.ZeroPadding2D(((1, 1), (2, 2)), name="pad")(inp) if pad_layer
+         else inp)
     x = tf.keras.layers.Conv2D(4, 3, strides=(2, 1), activation="relu",
                                kernel_initializer=init(0), bias_initializer="ones",
                                name="c0")(x)
@@ -256,7 +259,8 @@ def _layout_network(pad_layer):
     x = tf.keras.layers.Flatten(name="flat")(x)
     x = tf.keras.layers.Dense(6, kernel_initializer=init(2), name="d0")(x)
     x = tf.keras.layers.ReLU(name="act")(x)
-    out = tf.keras.layers.Dense(3, use_bias=False, kernel_initializer=init(3), name="out")(x)
+    out = tf.keras.layers.Dense(3, use_bias=False, kernel_initializer=init(3),
+                                name="out")(x)
     model = tf.keras.Model(inp, out)
     # fold=False keeps the pooling layer and the separate ReLU layer, to export them
     return from_keras(model, neuron_type="loihi-relu", synapse=0.01,
@@ -282,12 +286,23 @@ def test_export_layout_matches_the_nir_equations(pad_layer, rng):
     assert back.layer_shape("flat") == network.layer_shape("flat")
 
 
-@pytest.mark.parametrize("neuron", ["loihi-lif"])
-def test_reader_form_of_pools_padding_and_lif_means_the_same_network(neuron, rng):
+# The IF case runs at higher scales: NIR's IF integrates dv/dt = I, its LIF relaxes
+# towards I with tau = 20 ms, so the same currents drive IF ~50x slower, and at the
+# layout network's scales (3, 0.5, 7) its IF layers stay silent beyond 30 steps in
+# every simulator (nengo, the reference interpreter, both readers): a comparison of
+# zeros. These scales give 100-300 Hz per layer.
+@pytest.mark.parametrize("neuron, scales", [
+    ("loihi-relu", {"c0": 20.0, "c1": 40.0, "act": 80.0}),
+    ("loihi-lif", None)])
+def test_reader_form_of_pools_padding_if_and_lif_runs_as_snnkit(neuron, scales, rng):
     """Padding, a pool (SumPool2d with the window folded into the weights), a
-    stand-alone ReLU, a Dense without bias and LIF neurons: snnTorch and Norse load
-    the form and agree with each other on a batch, and snnkit reads it back as the same
-    network (the same rate model to float rounding)."""
+    stand-alone ReLU, a Dense without bias, IF and LIF neurons: snnTorch and Norse
+    load the form and run it on a batch, step for step as snnkit: their outputs,
+    filtered with the metadata's readout filter, are the reference interpreter's on
+    the exact export at every step, and the ``nengo`` backend's three steps later
+    (nengo's synapses each delay a layer by one step; here Loihi's voltage floor
+    changes no spike: the neurons it clamps do not fire within the window). snnkit
+    reads the form back as the same network (the same rate model to float rounding)."""
     import contextlib
     import io
 
@@ -298,22 +313,42 @@ def test_reader_form_of_pools_padding_and_lif_means_the_same_network(neuron, rng
 
     from snnkit.network.neurons import NeuronSpec
 
+    n_steps, synapses = 30, 3  # synapses after c0, c1 and act
     params = {"tau_rc": 0.02, "tau_ref": 0.0} if neuron == "loihi-lif" else {}
     network = _layout_network(pad_layer=True).replace(neuron=NeuronSpec(neuron, params))
+    if scales is not None:
+        network = network.replace(scale_firing_rates=scales)
     graph = to_nir(network, reader="snntorch")
     assert "SumPool2d" in {type(n).__name__ for n in graph.nodes.values()}
-    x = rng.uniform(20, 60, (4, 7, 5, 2)).astype(np.float32)  # rates of hundreds of Hz
+    x = rng.uniform(20, 60, (4, 7, 5, 2)).astype(np.float32)
     batch = torch.from_numpy(_nchw(x).astype(np.float32))
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         net = import_from_nir(graph)
         snntorch.utils.reset(net)
-        ours = torch.stack([net(batch)[0] for _ in range(20)], 1).numpy()
+        ours = torch.stack([net(batch)[0] for _ in range(n_steps)], 1).numpy()
         net, state, steps = norse.torch.from_nir(graph, dt=1e-4), None, []
-        for _ in range(20):
+        for _ in range(n_steps):
             o, state = net(batch, state)
             steps.append(o)
-    assert ours.shape == (4, 20, 3) and np.abs(ours).max() > 0
+    assert ours.shape == (4, n_steps, 3)
     np.testing.assert_allclose(ours, torch.stack(steps, 1).numpy(), rtol=1e-4, atol=1e-3)
+
+    a = json.loads(graph.metadata["snnkit_reader"])["readout_filter"]
+    assert a == pytest.approx(np.exp(-network.dt / network.synapse))
+    filtered, y = [], np.zeros((4, 3))
+    for t in range(n_steps):
+        y = a * y + (1 - a) * ours[:, t]
+        filtered.append(y)
+    filtered = np.stack(filtered, 1)
+    reference = run_graph(to_nir(network), _nchw(x), n_steps, dt=network.dt)
+    assert np.abs(reference[:, -1]).max(-1).min() > 0.1, "silent: it compares zeros"
+    np.testing.assert_allclose(filtered, reference, rtol=1e-4, atol=1e-4)
+    nengo = get_backend("nengo").run(network, x, n_steps=n_steps + synapses)
+    assert all(rate > 50 for rate in nengo.layer_rates_hz.values()), \
+        nengo.layer_rates_hz
+    np.testing.assert_allclose(nengo.outputs[:, synapses:], filtered, rtol=1e-4,
+                               atol=1e-4)
+
     back = from_nir(graph)
     assert back.neuron.name == neuron and back.synapse == pytest.approx(0.01)
     if neuron == "loihi-lif":
@@ -341,7 +376,8 @@ def _chain(*named, type_check=False):
 
 def _dense_graph(rng, **changes):
     # positive weights into the neurons: every layer fires for positive inputs
-    w1, w2, w3 = rng.uniform(0, 1, (8, 4)), rng.uniform(0, 0.5, (6, 8)), rng.normal(0, 1, (3, 6))
+    w1, w2 = rng.uniform(0, 1, (8, 4)), rng.uniform(0, 0.5, (6, 8))
+    w3 = rng.normal(0, 1, (3, 6))
     nodes = {"input": nir.Input(input_type={"input": np.array([4])}),
              "a": nir.Affine(weight=w1, bias=rng.uniform(0, 1, 8)),
              "a_if": _if(8, r=2.0, threshold=0.5), "a_syn": _li(8),
@@ -449,7 +485,8 @@ def _refusals(rng):
         "branch": (branching, ["node 'n' (IF) feeds 2 nodes", "x, y"]),
         "unsupported": (_dense_graph(rng, b_if=nir.Delay(delay=np.ones(6))),
                         ["node 'b_if' is a Delay", "supported node types"]),
-        "subgraph": (_dense_graph(rng, b_if=_dense_graph(rng)), ["node 'b_if' is a NIRGraph"]),
+        "subgraph": (_dense_graph(rng, b_if=_dense_graph(rng)),
+                     ["node 'b_if' is a NIRGraph"]),
         "shape": (_dense_graph(rng, b=nir.Affine(weight=w(6, 7), bias=np.zeros(6))),
                   ["node 'b' (Affine): expects input shape (7,)", "gives (8,)"]),
         "input synapse": (_dense_graph(rng, a=_li(4), a_if=None, a_syn=None,
@@ -459,10 +496,12 @@ def _refusals(rng):
                             ["node 'b_if' (IF)", "passes 0 synapses", "'a_syn'"]),
         "uneven threshold": (_dense_graph(rng, b_if=uneven),
                              ["node 'b_if' (IF): v_threshold must be one", "1.0..2.0"]),
-        "reset": (_dense_graph(rng, b_if=_if(6, reset=0.5)), ["'b_if'", "v_reset must be 0"]),
+        "reset": (_dense_graph(rng, b_if=_if(6, reset=0.5)),
+                  ["'b_if'", "v_reset must be 0"]),
         "mixed neurons": (_dense_graph(rng, b_if=nir.LIF(
             tau=np.full(6, .02), r=np.ones(6), v_leak=np.zeros(6),
-            v_threshold=np.ones(6), v_reset=np.zeros(6))), ["'a_if' is IF", "'b_if' leaky"]),
+            v_threshold=np.ones(6), v_reset=np.zeros(6))),
+            ["'a_if' is IF", "'b_if' leaky"]),
         "leaky synapse": (_dense_graph(rng, b_syn=_li(6, r=2.0)),
                           ["node 'b_syn' (LI)", "r = 1 and v_leak = 0"]),
     }
@@ -596,7 +635,8 @@ def test_cli_export_and_convert_from_nir(network_file, capsys):
     assert isinstance(nir.read(root / "seed.nir").nodes["conv0.neurons"], nir.IF)
     assert main(["convert", "--from-nir", str(root / "seed.nir"), "--out",
                  str(root / "back.snn.npz")]) == 0
-    original, back = (FrozenNetwork.load(root / n) for n in ("seed.snn.npz", "back.snn.npz"))
+    original, back = (FrozenNetwork.load(root / n)
+                      for n in ("seed.snn.npz", "back.snn.npz"))
     assert back.scale_firing_rates == original.scale_firing_rates
     assert all(np.array_equal(a, b) for layer in original.weights
                for a, b in zip(original.weights[layer], back.weights[layer]))
@@ -611,7 +651,8 @@ def test_cli_export_and_convert_from_nir(network_file, capsys):
       "{root}/x.snn.npz"], "--scale: not used with --from-nir"),
     (["convert", "--out", "{root}/x.snn.npz"], "model: expected a Keras model file"),
 ])
-def test_cli_nir_errors_are_one_line_and_write_nothing(argv, message, network_file, capsys):
+def test_cli_nir_errors_are_one_line_and_write_nothing(argv, message, network_file,
+                                                       capsys):
     root = network_file
     write_nir(FrozenNetwork.load(root / "seed.snn.npz"), root / "seed.nir")
     before = sorted(p.name for p in root.iterdir())
