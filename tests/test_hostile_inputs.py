@@ -390,10 +390,10 @@ def test_no_command_overwrites_its_own_input(files, tmp_path, capsys):
                       capsys, "--out:", "is the input --from-nir")
     _same_bytes_after(nir_file, ["convert", "--from-nir", nir_file, "--out", linked],
                       capsys, "or a link to it")
-    _same_bytes_after(network, ["export", network, "--format", "nir", network], capsys,
-                      "out:", "is the input network")
-    _same_bytes_after(network, ["export", symlink, "--format", "nir", network], capsys,
-                      "is the input network")
+    _same_bytes_after(network, ["export", network, "--format", "nir", "--out", network],
+                      capsys, "--out:", "is the input network")
+    _same_bytes_after(network, ["export", symlink, "--format", "nir", "--out", network],
+                      capsys, "is the input network")
     _same_bytes_after(data, ["train", "--data", data, "--out", data], capsys,
                       "is the input --data")
     _same_bytes_after(network, ["calibrate", network, "--data", data, "--out", symlink],
