@@ -20,6 +20,14 @@ Where the interpreter differs from nengo, it prints why, in the same run:
 - spikes per image of every neuron layer in nengo, the interpreter and the interpreter
   with the floor: the first layer that differs is where the divergence starts.
 
+The other direction, in the same run (``--import-n``, 1,000 test images): MLPs
+784-100-10 trained 1 epoch on 2,000 MNIST images in snnTorch and in Norse (LIF and IF),
+exported by each library's own NIR export (``tests/nir_reader_graphs.py``, the graphs
+``tests/test_nir_readers.py`` checks on 200 images), imported with ``snnkit.from_nir``
+read per-step as the README says, run on snnkit's ``nengo`` backend at 25 steps: the
+fraction of images whose digit equals the library's own simulation's, and the same
+files read as NIR's unit-area spikes for contrast.
+
 Writes the figures as JSON next to --out and a PNG (agreement per simulator; the
 interpreter's agreement against k, with and without the floor).
 
@@ -86,12 +94,56 @@ def run_norse(graph, x, n_steps, batch):
     return torch.cat(outputs).numpy()
 
 
+def import_agreement(n_test: int, n_train: int = 2000, n_steps: int = 25) -> dict:
+    """Graphs exported by snnTorch and Norse, imported into snnkit: per graph, the
+    fraction of the first ``n_test`` MNIST test images on which snnkit's ``nengo``
+    backend predicts the library's own digit, read per-step and read as unit-area."""
+    import warnings
+
+    import torch
+    from nir_reader_graphs import IMPORTS, chw_images, reader_graphs
+
+    import snnkit
+    from snnkit.backends import get_backend
+    from snnkit.exceptions import NIRMeaningWarning
+
+    (x_train, y_train), (x_test, y_test) = snnkit.load_mnist(n_train, n_test)
+    start = time.perf_counter()
+    graphs = reader_graphs(chw_images(x_train),
+                           torch.from_numpy(y_train.astype(np.int64)),
+                           chw_images(x_test), n_steps)
+    print(f"import direction: 3 graphs trained and exported by their libraries "
+          f"({time.perf_counter() - start:.0f} s); {n_test} test images, {n_steps} "
+          "steps, spike count")
+    print(f"{'':14s} {'own accuracy':>12s} {'agrees, per-step':>17s} "
+          f"{'agrees, unit-area':>18s}")
+    x01 = np.asarray(x_test, np.float32) / 255  # as the libraries were fed
+    figures = {}
+    for name, (graph, own) in graphs.items():
+        agreement = {}
+        for reading, options in (("per-step", IMPORTS[name]),
+                                 ("unit-area", {"spikes": "unit-area"})):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NIRMeaningWarning)
+                network = snnkit.from_nir(graph, **options)
+            predictions = get_backend("nengo").run(network, x01, n_steps=n_steps,
+                                                   progress=True).predictions
+            agreement[reading] = float(np.mean(predictions == own))
+        figures[name] = {"own_accuracy": float(np.mean(own == y_test)), **agreement}
+        print(f"{name:14s} {figures[name]['own_accuracy']:12.4f} "
+              f"{agreement['per-step']:17.4f} {agreement['unit-area']:18.4f}")
+    return {"n_images": n_test, "n_train": n_train, "n_steps": n_steps,
+            "graphs": figures}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--network", default="out/demo/seed.snn.npz")
     parser.add_argument("--n", type=int, default=1000, help="test images")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--import-n", type=int, default=1000,
+                        help="test images for the import direction (0: skip it)")
     parser.add_argument("--out", default="out/bench_nir_interop.json")
     args = parser.parse_args(argv)
 
@@ -175,6 +227,7 @@ def main(argv=None) -> int:
     for label, counts in spikes.items():
         print(f"{label:30s}" + "".join(f"{counts.get(layer, float('nan')):12.1f}"
                                        for layer in layers))
+    imported = import_agreement(args.import_n) if args.import_n else {}
     environment = machine_environment()
     print(f"{environment['date']}, {environment['cpu']}, {environment['cpu_count']} "
           f"CPUs, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
@@ -182,6 +235,7 @@ def main(argv=None) -> int:
               "nengo_accuracy": float(np.mean(nengo == y)), "nengo_wall_s":
               timings["nengo"], "figures": figures, "reference_shifted": shifted,
               "spikes_per_image": spikes, "timings_s": timings,
+              "imported_reader_graphs": imported,
               "load_average": os.getloadavg(), "environment": environment}
     out = Path(args.out)
     with atomic_write(out, "w") as f:

@@ -13,7 +13,8 @@ import nir
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from nir_reader_graphs import IMPORTS, chw_images
+from nir_reader_graphs import reader_graphs as reader_graphs_of
 
 from snnkit.backends import get_backend
 from snnkit.backends.loihi.planning import check_loihi_network
@@ -35,105 +36,19 @@ def images(mnist_small):
     """Training and test images as the tutorials feed them: (N, 1, 28, 28) in [0, 1]."""
     (x_train, y_train), (x_test, _) = mnist_small
 
-    def chw(x):
-        return torch.from_numpy(np.asarray(x, np.float32).transpose(0, 3, 1, 2) / 255)
-
-    return chw(x_train[:N_TRAIN]), torch.from_numpy(y_train[:N_TRAIN].astype(np.int64)), \
-        chw(x_test[:N_TEST])
-
-
-def _train(net, run, x, y, lr):
-    torch.manual_seed(0)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    for i in range(0, len(x), 100):
-        loss = nn.functional.cross_entropy(run(net, x[i:i + 100]).sum(1), y[i:i + 100])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return net
-
-
-def _snntorch_run(net, x):
-    import snntorch.utils
-
-    snntorch.utils.reset(net)
-    return torch.stack([net(x) for _ in range(N_STEPS)], 1)
-
-
-def _norse_run(net, x):
-    state, outputs = None, []
-    for _ in range(N_STEPS):
-        out, state = net(x, state)
-        outputs.append(out)
-    return torch.stack(outputs, 1)
-
-
-def _norse_flatten(graph, net):
-    """Norse 1.1's ``to_nir`` maps no ``nn.Flatten`` (the node is None) and writes the
-    batch into the Input/Output types: the user's two-line fix."""
-    for name, node in list(graph.nodes.items()):
-        if node is None:
-            graph.nodes[name] = nir.Flatten(input_type=None, start_dim=-3, end_dim=-1)
-        elif isinstance(node, (nir.Input, nir.Output)):
-            key = "input" if isinstance(node, nir.Input) else "output"
-            shape = np.asarray(getattr(node, key + "_type")[key])[1:]
-            graph.nodes[name] = type(node)(**{key + "_type": {key: shape}})
-    graph.infer_types()
-    return graph
+    return chw_images(x_train[:N_TRAIN]), \
+        torch.from_numpy(y_train[:N_TRAIN].astype(np.int64)), chw_images(x_test[:N_TEST])
 
 
 @pytest.fixture(scope="module")
 def reader_graphs(images, tmp_path_factory):
-    """``{name: (path, predictions of the library's own simulation)}`` for an MLP
-    784-100-10 trained 1 epoch on 2,000 images in snnTorch (Leaky, beta 0.9, reset to
-    zero as NIR's v_reset says) and in Norse (LIFBox, 10 ms; and IAF), exported with
-    the library's own NIR export and written with ``nir.write``."""
-    import norse.torch as norse
-    import snntorch as snn
-    from snntorch.export_nir import export_to_nir
-
+    """``{name: (path, predictions of the library's own simulation)}``: the graphs of
+    :func:`nir_reader_graphs.reader_graphs`, written with ``nir.write``."""
     x_train, y_train, x_test = images
     root = tmp_path_factory.mktemp("readers")
-
-    def leaky(n):  # per-neuron values: scalars make snnTorch's export fail (nir#157)
-        return snn.Leaky(beta=torch.full((n,), 0.9), threshold=torch.ones(n),
-                         init_hidden=True, reset_mechanism="zero")
-
-    def lif(n):
-        return norse.LIFBoxCell(norse.LIFBoxParameters(
-            tau_mem_inv=torch.full((n,), 100.0), v_th=torch.ones(n),
-            v_leak=torch.zeros(n), v_reset=torch.zeros(n)), dt=1e-3)
-
-    def iaf(n):
-        return norse.IAFCell(norse.IAFParameters(v_th=torch.ones(n),
-                                                 v_reset=torch.zeros(n)))
-
-    graphs = {}
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), leaky(100), nn.Linear(100, 10),
-                        leaky(10))
-    _train(net, _snntorch_run, x_train, y_train, 2e-3)
-    with torch.no_grad():
-        own = _snntorch_run(net, x_test).sum(1).argmax(-1).numpy()
-    graphs["snntorch_mlp"] = (export_to_nir(net, x_test[:1], ignore_dims=[0]), own)
-    for name, cell in (("norse_mlp", lif), ("norse_if", iaf)):
-        torch.manual_seed(0)
-        net = norse.SequentialState(nn.Flatten(), nn.Linear(784, 100), cell(100),
-                                    nn.Linear(100, 10), cell(10))
-        lr = 2e-3
-        if cell is lif:  # LIFBox's input gain is dt / tau = 0.1: 10x weights and rate
-            lr = 2e-2
-            with torch.no_grad():
-                for module in net.modules():
-                    if isinstance(module, nn.Linear):
-                        module.weight *= 10
-        _train(net, _norse_run, x_train, y_train, lr)
-        with torch.no_grad():
-            own = _norse_run(net, x_test).sum(1).argmax(-1).numpy()
-        graph = _norse_flatten(norse.to_nir(net, x_test[:1], dt=1e-3), net)
-        graphs[name] = (graph, own)
     files = {}
-    for name, (graph, own) in graphs.items():
+    for name, (graph, own) in reader_graphs_of(x_train, y_train, x_test,
+                                               N_STEPS).items():
         with contextlib.redirect_stdout(io.StringIO()):
             nir.write(root / f"{name}.nir", graph)
         files[name] = (root / f"{name}.nir", own)
@@ -144,8 +59,6 @@ def _inputs(images):
     return images[2].numpy().transpose(0, 2, 3, 1)  # snnkit takes (N, H, W, C)
 
 
-IMPORTS = {"snntorch_mlp": {}, "norse_mlp": {"spikes": "per-step", "dt_graph": 1e-3},
-           "norse_if": {"spikes": "per-step"}}
 
 
 @pytest.mark.slow
