@@ -42,16 +42,16 @@ def test_bench_table_keeps_its_columns():
             "time_to_decision_steps_p95": None, "resumed": True,
             "energy_estimate": {"synaptic_ops_per_inference": 123456.0,
                                 "total_energy_uj": 3.14159},
-            "wall_time_s": 12.3, "images_per_s": 0.97,
+            "build_time_s": 4.04, "run_time_s": 12.3, "images_per_s": 0.97,
             "layer_rates_hz": {"conv0": 55.5},
             "first_spike_steps": {"conv0": {"mean": 2.5, "p95": 4.0}}}
     lines = format_table({"cases": [case],
                           "network": {"neuron_layers": ["conv0"]}}).splitlines()
     assert lines[0].split() == ["backend", "images", "accuracy", "ref@same", "agree",
-                                "decide@", "TTD", "synops/inf", "energy", "µJ*", "wall",
-                                "s", "img/s"]
+                                "decide@", "TTD", "synops/inf", "energy", "µJ*", "build",
+                                "s", "run", "s", "img/s"]
     assert lines[2] == ("nengo-dl                 12    91.00%   90.00% 100.0%       7 "
-                        "  5.2    1.23e+05       3.14    12.3    0.97  (resumed)")
+                        "  5.2    1.23e+05       3.14     4.0    12.3    0.97  (resumed)")
     assert lines[4] == ("mean rate of active neurons, Hz: backend                   "
                         "conv0")
     assert lines[5] == " " * 33 + "nengo-dl                   55.5"
