@@ -274,6 +274,27 @@ def test_configuration_fields_are_checked_before_anything_runs(files, tmp_path, 
 
 
 @pytest.mark.parametrize("change, message", [
+    (lambda c: c["options"].update(objective="acculacy"),
+     "config['options']['objective']: objective: metric 'acculacy' is not reported"),
+    (lambda c: c.pop("data"), "config['data']: x_val: expected shape (N, 6, 6, 1)"),
+])
+def test_a_search_refusing_its_arguments_names_the_configuration_field(files, tmp_path,
+                                                                      change, message):
+    """Errors raised by the search itself (not the configuration check) name the field
+    of the configuration they come from (found by the fuzz: a misspelt metric; a
+    missing data file, so MNIST, whose images do not fit the network)."""
+    from snnkit.tuning.config import build_search
+    from snnkit.tuning.errors import SearchConfigError
+
+    config = json.loads(Path(files["config"]).read_text())
+    config["options"]["directory"] = str(tmp_path / "tune")
+    change(config)
+    with pytest.raises(SearchConfigError) as error:
+        build_search(config)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+@pytest.mark.parametrize("change, message", [
     (lambda c, f: c.update(model=5, search="rate", network=None),
      "config['model']: expected a text"),
     (lambda c, f: c.update(network=5), "config['network']: expected a text"),

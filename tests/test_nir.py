@@ -138,6 +138,12 @@ def test_the_graph_is_the_truth_over_snnkit_metadata(exported, trained_seed_loih
     assert network.off_chip == ("to-spikes", "dense1") and network.readout == "last"
     assert network.scale_firing_rates == trained_seed_loihi.scale_firing_rates
 
+    graph = _edit_metadata(nir.read(exported), off_chip=["to-spikes", "dense1",
+                                                         "to-spikes"])
+    with pytest.warns(NIRMeaningWarning, match=r"lists layers \['to-spikes'\] off chip "
+                      "more than once: the conventional placement is used"):
+        assert from_nir(graph).off_chip == ("to-spikes", "dense1")
+
     graph = _edit_metadata(nir.read(exported), synapse=0.02)
     with pytest.warns(NIRMeaningWarning, match=r"the graph's synapse is 0.005 s, snnkit "
                       r"metadata says 0.02: the graph's is used"):

@@ -159,13 +159,29 @@ def with_objective(config, objective: str | None) -> dict:
     return config
 
 
+# the search's arguments that come from the configuration's data, not its options
+_DATA_ARGUMENTS = ("x_val", "y_val", "train_data", "x_calibrate")
+
+
 def _construct(cls, *args, **options):
+    """``cls(*args, **options)``; an error about one of its arguments names the
+    configuration's field it came from (``config['options']['objective']``,
+    ``config['data']`` for the images)."""
     try:
         return cls(*args, **options)
     except TypeError as e:
         if "argument" not in str(e):
             raise
         raise SearchConfigError(f"config['options']: {e}") from None
+    except SnnkitError as e:
+        message = str(e)
+        if message.startswith("config["):
+            raise
+        argument = message.split(":", 1)[0]
+        where = ("config['data']" if argument in _DATA_ARGUMENTS else
+                 f"config['options'][{argument!r}]" if argument in options else
+                 "config")
+        raise SearchConfigError(f"{where}: {message}") from None
 
 
 def run_search(config, *, print_summary: bool = True, on_trial_end=None):

@@ -296,10 +296,12 @@ def _agreeing_fields(walk, meta, where, synapse, dt, keep_scales) -> dict:
                      f"{meta['synapse']}: the graph's is used")
     off_chip = list(meta["off_chip"])
     unknown = [name for name in off_chip if name not in layers]
-    if unknown:
-        _warn(where, f"snnkit metadata puts layers {unknown} off chip, which are not in "
-                     "the graph: the conventional placement is used (the first neuron "
-                     "layer and layers without neurons on the host)")
+    repeated = sorted({name for name in off_chip if off_chip.count(name) > 1})
+    if unknown or repeated:
+        what = (f"puts layers {unknown} off chip, which are not in the graph" if unknown
+                else f"lists layers {repeated} off chip more than once")
+        _warn(where, f"snnkit metadata {what}: the conventional placement is used (the "
+                     "first neuron layer and layers without neurons on the host)")
     else:
         fields["off_chip"] = tuple(off_chip)
     shapes = dict(meta["block_shapes"])
