@@ -70,6 +70,7 @@ def read_nir(path):
     Returns
     -------
     nir.NIRGraph
+        The graph as ``nir.read`` would give it, read only after every bound held.
 
     Raises
     ------
