@@ -12,13 +12,14 @@ import signal
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import hostile_fuzz as H
 import nir
 import numpy as np
 import pytest
-from hostile_payloads import allocates_under, finishes
+from hostile_payloads import allocates_under, finishes, zip_bytes
 
 from snnkit.cli import arguments, declared, main
 from snnkit.exceptions import NIRError, ValidationError
@@ -303,7 +304,7 @@ def test_only_the_pair_a_command_needs_is_read(files, tmp_path):
     members["x_train.npy"] = H._claim((2 ** 27, 1))
     members["y_train.npy"] = H._claim((2 ** 27,), "<i8")
     path = tmp_path / "big_train.npz"
-    path.write_bytes(H._zip(members))
+    path.write_bytes(zip_bytes(members, zipfile.ZIP_DEFLATED))
     network = FrozenNetwork.load(files["network"])
     with allocates_under(32 * 2 ** 20):
         x, y, _ = arguments.Images(path, ("test",)).take("test", "--n-test", None,
