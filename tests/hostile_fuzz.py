@@ -587,8 +587,12 @@ def run_case(surface, path, files, *, outside=False, timeout=TIMEOUT_S,
     seconds = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode < 0 or not lines:
-        kind = "memory" if "MemoryError" in done.stderr or done.returncode in (
-            -9, -11, -6) else "foreign"
+        # under the address-space cap, a shared library that cannot be mapped is
+        # the same failure as a MemoryError: which one comes first depends on how
+        # far start-up got
+        out_of_memory = ("MemoryError", "failed to map segment from shared object")
+        kind = "memory" if any(s in done.stderr for s in out_of_memory) or \
+            done.returncode in (-9, -11, -6) else "foreign"
         return {"outcome": kind, "seconds": seconds, "peak_rss_mb": None,
                 "detail": f"exit {done.returncode}: {done.stderr[-400:]}"}
     result = json.loads(lines[-1])
