@@ -35,10 +35,13 @@ ENTRY_POINT_GROUP = "snnkit.backends"
 class BackendEntry:
     """One registered name: the backend class, or why its plugin could not load.
 
+    :meth:`BackendRegistry.entries` lists them; a plugin that failed is an entry
+    too, so ``snnkit backends`` can say why it is missing.
+
     Attributes
     ----------
     name : str
-        The registered name.
+        The registered name, as given to ``get_backend`` and ``--backend``.
     description : str
         The backend's description.
     source : str

@@ -180,11 +180,12 @@ def plot_accuracy_vs_steps(cases, dt_s: float, *, n_classes: int | None = None,
     label_key : str, optional
         The case field that names a curve.
     path : str, Path or None, optional
-        Also write the figure there as a PNG.
+        Where to write it as a PNG too (see the module docstring).
 
     Returns
     -------
     matplotlib.figure.Figure
+        Accuracy (%) against steps read out (dt named), one curve per case.
     """
     fig = new_figure((7, 4.2))
     ax = fig.subplots()
@@ -243,11 +244,12 @@ def plot_rate_histograms(rates: dict, network, n_images: int,
     n_steps : int or None, optional
         Steps per input: spiking rates are binned on their grid.
     path : str, Path or None, optional
-        Also write the figure there as a PNG.
+        Where to write it as a PNG too (see the module docstring).
 
     Returns
     -------
     matplotlib.figure.Figure
+        One panel per neuron layer, two columns; rates in Hz.
     """
     names = list(rates)
     cols = min(len(names), 2)
@@ -312,11 +314,12 @@ def plot_outputs_over_time(outputs: dict, x, y, n_plot: int, *, path=None):
     n_plot : int
         Inputs plotted (the first ones).
     path : str, Path or None, optional
-        Also write the figure there as a PNG.
+        Where to write it as a PNG too (see the module docstring).
 
     Returns
     -------
     matplotlib.figure.Figure
+        One row per input: the input image, then one panel per backend.
     """
     import matplotlib
 
@@ -378,11 +381,12 @@ def plot_activation_profiles(*, path=None):
     Parameters
     ----------
     path : str, Path or None, optional
-        Also write the figure there as a PNG.
+        Where to write it as a PNG too (see the module docstring).
 
     Returns
     -------
     matplotlib.figure.Figure
+        Two panels (ReLU, LIF), rate in Hz against input current.
     """
     import nengo
 
@@ -440,11 +444,12 @@ def plot_pareto(rows: list[dict], *, steps_label: str = "steps",
     title : str or None, optional
         The plot's title.
     path : str, Path or None, optional
-        Also write the figure there as a PNG.
+        Where to write it as a PNG too (see the module docstring).
 
     Returns
     -------
     matplotlib.figure.Figure
+        Accuracy against cost, the front's trials joined.
     """
     fig = new_figure((7, 4.4))
     ax = fig.subplots()

@@ -37,6 +37,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from hostile_payloads import json_paths, zip_bytes
 
 CANARY = 4242.5
 MAX_MESSAGE = 2_000
@@ -194,7 +195,7 @@ def _write_value(f, name, value):
 def _mutate_json(text, rng):
     """JSON text with one random position replaced, deleted or grown."""
     value = json.loads(text)
-    paths = list(_json_paths(value))[1:]
+    paths = list(json_paths(value))[1:]
     if not paths:
         return json.dumps(rng.choice(JUNK)), "replace the whole value"
     path = rng.choice(paths)
@@ -211,16 +212,6 @@ def _mutate_json(text, rng):
     else:
         parent[path[-1]] = rng.choice(JUNK)
     return json.dumps(value), f"{op} {'/'.join(map(str, path))[:60]}"
-
-
-def _json_paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _json_paths(child, prefix + (key,))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _json_paths(child, prefix + (i,))
 
 
 def nir_mutants(files, outdir, n, seed=23, with_hostile=True):
@@ -430,14 +421,6 @@ def _claim(shape, descr="<f8") -> bytes:
     return header.getvalue() + b"\0" * 64
 
 
-def _zip(members: dict, compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def data_mutants(files, outdir, n, seed=23):
     """``n`` mutants of the base data file: ``(what, path, False)``."""
     rng = random.Random(seed)
@@ -485,7 +468,7 @@ def data_mutants(files, outdir, n, seed=23):
             "x_test.npy": _npy(arrays["x_test"]), "y_test.npy": _npy(arrays["y_test"])}),
     ]
     for what, members in fixed:
-        add(what, _zip(members))
+        add(what, zip_bytes(members, zipfile.ZIP_DEFLATED))
     add("not a zip", b"hello, not an archive")
     while len(cases) < n:
         kind = rng.choice(["flip", "flip", "truncate", "swap", "swap"])
@@ -505,7 +488,8 @@ def data_mutants(files, outdir, n, seed=23):
             shape = tuple(rng.randint(0, 7) for _ in range(rng.randint(0, 5)))
             swapped = dict(arrays, **{key: np.ones(shape, dtype)})
             add(f"{key} -> {np.dtype(dtype)} {shape}",
-                _zip({f"{k}.npy": _npy(v) for k, v in swapped.items()}))
+                zip_bytes({f"{k}.npy": _npy(v) for k, v in swapped.items()},
+                          zipfile.ZIP_DEFLATED))
     return cases
 
 
@@ -603,8 +587,12 @@ def run_case(surface, path, files, *, outside=False, timeout=TIMEOUT_S,
     seconds = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode < 0 or not lines:
-        kind = "memory" if "MemoryError" in done.stderr or done.returncode in (
-            -9, -11, -6) else "foreign"
+        # under the address-space cap, a shared library that cannot be mapped is
+        # the same failure as a MemoryError: which one comes first depends on how
+        # far start-up got
+        out_of_memory = ("MemoryError", "failed to map segment from shared object")
+        kind = "memory" if any(s in done.stderr for s in out_of_memory) or \
+            done.returncode in (-9, -11, -6) else "foreign"
         return {"outcome": kind, "seconds": seconds, "peak_rss_mb": None,
                 "detail": f"exit {done.returncode}: {done.stderr[-400:]}"}
     result = json.loads(lines[-1])

@@ -5,10 +5,13 @@ that bypasses snnkit's own writers."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import io
 import json
 import marshal
+import threading
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -107,3 +110,48 @@ def zip_bytes(members: dict, compression=zipfile.ZIP_STORED) -> bytes:
 def add_member(path, name: str, data: bytes, compression=zipfile.ZIP_DEFLATED):
     with zipfile.ZipFile(path, "a", compression) as archive:
         archive.writestr(name, data)
+
+
+def json_paths(value, prefix=()):
+    """Every position in a JSON value (``value`` itself first), as key paths."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from json_paths(child, prefix + (key,))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from json_paths(child, prefix + (i,))
+
+
+def finishes(fn, *args, seconds=120):
+    """``fn(*args)``, failing the test if it is still running after ``seconds`` (a
+    hang guard: loading a hostile file must end)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fn(*args)
+        except BaseException as e:  # re-raised in the test's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{fn.__name__} still running: it hangs"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@contextlib.contextmanager
+def allocates_under(limit_bytes):
+    """Fails the test if the block's peak traced allocation reaches ``limit_bytes``:
+    a hostile size must be refused, or left unread, before anything that large is
+    allocated."""
+    tracemalloc.start()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < limit_bytes, f"peak allocation {peak} bytes, limit {limit_bytes}"

@@ -10,6 +10,8 @@ import sys
 
 import numpy as np
 import pytest
+from cli_networks import run_cli as _run
+from cli_networks import tiny_keras as _tiny_keras
 
 from snnkit import FrozenNetwork
 from snnkit.cli import main
@@ -17,30 +19,6 @@ from snnkit.convert.freeze import from_keras
 
 SUBCOMMANDS = ("demo", "train", "convert", "calibrate", "inspect", "tune", "bench",
                "export")
-
-
-def _tiny_keras(lambda_layer=False):
-    import tensorflow as tf
-
-    # seeded initializers: the global seed alone gives weights that depend on how
-    # many ops the process made before (test order)
-    init = tf.keras.initializers.GlorotUniform
-    inp = tf.keras.Input((28, 28, 1), name="input")
-    x = inp
-    if lambda_layer:
-        x = tf.keras.layers.Lambda(lambda t: t * 2, name="double")(x)
-    to_spikes = tf.keras.layers.Conv2D(2, 1, activation="relu", use_bias=False,
-                                       kernel_initializer=init(0), name="to-spikes")
-    x = to_spikes(x)
-    x = tf.keras.layers.Conv2D(4, 3, strides=3, activation="relu", use_bias=False,
-                               kernel_initializer=init(1), name="conv0")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = tf.keras.layers.Dense(16, activation="relu", kernel_initializer=init(2),
-                              name="dense0")(x)
-    out = tf.keras.layers.Dense(10, kernel_initializer=init(3), name="dense1")(x)
-    # pixels are >= 0: a negative 1x1 kernel would leave the input layer silent
-    to_spikes.set_weights([np.abs(w) for w in to_spikes.get_weights()])
-    return tf.keras.Model(inp, out)
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +37,6 @@ def files(tmp_path_factory):
     return root
 
 
-def _run(capsys, argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _one_line_error(err: str) -> str:

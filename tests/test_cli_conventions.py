@@ -13,32 +13,15 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from cli_networks import run_cli as _run
+from cli_networks import tiny_keras as _tiny_keras
 
 from snnkit import FrozenNetwork
-from snnkit.cli import build_parser, declared, main, output
+from snnkit.cli import build_parser, declared, output
 from snnkit.convert.freeze import from_keras
 
 METADATA = {"trained_on": "nothing", "rates_hz": {"conv0": 12.5}, "nested": [1, [2, 3]]}
-
-
-def _tiny_keras():
-    import tensorflow as tf
-
-    init = tf.keras.initializers.GlorotUniform
-    inp = tf.keras.Input((28, 28, 1), name="input")
-    to_spikes = tf.keras.layers.Conv2D(2, 1, activation="relu", use_bias=False,
-                                       kernel_initializer=init(0), name="to-spikes")
-    x = to_spikes(inp)
-    x = tf.keras.layers.Conv2D(4, 3, strides=3, activation="relu", use_bias=False,
-                               kernel_initializer=init(1), name="conv0")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = tf.keras.layers.Dense(16, activation="relu", kernel_initializer=init(2),
-                              name="dense0")(x)
-    out = tf.keras.layers.Dense(10, kernel_initializer=init(3), name="dense1")(x)
-    to_spikes.set_weights([np.abs(w) for w in to_spikes.get_weights()])
-    return tf.keras.Model(inp, out)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +37,6 @@ def files(tmp_path_factory):
     return root
 
 
-def _run(capsys, argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _subparsers() -> dict:

@@ -9,38 +9,18 @@ import re
 
 import numpy as np
 import pytest
+from cli_networks import run_cli as _run
+from cli_networks import save_digits
 
 import snnkit
 from snnkit import FrozenNetwork
-from snnkit.cli import main
 from snnkit.convert.freeze import from_keras
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """The digits as a --data file, and an untrained Keras model for 8x8 images."""
-    import tensorflow as tf
-
-    root = tmp_path_factory.mktemp("digits")
-    (x_train, y_train), (x_test, y_test) = snnkit.load_digits(seed=0)
-    np.savez(root / "digits.npz", x_train=x_train, y_train=y_train, x_test=x_test,
-             y_test=y_test)
-    init = tf.keras.initializers.GlorotUniform
-    inp = tf.keras.Input((8, 8, 1), name="input")
-    x = tf.keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer=init(0),
-                               name="conv0")(inp)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = tf.keras.layers.Dense(32, activation="relu", kernel_initializer=init(1),
-                              name="dense0")(x)
-    out = tf.keras.layers.Dense(10, kernel_initializer=init(2), name="out")(x)
-    tf.keras.Model(inp, out).save(root / "model.h5")
-    return root
-
-
-def _run(capsys, argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return save_digits(tmp_path_factory.mktemp("digits"))
 
 
 def test_train_calibrate_and_bench_on_your_own_data(digits, tmp_path, capsys):

@@ -11,7 +11,7 @@ import random
 
 import numpy as np
 import pytest
-from hostile_payloads import read_members, tiny_keras, write_npz
+from hostile_payloads import json_paths, read_members, tiny_keras, write_npz
 
 from snnkit import FrozenNetwork, FrozenNetworkFileError
 from snnkit.convert.freeze import from_keras
@@ -25,21 +25,10 @@ JUNK = [None, True, False, 0, -1, 1, 2 ** 31, 10 ** 12, 1e308, -1e308, float("na
         {"class_name": "Lambda", "config": {}}, {"module": "os", "class_name": "system"}]
 
 
-def _paths(value, prefix=()):
-    """Every position in a JSON value, as key paths."""
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, prefix + (key,))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _paths(child, prefix + (i,))
-
-
 def _mutate_header(header, rng):
     """A copy of ``header`` with one random position replaced, deleted or grown."""
     header = json.loads(json.dumps(header))
-    path = rng.choice(list(_paths(header))[1:])
+    path = rng.choice(list(json_paths(header))[1:])
     parent = header
     for key in path[:-1]:
         parent = parent[key]

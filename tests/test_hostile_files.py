@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import threading
-import tracemalloc
 import zipfile
 
 import h5py
@@ -17,6 +15,8 @@ import pytest
 import tensorflow as tf
 from hostile_payloads import (
     add_member,
+    allocates_under,
+    finishes,
     nested_lambda_config,
     read_members,
     rewrite_npz,
@@ -57,29 +57,9 @@ def marker(tmp_path):
     return tmp_path / "code-ran.txt"
 
 
-def _finishes(fn, *args, seconds=120):
-    """fn(*args), failing the test if it is still running after ``seconds`` (a
-    hang guard: loading an hostile file must end)."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["value"] = fn(*args)
-        except BaseException as e:  # re-raised in the test's thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn.__name__} still running: it hangs"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 def _refused(path, match):
     with pytest.raises(FrozenNetworkFileError, match=match) as e:
-        _finishes(FrozenNetwork.load, path)
+        finishes(FrozenNetwork.load, path)
     assert str(path) in str(e.value)
     return str(e.value)
 
@@ -248,24 +228,10 @@ def test_inbound_cycle_and_bad_index_end_in_an_error(saved):
     _refused(saved, r"layer 'flat': inbound_nodes\[0\]\[0\]: expected node index 0")
 
 
-@contextlib.contextmanager
-def _allocates_under(limit_bytes):
-    """Fails the test if the block's peak traced allocation reaches ``limit_bytes``:
-    a hostile size must be refused, or left unread, before anything that large is
-    allocated."""
-    tracemalloc.start()
-    try:
-        yield
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < limit_bytes, f"peak allocation {peak} bytes, limit {limit_bytes}"
-
-
 def test_huge_units_are_refused_before_any_allocation(saved):
     rewrite_npz(saved, META, lambda m: _layer(m, "hidden")["config"].update(
         units=2 ** 31))
-    with _allocates_under(16 * 2 ** 20):
+    with allocates_under(16 * 2 ** 20):
         _refused(saved, r"layer 'hidden': units: expected an int in 1..16777216, got "
                         r"2147483648")
 
@@ -284,7 +250,7 @@ def _equal(a: FrozenNetwork, b: FrozenNetwork):
 def test_members_the_header_does_not_name_are_never_read(saved, network):
     # 64 MB of zeros, deflated to 64 kB: reading it would show
     add_member(saved, "unnamed.npy", b"\0" * 2 ** 26)
-    with _allocates_under(16 * 2 ** 20):
+    with allocates_under(16 * 2 ** 20):
         loaded = FrozenNetwork.load(saved)
     _equal(loaded, network)
 
@@ -296,7 +262,7 @@ def test_a_named_member_larger_than_its_shape_is_not_read(saved):
     np.save(npy, arrays[key])
     rewrite_npz(saved, META, change_arrays=lambda a: a.pop(key))
     add_member(saved, key + ".npy", npy.getvalue() + b"\0" * 2 ** 26)
-    with _allocates_under(16 * 2 ** 20):
+    with allocates_under(16 * 2 ** 20):
         _refused(saved, r"weights\['out'\]\[1\]: archive member 'w/out/1' holds "
                         r"67109004 bytes, expected 140")
 

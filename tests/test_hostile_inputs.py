@@ -6,20 +6,20 @@ read outside the file are shown live first (nir's own reader follows them)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import tracemalloc
+import zipfile
 from pathlib import Path
 
 import hostile_fuzz as H
 import nir
 import numpy as np
 import pytest
+from hostile_payloads import allocates_under, finishes, zip_bytes
 
 from snnkit.cli import arguments, declared, main
 from snnkit.exceptions import NIRError, ValidationError
@@ -40,39 +40,9 @@ def hostile(files, tmp_path_factory):
     return {what: (path, outside) for what, path, outside in cases}
 
 
-def _finishes(fn, *args, seconds=120):
-    """``fn(*args)``, failing the test if it is still running after ``seconds``."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["value"] = fn(*args)
-        except BaseException as e:  # re-raised in the test's thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn.__name__} still running: it hangs"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-@contextlib.contextmanager
-def _allocates_under(limit_bytes):
-    tracemalloc.start()
-    try:
-        yield
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < limit_bytes, f"peak allocation {peak} bytes, limit {limit_bytes}"
-
-
 def _refused(path, *fragments) -> str:
     with pytest.raises(NIRError) as error:
-        _finishes(from_nir, path)
+        finishes(from_nir, path)
     message = str(error.value)
     assert str(path) in message, message
     for fragment in fragments:
@@ -116,7 +86,7 @@ def test_nothing_is_read_from_outside_the_file(hostile, case, fragment):
 def test_cycles_depth_and_bombs_are_refused_before_reading(hostile, case, fragment):
     """Refused from the structure alone: no recursion, no 512 MiB per link, no
     quadratic walk (8,000 nested groups took 146 s), nothing large allocated."""
-    with _allocates_under(64 * 2 ** 20):
+    with allocates_under(64 * 2 ** 20):
         _refused(hostile[case][0], fragment)
 
 
@@ -189,7 +159,7 @@ def test_a_chain_over_the_layer_limit_is_refused_before_anything_is_built():
     at the limit, before any model."""
     with pytest.raises(NIRError, match=r"node 'a\d+' \(Affine\): makes more than 1000 "
                                        r"layers"):
-        _finishes(from_nir, _chain(1000))
+        finishes(from_nir, _chain(1000))
 
 
 def test_a_network_read_from_nir_loads_again(files, tmp_path):
@@ -331,7 +301,7 @@ def test_config_mutants_are_refused_or_stay_in_range(files, tmp_path, monkeypatc
     accepted = refused = 0
     for what, path, _ in H.config_mutants(files, tmp_path / "c", 60, seed=5)[21:]:
         try:
-            config = _finishes(load_config, path, seconds=60)
+            config = finishes(load_config, path, seconds=60)
         except SearchConfigError as e:
             assert "config" in str(e) and len(str(e)) <= H.MAX_MESSAGE, (what, e)
             refused += 1
@@ -355,13 +325,13 @@ def test_only_the_pair_a_command_needs_is_read(files, tmp_path):
     members["x_train.npy"] = H._claim((2 ** 27, 1))
     members["y_train.npy"] = H._claim((2 ** 27,), "<i8")
     path = tmp_path / "big_train.npz"
-    path.write_bytes(H._zip(members))
+    path.write_bytes(zip_bytes(members, zipfile.ZIP_DEFLATED))
     network = FrozenNetwork.load(files["network"])
-    with _allocates_under(32 * 2 ** 20):
+    with allocates_under(32 * 2 ** 20):
         x, y, _ = arguments.Images(path, ("test",)).take("test", "--n-test", None,
                                                         network=network)
     assert len(x) == len(test["x_test"])
-    with _allocates_under(32 * 2 ** 20), pytest.raises(
+    with allocates_under(32 * 2 ** 20), pytest.raises(
             ValidationError, match=r"--data: .*big_train.npz: the arrays this command "
                                    r"reads \(train\) hold 2147483648 bytes, more than "
                                    r"1073741824"):

@@ -178,12 +178,12 @@ def test_reference_interpreter_agrees_with_nengo(trained_seed_loihi, exported,
 
 # --- the torch readers, unpatched ------------------------------------------------------
 def _lowpass(outputs, a):
-    """The README's readout filter: y_t = a y_(t-1) + (1 - a) out_t."""
-    y, filtered = np.zeros(outputs.shape[:1] + outputs.shape[2:]), []
-    for t in range(outputs.shape[1]):
-        y = a * y + (1 - a) * outputs[:, t]
-        filtered.append(y)
-    return np.stack(filtered, axis=1)
+    """The README's readout filter, y_t = a y_(t-1) + (1 - a) out_t from y_0 = 0, in
+    closed form: y_t = (1 - a) sum over k <= t of a^(t-k) out_k."""
+    steps = np.arange(outputs.shape[1])
+    lag = steps[:, None] - steps[None, :]
+    kernel = np.where(lag >= 0, (1 - a) * float(a) ** np.maximum(lag, 0), 0.0)
+    return np.einsum("tk,bk...->bt...", kernel, np.asarray(outputs, np.float64))
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ def load_config(config) -> dict:
     Returns
     -------
     dict
+        The configuration as read, every field checked (nothing filled in).
 
     Raises
     ------
@@ -85,11 +86,18 @@ def build_search(config):
     Parameters
     ----------
     config : dict, str or os.PathLike
-        A configuration, or the path of its JSON file.
+        Read and checked by :func:`load_config`.
 
     Returns
     -------
     ScaleSearch or RateTargetSearch
+        Set up with the configuration's data split, options and network (for a
+        scale search); :meth:`search` runs it.
+
+    Raises
+    ------
+    SearchConfigError
+        As :func:`load_config`, or for a ``network`` file that does not load.
     """
     config = load_config(config)
     options = _from_json(dict(config.get("options", {})))
@@ -152,6 +160,7 @@ def with_objective(config, objective: str | None) -> dict:
     Returns
     -------
     dict
+        A copy of the loaded configuration (``config`` itself is not changed).
     """
     config = dict(load_config(config))
     if objective is not None:

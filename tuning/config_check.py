@@ -18,13 +18,12 @@ Ranges a search should never leave: :data:`MAX_N_STEPS` time steps per trial,
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
 
-from snnkit.exceptions import shortened, shown
-from snnkit.utils.files import json_depth
+from snnkit.exceptions import ValidationError, shortened, shown
+from snnkit.utils.files import loads_bounded
 from snnkit.utils.validation import check_not_input, is_int, is_number
 
 from .errors import SearchConfigError
@@ -99,15 +98,10 @@ def read_config_file(path) -> dict:
     if len(raw) > MAX_CONFIG_BYTES:
         raise SearchConfigError(f"config: {shortened(str(path), 200)} holds more than "
                                 f"{MAX_CONFIG_BYTES} bytes")
-    depth = json_depth(text)
-    if depth > MAX_CONFIG_DEPTH:
-        raise SearchConfigError(f"config: {shortened(str(path), 200)} is nested "
-                                f"{depth} deep, more than {MAX_CONFIG_DEPTH}")
     try:
-        return json.loads(text)
-    except ValueError as e:
-        raise SearchConfigError(f"config: {shortened(str(path), 200)} is not valid "
-                                f"JSON: {shortened(str(e), 200)}") from None
+        return loads_bounded(text, MAX_CONFIG_DEPTH)
+    except ValidationError as e:
+        raise SearchConfigError(f"config: {shortened(str(path), 200)}: {e}") from None
 
 
 class _Fields:

@@ -62,10 +62,13 @@ def pareto_mask(points) -> np.ndarray:
 class FrontAxes:
     """The metrics a trial's point is read from.
 
+    :func:`front_axes` makes them from a search's objective.
+
     Attributes
     ----------
     accuracy : str
-        A metric name.
+        The accuracy metric's name: ``"accuracy"`` (at the last step) or
+        ``"accuracy_at_steps/N"``.
     steps : str or int
         A metric name, or a fixed step for an ``accuracy_at_steps/N`` objective.
     """

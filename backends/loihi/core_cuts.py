@@ -189,10 +189,14 @@ def build_whole(net, layers, shapes, remove_passthrough):
 class LayerCut:
     """One layer cut into cores by one block shape, with its own per-core figures.
 
+    Made by :func:`cut_layer`, which cuts it exactly as nengo-loihi's
+    ``split_model`` would.
+
     Attributes
     ----------
     block_shape : tuple of int
-        The block shape the layer was cut by.
+        The block shape the layer was cut by (neurons per core along each
+        dimension).
     new_blocks : OrderedDict
         New LoihiBlock -> old compartment indices.
     synapse_map : dict
@@ -223,6 +227,7 @@ def cut_layer(layer, block_shape):
     Returns
     -------
     LayerCut
+        The blocks, the synapse map and the per-core figures of this cut.
     """
     shapes = {layer.block: nengo_loihi.BlockShape(tuple(block_shape), layer.shape)}
     new_blocks = split_block(layer.block, shapes, validate=ValidationLevel.NONE)

@@ -93,10 +93,12 @@ def network_facts(network) -> dict:
     Parameters
     ----------
     network : FrozenNetwork
+        The network just saved or loaded.
 
     Returns
     -------
     dict
+        JSON-ready; times in seconds (``synapse_s``, ``dt_s``).
     """
     return {"neuron_type": network.neuron.name, "synapse_s": network.synapse,
             "readout": network.readout, "dt_s": network.dt,

@@ -42,7 +42,7 @@ class DataFile:
     Attributes
     ----------
     path : Path
-        The data file.
+        The data file, as given (not resolved).
     train, test : tuple of (ndarray, ndarray) or None
         The ``(x, y)`` pairs (None when the file has no such pair, or it was not
         asked for).

@@ -51,6 +51,12 @@ _ZIP_MEMBERS = frozenset({"config.json", "metadata.json", "model.weights.h5"})
 _REFUSAL = "which snnkit does not load (no custom or code-carrying layers)"
 
 
+def _path_and_label(path, label) -> tuple[Path, str]:
+    """``path`` as a Path, and how messages name it (``path`` unless ``label``)."""
+    path = Path(path)
+    return path, str(path) if label is None else label
+
+
 def keras_file_error(argument, label, message) -> ValidationError:
     """``argument: 'file' message``: how every refusal of a Keras file reads."""
     return ValidationError(f"{argument}: {label!r} {message}")
@@ -82,11 +88,13 @@ def keras_file_format(path, argument: str = "model", label=None) -> str:
     Parameters
     ----------
     path : str or os.PathLike
-        The saved model.
+        The saved model, under any name (the ``.keras`` suffix decides only between
+        the two formats a file can be).
     argument : str
-        Starts every error message.
+        Starts every error message (the caller's argument, e.g. ``"model"``).
     label : str or None
-        Names the file in messages (default: ``path``).
+        Names the file in messages (default: ``path``; :func:`checked_keras_file`
+        passes the user's path while ``path`` is its private copy).
 
     Returns
     -------
@@ -99,8 +107,7 @@ def keras_file_format(path, argument: str = "model", label=None) -> str:
     """
     import h5py
 
-    path = Path(path)
-    label = str(path) if label is None else label
+    path, label = _path_and_label(path, label)
     is_hdf5 = hdf5_signature_offset(path) is not None or h5py.is_hdf5(str(path))
     is_zip = zipfile.is_zipfile(path)
     if is_hdf5 and is_zip:
@@ -125,25 +132,21 @@ def keras_model_config(path, argument: str = "model", label=None) -> dict:
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The saved model.
-    argument : str
-        Starts every error message.
-    label : str or None
-        Names the file in messages (default: ``path``).
+    path, argument, label
+        As in :func:`keras_file_format`.
 
     Returns
     -------
     dict
-        The configuration, parsed from JSON.
+        The configuration, parsed from JSON (from a ``.keras`` archive, with
+        ``compile_config`` cleared, as Keras does with ``compile=False``).
 
     Raises
     ------
     ValidationError
         The file is unreadable or holds no architecture.
     """
-    path = Path(path)
-    label = str(path) if label is None else label
+    path, label = _path_and_label(path, label)
     try:
         if keras_file_format(path, argument, label) == "zip":
             with zipfile.ZipFile(path) as archive:
@@ -191,25 +194,22 @@ def check_keras_file(path, argument: str = "model", label=None) -> ModelGraph:
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The saved model.
-    argument : str
-        Starts every error message.
-    label : str or None
-        Names the file in messages (default: ``path``).
+    path, argument, label
+        As in :func:`keras_file_format`: the file, the start of every message and
+        the name the messages give the file.
 
     Returns
     -------
     ModelGraph
-        Its parsed architecture.
+        Its parsed architecture, every layer (at every depth) one of
+        :data:`KERAS_FILE_LAYERS`.
 
     Raises
     ------
     ValidationError
         A file that does not pass the checks.
     """
-    path = Path(path)
-    label = str(path) if label is None else label
+    path, label = _path_and_label(path, label)
     config = keras_model_config(path, argument, label)
     try:
         graph = parse_model_config(config, allowed_layers=KERAS_FILE_LAYERS,

@@ -77,6 +77,8 @@ def to_nir(network: FrozenNetwork, reader: str = "nir"):
     Returns
     -------
     nir.NIRGraph
+        One ``Input``, then the layers' nodes in one chain (weights, neurons and,
+        with a synapse, ``LI`` nodes), then one ``Output``; ``nir.write`` saves it.
 
     Raises
     ------

@@ -22,7 +22,6 @@ or field, its message bounded in length. Nothing in a file is executed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -39,7 +38,7 @@ from snnkit.nir.graph import (
     check_node_values,
     node_values,
 )
-from snnkit.utils.files import MAX_JSON_DEPTH, check_json_value, json_depth
+from snnkit.utils.files import MAX_JSON_DEPTH, check_json_value, loads_bounded
 from snnkit.utils.hdf5 import HDF5Limits, read_hdf5_tree
 
 SUPPORTED_NODES = ("Input", "Output", "Conv2d", "Affine", "Linear", "Flatten",
@@ -71,6 +70,7 @@ def read_nir(path):
     Returns
     -------
     nir.NIRGraph
+        The graph as ``nir.read`` would give it, read only after every bound held.
 
     Raises
     ------
@@ -307,14 +307,10 @@ def check_snnkit_metadata(raw, where: str) -> dict | None:
     if len(text) > MAX_METADATA_BYTES:
         raise NIRError(f"{where}: {field}: {len(text)} characters, more than "
                        f"{MAX_METADATA_BYTES}")
-    depth = json_depth(text)
-    if depth > MAX_METADATA_DEPTH:
-        raise NIRError(f"{where}: {field}: JSON nested {depth} deep, more than "
-                       f"{MAX_METADATA_DEPTH}")
     try:
-        meta = json.loads(text)
-    except ValueError as e:
-        raise NIRError(f"{where}: {field}: not JSON ({shown(str(e), 120)})") from None
+        meta = loads_bounded(text, MAX_METADATA_DEPTH)
+    except ValidationError as e:
+        raise NIRError(f"{where}: {field}: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         return None
 

@@ -233,7 +233,7 @@ def check_chain(graph, where: str) -> list[str]:
     Parameters
     ----------
     graph : nir.NIRGraph
-        The graph.
+        The graph: only its edges and its nodes' kinds are read here.
     where : str
         Names the graph in messages.
 

@@ -408,13 +408,22 @@ def _layers(walk, model_name):
     return json.dumps(config), weights
 
 
+def _metadata_json(graph, key):
+    """The graph's metadata entry ``key`` parsed as JSON; None when there is none.
+
+    Raises ``ValueError`` (or ``TypeError``, ``NIRError``) for one that is not JSON
+    text: the callers warn and read the graph alone.
+    """
+    raw = (graph.metadata or {}).get(key)
+    return None if raw is None else json.loads(nir_text(raw))
+
+
 def _reader_metadata(graph, where):
     """The note :func:`snnkit.nir.torch_readers.torch_reader_graph` writes, or None."""
-    raw = (graph.metadata or {}).get(READER_KEY)
-    if raw is None:
-        return None
     try:
-        note = json.loads(nir_text(raw))
+        note = _metadata_json(graph, READER_KEY)
+        if note is None:
+            return None
         if note.get("format") != READER_FORMAT or note.get("spikes") != "per-step":
             raise ValueError(f"format {note.get('format')!r}")
         for key in ("dt", "dt_graph"):
@@ -428,11 +437,11 @@ def _reader_metadata(graph, where):
 
 
 def _snnkit_metadata(graph, where):
-    raw = (graph.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        return None
+    """The metadata :func:`snnkit.nir.export.to_nir` writes, or None."""
     try:
-        meta = json.loads(nir_text(raw))
+        meta = _metadata_json(graph, METADATA_KEY)
+        if meta is None:
+            return None
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}")
         if not isinstance(meta.get("format_version"), int) or \

@@ -90,6 +90,7 @@ def torch_reader_graph(graph, *, dt: float, synapse: float | None, readout: str,
     Returns
     -------
     nir.NIRGraph
+        A new graph (``graph`` is not changed), its metadata naming ``reader``.
 
     Raises
     ------
@@ -221,9 +222,9 @@ def snntorch_step(graph, where: str) -> float | None:
     Parameters
     ----------
     graph : nir.NIRGraph
-        The graph.
+        Any graph: only its ``LIF`` and ``CubaLIF`` nodes are read.
     where : str
-        Names the graph in messages.
+        Names the graph (its file) in messages.
 
     Returns
     -------

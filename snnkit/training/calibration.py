@@ -186,6 +186,8 @@ def calibrate(network, measure: MeasureNetwork, start_scales: Scales, *,
     Returns
     -------
     Calibration
+        The last scales measured (whether or not they converged), with
+        every iteration in ``history``.
 
     Raises
     ------

@@ -47,12 +47,15 @@ def fingerprint(model: KerasModel) -> list:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What :func:`load_checkpoint` read.
+    """What :func:`load_checkpoint` read, every field checked.
+
+    ``Trainer.fit(ckpt_path=...)`` resumes from it (:mod:`snnkit.training.resume`):
+    the model's weights, the optimizer's variables and the callbacks' states.
 
     Attributes
     ----------
     path : Path
-        The file read.
+        The checkpoint file read (e.g. a ``last.npz`` that ``ModelCheckpoint`` wrote).
     epoch : int
         Counts completed epochs.
     weights : dict

@@ -57,7 +57,9 @@ class LoihiTraining:
     Attributes
     ----------
     network : FrozenNetwork
-        The network to run.
+        The network to run: the fine-tuned one, or the calibrated one when it scored
+        higher on ``select_on`` (``selected`` says which; its metadata records the
+        recipe's arguments).
     calibration : Calibration
         The calibration after fine-tuning.
     first_calibration : Calibration
@@ -284,10 +286,13 @@ def _selection_scores(candidates: dict, readouts, select_on, backend_name: str,
 class LatencyTraining:
     """What :func:`train_for_latency` produced.
 
+    The Keras model passed in holds the trained weights too.
+
     Attributes
     ----------
     network : FrozenNetwork
-        The network to run.
+        The network trained through time steps with Loihi's timing; its metadata
+        records the recipe's arguments.
     initial_scales : Scales
         The per-layer scales its training through time started from.
     relu_history : list of dict
@@ -338,9 +343,9 @@ def train_for_latency(model: KerasModel, train_data, *, relu_epochs: int = 40,
     Parameters
     ----------
     model : KerasModel
-        Trained in place.
+        Trained in place: it ends with the weights trained through time.
     train_data : tuple
-        ``(x, y)`` training images and labels.
+        ``(x, y)`` training images and labels, used by steps 1 and 3.
     relu_epochs : int
         Epochs of step 1; 0 skips it (``model`` is already trained).
     shift_pixels : int

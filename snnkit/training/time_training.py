@@ -33,7 +33,8 @@ class TimeTraining:
     Attributes
     ----------
     network : FrozenNetwork
-        The trained network.
+        The network passed in, with the trained weights and the learned
+        ``scale_firing_rates``.
     history : list of dict
         One log per epoch (``loss``; ``accuracy_by_step`` on the training
         minibatches, read out at every step; ``val_accuracy_by_step`` when

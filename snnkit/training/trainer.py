@@ -607,6 +607,8 @@ class Trainer:
         Returns
         -------
         Calibration
+            The scales found from the ReLU rates' starting point, and the rates
+            measured at them with ``synapse``.
 
         Raises
         ------

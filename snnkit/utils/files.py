@@ -163,7 +163,7 @@ class NpzMembers:
         key : str
             The member's name (without ``.npy``).
         field : str
-            Names the array in messages.
+            Names the array in messages (e.g. ``"weights[0]"``).
 
         Returns
         -------
@@ -175,50 +175,11 @@ class NpzMembers:
         ValidationError
             A missing, encrypted or unreadable member, naming ``field``.
         """
-        member = self._member(key) if isinstance(key, str) else None
-        if member is None:
-            raise ValidationError(f"{field}: archive member {shown(key)} is missing")
-        info = self._zip.getinfo(member)
-        if info.flag_bits & 0x1 or info.compress_type not in (
-                zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise ValidationError(f"{field}: archive member {key!r} is encrypted or "
-                                  "uses an unsupported compression")
-        try:
-            with self._zip.open(member) as f:
-                array_shape, dtype, _ = _npy_header(f)
-        except UNREADABLE as e:
-            raise ValidationError(f"{field}: archive member {key!r} is unreadable "
-                                  f"({type(e).__name__}: {shown(str(e), 200)})") from e
+        array_shape, dtype, _, _ = self._member_header(key, field)
         return array_shape, dtype
 
-    def read(self, key: str, field: str, *, kinds: str = "f",
-             shape: tuple[int, ...] | None = None,
-             max_elements: int | None = None) -> np.ndarray:
-        """The array stored as ``key``, read once its header passes the checks.
-
-        Parameters
-        ----------
-        key : str
-            The member's name (without ``.npy``).
-        field : str
-            Names the array in messages.
-        kinds : str
-            Dtype kinds allowed (numpy's codes: ``f`` float, ``i``/``u`` integers).
-        shape : tuple of int or None
-            The shape required (when given).
-        max_elements : int or None
-            The largest size allowed (when given).
-
-        Returns
-        -------
-        ndarray
-
-        Raises
-        ------
-        ValidationError
-            A missing, unreadable or encrypted member, or one of another dtype kind,
-            shape or size, naming ``field``.
-        """
+    def _member_header(self, key, field):
+        """``(shape, dtype, data_start, member info)`` of a readable member."""
         member = self._member(key) if isinstance(key, str) else None
         if member is None:
             raise ValidationError(f"{field}: archive member {shown(key)} is missing")
@@ -230,19 +191,49 @@ class NpzMembers:
         try:
             with self._zip.open(member) as f:
                 array_shape, dtype, data_start = _npy_header(f)
-            self._check(key, field, array_shape, dtype, kinds, shape, max_elements)
-            nbytes = math.prod(array_shape) * dtype.itemsize
-            if info.file_size != data_start + nbytes:
-                raise ValidationError(
-                    f"{field}: archive member {key!r} holds {info.file_size} bytes, "
-                    f"expected {data_start + nbytes} for shape {array_shape}")
-            with self._zip.open(member) as f:  # reads to the end: the CRC is checked
-                return np.lib.format.read_array(f, allow_pickle=False)
-        except ValidationError:
-            raise
         except UNREADABLE as e:
-            raise ValidationError(f"{field}: archive member {key!r} is unreadable "
-                                  f"({type(e).__name__}: {e})") from e
+            raise _unreadable(field, key, e) from e
+        return array_shape, dtype, data_start, info
+
+    def read(self, key: str, field: str, *, kinds: str = "f",
+             shape: tuple[int, ...] | None = None,
+             max_elements: int | None = None) -> np.ndarray:
+        """The array stored as ``key``, read once its header passes the checks.
+
+        Parameters
+        ----------
+        key, field : str
+            As in :meth:`header`.
+        kinds : str
+            Dtype kinds allowed (numpy's codes: ``f`` float, ``i``/``u`` integers).
+        shape : tuple of int or None
+            The shape required (when given).
+        max_elements : int or None
+            The largest size allowed (when given).
+
+        Returns
+        -------
+        ndarray
+            The array as stored (its dtype kept), read without pickle.
+
+        Raises
+        ------
+        ValidationError
+            A missing, unreadable or encrypted member, or one of another dtype kind,
+            shape or size, naming ``field``.
+        """
+        array_shape, dtype, data_start, info = self._member_header(key, field)
+        self._check(key, field, array_shape, dtype, kinds, shape, max_elements)
+        nbytes = math.prod(array_shape) * dtype.itemsize
+        if info.file_size != data_start + nbytes:
+            raise ValidationError(
+                f"{field}: archive member {key!r} holds {info.file_size} bytes, "
+                f"expected {data_start + nbytes} for shape {array_shape}")
+        try:
+            with self._zip.open(info) as f:  # reads to the end: the CRC is checked
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except UNREADABLE as e:
+            raise _unreadable(field, key, e) from e
 
     @staticmethod
     def _check(key, field, array_shape, dtype, kinds, shape, max_elements):
@@ -260,6 +251,11 @@ class NpzMembers:
 
 _KIND_NAMES = {"f": "floats", "u": "unsigned integers", "iu": "integers",
                "iuf": "numbers"}
+
+
+def _unreadable(field, key, error) -> ValidationError:
+    return ValidationError(f"{field}: archive member {key!r} is unreadable "
+                           f"({type(error).__name__}: {shown(str(error), 200)})")
 
 
 def _npy_header(f):
@@ -428,6 +424,39 @@ def json_depth(text: str) -> int:
     steps = np.frombuffer(brackets.encode("ascii"), np.uint8)
     depth = np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1))
     return int(max(depth.max(), 0))
+
+
+def loads_bounded(text: str, max_depth: int):
+    """``text`` parsed as JSON, once its nesting is known to be at most ``max_depth``.
+
+    The depth is measured first (:func:`json_depth`), so text nested deep enough to
+    exhaust the parser's recursion is refused without being parsed.
+
+    Parameters
+    ----------
+    text : str
+        JSON text (its length bounded by the caller).
+    max_depth : int
+        The deepest nesting of lists and dicts accepted.
+
+    Returns
+    -------
+    object
+        The parsed value.
+
+    Raises
+    ------
+    ValidationError
+        ``JSON nested <n> deep, more than <max_depth>`` or ``not JSON (<why>)``,
+        without an argument's name: the caller adds which file and field.
+    """
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise ValidationError(f"JSON nested {depth} deep, more than {max_depth}")
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ValidationError(f"not JSON ({shown(str(e), 120)})") from None
 
 
 def remove_stale_temp_files(directory, names=None, *, recursive: bool = False) -> list:

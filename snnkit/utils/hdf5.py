@@ -286,10 +286,8 @@ def read_hdf5_tree(group, limits: HDF5Limits, argument: str, label: str) -> dict
     ----------
     group : h5py.Group
         The group read (a file is its root group).
-    limits : HDF5Limits
-        What the file may hold.
-    argument, label : str
-        Start every message, and name the file in it.
+    limits, argument, label
+        As in :func:`walk_hdf5`, which checks the tree with them.
 
     Returns
     -------

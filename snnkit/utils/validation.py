@@ -47,9 +47,9 @@ def check_int(argument: str, value, *, low: int | None = None, high: int | None 
     argument : str
         Named in the message.
     value : object
-        The value checked.
+        The value checked: an int or NumPy integer (a bool or a float is refused).
     low, high : int or None
-        The bounds (either optional).
+        The inclusive bounds (either optional).
     what : str
         Says where a bound comes from (e.g. ``"len(x_val)"``).
     error : type or callable
@@ -58,11 +58,13 @@ def check_int(argument: str, value, *, low: int | None = None, high: int | None 
     Returns
     -------
     int
+        ``value`` as a Python int.
 
     Raises
     ------
     ValidationError
-        For anything else (or the exception ``error`` makes).
+        For a value that is not an int or lies outside the bounds (or the exception
+        ``error`` makes).
     """
     note = f" ({what})" if what else ""
     if low is not None and high is not None:
@@ -89,19 +91,20 @@ def check_number(argument: str, value, *, low: float | None = None,
     argument : str
         Named in the message.
     value : object
-        The value checked.
+        The value checked: a real number (a bool, NaN or infinity is refused).
     low, high : float or None
-        The bounds (either optional).
+        The inclusive bounds (either optional).
     low_open : bool
         ``(low, high]`` instead.
     unit : str
-        Named in the message (e.g. ``"seconds"``).
+        The value's unit, named in the message (e.g. ``"seconds"``).
     error : type or callable
         Makes the exception from the message (see the module docstring).
 
     Returns
     -------
     float
+        ``value`` converted to a Python float (a NumPy scalar or an int too).
 
     Raises
     ------
@@ -126,27 +129,11 @@ def check_number(argument: str, value, *, low: float | None = None,
 
 def check_positive(argument: str, value, unit: str = "", *,
                    error=ValidationError) -> float:
-    """``value`` as a finite float > 0.
+    """``value`` as a finite float > 0: :func:`check_number` with ``low=0`` open.
 
-    Parameters
-    ----------
-    argument : str
-        Named in the message.
-    value : object
-        The value checked.
-    unit : str
-        Named in the message (e.g. ``"seconds"``).
-    error : type or callable
-        Makes the exception from the message (see the module docstring).
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValidationError
-        For anything else (or the exception ``error`` makes).
+    ``argument``, ``unit`` and ``error`` are as in :func:`check_number`; a value
+    that is not a real number, or is 0 or less, raises ``ValidationError`` (or the
+    exception ``error`` makes).
     """
     return check_number(argument, value, low=0, low_open=True, unit=unit, error=error)
 
@@ -202,6 +189,7 @@ def check_labels(argument: str, y, n_inputs: int, n_classes: int, *,
     Returns
     -------
     ndarray
+        ``y`` as an array, unchanged (its integer dtype kept).
 
     Raises
     ------
@@ -240,6 +228,7 @@ def check_output_file(argument: str, path, *, inputs=(),
     Returns
     -------
     Path
+        ``path`` as a ``Path`` (not resolved: a link stays a link).
 
     Raises
     ------
@@ -270,9 +259,9 @@ def check_not_input(argument: str, path, inputs=(), *, error=ValidationError) ->
     argument : str
         Named in the message.
     path : str or os.PathLike
-        The file to write.
+        The file to write (it need not exist yet).
     inputs : iterable of (str, path or None)
-        ``(argument, path)`` of the files the work reads.
+        ``(argument, path)`` of the files the work reads; a None path is skipped.
     error : type or callable
         Makes the exception from the message (see the module docstring).
 
