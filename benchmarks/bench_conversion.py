@@ -67,7 +67,8 @@ def keras_train(model, data, epochs, batch_size, seed):
 
 
 def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, long_steps,
-                target_hz, statistic, synapse, n_calibrate, seed, minibatch, readout):
+                target_hz, statistic, synapse, n_calibrate, seed, minibatch, readout,
+                options=None):
     from snnkit.backends import get_backend
     from snnkit.exceptions import LoihiMappingError
     from snnkit.network.readout import apply_readout
@@ -85,7 +86,8 @@ def convert_row(name, model_factory, data, *, epochs, loihi_epochs, steps, long_
             model, (x, y), relu_epochs=0, loihi_epochs=loihi_epochs,
             target_rate_hz=target_hz, synapse=synapse, n_steps=steps,
             calibration_inputs=n_calibrate, statistic=statistic, seed=seed,
-            minibatch_size=minibatch, readout=readout, select_on=(x_val, y_val))
+            minibatch_size=minibatch, readout=readout, select_on=(x_val, y_val),
+            **(options or {}))
         before = fast.run(trained.calibrated_network, x_test, n_steps=steps)
         # one longer run: a run is causal, its first `steps` steps are the short run;
         # read out "last" (the raw outputs), the readouts are host arithmetic on them
@@ -180,7 +182,8 @@ def mean_row(rows: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    from snnkit.models import ARCHITECTURES, architecture, seed_convnet
+    from snnkit.models import (ARCHITECTURES, CONVERSION_OPTIONS, architecture,
+                               seed_convnet)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="mnist,digits")
@@ -234,6 +237,7 @@ def main(argv=None) -> int:
                                         statistic=args.statistic, synapse=args.synapse,
                                         n_calibrate=args.n_calibrate, seed=seed,
                                         readout=tuple(args.readout.split(",")),
+                                        options=CONVERSION_OPTIONS.get(arch),
                                         **SETTINGS[dataset])
                             for seed in seeds])
             row["dataset"], row["seeds"] = dataset, list(seeds)
