@@ -3,8 +3,12 @@ Loihi-exact accuracy after snnkit's conversion, one table.
 
 For every architecture in :data:`snnkit.models.ARCHITECTURES` (dense-only MLPs,
 narrow and wide convnets with biases, batch normalization, average pooling, global
-average pooling with dropout, a separable convolution) and the seed convnet, on MNIST
-and on scikit-learn's digits (8×8):
+average pooling with dropout, a separable convolution; other people's networks: a
+small ResNet, an Inception-style concatenation, an all-convolutional classifier,
+Keras' MNIST tutorial convnet with its max pooling run as average pooling, an
+L2-regularized convnet, Conv1D on the image's rows; networks whose on-chip layers are
+16–32 units wide) and the seed convnet, on MNIST and on scikit-learn's digits (8×8),
+each converted with its :data:`snnkit.models.CONVERSION_OPTIONS`:
 
 1. train the model in plain Keras as a user would (Adam, cross-entropy on logits);
    **ReLU accuracy** = Keras' own accuracy on the held-out test images;
@@ -182,8 +186,12 @@ def mean_row(rows: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    from snnkit.models import (ARCHITECTURES, CONVERSION_OPTIONS, architecture,
-                               seed_convnet)
+    from snnkit.models import (
+        ARCHITECTURES,
+        CONVERSION_OPTIONS,
+        architecture,
+        seed_convnet,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="mnist,digits")
@@ -212,7 +220,8 @@ def main(argv=None) -> int:
                         help="print one table from earlier runs' conversion.json files")
     args = parser.parse_args(argv)
     if args.combine:
-        rows = [row for path in args.combine for row in json.loads(path.read_text())["rows"]]
+        rows = [row for path in args.combine
+                for row in json.loads(path.read_text())["rows"]]
         args.out.mkdir(parents=True, exist_ok=True)
         report(rows, args)
         return 0 if all(r["gap_points"] is None or r["gap_points"] <= 1.0
@@ -245,7 +254,8 @@ def main(argv=None) -> int:
             print(_line(row), flush=True)
             report(rows, args, quiet=True)  # a later failure keeps the rows so far
     report(rows, args)
-    return 0 if all(r["gap_points"] is None or r["gap_points"] <= 1.0 for r in rows) else 1
+    return 0 if all(r["gap_points"] is None or r["gap_points"] <= 1.0
+                    for r in rows) else 1
 
 
 def _line(r) -> str:
@@ -253,7 +263,8 @@ def _line(r) -> str:
         return (f"{r['dataset']:<8}{r['architecture']:<18}{r['relu_accuracy']:>8.2%}  "
                 f"does not fit on Loihi: {r['does_not_fit']}")
     seeds = r.get("gap_points_by_seed", [])
-    by_seed = ("  seeds: " + " ".join(f"{g:+.2f}" for g in seeds)) if len(seeds) > 1 else ""
+    by_seed = (("  seeds: " + " ".join(f"{g:+.2f}" for g in seeds))
+               if len(seeds) > 1 else "")
     settled = r.get("within_1pt_from_step")
     why = ""
     if r["gap_points"] > 1 and r.get("loihi_accuracy_long_mean_readout", 0) >= \
@@ -281,7 +292,8 @@ def report(rows, args, quiet: bool = False) -> None:
     lines += [_line(r) for r in rows]
     if not quiet:
         print("\n".join(lines))
-        print(f"Loihi-exact: loihi-emulator-fast, {args.steps} steps (and {args.long_steps}: "
+        print(f"Loihi-exact: loihi-emulator-fast, {args.steps} steps "
+              f"(and {args.long_steps}: "
               "'1pt from' = the first step from which it stays within 1 point), readout "
               f"{args.readout}, synapse {args.synapse} s, calibrated {args.statistic} "
               f"{args.target_hz:g} Hz; test images: "
@@ -304,7 +316,8 @@ def plot(rows, path) -> None:
     pos = np.arange(len(rows))
     fig = new_figure((max(8, 0.8 * len(rows)), 4.5))
     ax = fig.subplots()
-    ax.bar(pos - 0.27, [100 * r["relu_accuracy"] for r in rows], 0.27, label="ReLU (Keras)")
+    ax.bar(pos - 0.27, [100 * r["relu_accuracy"] for r in rows], 0.27,
+           label="ReLU (Keras)")
     ax.bar(pos, [100 * r["loihi_calibrated_accuracy"] for r in rows], 0.27,
            label="Loihi-exact, calibrated")
     ax.bar(pos + 0.27, [100 * r["loihi_accuracy"] for r in rows], 0.27,
