@@ -111,6 +111,20 @@ def test_new_conversion_rows_convert_exactly_and_run_loihi_exact(arch):
         f"weak test: {emulator.layer_rates_hz}"
 
 
+def test_conversion_options_are_those_the_rows_need():
+    """bench_conversion.py converts each row with CONVERSION_OPTIONS: exactly the rows
+    with max pooling opt into max_pool="average" (the others would get a note), and
+    every option names a row."""
+    from snnkit.models import ARCHITECTURES, CONVERSION_OPTIONS, architecture
+
+    assert set(CONVERSION_OPTIONS) <= set(ARCHITECTURES)
+    for name in ARCHITECTURES:
+        model = architecture(name, (8, 8, 1))
+        has_max = any("MaxPooling" in type(layer).__name__ for layer in model.layers)
+        assert (CONVERSION_OPTIONS.get(name, {}).get("max_pool") == "average") \
+            == has_max, name
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["narrow-conv", "narrow-mlp"])
 def test_narrow_rows_keep_their_accuracy_on_a_digits_slice(arch, digits_slice):
