@@ -17,7 +17,9 @@ each converted with its :data:`snnkit.models.CONVERSION_OPTIONS`:
    99th-percentile rate to 333 Hz with Loihi neurons; fine-tune with Loihi neurons in
    NengoDL; calibrate again; keep the fine-tuned or the calibrated-only network, and
    the readout, whichever pair is most accurate Loihi-exact on the last 15% of the
-   training images, which neither Keras nor the fine-tuning trained on);
+   training images, which neither Keras nor the fine-tuning trained on; a row whose
+   conversion changes the function, Keras' tutorial with its max pooling run as
+   average pooling, first gets ReLU epochs: :data:`RECIPE_OPTIONS`);
 3. **Loihi-exact accuracy** = the ``loihi-emulator-fast`` backend (bit-exact with
    nengo-loihi's emulator) on the same held-out test images after ``--steps`` steps,
    the off-chip output layer read out on the host with the chosen readout: its mean
