@@ -116,6 +116,96 @@ def _conv_separable(x, L, n):
     return L.Dense(n, name="out")(L.Flatten(name="flatten")(x))
 
 
+def _bn_relu(x, L, name):
+    return L.ReLU(name=f"{name}_relu")(L.BatchNormalization(name=f"{name}_bn")(x))
+
+
+def _resnet_small(x, L, n):
+    # a strided stem keeps the maps small (14x14 on MNIST): Loihi cores, and time
+    x = _bn_relu(L.Conv2D(16, 3, strides=2, padding="same", use_bias=False,
+                          name="stem")(x), L, "stem")
+    for i, (filters, stride) in enumerate(((16, 1), (32, 2), (32, 1))):
+        y = _bn_relu(L.Conv2D(filters, 3, strides=stride, padding="same",
+                              use_bias=False, name=f"b{i}_conv0")(x), L, f"b{i}_conv0")
+        y = L.BatchNormalization(name=f"b{i}_conv1_bn")(L.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"b{i}_conv1")(y))
+        if stride != 1 or filters != x.shape[-1]:  # a 1x1-convolution skip
+            x = L.BatchNormalization(name=f"b{i}_skip_bn")(L.Conv2D(
+                filters, 1, strides=stride, use_bias=False, name=f"b{i}_skip")(x))
+        x = L.ReLU(name=f"b{i}_relu")(L.Add(name=f"b{i}_add")([x, y]))
+    return L.Dense(n, name="out")(L.GlobalAveragePooling2D(name="gap")(x))
+
+
+def _inception(x, L, n):
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="stem")(x)
+    b1 = L.Conv2D(8, 1, activation="relu", name="branch1x1")(x)
+    b3 = L.Conv2D(8, 3, padding="same", activation="relu", name="branch3x3")(x)
+    b5 = L.Conv2D(4, 1, activation="relu", name="branch5_reduce")(x)
+    b5 = L.Conv2D(8, 3, padding="same", activation="relu", name="branch5_a")(b5)
+    b5 = L.Conv2D(8, 3, padding="same", activation="relu", name="branch5_b")(b5)
+    x = L.Concatenate(name="concat")([b1, b3, b5])
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
+    return L.Dense(n, name="out")(L.Flatten(name="flatten")(x))
+
+
+def _all_conv(x, L, n):
+    # Springenberg et al.'s all-convolutional classifier, small: strided convolutions
+    # instead of pooling, a 1x1 convolution to the classes, global average as output
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv0")(x)
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(x)
+    x = L.Conv2D(n, 1, name="classes")(x)
+    return L.GlobalAveragePooling2D(name="gap")(x)
+
+
+def _keras_tutorial(x, L, n):
+    # Keras' "Simple MNIST convnet" example; on inputs too small for its 'valid'
+    # convolutions and pooling (8x8 digits: 8 -> 6 -> 3 -> 1), 'same' padding
+    padding = "valid" if min(x.shape[1:3]) >= 16 else "same"
+    x = L.Conv2D(32, 3, padding=padding, activation="relu", name="conv0")(x)
+    x = L.MaxPooling2D(2, name="pool0")(x)
+    x = L.Conv2D(64, 3, padding=padding, activation="relu", name="conv1")(x)
+    x = L.MaxPooling2D(2, name="pool1")(x)
+    x = L.Dropout(0.5, name="dropout")(L.Flatten(name="flatten")(x))
+    return L.Dense(n, activation="softmax", name="out")(x)
+
+
+def _conv_l2(x, L, n):
+    reg = {"kernel_regularizer": "l2", "bias_regularizer": "l2"}
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv0",
+                 **reg)(x)
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1",
+                 **reg)(x)
+    x = L.Dense(64, activation="relu", name="dense0", **reg)(L.Flatten(name="flatten")(x))
+    return L.Dense(n, name="out", kernel_regularizer="l2")(x)
+
+
+def _conv1d_rows(x, L, n):
+    # the image's rows as a sequence: (rows, columns) = (steps, features)
+    x = L.Reshape(tuple(x.shape[1:3]), name="rows")(x)
+    x = L.Conv1D(32, 3, padding="same", activation="relu", name="conv0")(x)
+    x = L.Conv1D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
+    x = L.AveragePooling1D(2, name="pool")(x)
+    x = L.Conv1D(64, 3, padding="same", activation="relu", name="conv2")(x)
+    return L.Dense(n, name="out")(L.GlobalAveragePooling1D(name="gap")(x))
+
+
+def _narrow_conv(x, L, n):
+    # on chip: 16 filters, then 32 units
+    x = L.Conv2D(8, 3, activation="relu", name="conv0")(x)
+    x = L.Conv2D(16, 3, strides=2, activation="relu", name="conv1")(x)
+    x = L.Dense(32, activation="relu", name="dense0")(L.Flatten(name="flatten")(x))
+    return L.Dense(n, name="out")(x)
+
+
+def _narrow_mlp(x, L, n):
+    # on chip: 32 units, then 16
+    x = L.Dense(32, activation="relu", name="h0")(L.Flatten(name="flatten")(x))
+    x = L.Dense(32, activation="relu", name="h1")(x)
+    x = L.Dense(16, activation="relu", name="h2")(x)
+    return L.Dense(n, name="out")(x)
+
+
 ARCHITECTURES = {
     "mlp-1": (_mlp1, "Dense 128 → 10"),
     "mlp-3-dropout": (_mlp3_dropout, "Dense 256/128/64 with Dropout, softmax output"),
@@ -126,7 +216,24 @@ ARCHITECTURES = {
     "conv-gap-dropout": (_conv_gap_dropout,
                          "Conv s2 → SpatialDropout → Conv s2 → Conv → GlobalAvgPool"),
     "conv-separable": (_conv_separable, "Conv → SeparableConv s2"),
+    "resnet-small": (_resnet_small,
+                     "stem Conv 16 s2 → 3 residual blocks (16; 32 s2 with a 1x1-conv "
+                     "skip; 32), BatchNorm, Add → GlobalAvgPool"),
+    "inception": (_inception, "stem → Concatenate(1x1, 3x3, 1x1→3x3→3x3) → Conv s2"),
+    "all-conv": (_all_conv, "Conv s2 → Conv s2 → Conv → Conv 1x1 to classes → "
+                            "GlobalAvgPool as the output"),
+    "keras-tutorial": (_keras_tutorial,
+                       "Keras' simple MNIST convnet: Conv 32 → MaxPool → Conv 64 → "
+                       "MaxPool → Dropout → softmax (max_pool='average')"),
+    "conv-l2": (_conv_l2, "Conv s2 → Conv s2 → Dense 64, L2 kernel and bias "
+                          "regularizers"),
+    "conv1d-rows": (_conv1d_rows, "rows as a sequence: Conv1D 32 → Conv1D 32 s2 → "
+                                  "AvgPool1D → Conv1D 64 → GlobalAvgPool1D"),
+    "narrow-conv": (_narrow_conv, "Conv 8 → Conv 16 s2 → Dense 32 (on chip: 16, 32)"),
+    "narrow-mlp": (_narrow_mlp, "Dense 32 → 32 → 16 (on chip: 32, 16)"),
 }
+# what from_keras needs for each (e.g. max_pool="average" for max pooling)
+CONVERSION_OPTIONS = {"keras-tutorial": {"max_pool": "average"}}
 
 
 def architecture(name: str, input_shape, n_classes: int = 10,
