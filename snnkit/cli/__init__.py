@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     previous_hook = sys.unraisablehook
     sys.unraisablehook = functools.partial(
         _interrupt_again_where_it_can_stop_the_command, previous_hook)
+    _INTERRUPTED.clear()
     previous_handler = _handle_ctrl_c()
     code = None
     try:
@@ -81,6 +82,10 @@ def main(argv=None) -> int:
             signal.signal(signal.SIGINT, previous_handler)
 
 
+# non-empty once a Ctrl-C has been raised in the running command
+_INTERRUPTED: list = []
+
+
 def _handle_ctrl_c():
     """Install :func:`_on_ctrl_c` for SIGINT if Python's own handler is there (and
     this is the main thread); return the handler it replaced, or None."""
@@ -101,6 +106,7 @@ def _on_ctrl_c(signum, frame) -> None:
             _send_ctrl_c_again()
             return
         frame = frame.f_back
+    _INTERRUPTED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -112,6 +118,8 @@ def _interrupt_again_where_it_can_stop_the_command(previous_hook, unraisable) ->
     once the finalizer has returned, where it stops the command with one line."""
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
         _send_ctrl_c_again()  # raised here, it would be dropped again
+        return
+    if _INTERRUPTED:  # the interruption left objects half-built: their cleanup fails
         return
     previous_hook(unraisable)
 
