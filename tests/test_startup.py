@@ -90,7 +90,8 @@ def test_tuning_entry_point_help_loads_no_heavy_module():
     # the tune command alone: no other subcommand's module, nothing heavy
     assert report == {"code": 0, "usage": ["usage:", "python", "-m"], "heavy": [],
                       "cli": ["snnkit.cli", "snnkit.cli.arguments", "snnkit.cli.declared",
-                              "snnkit.cli.output", "snnkit.cli.tune"]}
+                              "snnkit.cli.interrupts", "snnkit.cli.output",
+                              "snnkit.cli.tune"]}
 
 
 def test_tuning_lazy_exports():
